@@ -1,0 +1,5 @@
+"""`python -m writer`."""
+
+from writer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The `writer` command: parse, call, report.
+
+`writer [FILE]` opens the app; `writer COMMAND ...` runs a subcommand. Each subcommand lives in
+`writer/commands/NAME.py` with `add_parser(subparsers)` and `run(args) -> int`; those modules are
+imported lazily so `writer` alone starts fast. Every failure the user can fix is one line on
+stderr starting `writer: error:`, exit 1 (2 for usage errors); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from writer import __version__
+from writer.errors import UsageError, WriterError
+
+# subcommand -> module in writer.commands
+COMMANDS: dict[str, str] = {
+    "generate": "generate",
+    "presets": "presets",
+    "download": "download",
+    "models": "models",
+    "drafts": "drafts",
+    "finetune": "finetune",
+    "eval": "evaluate",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one `writer: error:` line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_app_parser() -> Parser:
+    parser = Parser(
+        prog="writer",
+        description=(
+            "A creative-writing assistant in the terminal. `writer [FILE]` opens the editor; "
+            "subcommands: " + ", ".join(COMMANDS) + " (`writer COMMAND --help`)."
+        ),
+    )
+    parser.add_argument("file", nargs="?", help="a .txt/.md file to edit (created if missing)")
+    parser.add_argument("--model", help="hub id, local folder or fine-tuned model name")
+    parser.add_argument("--preset", help="creativity preset (see `writer presets`)")
+    parser.add_argument("--theme", help="theme name")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--version", action="version", version=f"writer {__version__}")
+    return parser
+
+
+def build_command_parser(name: str) -> tuple[Parser, object]:
+    module = importlib.import_module(f"writer.commands.{COMMANDS[name]}")
+    parser = Parser(prog="writer")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    module.add_parser(sub)
+    return parser, module
+
+
+def _run(argv: list[str]) -> int:
+    if argv and argv[0] in COMMANDS:
+        parser, module = build_command_parser(argv[0])
+        args = parser.parse_args(argv)
+        return int(module.run(args) or 0)
+    args = build_app_parser().parse_args(argv)
+    from writer.commands.app import run_app
+
+    return run_app(args)
+
+
+def _log_unexpected(exc: BaseException) -> str:
+    """Write the full traceback to the log file; return where it went (or '')."""
+    try:
+        from writer.paths import log_path
+
+        path = log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+        return str(path)
+    except Exception:
+        return ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except UsageError as exc:
+        print(f"writer: error: {exc}", file=sys.stderr)
+        return 2
+    except WriterError as exc:
+        print(f"writer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("writer: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # the last line of defence: one line, full details in the log
+        where = _log_unexpected(exc)
+        hint = f" (details in {where})" if where else ""
+        print(f"writer: error: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        return 1

@@ -1,0 +1,80 @@
+"""What the engine hands out: candidates and the events of a streamed generation.
+
+Plain dataclasses with no torch import, so the UI can name them without loading torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["continue", "ideas"]
+MODES: tuple[str, ...] = ("continue", "ideas")
+
+# Why a candidate ended: its token budget, a stop rule or text, the end-of-text token, or the
+# caller cancelled the request.
+FinishReason = Literal["length", "stop", "eos", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed continuation (or plot idea).
+
+    `text` is only the new text, never the prompt. `tokens` counts the generated tokens kept,
+    `logprob` is their mean log-probability under the model (unmodified by sampling settings),
+    and `seed` reproduces this candidate: `writer generate --seed SEED -n 1` with the same model,
+    prompt and parameters.
+    """
+
+    text: str
+    tokens: int
+    logprob: float
+    seed: int
+    index: int = 0
+    finish_reason: FinishReason = "length"
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Timings of one request; `reused_tokens` counts prompt tokens served from the prefix cache."""
+
+    prompt_tokens: int
+    reused_tokens: int
+    new_tokens: int
+    first_token_s: float
+    total_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated tokens over the whole request's wall time."""
+        return self.new_tokens / self.total_s if self.total_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    """New text for candidate `index` (may be "" while a multi-byte character is incomplete)."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CandidateDone:
+    """Candidate `index` has finished; no more deltas for it."""
+
+    index: int
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class GenerationDone:
+    """The whole request finished (or was cancelled); always the last event."""
+
+    candidates: list[Candidate]
+    stats: GenerationStats
+    cancelled: bool = False
+    seed: int = 0
+    prompt_text: str = field(default="", repr=False)
+
+
+GenerationEvent = TokenDelta | CandidateDone | GenerationDone

@@ -1,0 +1,53 @@
+"""Every location writer uses, resolved when asked (never at import time).
+
+Linux honours XDG_DATA_HOME / XDG_CONFIG_HOME / XDG_CACHE_HOME through platformdirs, which is how
+the tests keep the user's real data out of reach.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "writer"
+
+
+def data_dir() -> Path:
+    """Drafts database and fine-tuned models."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """config.toml, presets.toml and the user's themes/."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def database_path() -> Path:
+    return data_dir() / "writer.db"
+
+
+def models_dir() -> Path:
+    """Fine-tuned models, one folder per name (`writer finetune --name NAME`)."""
+    return data_dir() / "models"
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def user_presets_path() -> Path:
+    return config_dir() / "presets.toml"
+
+
+def user_themes_dir() -> Path:
+    return config_dir() / "themes"
+
+
+def log_path() -> Path:
+    """Where unexpected errors are written in full, so the screen only ever shows one line."""
+    return cache_dir() / "writer.log"
