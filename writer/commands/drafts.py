@@ -1,0 +1,166 @@
+"""`writer drafts ...`: list, show, export, import, delete, history and restore drafts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from writer.errors import UsageError, WriterError
+
+ACTIONS = ("list", "show", "export", "import", "delete", "history", "restore")
+
+
+def _draft_id(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ID; IDs are whole numbers") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a draft ID; IDs start at 1")
+    return number
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("drafts", help="list, show, export, import and delete drafts")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions.add_parser("list", help="one draft per line, newest first: ID, title, words, edited")
+    show = actions.add_parser("show", help="a draft's details and text")
+    show.add_argument("id", type=_draft_id, metavar="ID")
+    export = actions.add_parser("export", help="a draft as Markdown or plain text")
+    export.add_argument("id", type=_draft_id, metavar="ID")
+    export.add_argument(
+        "--format",
+        choices=("md", "txt"),
+        help="md (with a # Title heading) or txt; default: from -o's extension, else md",
+    )
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
+    export.add_argument("--revision", type=_draft_id, metavar="REV", help="export this revision")
+    imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    delete = actions.add_parser("delete", help="delete a draft with its history")
+    delete.add_argument("id", type=_draft_id, metavar="ID")
+    history = actions.add_parser("history", help="a draft's revisions, newest first")
+    history.add_argument("id", type=_draft_id, metavar="ID")
+    restore = actions.add_parser("restore", help="make revision REV the draft's text")
+    restore.add_argument("id", type=_draft_id, metavar="ID")
+    restore.add_argument("revision", type=_draft_id, metavar="REV")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _words(n: int) -> str:
+    return f"{n:,} word" + ("" if n == 1 else "s")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action is None:
+        raise UsageError(f"give an action: {', '.join(ACTIONS)} (see `writer drafts --help`)")
+    from writer.store import DraftStore
+
+    store = DraftStore.open()
+    try:
+        if store.recovery_message:
+            print(f"writer: warning: {store.recovery_message}", file=sys.stderr)
+        return _ACTIONS[args.action](store, args)
+    finally:
+        store.close()
+
+
+def _list(store, args: argparse.Namespace) -> int:
+    drafts = store.list_drafts()
+    if not drafts:
+        print(
+            "no drafts yet; `writer` starts one, `writer drafts import FILE` adds a file",
+            file=sys.stderr,
+        )
+        return 0
+    width = max(len(str(d.id)) for d in drafts)
+    for d in drafts:
+        where = f"  ({d.external_path})" if d.external_path else ""
+        print(f"{d.id:>{width}}  {d.display_title}  {_words(d.words)}  {_when(d.updated)}{where}")
+    return 0
+
+
+def _show(store, args: argparse.Namespace) -> int:
+    d = store.get_draft(args.id)
+    print(f"draft {d.id}: {d.display_title}")
+    print(f"words: {d.word_count:,}  created: {_when(d.created)}  edited: {_when(d.updated)}")
+    settings = [f"preset: {d.preset or 'default'}", f"model: {d.model or 'default'}"]
+    if d.overrides:
+        settings.append("overrides: " + ", ".join(f"{k}={v}" for k, v in d.overrides.items()))
+    print("  ".join(settings))
+    if d.external_path:
+        print(f"file: {d.external_path}")
+    print()
+    sys.stdout.write(d.text if d.text.endswith("\n") or not d.text else d.text + "\n")
+    return 0
+
+
+def _export(store, args: argparse.Namespace) -> int:
+    fmt = args.format
+    if fmt is None:
+        fmt = "txt" if args.output is not None and args.output.suffix.lower() == ".txt" else "md"
+    content = store.export_draft(args.id, fmt, revision_id=args.revision)
+    if args.output is None:
+        sys.stdout.write(content)
+        return 0
+    from writer.external import atomic_write_text
+
+    if args.output.is_dir():
+        raise WriterError(f"cannot write {args.output}: it is a folder; give a file name")
+    atomic_write_text(args.output, content)
+    print(f"exported draft {args.id} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _import(store, args: argparse.Namespace) -> int:
+    d = store.import_file(args.file)
+    print(f"{d.id}  {d.display_title}  {_words(d.word_count)}  imported from {args.file}")
+    return 0
+
+
+def _delete(store, args: argparse.Namespace) -> int:
+    d = store.get_draft(args.id)
+    if not store.acquire_lock(d.id):
+        raise WriterError(f"draft {d.id} is open in another writer window; close it there first")
+    store.delete_draft(d.id)
+    print(f"deleted draft {d.id}: {d.display_title} ({_words(d.word_count)})")
+    return 0
+
+
+def _history(store, args: argparse.Namespace) -> int:
+    revisions = store.history(args.id)
+    if not revisions:
+        print(f"draft {args.id} has no earlier revisions yet", file=sys.stderr)
+        return 0
+    width = max(len(str(r.id)) for r in revisions)
+    for r in revisions:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created))
+        print(f"{r.id:>{width}}  {stamp}  {r.reason:<14}  {_words(r.words)}  {r.preview}")
+    return 0
+
+
+def _restore(store, args: argparse.Namespace) -> int:
+    if not store.acquire_lock(args.id):
+        raise WriterError(
+            f"draft {args.id} is open in another writer window; restore it from the app's "
+            "history view, or close it there first"
+        )
+    d = store.restore_revision(args.id, args.revision)
+    print(f"restored draft {d.id} to revision {args.revision} ({_words(d.word_count)})")
+    return 0
+
+
+_ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "export": _export,
+    "import": _import,
+    "delete": _delete,
+    "history": _history,
+    "restore": _restore,
+}

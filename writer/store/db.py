@@ -1,0 +1,235 @@
+"""The SQLite side of the store: connecting, durability settings, migrations, and recovery.
+
+Durability: WAL with `synchronous=FULL`. WAL alone already survives a killed process (a commit
+is in the WAL file the moment COMMIT returns, and the OS keeps it after kill -9); FULL also
+fsyncs the WAL at every commit, so even a power cut cannot take back a save the app reported.
+Autosaves are small and come at most every couple of seconds, so the fsync costs nothing a
+writer notices.
+
+Recovery: a database file SQLite calls corrupt or not-a-database, or one we cannot read, is
+*renamed* aside with a timestamp (with its -wal/-shm companions, so the set stays openable for
+forensics) and a fresh store starts. It is never overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from writer.errors import WriterError
+from writer.store.models import StoreWriteError
+
+# Each migration is a list of statements, applied in order inside one transaction; the schema
+# version (PRAGMA user_version) is the number of migrations applied. Append, never edit.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted ID is never reused
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            preset TEXT,
+            overrides TEXT NOT NULL DEFAULT '{}',
+            model TEXT,
+            cursor_row INTEGER NOT NULL DEFAULT 0,
+            cursor_col INTEGER NOT NULL DEFAULT 0,
+            external_path TEXT
+        )""",
+        "CREATE INDEX drafts_updated ON drafts(updated)",
+        "CREATE INDEX drafts_external ON drafts(external_path)",
+        """CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            created REAL NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX revisions_draft ON revisions(draft_id, id)",
+        """CREATE TABLE generations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+            created REAL NOT NULL,
+            mode TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            seed INTEGER,
+            model TEXT,
+            prompt_tail TEXT,
+            candidates TEXT NOT NULL DEFAULT '[]',
+            inserted INTEGER
+        )""",
+        "CREATE INDEX generations_draft ON generations(draft_id, id)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# SQLite result codes that mean "this file is not a usable database" (not "busy" or "full").
+_CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+
+
+def describe_sqlite_error(exc: BaseException) -> str:
+    """A human reason for a failed write, from SQLite's error code or the OS error."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL") or isinstance(exc, OSError) and exc.errno == 28:
+        return "the disk is full"
+    if name.startswith("SQLITE_READONLY"):
+        return "the database or its folder is read-only"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "the database file cannot be opened (is the data folder writable?)"
+    if name.startswith("SQLITE_IOERR"):
+        return f"the disk reported an error ({exc})"
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return "the database is busy in another writer process"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def write_error(path: Path, exc: BaseException) -> StoreWriteError:
+    return StoreWriteError(
+        f"cannot save to {path}: {describe_sqlite_error(exc)}; free some space or make the "
+        "data folder writable (your text is kept in memory and saving is retried)"
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves, so a transaction is
+    # exactly what the code says. check_same_thread=False: the store serialises access with its
+    # own lock, and the app saves from a worker thread.
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch {path} to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Reads every page's structure; a drafts database is small, so this is milliseconds,
+        # and it turns "corrupt somewhere" into a clean recovery at open instead of a failure
+        # in the middle of an autosave.
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to SCHEMA_VERSION, one transaction per migration."""
+    for target in range(1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read inside the write transaction: another process may have migrated already.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise WriterError(
+                    f"the drafts database {path} was written by a newer writer (schema "
+                    f"{version}, this one knows {SCHEMA_VERSION}); upgrade writer"
+                )
+            if version < target:
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _is_unusable(exc: sqlite3.DatabaseError, path: Path) -> bool:
+    """Corrupt, not a database, or an existing file we cannot read."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if any(name.startswith(code) for code in _CORRUPT_CODES):
+        return True
+    if "integrity check failed" in str(exc) or "file is not a database" in str(exc):
+        return True
+    return name.startswith("SQLITE_CANTOPEN") and path.is_file() and not os.access(path, os.R_OK)
+
+
+def move_aside(path: Path, stamp: str) -> Path:
+    """Rename `path` (and -wal/-shm) to `path.corrupt-STAMP`; never overwrite an existing file."""
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists() or target.is_symlink():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    # The -wal first: if we stopped half way, the main file must not be left with someone
+    # else's WAL beside it.
+    for suffix in ("-wal", "-shm"):
+        companion = Path(f"{path}{suffix}")
+        if companion.exists():
+            os.rename(companion, f"{target}{suffix}")
+    os.rename(path, target)
+    return target
+
+
+def open_database(
+    path: Path, clock: Callable[[], float] = time.time
+) -> tuple[sqlite3.Connection, Path | None]:
+    """Open (creating or migrating) the database at `path`.
+
+    Returns the connection and, when the old file was unusable, where it was moved. Raises
+    StoreWriteError when the database cannot be created at all (read-only or missing folder).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreWriteError(
+            f"cannot create the data folder {path.parent}: {exc.strerror or exc}; "
+            "make it a writable folder (or set XDG_DATA_HOME)"
+        ) from None
+    recovered: Path | None = None
+    for attempt in range(2):
+        try:
+            conn = _connect(path)
+        except sqlite3.DatabaseError as exc:
+            if attempt == 0 and path.exists() and _is_unusable(exc, path):
+                stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
+                try:
+                    recovered = move_aside(path, stamp)
+                except OSError as move_exc:
+                    raise StoreWriteError(
+                        f"the drafts database {path} is unreadable ({exc}) and cannot be moved "
+                        f"aside: {move_exc.strerror or move_exc}; move it away yourself"
+                    ) from None
+                continue
+            raise write_error(path, exc) from None
+        try:
+            migrate(conn, path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise write_error(path, exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn, recovered
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT; any SQLite or OS failure rolls back and becomes a
+    StoreWriteError, leaving the connection ready for the next try."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except (sqlite3.Error, OSError) as exc:
+        _rollback(conn)
+        raise write_error(path, exc) from None
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

@@ -1,0 +1,559 @@
+"""DraftStore: drafts, their revisions and the generation log, in one SQLite database.
+
+Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
+and changes nothing, so the caller keeps its text and retries. All methods are thread-safe: one
+lock serialises them, because the app autosaves from a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from writer.config import Config
+from writer.errors import WriterError
+from writer.store import db, revisions
+from writer.store.locks import DraftLocks
+from writer.store.models import (
+    AUTO,
+    REASONS,
+    Draft,
+    DraftSummary,
+    GenerationRecord,
+    Revision,
+    word_count,
+)
+from writer.store.textio import FORMATS, format_export, one_line, parse_import
+
+# Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
+GENERATIONS_KEEP = 500
+PREVIEW_CHARS = 60
+
+_UNSET: Any = object()
+
+_DRAFT_COLUMNS = (
+    "id, title, text, created, updated, preset, overrides, model, cursor_row, cursor_col, "
+    "external_path"
+)
+
+
+def normalize_external(path: str | Path) -> str:
+    """The key an external file is stored under: absolute, user-expanded, symlinks resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
+def _preview(text: str) -> str:
+    """The end of the text on one line: what the writer last wrote is what identifies a state."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else "…" + flat[-(PREVIEW_CHARS - 1) :]
+
+
+def _draft(row: sqlite3.Row | tuple) -> Draft:
+    (did, title, text, created, updated, preset, overrides, model, row_, col, ext) = row
+    try:
+        parsed = json.loads(overrides or "{}")
+    except ValueError:
+        parsed = {}
+    return Draft(
+        id=did,
+        title=title,
+        text=text,
+        created=created,
+        updated=updated,
+        preset=preset,
+        overrides=parsed if isinstance(parsed, dict) else {},
+        model=model,
+        cursor=(row_, col),
+        external_path=ext,
+    )
+
+
+def _candidate_dict(candidate: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(candidate) and not isinstance(candidate, type):
+        return dataclasses.asdict(candidate)
+    return dict(candidate)
+
+
+class DraftStore:
+    """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        config: Config | None = None,
+        clock: Callable[[], float] = time.time,
+        recovered: Path | None = None,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self._config = config
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._locks = DraftLocks(path.parent / "locks")
+        #: Where an unusable database was moved on open, or None.
+        self.recovered = recovered
+
+    # -- opening and closing -------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | None = None,
+        *,
+        config: Config | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> DraftStore:
+        """Open the store at `path` (default: writer.paths.database_path()), creating it.
+
+        `config` supplies revision_interval / revisions_keep; without it config.toml is read the
+        first time a revision is recorded (so a broken config never blocks reading drafts).
+        A corrupt or unreadable database is moved aside: see `recovered`/`recovery_message`.
+        Raises StoreWriteError when the database cannot be created at all.
+        """
+        if path is None:
+            from writer.paths import database_path
+
+            path = database_path()
+        clock = clock or time.time
+        conn, recovered = db.open_database(path, clock)
+        return cls(conn, path, config=config, clock=clock, recovered=recovered)
+
+    @property
+    def recovery_message(self) -> str | None:
+        """One line telling the user where an unusable database went, or None."""
+        if self.recovered is None:
+            return None
+        return (
+            f"the drafts database could not be read, so it was moved to {self.recovered} "
+            "(kept as it was) and a new empty one was started"
+        )
+
+    def close(self) -> None:
+        """Release every draft lock and close the database."""
+        with self._lock:
+            self._locks.release_all()
+            self._conn.close()
+
+    def __enter__(self) -> DraftStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def _settings(self) -> Config:
+        if self._config is None:
+            from writer.config import load_config
+
+            self._config = load_config()
+        return self._config
+
+    @property
+    def revision_interval(self) -> float:
+        return float(self._settings().revision_interval)
+
+    @property
+    def revisions_keep(self) -> int:
+        return int(self._settings().revisions_keep)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, db.write_transaction(self._conn, self.path) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise WriterError(f"cannot read the drafts database {self.path}: {exc}") from None
+
+    def _row(self, conn: sqlite3.Connection, draft_id: int) -> tuple:
+        row = conn.execute(
+            f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (int(draft_id),)
+        ).fetchone()
+        if row is None:
+            raise WriterError(f"no draft with ID {draft_id}; see `writer drafts list`")
+        return row
+
+    def _add_revision(
+        self, conn: sqlite3.Connection, draft_id: int, text: str, reason: str, now: float
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, ?)",
+            (draft_id, text, now, reason),
+        )
+        ids = conn.execute(
+            "SELECT id, reason FROM revisions WHERE draft_id = ? ORDER BY id", (draft_id,)
+        ).fetchall()
+        doomed = revisions.revisions_to_prune(ids, self.revisions_keep)
+        if doomed:
+            conn.executemany("DELETE FROM revisions WHERE id = ?", [(i,) for i in doomed])
+        return int(cur.lastrowid)
+
+    def _latest_revision(self, conn: sqlite3.Connection, draft_id: int) -> tuple | None:
+        return conn.execute(
+            "SELECT id, text, created FROM revisions WHERE draft_id = ? ORDER BY id DESC LIMIT 1",
+            (draft_id,),
+        ).fetchone()
+
+    def _replace_text(
+        self,
+        conn: sqlite3.Connection,
+        row: tuple,
+        text: str,
+        now: float,
+        *,
+        force_snapshot: bool,
+        cursor: tuple[int, int] | None = None,
+    ) -> None:
+        """Set a draft's text, first keeping the old text as an "auto" revision when due."""
+        draft_id, old_text, created = row[0], row[2], row[3]
+        latest = self._latest_revision(conn, draft_id)
+        latest_text = latest[1] if latest else None
+        due = revisions.snapshot_due(
+            old_text=old_text,
+            new_text=text,
+            latest_revision_text=latest_text,
+            now=now,
+            last_boundary=latest[2] if latest else created,
+            interval=0 if force_snapshot else self.revision_interval,
+        )
+        if due:
+            self._add_revision(conn, draft_id, old_text, AUTO, now)
+        if text != old_text:
+            conn.execute(
+                "UPDATE drafts SET text = ?, updated = ? WHERE id = ?", (text, now, draft_id)
+            )
+        if cursor is not None:
+            conn.execute(
+                "UPDATE drafts SET cursor_row = ?, cursor_col = ? WHERE id = ?",
+                (int(cursor[0]), int(cursor[1]), draft_id),
+            )
+
+    # -- drafts --------------------------------------------------------------------------------
+
+    def create_draft(
+        self,
+        title: str = "",
+        text: str = "",
+        *,
+        preset: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        model: str | None = None,
+        external_path: str | Path | None = None,
+    ) -> Draft:
+        """A new draft; a non-empty `text` is also recorded as its first revision ("create")."""
+        now = self._clock()
+        ext = normalize_external(external_path) if external_path is not None else None
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO drafts (title, text, created, updated, preset, overrides, model, "
+                "external_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (one_line(title), text, now, now, preset, json.dumps(overrides or {}), model, ext),
+            )
+            draft_id = int(cur.lastrowid)
+            if text:
+                self._add_revision(conn, draft_id, text, "create", now)
+            return _draft(self._row(conn, draft_id))
+
+    def get_draft(self, draft_id: int) -> Draft:
+        """The draft, or WriterError naming the ID."""
+        with self._read() as conn:
+            return _draft(self._row(conn, draft_id))
+
+    def list_drafts(self) -> list[DraftSummary]:
+        """Every draft, most recently edited first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, title, text, updated, external_path FROM drafts "
+                "ORDER BY updated DESC, id DESC"
+            ).fetchall()
+        return [DraftSummary(r[0], r[1], word_count(r[2]), r[3], r[4]) for r in rows]
+
+    def last_draft(self) -> Draft | None:
+        """The most recently edited draft that is not tied to an external file (what `writer`
+        with no file reopens), or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE external_path IS NULL "
+                "ORDER BY updated DESC, id DESC LIMIT 1"
+            ).fetchone()
+        return _draft(row) if row else None
+
+    def find_by_external_path(self, path: str | Path) -> Draft | None:
+        """The draft that shadows external file `path` (compared after resolving), or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE external_path = ? "
+                "ORDER BY updated DESC LIMIT 1",
+                (normalize_external(path),),
+            ).fetchone()
+        return _draft(row) if row else None
+
+    def save_text(self, draft_id: int, text: str, cursor: tuple[int, int] | None = None) -> None:
+        """The autosave: store `text` (and the cursor) in one transaction.
+
+        Feeds revision coalescing: the text being replaced becomes an "auto" revision at most
+        once per `revision_interval` of activity, or when this save deletes a large piece.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            row = self._row(conn, draft_id)
+            self._replace_text(conn, row, text, now, force_snapshot=False, cursor=cursor)
+
+    def rename_draft(self, draft_id: int, title: str) -> None:
+        """Set the title (collapsed to one line)."""
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            conn.execute(
+                "UPDATE drafts SET title = ?, updated = ? WHERE id = ?",
+                (one_line(title), self._clock(), int(draft_id)),
+            )
+
+    def delete_draft(self, draft_id: int) -> None:
+        """Delete a draft with its revisions and generation log."""
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            conn.execute("DELETE FROM drafts WHERE id = ?", (int(draft_id),))
+
+    def set_draft_settings(
+        self,
+        draft_id: int,
+        *,
+        preset: str | None = _UNSET,
+        overrides: dict[str, Any] | None = _UNSET,
+        model: str | None = _UNSET,
+    ) -> None:
+        """Change the draft's preset / parameter overrides / model; omitted ones stay, None
+        clears."""
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            if preset is not _UNSET:
+                conn.execute("UPDATE drafts SET preset = ? WHERE id = ?", (preset, int(draft_id)))
+            if overrides is not _UNSET:
+                conn.execute(
+                    "UPDATE drafts SET overrides = ? WHERE id = ?",
+                    (json.dumps(overrides or {}), int(draft_id)),
+                )
+            if model is not _UNSET:
+                conn.execute("UPDATE drafts SET model = ? WHERE id = ?", (model, int(draft_id)))
+
+    def set_external_path(self, draft_id: int, path: str | Path | None) -> None:
+        """Tie the draft to an external file (or untie it with None)."""
+        ext = normalize_external(path) if path is not None else None
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            conn.execute("UPDATE drafts SET external_path = ? WHERE id = ?", (ext, int(draft_id)))
+
+    # -- revisions -----------------------------------------------------------------------------
+
+    def save_revision(self, draft_id: int, text: str, reason: str) -> int:
+        """Save `text` as the draft's text AND record it as a revision with `reason` (one of
+        models.REASONS, e.g. "insert", "external-save", "quit"); returns the revision ID.
+
+        The text it replaces is kept as an "auto" revision first unless history already has it.
+        """
+        if reason not in REASONS:
+            raise ValueError(f"unknown revision reason {reason!r}; known: {', '.join(REASONS)}")
+        now = self._clock()
+        with self._write() as conn:
+            row = self._row(conn, draft_id)
+            self._replace_text(conn, row, text, now, force_snapshot=True)
+            return self._add_revision(conn, int(draft_id), text, reason, now)
+
+    def history(self, draft_id: int) -> list[Revision]:
+        """The draft's revisions, newest first (texts included)."""
+        with self._read() as conn:
+            self._row(conn, draft_id)
+            rows = conn.execute(
+                "SELECT id, draft_id, created, reason, text FROM revisions WHERE draft_id = ? "
+                "ORDER BY id DESC",
+                (int(draft_id),),
+            ).fetchall()
+        return [
+            Revision(r[0], r[1], r[2], word_count(r[4]), r[3], _preview(r[4]), r[4]) for r in rows
+        ]
+
+    def get_revision(self, revision_id: int) -> Revision:
+        """One revision with its text, or WriterError."""
+        with self._read() as conn:
+            r = conn.execute(
+                "SELECT id, draft_id, created, reason, text FROM revisions WHERE id = ?",
+                (int(revision_id),),
+            ).fetchone()
+        if r is None:
+            raise WriterError(
+                f"no revision with ID {revision_id}; see `writer drafts history DRAFT_ID`"
+            )
+        return Revision(r[0], r[1], r[2], word_count(r[4]), r[3], _preview(r[4]), r[4])
+
+    def restore_revision(self, draft_id: int, revision_id: int) -> Draft:
+        """Make an older revision the draft's text. The replaced text is kept ("before-restore")
+        and the restore is itself a revision ("restore"), so it can be undone from history."""
+        revision = self.get_revision(revision_id)
+        if revision.draft_id != int(draft_id):
+            raise WriterError(
+                f"revision {revision_id} belongs to draft {revision.draft_id}, not {draft_id}; "
+                f"see `writer drafts history {draft_id}`"
+            )
+        now = self._clock()
+        with self._write() as conn:
+            row = self._row(conn, draft_id)
+            latest = self._latest_revision(conn, int(draft_id))
+            if row[2] != revision.text and row[2].strip() and (not latest or latest[1] != row[2]):
+                self._add_revision(conn, int(draft_id), row[2], "before-restore", now)
+            conn.execute(
+                "UPDATE drafts SET text = ?, updated = ? WHERE id = ?",
+                (revision.text, now, int(draft_id)),
+            )
+            self._add_revision(conn, int(draft_id), revision.text, "restore", now)
+            return _draft(self._row(conn, draft_id))
+
+    # -- generation log ------------------------------------------------------------------------
+
+    def log_generation(
+        self,
+        draft_id: int,
+        mode: str,
+        params: dict[str, Any],
+        seed: int | None,
+        model: str | None,
+        candidates: Sequence[Any],
+        *,
+        prompt_tail: str | None = None,
+    ) -> int:
+        """Record one request; `candidates` are dicts (text, tokens, logprob, seed...) or
+        engine Candidate dataclasses. Returns the generation ID."""
+        cands = [_candidate_dict(c) for c in candidates]
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            cur = conn.execute(
+                "INSERT INTO generations (draft_id, created, mode, params, seed, model, "
+                "prompt_tail, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    int(draft_id),
+                    self._clock(),
+                    mode,
+                    json.dumps(params, default=str),
+                    seed,
+                    model,
+                    prompt_tail,
+                    json.dumps(cands, default=str),
+                ),
+            )
+            conn.execute(
+                "DELETE FROM generations WHERE draft_id = ? AND id NOT IN (SELECT id FROM "
+                "generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?)",
+                (int(draft_id), int(draft_id), GENERATIONS_KEEP),
+            )
+            return int(cur.lastrowid)
+
+    def mark_inserted(self, generation_id: int, index: int, text: str | None = None) -> None:
+        """Note that candidate `index` of a request was inserted. With `text` (the draft's text
+        after the insertion) it is also saved, with an "insert" revision, in the same
+        transaction."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT draft_id, candidates FROM generations WHERE id = ?", (int(generation_id),)
+            ).fetchone()
+            if row is None:
+                raise WriterError(f"no generation with ID {generation_id}")
+            count = len(json.loads(row[1]))
+            if not 0 <= index < count:
+                raise WriterError(
+                    f"generation {generation_id} has {count} candidates; no index {index}"
+                )
+            conn.execute(
+                "UPDATE generations SET inserted = ? WHERE id = ?", (int(index), int(generation_id))
+            )
+            if text is not None:
+                now = self._clock()
+                draft = self._row(conn, row[0])
+                self._replace_text(conn, draft, text, now, force_snapshot=True)
+                self._add_revision(conn, row[0], text, "insert", now)
+
+    def generations(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
+        """The draft's latest requests, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, draft_id, created, mode, params, seed, model, candidates, inserted, "
+                "prompt_tail FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",
+                (int(draft_id), int(limit)),
+            ).fetchall()
+        return [
+            GenerationRecord(
+                id=r[0],
+                draft_id=r[1],
+                created=r[2],
+                mode=r[3],
+                params=json.loads(r[4]),
+                seed=r[5],
+                model=r[6],
+                candidates=json.loads(r[7]),
+                inserted=r[8],
+                prompt_tail=r[9],
+            )
+            for r in rows
+        ]
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def export_draft(self, draft_id: int, fmt: str = "md", revision_id: int | None = None) -> str:
+        """The draft (or one of its revisions) as file contents: "md" or "txt"."""
+        if fmt not in FORMATS:
+            raise WriterError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        draft = self.get_draft(draft_id)
+        text = draft.text
+        if revision_id is not None:
+            revision = self.get_revision(revision_id)
+            if revision.draft_id != draft.id:
+                raise WriterError(f"revision {revision_id} is not from draft {draft.id}")
+            text = revision.text
+        return format_export(draft.title, text, fmt)
+
+    def import_file(self, path: str | Path) -> Draft:
+        """A new draft from a UTF-8 text file (title from its leading heading, else its name),
+        recorded as an "import" revision. Bad files raise a one-line WriterError."""
+        title, text = parse_import(Path(path))
+        now = self._clock()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO drafts (title, text, created, updated) VALUES (?, ?, ?, ?)",
+                (title, text, now, now),
+            )
+            draft_id = int(cur.lastrowid)
+            self._add_revision(conn, draft_id, text, "import", now)
+            return _draft(self._row(conn, draft_id))
+
+    # -- two instances -------------------------------------------------------------------------
+
+    def acquire_lock(self, draft_id: int) -> bool:
+        """Claim the draft for this process. False: another writer has it open, and the app
+        should open it read-only (or let the user choose). The claim dies with the process,
+        kill -9 included."""
+        with self._lock:
+            return self._locks.acquire(int(draft_id))
+
+    def release_lock(self, draft_id: int) -> None:
+        """Give up the claim on a draft (no-op when not held)."""
+        with self._lock:
+            self._locks.release(int(draft_id))
+
+    def lock_owner(self, draft_id: int) -> int | None:
+        """PID of the other process that holds the draft, when known; None if free or ours."""
+        with self._lock:
+            return self._locks.owner(int(draft_id))

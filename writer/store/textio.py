@@ -1,0 +1,68 @@
+"""Drafts to and from text files: export formats and reading a file to import."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from writer.errors import WriterError
+
+FORMATS: tuple[str, ...] = ("md", "txt")
+
+# An ATX Markdown heading of any level: "# Title", "## Title ##".
+_HEADING = re.compile(r"^\s{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Titles live on one line: collapse whitespace (newlines included) and cap the length."""
+    return " ".join(text.split())[:limit]
+
+
+def format_export(title: str, text: str, fmt: str) -> str:
+    """md: a `# Title` heading (when there is a title), a blank line, the text; txt: the text.
+    Either ends with exactly one newline, as text files should."""
+    if fmt not in FORMATS:
+        raise WriterError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    body = text.rstrip("\n") + "\n" if text else ""
+    if fmt == "md" and title:
+        return f"# {title}\n\n{body}"
+    return body
+
+
+def read_text_file(path: Path, *, purpose: str = "read") -> str:
+    """A UTF-8 text file's contents, or a one-line WriterError that names the file and the fix."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WriterError(f"cannot {purpose} {path}: no such file") from None
+    except IsADirectoryError:
+        raise WriterError(f"cannot {purpose} {path}: it is a folder; give a text file") from None
+    except OSError as exc:
+        raise WriterError(f"cannot {purpose} {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WriterError(
+            f"cannot {purpose} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); convert it to UTF-8 first"
+        ) from None
+    if "\x00" in text:
+        raise WriterError(f"cannot {purpose} {path}: it looks like a binary file, not text")
+    return text
+
+
+def parse_import(path: Path) -> tuple[str, str]:
+    """(title, text) of a file to import.
+
+    A leading Markdown heading becomes the title and is taken out of the text (so an exported
+    .md file imports back to the same draft); otherwise the title is the file name's stem.
+    """
+    text = read_text_file(path, purpose="import")
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None:
+        match = _HEADING.match(lines[first])
+        if match and match.group(1).strip():
+            rest = "\n".join(lines[first + 1 :]).lstrip("\n")
+            return one_line(match.group(1)), rest
+    return one_line(path.stem), text
