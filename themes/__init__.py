@@ -1,0 +1,1 @@
+"""Bundled theme files; installed as the package `writer._themes` (see pyproject)."""

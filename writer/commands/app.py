@@ -1,0 +1,45 @@
+"""`writer [FILE]`: open the writing app (the CLI parses; this checks the options and runs it).
+
+Only light modules are imported here; torch loads later, inside the app's model worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from writer.errors import UsageError, WriterError
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Validate the options that can be checked up front, then run the app until it quits."""
+    from writer.config import load_config
+    from writer.presets import all_presets
+
+    config = load_config()
+    if args.preset is not None:
+        presets = all_presets()
+        if args.preset not in presets:
+            raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(presets)}")
+    file = Path(args.file).expanduser() if args.file else None
+    if file is not None and file.is_dir():
+        raise WriterError(f"{file} is a folder; give a .txt or .md file to edit")
+    if args.theme is not None:
+        from writer.themes import load_themes
+
+        names = [theme.name for theme in load_themes().themes]
+        if args.theme not in names and not args.theme.startswith("textual-"):
+            raise UsageError(f"unknown theme {args.theme!r}; choose one of: {', '.join(names)}")
+
+    from writer.ui.app import WriterApp
+
+    app = WriterApp(
+        file,
+        model=args.model,
+        preset=args.preset,
+        theme=args.theme,
+        device=args.device,
+        config=config,
+    )
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,357 @@
+"""The writing app: an editor, a candidates panel, a status bar, and the keys that join them.
+
+Thin on purpose: generation lives in `generation.py`, saving in `saving.py`, each dialog in
+`screens/`. `WriterApp(...)` is the one factory the CLI (`writer [FILE]`) and the tests share;
+tests pass `engine_loader` to reuse an already loaded tiny engine and `store_path` to keep the
+database in a temp dir.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, TextArea
+
+from writer.config import Config, load_config, save_config
+from writer.errors import WriterError
+from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
+from writer.ui.saving import SavingMixin
+from writer.ui.widgets.candidates import CandidatesPanel
+from writer.ui.widgets.editor import StoryEditor
+from writer.ui.widgets.status import StatusBar
+
+# Actions that act on the story; they are disabled while a dialog covers the editor.
+EDITOR_ACTIONS = {"generate", "regenerate", "pick_preset", "parameters", "history"}
+EDITOR_ACTIONS |= {"alternatives", "models", "drafts", "cancel"}
+
+
+class WriterApp(GenerationMixin, SavingMixin, App[None]):
+    """The editor with live GPT-2 candidates."""
+
+    TITLE = "writer"
+    CSS = """
+    Screen { layout: vertical; }
+    #main { height: 1fr; }
+    """
+    # Keys: see the help screen (f1) and README. ctrl+a and ctrl+b stay free for tmux/screen.
+    BINDINGS = [
+        Binding("ctrl+g", "generate('continue')", "Continue"),
+        Binding("ctrl+n", "generate('ideas')", "Ideas"),
+        Binding("ctrl+r", "regenerate", "Again", show=False),
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("ctrl+t", "pick_preset", "Preset"),
+        Binding("f2", "parameters", "Params"),
+        Binding("ctrl+o", "drafts", "Drafts"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("f3", "history", "History", show=False),
+        Binding("f4", "alternatives", "Alternatives", show=False),
+        Binding("f5", "models", "Models", show=False),
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        file: Path | str | None = None,
+        *,
+        model: str | None = None,
+        preset: str | None = None,
+        theme: str | None = None,
+        device: str | None = None,
+        store_path: Path | None = None,
+        engine_loader: EngineLoader | None = None,
+        config: Config | None = None,
+        autosave_interval: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.config = config or load_config()
+        self.file = Path(file).expanduser() if file else None
+        self.requested_model = model
+        self.requested_preset = preset
+        self.requested_theme = theme
+        self.device = device or self.config.device
+        self.store_path = store_path
+        self._engine_loader = engine_loader or default_engine_loader
+        self._model_settled = threading.Event()
+        self._request_info = {}
+        self.autosave_interval = autosave_interval
+        self.presets = all_presets()
+        self.preset_name = DEFAULT_PRESET
+        self.overrides: dict[str, Any] = {}
+        self.candidate_count = self.config.candidates
+        self.init_saving()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StoryEditor(id="editor")
+        yield CandidatesPanel(id="candidates")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def editor(self) -> StoryEditor:
+        return self.query_one("#editor", StoryEditor)
+
+    @property
+    def panel(self) -> CandidatesPanel:
+        return self.query_one("#candidates", CandidatesPanel)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    def on_mount(self) -> None:
+        self._setup_themes()
+        self.open_session()  # the draft or file: text, preset, overrides, model
+        self.status.preset = self.preset_label()
+        self.editor.focus()
+        self.load_model(self.requested_model or self.session_model() or self.config.model)
+        self.start_autosave()
+
+    # -- themes ---------------------------------------------------------------------------------
+    def _setup_themes(self) -> None:
+        from writer.themes import load_themes
+
+        loaded = load_themes()
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        if loaded.errors:
+            self.notify(
+                "Some theme files were skipped:\n" + "\n".join(loaded.errors),
+                title="Themes",
+                severity="warning",
+                timeout=10,
+            )
+        wanted = self.requested_theme or self.config.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.notify(
+                f"Unknown theme {wanted!r}; using writer-dark. Pick one with ctrl+p → Theme.",
+                severity="warning",
+            )
+            self.theme = "writer-dark" if "writer-dark" in self.available_themes else "textual-dark"
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme: Any) -> None:
+        """Persist a theme picked in the command palette (not one given with --theme)."""
+        if theme.name == self.config.theme:
+            return
+        self.config.theme = theme.name
+        try:
+            save_config(self.config)
+        except OSError as exc:
+            self.notify(f"Could not remember the theme: {exc}", severity="warning")
+
+    # -- presets and parameters -----------------------------------------------------------------
+    def current_params(self) -> SamplingParams:
+        """The preset's parameters with this draft's overrides applied."""
+        base = self.presets.get(self.preset_name) or self.presets[DEFAULT_PRESET]
+        try:
+            return base.params.replace(**self.overrides)
+        except (ParamError, TypeError):
+            return base.params
+
+    def preset_label(self) -> str:
+        return f"{self.preset_name}*" if self.overrides else self.preset_name
+
+    def set_preset(self, name: str, overrides: dict[str, Any] | None = None) -> None:
+        """Switch preset (dropping overrides unless given); remembered for this draft."""
+        if name not in self.presets:
+            self.notify(f"Unknown preset {name!r}", severity="error")
+            return
+        self.preset_name = name
+        self.overrides = dict(overrides or {})
+        self.status.preset = self.preset_label()
+        self.remember_settings()
+
+    def apply_parameters(self, params: SamplingParams, candidates: int) -> None:
+        """Keep the fields that differ from the preset as this draft's overrides."""
+        base = self.presets[self.preset_name].params
+        self.overrides = {
+            name: getattr(params, name)
+            for name in FIELDS
+            if getattr(params, name) != getattr(base, name)
+        }
+        self.candidate_count = candidates
+        self.status.preset = self.preset_label()
+        self.remember_settings()
+
+    def action_pick_preset(self) -> None:
+        from writer.ui.screens.presets import PresetPicker
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.set_preset(name)
+                self.notify(f"Preset: {name}")
+
+        self.push_screen(PresetPicker(self.presets, self.preset_name), chosen)
+
+    def action_parameters(self) -> None:
+        from writer.ui.screens.parameters import ParametersScreen
+
+        def done(result: tuple[SamplingParams, int] | None) -> None:
+            if result:
+                self.apply_parameters(*result)
+                self.notify("Parameters apply to the next request.")
+
+        screen = ParametersScreen(self.current_params(), self.candidate_count, self.preset_name)
+        self.push_screen(screen, done)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette (ctrl+p): Textual's own commands plus presets, models and dialogs."""
+        yield from super().get_system_commands(screen)
+        for name, preset in self.presets.items():
+            yield SystemCommand(
+                f"Preset: {name}", preset.description or "creativity preset", self._preset_cmd(name)
+            )
+        yield SystemCommand("Parameters", "Edit sampling parameters (f2)", self.action_parameters)
+        yield SystemCommand("Drafts library", "Open, create, rename… (ctrl+o)", self.action_drafts)
+        yield SystemCommand("History", "Restore an earlier revision (f3)", self.action_history)
+        yield SystemCommand(
+            "Alternatives", "Candidates of earlier requests (f4)", self.action_alternatives
+        )
+        yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
+        yield SystemCommand("Keys", "Every key (f1)", self.action_help)
+
+    def _preset_cmd(self, name: str):
+        return lambda: self.set_preset(name)
+
+    # -- dialogs --------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from writer.ui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_models(self) -> None:
+        from writer.ui.screens.models import ModelsScreen
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.model_name:
+                self.load_model(name)
+                self.remember_settings()
+                self.notify(f"Loading model {name}…")
+
+        self.push_screen(ModelsScreen(self.model_name), chosen)
+
+    def action_drafts(self) -> None:
+        from writer.ui.screens.drafts import DraftsScreen
+
+        def chosen(result: tuple[str, int | None] | None) -> None:
+            self.refresh_title()
+            if result is None:
+                return
+            what, draft_id = result
+            if what == "new" or draft_id != getattr(self.draft, "id", None):
+                self.switch_draft(draft_id)
+
+        if self.store is None:
+            self.notify(
+                "The drafts library is not available: " + self._save_error, severity="error"
+            )
+            return
+        self.save_now()
+        self.push_screen(DraftsScreen(self.store, getattr(self.draft, "id", None)), chosen)
+
+    def action_history(self) -> None:
+        from writer.ui.screens.history import HistoryScreen
+
+        if self.store is None or self.draft is None:
+            self.notify("No history: the drafts store is not available.", severity="warning")
+            return
+        self.save_now()
+        try:
+            revisions = self.store.history(self.draft.id)
+        except WriterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.push_screen(HistoryScreen(revisions), self.restore_revision)
+
+    def restore_revision(self, revision_id: int | None) -> None:
+        """Make revision `revision_id` the text (itself a revision; one undo step in the editor)."""
+        if revision_id is None:
+            return
+        if self.read_only:
+            self.notify("This draft is open read-only.", severity="warning")
+            return
+        try:
+            draft = self.store.restore_revision(self.draft.id, revision_id)
+        except WriterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        editor = self.editor
+        editor.history.checkpoint()
+        editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
+        editor.history.checkpoint()
+        if self.external is not None:
+            self.save_now(reason="external-save")
+        self._dirty = False
+        self.status.save_state = "saved"
+        self.notify("Revision restored (ctrl+z undoes it).")
+
+    def action_alternatives(self) -> None:
+        from writer.ui.screens.alternatives import AlternativesScreen
+
+        if self.store is None or self.draft is None:
+            self.notify("No alternatives: the drafts store is not available.", severity="warning")
+            return
+        try:
+            records = self.store.generations(self.draft.id)
+        except WriterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+
+        def chosen(result: tuple[str, str] | None) -> None:
+            if result is None or self.read_only:
+                return
+            mode, text = result
+            if mode == "ideas":
+                self.editor.insert_idea(text)
+            else:
+                self.editor.insert_as_one_step(text)
+            self.save_now(reason="insert")
+            self.editor.focus()
+
+        self.push_screen(AlternativesScreen(records), chosen)
+
+    # -- keys -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Story actions only from the main screen, not from under a dialog.
+        if action in EDITOR_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def action_cancel(self) -> None:
+        """escape: stop a running request and close the panel."""
+        self.cancel_generation()
+        if self.panel.is_open:
+            self.panel.close()
+        self.editor.focus()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area is self.editor:
+            self.text_changed()
+
+    def _log_exception(self, exc: BaseException) -> None:
+        """Full details to the log file; the screen only shows one line."""
+        try:
+            from writer.paths import log_path
+
+            path = log_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write("".join(traceback.format_exception(exc)))
+        except OSError:
+            pass
+
+
+def error_message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, WriterError) else f"{type(exc).__name__}: {exc}"

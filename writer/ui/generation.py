@@ -1,0 +1,225 @@
+"""Model loading and generation for the app: thread workers that only post messages.
+
+A mixin of `WriterApp` so app.py stays about wiring. Torch and transformers are imported only
+inside `_load_model` (through `writer.engine`), on a worker thread, so the editor is usable while
+the model loads. A request made before the model is ready waits for it in its own worker.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import work
+from textual.worker import get_current_worker
+
+from writer.errors import WriterError
+from writer.ui.messages import (
+    CandidateDeltas,
+    CandidateFinished,
+    CandidatesStarted,
+    GenerationFailed,
+    GenerationFinished,
+    ModelFailed,
+    ModelLoading,
+    ModelReady,
+)
+from writer.ui.streaming import relay_stream
+from writer.ui.widgets.candidates import CandidatesPanel
+from writer.ui.widgets.editor import prompt_text
+
+EngineLoader = Callable[[str, "str | None"], Any]
+
+
+def default_engine_loader(name: str, device: str | None) -> Any:
+    """Load an Engine with writer.engine (imports torch: call it on a worker thread only)."""
+    from writer.engine import load_engine
+
+    return load_engine(name, device=device)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a notification."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, WriterError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class GenerationMixin:
+    """Loading the model and streaming candidates into the candidates panel."""
+
+    engine: Any = None
+    model_name: str = ""
+    model_error: str = ""
+    _engine_loader: EngineLoader
+    _model_settled: threading.Event
+    _request: int = 0
+    _cancel: threading.Event | None = None
+    _last_mode: str = "continue"
+    _request_info: dict[int, dict[str, Any]]
+
+    # -- the model ------------------------------------------------------------------------------
+    def load_model(self, name: str) -> None:
+        """(Re)load model `name` in a worker; requests made meanwhile wait for it."""
+        self.engine = None
+        self.model_name = name
+        self.model_error = ""
+        self._model_settled.clear()
+        self.post_message(ModelLoading(name))
+        self._load_model(name, self.device)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model")
+    def _load_model(self, name: str, device: str | None) -> None:
+        try:
+            engine = self._engine_loader(name, device)
+        except Exception as exc:  # any failure is shown in the status bar, never a crash
+            self._log_exception(exc)
+            self.post_message(ModelFailed(name, one_line(exc)))
+        else:
+            self.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
+
+    def on_model_loading(self, message: ModelLoading) -> None:
+        self.status.model_state = "loading"
+        self.status.model_detail = message.name
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        if message.name != self.model_name:
+            return  # a model we switched away from finished loading late
+        self.engine = message.engine
+        self.status.model_state = "ready"
+        self.status.model_detail = f"{message.name}, {message.device}".strip(", ")
+        self._model_settled.set()
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        if message.name != self.model_name:
+            return
+        self.model_error = message.reason
+        self.status.model_state = "error"
+        self.status.model_detail = message.reason
+        self._model_settled.set()
+        self.notify(
+            f"Model {message.name!r} did not load: {message.reason}",
+            title="Model",
+            severity="error",
+            timeout=10,
+        )
+
+    # -- requests -------------------------------------------------------------------------------
+    def action_generate(self, mode: str = "continue") -> None:
+        """Start N candidates (or plot ideas) from the text before the cursor."""
+        self._last_mode = mode
+        self._request += 1
+        request = self._request
+        if self._cancel is not None:
+            self._cancel.set()
+        cancel = threading.Event()
+        self._cancel = cancel
+        params = self.current_params()
+        n = self.candidate_count
+        seed = random.randrange(2**31)
+        prompt = prompt_text(self.editor.text_before_cursor())
+        self._request_info[request] = {"mode": mode, "params": params, "seed": seed, "n": n}
+        self.panel.start(request, mode, n)
+        if not self._model_settled.is_set():
+            self.panel.waiting("waiting for the model to load…")
+        self._generate(request, prompt, params, n, seed, mode, cancel)
+
+    def action_regenerate(self) -> None:
+        """The last kind of request again, with a new seed."""
+        self.action_generate(self._last_mode)
+
+    def cancel_generation(self) -> bool:
+        """Stop the running request (the engine checks every token); True if one was running."""
+        running = self.panel.running
+        if self._cancel is not None:
+            self._cancel.set()
+        self.workers.cancel_group(self, "generate")
+        self.panel.finish("cancelled" if running else "")
+        return running
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def _generate(
+        self, request: int, prompt: str, params: Any, n: int, seed: int, mode: str, cancel: Any
+    ) -> None:
+        worker = get_current_worker()
+
+        def stop() -> bool:
+            return cancel.is_set() or worker.is_cancelled
+
+        while not self._model_settled.wait(0.05):
+            if stop():
+                return
+        engine = self.engine
+        if engine is None:
+            reason = self.model_error or "no model is loaded"
+            self.post_message(GenerationFailed(request, f"no model to generate with: {reason}"))
+            return
+        self.post_message(CandidatesStarted(request, mode, n))
+        events = None
+        try:
+            events = engine.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=stop)
+            relay_stream(events, request, self.post_message)
+        except Exception as exc:  # reported as a notification; the text is untouched
+            self._log_exception(exc)
+            self.post_message(GenerationFailed(request, one_line(exc)))
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def on_candidates_started(self, message: CandidatesStarted) -> None:
+        if message.request == self.panel.request:
+            self.panel.waiting("")
+            self.panel.start(message.request, message.mode, message.n)
+            # start() resets texts: nothing has streamed for this request yet
+
+    def on_candidate_deltas(self, message: CandidateDeltas) -> None:
+        if message.request == self.panel.request:
+            self.panel.add_deltas(message.deltas)
+
+    def on_candidate_finished(self, message: CandidateFinished) -> None:
+        if message.request == self.panel.request:
+            self.panel.finish_candidate(message.index, message.candidate.text)
+
+    def on_generation_finished(self, message: GenerationFinished) -> None:
+        done = message.done
+        info = self._request_info.pop(message.request, None)
+        if message.request == self.panel.request:
+            speed = done.stats.tokens_per_s
+            if not done.cancelled:
+                self.status.speed = speed
+            note = "cancelled" if done.cancelled else f"{speed:.1f} tok/s"
+            self.panel.finish(note)
+            for candidate in done.candidates:
+                self.panel.finish_candidate(candidate.index, candidate.text)
+        if info is not None and done.candidates:
+            self.log_generation(message.request, info, done)
+
+    def on_generation_failed(self, message: GenerationFailed) -> None:
+        self._request_info.pop(message.request, None)
+        if message.request == self.panel.request:
+            self.panel.finish("failed")
+        self.notify(f"Generation failed: {message.reason}", title="Generate", severity="error")
+
+    def on_candidates_panel_chosen(self, message: CandidatesPanel.Chosen) -> None:
+        """Insert the chosen candidate at the editor's cursor as one undo step."""
+        if not message.text.strip():
+            self.notify("That candidate is empty; choose another or press ctrl+r.")
+            return
+        if self.editor.read_only:
+            self.notify("This draft is open read-only; nothing was inserted.", severity="warning")
+            return
+        if self.panel.running:
+            self.cancel_generation()
+        if message.mode == "ideas":
+            self.editor.insert_idea(message.text)
+        else:
+            self.editor.insert_as_one_step(message.text)
+        self.mark_inserted(message.panel.request, message.index)
+        self.panel.close()
+        self.editor.focus()
+        self._inserted_at = time.monotonic()

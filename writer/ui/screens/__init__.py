@@ -1,0 +1,1 @@
+"""Screens and dialogs of the writing app, one role per module."""

@@ -1,0 +1,178 @@
+"""ctrl+o: the drafts library. Open, create, rename, delete (confirmed), export md/txt.
+
+The screen works on the app's DraftStore directly for renames, deletions and exports; opening
+and creating are returned to the app (it saves the current draft first).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from writer.errors import WriterError
+from writer.ui.screens.confirm import ChoiceScreen
+from writer.ui.screens.prompt import PromptScreen
+
+
+def when(timestamp: float, now: float | None = None) -> str:
+    """A last-edit time as people say it: 'just now', '5 min ago', or the date."""
+    now = time.time() if now is None else now
+    age = now - timestamp
+    if age < 60:
+        return "just now"
+    if age < 3600:
+        return f"{int(age // 60)} min ago"
+    if age < 86400:
+        return f"{int(age // 3600)} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def export_name(title: str, fmt: str) -> str:
+    """A file name for an export: the title made safe for file systems."""
+    stem = re.sub(r"[^\w\- ]+", "", title).strip().replace(" ", "-")[:60] or "draft"
+    return f"{stem}.{fmt}"
+
+
+class DraftsScreen(Screen["tuple[str, int | None] | None"]):
+    """Dismisses with ("open", id), ("new", None) or None."""
+
+    DEFAULT_CSS = """
+    DraftsScreen DataTable { height: 1fr; }
+    DraftsScreen #drafts-title { background: $panel; padding: 0 1; text-style: bold; }
+    """
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("n", "new", "New"),
+        Binding("r", "rename", "Rename"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("e", "export('md')", "Export .md"),
+        Binding("x", "export('txt')", "Export .txt"),
+        Binding("escape", "dismiss(None)", "Back"),
+    ]
+
+    def __init__(self, store, current_id: int | None) -> None:
+        super().__init__()
+        self.store = store
+        self.current_id = current_id
+
+    def compose(self) -> ComposeResult:
+        yield Static("Drafts library — enter: open", id="drafts-title")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Title", "Words", "Last edit", "ID")
+        self.refresh_rows()
+        table.focus()
+
+    def refresh_rows(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        try:
+            drafts = self.store.list_drafts() if self.store is not None else []
+        except WriterError as exc:
+            self.notify(str(exc), severity="error")
+            drafts = []
+        now = time.time()
+        for draft in drafts:
+            title = draft.display_title + ("  (open)" if draft.id == self.current_id else "")
+            if draft.external_path:
+                title += f"  ← {Path(draft.external_path).name}"
+            table.add_row(
+                title, str(draft.words), when(draft.updated, now), str(draft.id), key=str(draft.id)
+            )
+
+    def _selected(self) -> int | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return int(key.value)
+
+    def action_open(self) -> None:
+        draft_id = self._selected()
+        if draft_id is not None:
+            self.dismiss(("open", draft_id))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.dismiss(("open", int(event.row_key.value)))
+
+    def action_new(self) -> None:
+        self.dismiss(("new", None))
+
+    def action_rename(self) -> None:
+        draft_id = self._selected()
+        if draft_id is None:
+            return
+        current = self.store.get_draft(draft_id).title
+
+        def renamed(title: str | None) -> None:
+            if title is None:
+                return
+            try:
+                self.store.rename_draft(draft_id, title)
+            except WriterError as exc:
+                self.notify(str(exc), severity="error")
+            self.refresh_rows()
+            if draft_id == self.current_id:
+                self.app.refresh_title()
+
+        self.app.push_screen(PromptScreen("New title:", current), renamed)
+
+    def action_delete(self) -> None:
+        draft_id = self._selected()
+        if draft_id is None:
+            return
+        if draft_id == self.current_id:
+            self.notify("This draft is open in the editor; open another one first.")
+            return
+        title = self.store.get_draft(draft_id).display_title
+
+        def confirmed(choice: str | None) -> None:
+            if choice != "delete":
+                return
+            try:
+                self.store.delete_draft(draft_id)
+                self.notify(f"Deleted “{title}”.")
+            except WriterError as exc:
+                self.notify(str(exc), severity="error")
+            self.refresh_rows()
+
+        self.app.push_screen(
+            ChoiceScreen(
+                f"Delete “{title}” with its history? This cannot be undone.",
+                [("keep", "Keep it"), ("delete", "Delete")],
+            ),
+            confirmed,
+        )
+
+    def action_export(self, fmt: str) -> None:
+        draft_id = self._selected()
+        if draft_id is None:
+            return
+        if draft_id == self.current_id:
+            self.app.save_now()  # export what is on screen
+        title = self.store.get_draft(draft_id).display_title
+        default = str(Path.cwd() / export_name(title, fmt))
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            target = Path(path).expanduser()
+            try:
+                content = self.store.export_draft(draft_id, fmt)
+                target.write_text(content, encoding="utf-8")
+            except (WriterError, OSError) as exc:
+                self.notify(f"Export failed: {exc}", severity="error")
+                return
+            self.notify(f"Exported to {target}")
+
+        self.app.push_screen(PromptScreen(f"Export as {fmt} to:", default), chosen)

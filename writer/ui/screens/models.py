@@ -1,0 +1,113 @@
+"""f5: base and fine-tuned models with their manifests; enter switches the session's model.
+
+Listing scans the Hugging Face cache, so it runs in a thread worker; the reload itself happens in
+the app's model worker.
+"""
+
+from __future__ import annotations
+
+import json
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from writer.ui.messages import ModelsListed
+
+
+def describe_manifest(manifest: dict) -> str:
+    """The manifest as `key: value` lines (nested values as compact JSON)."""
+    if not manifest:
+        return "(no manifest: a base model)"
+    lines = []
+    for key, value in manifest.items():
+        shown = value if isinstance(value, (str, int, float)) else json.dumps(value)
+        lines.append(f"{key}: {shown}")
+    return "\n".join(lines)
+
+
+class ModelsScreen(ModalScreen[str | None]):
+    """Dismisses with the model name to switch to, or None."""
+
+    DEFAULT_CSS = """
+    ModelsScreen { align: center middle; }
+    ModelsScreen > Vertical {
+        width: 110; max-width: 95%; height: 80%;
+        border: thick $primary; background: $surface;
+    }
+    ModelsScreen Horizontal { height: 1fr; }
+    ModelsScreen OptionList { width: 40%; height: 1fr; }
+    ModelsScreen #manifest { width: 60%; height: 1fr; padding: 0 1; overflow-y: auto; }
+    ModelsScreen Input { margin: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+        self.models: list = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Models"
+            box.border_subtitle = "enter: switch · escape: close"
+            with Horizontal():
+                yield OptionList(Option("listing…", disabled=True))
+                yield Static("", id="manifest", markup=False)
+            yield Input(placeholder="or type a model name / folder and press enter", id="name")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self._list_models()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="models")
+    def _list_models(self) -> None:
+        try:
+            from writer.engine.models import list_models
+
+            self.post_message(ModelsListed(list_models()))
+        except Exception as exc:  # the screen still lets the user type a name
+            self.post_message(ModelsListed([], f"{type(exc).__name__}: {exc}"))
+
+    def on_models_listed(self, message: ModelsListed) -> None:
+        self.models = message.models
+        option_list = self.query_one(OptionList)
+        option_list.clear_options()
+        if message.error:
+            self.query_one("#manifest", Static).update(f"Cannot list models: {message.error}")
+        for info in self.models:
+            mark = "● " if info.name == self.current else "  "
+            option_list.add_option(
+                Option(Content(f"{mark}{info.name}  ({info.kind})"), id=info.name)
+            )
+        if not self.models:
+            option_list.add_option(
+                Option(
+                    "no models found: `writer download gpt2` or `writer finetune`", disabled=True
+                )
+            )
+            self.query_one("#manifest", Static).update(f"Current model: {self.current}")
+        else:
+            option_list.highlighted = 0
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        index = event.option_index
+        if 0 <= index < len(self.models):
+            info = self.models[index]
+            self.query_one("#manifest", Static).update(
+                f"{info.name}\n{info.location}\n\n{describe_manifest(info.manifest)}"
+            )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(event.value.strip())

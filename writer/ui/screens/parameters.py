@@ -1,0 +1,130 @@
+"""f2: the sampling parameters, edited in place; an invalid value is refused with its reason.
+
+Validation is `SamplingParams`'s own (writer.presets), so the app, the CLI and presets.toml all
+give the same message. Values that differ from the preset become the draft's overrides.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from writer.presets import ParamError, SamplingParams
+
+EDITABLE: list[tuple[str, str]] = [
+    ("temperature", "Temperature"),
+    ("top_k", "Top-k"),
+    ("top_p", "Top-p"),
+    ("repetition_penalty", "Repetition penalty"),
+    ("max_new_tokens", "Max new tokens"),
+]
+CANDIDATES = ("candidates", "Number of candidates")
+
+
+def check_candidates(value: str) -> int:
+    """1 to 9 candidates: one key each in the candidates panel."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParamError(f"candidates must be a whole number, 1 to 9; got {value!r}") from None
+    if not 1 <= number <= 9:
+        raise ParamError(f"candidates must be 1 to 9; got {number}")
+    return number
+
+
+class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
+    """Dismisses with (params, candidates) when every value is valid, or None on escape."""
+
+    DEFAULT_CSS = """
+    ParametersScreen { align: center middle; }
+    ParametersScreen > Vertical {
+        width: 72; max-width: 95%; height: auto; max-height: 95%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    ParametersScreen .row { height: 3; }
+    ParametersScreen .row Label { width: 24; padding: 1 0 0 0; }
+    ParametersScreen .row Input { width: 1fr; }
+    ParametersScreen .error { color: $error; height: auto; padding-left: 24; display: none; }
+    ParametersScreen .error.-shown { display: block; }
+    ParametersScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    ParametersScreen Button { margin-left: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+    ]
+
+    def __init__(self, params: SamplingParams, candidates: int, preset: str) -> None:
+        super().__init__()
+        self.params = params
+        self.candidates = candidates
+        self.preset = preset
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Parameters (preset {self.preset})"
+            box.border_subtitle = "enter/ctrl+s: apply · escape: cancel"
+            for name, label in [*EDITABLE, CANDIDATES]:
+                value = self.candidates if name == "candidates" else getattr(self.params, name)
+                with Horizontal(classes="row"):
+                    yield Label(label)
+                    yield Input(f"{value:g}" if isinstance(value, float) else str(value), id=name)
+                yield Label("", id=f"{name}-error", classes="error")
+            with Horizontal(id="buttons"):
+                yield Button("Apply", id="apply", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#temperature", Input).focus()
+
+    def _check(self, name: str, value: str) -> str:
+        """'' if `value` is valid for `name`, else the reason."""
+        try:
+            if name == "candidates":
+                check_candidates(value)
+            else:
+                self.params.replace(**{name: value.strip()})
+        except (ParamError, TypeError, ValueError) as exc:
+            return str(exc)
+        return ""
+
+    def _show(self, name: str, reason: str) -> None:
+        label = self.query_one(f"#{name}-error", Label)
+        label.update(reason)
+        label.set_class(bool(reason), "-shown")
+        self.query_one(f"#{name}", Input).set_class(bool(reason), "-invalid")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self._show(event.input.id, self._check(event.input.id, event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.dismiss(None)
+
+    def action_apply(self) -> None:
+        """Apply if every value is valid; otherwise stay, show why, focus the first bad one."""
+        values = {name: self.query_one(f"#{name}", Input).value for name, _ in EDITABLE}
+        first_bad = None
+        for name, _ in [*EDITABLE, CANDIDATES]:
+            value = self.query_one(f"#{name}", Input).value
+            reason = self._check(name, value)
+            self._show(name, reason)
+            if reason and first_bad is None:
+                first_bad = name
+        if first_bad is not None:
+            self.query_one(f"#{first_bad}", Input).focus()
+            self.app.bell()
+            return
+        params = self.params.replace(**{k: v.strip() for k, v in values.items()})
+        self.dismiss((params, check_candidates(self.query_one("#candidates", Input).value)))

@@ -1,0 +1,1 @@
+"""Widgets of the writing app, one role per module."""

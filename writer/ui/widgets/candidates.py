@@ -1,0 +1,129 @@
+"""The candidates panel: continuations (or plot ideas) streaming in, labelled 1..N.
+
+`1`..`9` choose candidate N; `up`/`down` + `enter` choose the highlighted one. Choosing posts
+`CandidatesPanel.Chosen`; the app inserts the text into the editor and gives focus back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+TITLES = {"continue": "Continuations", "ideas": "Plot ideas"}
+
+
+class CandidatesPanel(OptionList):
+    """A list of streaming candidates; hidden until a request starts."""
+
+    DEFAULT_CSS = """
+    CandidatesPanel {
+        height: auto;
+        max-height: 45%;
+        border: round $primary 60%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        padding: 0 1;
+        display: none;
+    }
+    CandidatesPanel.-open {
+        display: block;
+    }
+    CandidatesPanel:focus {
+        border: round $primary;
+    }
+    CandidatesPanel > .option-list--option {
+        padding: 0 0 1 0;
+    }
+    """
+
+    BINDINGS = [
+        *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """The author chose candidate `index` (0-based) whose current text is `text`."""
+
+        panel: CandidatesPanel
+        index: int
+        text: str
+        mode: str
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.request = 0
+        self.mode = "continue"
+        self.texts: list[str] = []
+        self.finished: list[bool] = []
+        self.running = False
+
+    # -- lifecycle of one request ---------------------------------------------------------------
+    def start(self, request: int, mode: str, n: int) -> None:
+        """Open the panel with `n` empty candidates for `request`."""
+        self.request = request
+        self.mode = mode
+        self.texts = [""] * n
+        self.finished = [False] * n
+        self.running = True
+        self.set_options(Option(self._render_candidate(i)) for i in range(n))
+        self.highlighted = 0 if n else None
+        self.add_class("-open")
+        self._update_titles()
+
+    def waiting(self, text: str) -> None:
+        """Show why nothing streams yet (e.g. the model is still loading)."""
+        self.border_subtitle = text
+
+    def add_deltas(self, deltas: dict[int, str]) -> None:
+        """Append streamed text to each candidate."""
+        for index, piece in deltas.items():
+            if 0 <= index < len(self.texts):
+                self.texts[index] += piece
+                self.replace_option_prompt_at_index(index, self._render_candidate(index))
+
+    def finish_candidate(self, index: int, text: str) -> None:
+        """Candidate `index` is final: `text` is its definitive text (stop rules may trim it)."""
+        if 0 <= index < len(self.texts):
+            self.texts[index] = text
+            self.finished[index] = True
+            self.replace_option_prompt_at_index(index, self._render_candidate(index))
+
+    def finish(self, note: str = "") -> None:
+        """The request ended; `note` (e.g. speed) goes in the subtitle."""
+        self.running = False
+        self._update_titles(note)
+
+    def close(self) -> None:
+        self.running = False
+        self.remove_class("-open")
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _render_candidate(self, index: int) -> Content:
+        body = self.texts[index].strip("\n") or ("…" if not self.finished[index] else "(empty)")
+        if self.mode == "ideas":
+            body = " ".join(body.split()) or body
+        return Content.assemble((f"{index + 1} ", "bold $accent"), body)
+
+    def _update_titles(self, note: str = "") -> None:
+        title = TITLES.get(self.mode, "Candidates")
+        self.border_title = f"{title} · generating…" if self.running else title
+        keys = "tab: focus · 1-9: insert · ctrl+r: again · esc: close"
+        self.border_subtitle = f"{note} · {keys}" if note else keys
+
+    # -- choosing ---------------------------------------------------------------------------------
+    def action_choose(self, index: int) -> None:
+        if 0 <= index < len(self.texts):
+            self.post_message(self.Chosen(self, index, self.texts[index], self.mode))
+
+    def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_choose(event.option_index)

@@ -1,0 +1,46 @@
+"""The status bar: draft title, word count, preset, model state, last speed, save state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class StatusBar(Static):
+    """One line above the footer. The app sets its reactive fields; it renders them."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        dock: bottom;
+        height: 1;
+        background: $panel;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    title: reactive[str] = reactive("")
+    words: reactive[int] = reactive(0)
+    preset: reactive[str] = reactive("")
+    model_state: reactive[str] = reactive("loading")  # loading | ready | error | none
+    model_detail: reactive[str] = reactive("")
+    speed: reactive[float | None] = reactive(None)
+    save_state: reactive[str] = reactive("saved")  # saved | unsaved | failed | read-only
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.title or "Untitled", style="bold")
+        text.append(f"  {self.words} word{'s' if self.words != 1 else ''}")
+        text.append(f"  preset: {self.preset}")
+        model_styles = {"ready": "green", "loading": "yellow", "error": "bold red"}
+        text.append("  model: ")
+        state = {"loading": "loading…", "none": "—"}.get(self.model_state, self.model_state)
+        text.append(state, style=model_styles.get(self.model_state, ""))
+        if self.model_detail:
+            text.append(f" ({self.model_detail})")
+        if self.speed is not None:
+            text.append(f"  {self.speed:.1f} tok/s")
+        save_styles = {"failed": "bold red", "unsaved": "yellow", "read-only": "yellow"}
+        text.append(f"  {self.save_state}", style=save_styles.get(self.save_state, ""))
+        return text
