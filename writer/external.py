@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from writer.errors import WriterError
-from writer.store.textio import read_text_file
+from writer.store.textio import encodable, read_text_file
 
 _BOM = "\ufeff"
 
@@ -73,6 +73,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise WriterError(f"cannot save {path}: {exc.strerror or exc}") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise WriterError(f"cannot save {path}: it is not a regular file")
+    data = encodable(text).encode("utf-8")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
@@ -82,7 +83,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
             if st is not None:
@@ -161,6 +162,7 @@ class ExternalFile:
             raise ExternalChangedError(
                 f"{self.path} changed on disk since it was opened; reload it or save anyway"
             )
+        text = encodable(text)
         atomic_write_text(self.path, (_BOM if self._bom else "") + text)
         self.text = text
         self._fingerprint = _fingerprint(self.path)

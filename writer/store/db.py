@@ -81,7 +81,7 @@ def describe_sqlite_error(exc: BaseException) -> str:
     if name.startswith("SQLITE_CANTOPEN"):
         return "the database file cannot be opened (is the data folder writable?)"
     if name.startswith("SQLITE_IOERR"):
-        return f"the disk reported an error ({exc})"
+        return f"{exc} (read-only, full or failing disk?)"
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
         return "the database is busy in another writer process"
     if isinstance(exc, OSError):
@@ -89,10 +89,11 @@ def describe_sqlite_error(exc: BaseException) -> str:
     return str(exc)
 
 
-def write_error(path: Path, exc: BaseException) -> StoreWriteError:
+def write_error(path: Path, exc: BaseException, action: str = "save to") -> StoreWriteError:
+    """The one-line StoreWriteError for a failed write (or open) of the database at `path`."""
     return StoreWriteError(
-        f"cannot save to {path}: {describe_sqlite_error(exc)}; free some space or make the "
-        "data folder writable (your text is kept in memory and saving is retried)"
+        f"cannot {action} the drafts database {path}: {describe_sqlite_error(exc)}; free some "
+        "space or make the data folder writable"
     )
 
 
@@ -153,6 +154,27 @@ def _is_unusable(exc: sqlite3.DatabaseError, path: Path) -> bool:
     return name.startswith("SQLITE_CANTOPEN") and path.is_file() and not os.access(path, os.R_OK)
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _not_a_database(path: Path) -> bool:
+    """A non-empty file without SQLite's header, or one we cannot read at all.
+
+    Checked before SQLite sees the file: SQLite deletes a -wal file beside a database it
+    closes, so letting it try first would lose the companion we promise to keep byte for byte.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        return False  # a folder in the way: not ours to move; SQLite's error says so
+    except OSError:
+        return True
+    return bool(head) and head != _SQLITE_HEADER
+
+
 def move_aside(path: Path, stamp: str) -> Path:
     """Rename `path` (and -wal/-shm) to `path.corrupt-STAMP`; never overwrite an existing file."""
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
@@ -186,26 +208,32 @@ def open_database(
             "make it a writable folder (or set XDG_DATA_HOME)"
         ) from None
     recovered: Path | None = None
+
+    def recover(reason: object) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
+        try:
+            return move_aside(path, stamp)
+        except OSError as move_exc:
+            raise StoreWriteError(
+                f"the drafts database {path} is unreadable ({reason}) and cannot be moved "
+                f"aside: {move_exc.strerror or move_exc}; move it away yourself"
+            ) from None
+
+    if _not_a_database(path):
+        recovered = recover("not an SQLite database")
     for attempt in range(2):
         try:
             conn = _connect(path)
         except sqlite3.DatabaseError as exc:
-            if attempt == 0 and path.exists() and _is_unusable(exc, path):
-                stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
-                try:
-                    recovered = move_aside(path, stamp)
-                except OSError as move_exc:
-                    raise StoreWriteError(
-                        f"the drafts database {path} is unreadable ({exc}) and cannot be moved "
-                        f"aside: {move_exc.strerror or move_exc}; move it away yourself"
-                    ) from None
+            if attempt == 0 and recovered is None and path.exists() and _is_unusable(exc, path):
+                recovered = recover(exc)
                 continue
-            raise write_error(path, exc) from None
+            raise write_error(path, exc, "open") from None
         try:
             migrate(conn, path)
         except sqlite3.Error as exc:
             conn.close()
-            raise write_error(path, exc) from None
+            raise write_error(path, exc, "open") from None
         except BaseException:
             conn.close()
             raise

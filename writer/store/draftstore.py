@@ -30,7 +30,7 @@ from writer.store.models import (
     Revision,
     word_count,
 )
-from writer.store.textio import FORMATS, format_export, one_line, parse_import
+from writer.store.textio import FORMATS, encodable, format_export, one_line, parse_import
 
 # Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
 GENERATIONS_KEEP = 500
@@ -222,6 +222,7 @@ class DraftStore:
     ) -> None:
         """Set a draft's text, first keeping the old text as an "auto" revision when due."""
         draft_id, old_text, created = row[0], row[2], row[3]
+        text = encodable(text)
         latest = self._latest_revision(conn, draft_id)
         latest_text = latest[1] if latest else None
         due = revisions.snapshot_due(
@@ -258,6 +259,7 @@ class DraftStore:
     ) -> Draft:
         """A new draft; a non-empty `text` is also recorded as its first revision ("create")."""
         now = self._clock()
+        title, text = encodable(title), encodable(text)
         ext = normalize_external(external_path) if external_path is not None else None
         with self._write() as conn:
             cur = conn.execute(
@@ -321,7 +323,7 @@ class DraftStore:
             self._row(conn, draft_id)
             conn.execute(
                 "UPDATE drafts SET title = ?, updated = ? WHERE id = ?",
-                (one_line(title), self._clock(), int(draft_id)),
+                (one_line(encodable(title)), self._clock(), int(draft_id)),
             )
 
     def delete_draft(self, draft_id: int) -> None:
@@ -370,6 +372,7 @@ class DraftStore:
         if reason not in REASONS:
             raise ValueError(f"unknown revision reason {reason!r}; known: {', '.join(REASONS)}")
         now = self._clock()
+        text = encodable(text)
         with self._write() as conn:
             row = self._row(conn, draft_id)
             self._replace_text(conn, row, text, now, force_snapshot=True)
@@ -481,7 +484,7 @@ class DraftStore:
                 "UPDATE generations SET inserted = ? WHERE id = ?", (int(index), int(generation_id))
             )
             if text is not None:
-                now = self._clock()
+                now, text = self._clock(), encodable(text)
                 draft = self._row(conn, row[0])
                 self._replace_text(conn, draft, text, now, force_snapshot=True)
                 self._add_revision(conn, row[0], text, "insert", now)

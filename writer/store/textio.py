@@ -18,6 +18,16 @@ def one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
+def encodable(text: str) -> str:
+    """`text` with lone UTF-16 surrogates (which pasted text can carry, and which UTF-8 and
+    SQLite cannot store) replaced by U+FFFD, so a save never fails over one bad character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def format_export(title: str, text: str, fmt: str) -> str:
     """md: a `# Title` heading (when there is a title), a blank line, the text; txt: the text.
     Either ends with exactly one newline, as text files should."""
