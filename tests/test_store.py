@@ -236,16 +236,26 @@ def test_garbage_database_is_moved_aside_byte_for_byte(tmp_path) -> None:
         assert s.recovered is None and s.list_drafts()[0].title == "fresh"
 
 
-def test_truncated_database_is_moved_aside(tmp_path) -> None:
+def test_damaged_database_is_moved_aside_and_readable_drafts_salvaged(tmp_path) -> None:
     path = tmp_path / "writer.db"
     with DraftStore.open(path, config=Config()) as s:
-        for i in range(50):
-            s.create_draft(f"d{i}", "text " * 200)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+        for i in range(1, 41):
+            s.create_draft(f"d{i}", f"draft {i} " + "text " * 300)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    # Wreck one page in the middle of the drafts table (SQLite's header stays valid).
+    data[len(data) // 2 : len(data) // 2 + page] = b"\xde\xad" * (page // 2)
+    path.write_bytes(bytes(data))
     with DraftStore.open(path) as s:
-        assert s.recovered is not None and s.recovered.read_bytes() == data[: len(data) // 2]
-        assert s.list_drafts() == []
+        assert s.recovered is not None and s.recovered.read_bytes() == bytes(data)
+        salvaged = s.list_drafts()
+        assert 0 < s.salvaged == len(salvaged) < 40
+        assert f"{s.salvaged} draft(s)" in s.recovery_message
+        for summary in salvaged:
+            draft = s.get_draft(summary.id)
+            assert draft.title == f"d{draft.id}" and draft.text.startswith(f"draft {draft.id} ")
+            assert s.history(draft.id)[0].reason == "recovered"
+        assert s.create_draft("new").id > max(d.id for d in salvaged)
 
 
 def test_newer_schema_is_refused_not_moved(tmp_path) -> None:

@@ -241,6 +241,32 @@ def open_database(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def salvage_drafts(moved: Path) -> list[tuple[int, str, str, float, float]]:
+    """Best effort: the (id, title, text, created, updated) rows still readable in a database
+    that was moved aside. Opened read-only and `immutable`, so SQLite never writes to it (the
+    file stays byte for byte as it was). The table is read forwards and backwards, so rows on
+    both sides of a damaged page survive."""
+    rows: dict[int, tuple[int, str, str, float, float]] = {}
+    uri = f"{moved.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        for order in ("ASC", "DESC"):
+            try:
+                for row in conn.execute(
+                    f"SELECT id, title, text, created, updated FROM drafts ORDER BY id {order}"
+                ):
+                    if isinstance(row[0], int) and isinstance(row[2], str):
+                        rows.setdefault(row[0], row)
+            except sqlite3.Error:
+                continue
+    finally:
+        conn.close()
+    return [rows[key] for key in sorted(rows)]
+
+
 @contextlib.contextmanager
 def write_transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT; any SQLite or OS failure rolls back and becomes a

@@ -7,12 +7,11 @@ lock serialises them, because the app autosaves from a worker thread.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,18 @@ from typing import Any
 from writer.config import Config
 from writer.errors import WriterError
 from writer.store import db, revisions
+from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
 from writer.store.models import (
     AUTO,
     REASONS,
     Draft,
     DraftSummary,
-    GenerationRecord,
     Revision,
     word_count,
 )
 from writer.store.textio import FORMATS, encodable, format_export, one_line, parse_import
 
-# Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
-GENERATIONS_KEEP = 500
 PREVIEW_CHARS = 60
 
 _UNSET: Any = object()
@@ -75,13 +72,7 @@ def _draft(row: sqlite3.Row | tuple) -> Draft:
     )
 
 
-def _candidate_dict(candidate: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(candidate) and not isinstance(candidate, type):
-        return dataclasses.asdict(candidate)
-    return dict(candidate)
-
-
-class DraftStore:
+class DraftStore(GenerationLogMixin):
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
     def __init__(
@@ -101,6 +92,8 @@ class DraftStore:
         self._locks = DraftLocks(path.parent / "locks")
         #: Where an unusable database was moved on open, or None.
         self.recovered = recovered
+        #: How many drafts were salvaged from it into this fresh store.
+        self.salvaged = 0
 
     # -- opening and closing -------------------------------------------------------------------
 
@@ -125,16 +118,47 @@ class DraftStore:
             path = database_path()
         clock = clock or time.time
         conn, recovered = db.open_database(path, clock)
-        return cls(conn, path, config=config, clock=clock, recovered=recovered)
+        store = cls(conn, path, config=config, clock=clock, recovered=recovered)
+        if recovered is not None:
+            store._salvage(recovered)
+        return store
+
+    def _salvage(self, moved: Path) -> None:
+        """Copy the drafts still readable in the moved-aside database into the fresh one (same
+        IDs), each with a "recovered" revision. Failure here only means fewer drafts salvaged."""
+        rows = db.salvage_drafts(moved)
+        if not rows:
+            return
+        try:
+            with self._write() as conn:
+                for did, title, text, created, updated in rows:
+                    conn.execute(
+                        "INSERT INTO drafts (id, title, text, created, updated) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (did, one_line(str(title or "")), text, created or 0.0, updated or 0.0),
+                    )
+                    conn.execute(
+                        "INSERT INTO revisions (draft_id, text, created, reason) "
+                        "VALUES (?, ?, ?, 'recovered')",
+                        (did, text, self._clock()),
+                    )
+            self.salvaged = len(rows)
+        except WriterError:
+            self.salvaged = 0
 
     @property
     def recovery_message(self) -> str | None:
         """One line telling the user where an unusable database went, or None."""
         if self.recovered is None:
             return None
+        fresh = (
+            f"a new one was started with the {self.salvaged} draft(s) still readable in it"
+            if self.salvaged
+            else "a new empty one was started"
+        )
         return (
             f"the drafts database could not be read, so it was moved to {self.recovered} "
-            "(kept as it was) and a new empty one was started"
+            f"(kept as it was) and {fresh}"
         )
 
     def close(self) -> None:
@@ -425,93 +449,6 @@ class DraftStore:
             )
             self._add_revision(conn, int(draft_id), revision.text, "restore", now)
             return _draft(self._row(conn, draft_id))
-
-    # -- generation log ------------------------------------------------------------------------
-
-    def log_generation(
-        self,
-        draft_id: int,
-        mode: str,
-        params: dict[str, Any],
-        seed: int | None,
-        model: str | None,
-        candidates: Sequence[Any],
-        *,
-        prompt_tail: str | None = None,
-    ) -> int:
-        """Record one request; `candidates` are dicts (text, tokens, logprob, seed...) or
-        engine Candidate dataclasses. Returns the generation ID."""
-        cands = [_candidate_dict(c) for c in candidates]
-        with self._write() as conn:
-            self._row(conn, draft_id)
-            cur = conn.execute(
-                "INSERT INTO generations (draft_id, created, mode, params, seed, model, "
-                "prompt_tail, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    int(draft_id),
-                    self._clock(),
-                    mode,
-                    json.dumps(params, default=str),
-                    seed,
-                    model,
-                    prompt_tail,
-                    json.dumps(cands, default=str),
-                ),
-            )
-            conn.execute(
-                "DELETE FROM generations WHERE draft_id = ? AND id NOT IN (SELECT id FROM "
-                "generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?)",
-                (int(draft_id), int(draft_id), GENERATIONS_KEEP),
-            )
-            return int(cur.lastrowid)
-
-    def mark_inserted(self, generation_id: int, index: int, text: str | None = None) -> None:
-        """Note that candidate `index` of a request was inserted. With `text` (the draft's text
-        after the insertion) it is also saved, with an "insert" revision, in the same
-        transaction."""
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT draft_id, candidates FROM generations WHERE id = ?", (int(generation_id),)
-            ).fetchone()
-            if row is None:
-                raise WriterError(f"no generation with ID {generation_id}")
-            count = len(json.loads(row[1]))
-            if not 0 <= index < count:
-                raise WriterError(
-                    f"generation {generation_id} has {count} candidates; no index {index}"
-                )
-            conn.execute(
-                "UPDATE generations SET inserted = ? WHERE id = ?", (int(index), int(generation_id))
-            )
-            if text is not None:
-                now, text = self._clock(), encodable(text)
-                draft = self._row(conn, row[0])
-                self._replace_text(conn, draft, text, now, force_snapshot=True)
-                self._add_revision(conn, row[0], text, "insert", now)
-
-    def generations(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
-        """The draft's latest requests, newest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, draft_id, created, mode, params, seed, model, candidates, inserted, "
-                "prompt_tail FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",
-                (int(draft_id), int(limit)),
-            ).fetchall()
-        return [
-            GenerationRecord(
-                id=r[0],
-                draft_id=r[1],
-                created=r[2],
-                mode=r[3],
-                params=json.loads(r[4]),
-                seed=r[5],
-                model=r[6],
-                candidates=json.loads(r[7]),
-                inserted=r[8],
-                prompt_tail=r[9],
-            )
-            for r in rows
-        ]
 
     # -- files ---------------------------------------------------------------------------------
 

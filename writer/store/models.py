@@ -19,6 +19,7 @@ REASONS: tuple[str, ...] = (
     "external-save",  # an external file (`writer story.md`) was saved
     "manual",  # the user asked for a snapshot
     "quit",  # the app saved on quit
+    "recovered",  # salvaged from a damaged database that was moved aside
 )
 AUTO = "auto"
 

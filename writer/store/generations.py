@@ -1,0 +1,114 @@
+"""The generation log half of DraftStore: every request, its candidates, which one was inserted.
+
+A mixin so draftstore.py stays one screenful of concerns; it uses DraftStore's transaction and
+revision helpers (`_write`, `_read`, `_row`, `_replace_text`, `_add_revision`, `_clock`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from writer.errors import WriterError
+from writer.store.models import GenerationRecord
+from writer.store.textio import encodable
+
+# Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
+GENERATIONS_KEEP = 500
+
+
+def _candidate_dict(candidate: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(candidate) and not isinstance(candidate, type):
+        return dataclasses.asdict(candidate)
+    return dict(candidate)
+
+
+class GenerationLogMixin:
+    """log_generation / mark_inserted / generations, for DraftStore."""
+
+    def log_generation(
+        self,
+        draft_id: int,
+        mode: str,
+        params: dict[str, Any],
+        seed: int | None,
+        model: str | None,
+        candidates: Sequence[Any],
+        *,
+        prompt_tail: str | None = None,
+    ) -> int:
+        """Record one request; `candidates` are dicts (text, tokens, logprob, seed...) or
+        engine Candidate dataclasses. Returns the generation ID."""
+        cands = [_candidate_dict(c) for c in candidates]
+        with self._write() as conn:
+            self._row(conn, draft_id)
+            cur = conn.execute(
+                "INSERT INTO generations (draft_id, created, mode, params, seed, model, "
+                "prompt_tail, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    int(draft_id),
+                    self._clock(),
+                    mode,
+                    json.dumps(params, default=str),
+                    seed,
+                    model,
+                    prompt_tail,
+                    json.dumps(cands, default=str),
+                ),
+            )
+            conn.execute(
+                "DELETE FROM generations WHERE draft_id = ? AND id NOT IN (SELECT id FROM "
+                "generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?)",
+                (int(draft_id), int(draft_id), GENERATIONS_KEEP),
+            )
+            return int(cur.lastrowid)
+
+    def mark_inserted(self, generation_id: int, index: int, text: str | None = None) -> None:
+        """Note that candidate `index` of a request was inserted. With `text` (the draft's text
+        after the insertion) it is also saved, with an "insert" revision, in the same
+        transaction."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT draft_id, candidates FROM generations WHERE id = ?", (int(generation_id),)
+            ).fetchone()
+            if row is None:
+                raise WriterError(f"no generation with ID {generation_id}")
+            count = len(json.loads(row[1]))
+            if not 0 <= index < count:
+                raise WriterError(
+                    f"generation {generation_id} has {count} candidates; no index {index}"
+                )
+            conn.execute(
+                "UPDATE generations SET inserted = ? WHERE id = ?", (int(index), int(generation_id))
+            )
+            if text is not None:
+                now, text = self._clock(), encodable(text)
+                draft = self._row(conn, row[0])
+                self._replace_text(conn, draft, text, now, force_snapshot=True)
+                self._add_revision(conn, row[0], text, "insert", now)
+
+    def generations(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
+        """The draft's latest requests, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, draft_id, created, mode, params, seed, model, candidates, inserted, "
+                "prompt_tail FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",
+                (int(draft_id), int(limit)),
+            ).fetchall()
+        return [
+            GenerationRecord(
+                id=r[0],
+                draft_id=r[1],
+                created=r[2],
+                mode=r[3],
+                params=json.loads(r[4]),
+                seed=r[5],
+                model=r[6],
+                candidates=json.loads(r[7]),
+                inserted=r[8],
+                prompt_tail=r[9],
+            )
+            for r in rows
+        ]
