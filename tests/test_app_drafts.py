@@ -1,0 +1,176 @@
+"""Pilot tests of the drafts side of the app: autosave, library, history, files, faults."""
+
+from __future__ import annotations
+
+import time
+
+from test_app_support import ScriptedEngine, loader_for, wait_for
+
+from writer.store import DraftStore, StoreWriteError
+from writer.ui.app import WriterApp
+from writer.ui.screens.confirm import ChoiceScreen
+from writer.ui.screens.drafts import DraftsScreen
+
+
+def make_app(file=None, **kwargs) -> WriterApp:
+    return WriterApp(file, engine_loader=loader_for(ScriptedEngine()), **kwargs)
+
+
+async def test_autosave_lands_in_the_store_within_two_seconds():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press(*"words")
+        typed = time.monotonic()
+        store = DraftStore.open()
+        try:
+            await wait_for(pilot, lambda: store.get_draft(app.draft.id).text == "words", 2.0)
+        finally:
+            store.close()
+        assert time.monotonic() - typed < 2.0
+        assert app.status.save_state == "saved"
+
+
+async def test_no_file_reopens_the_last_draft():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press(*"kept")
+        await pilot.press("ctrl+q")
+    again = make_app()
+    async with again.run_test() as pilot:
+        assert again.editor.text == "kept"
+
+
+async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"first")
+        first_id = app.draft.id
+        await pilot.press("ctrl+o")
+        assert isinstance(app.screen, DraftsScreen)
+        await pilot.press("n")  # new draft
+        await pilot.pause()
+        assert app.draft.id != first_id and app.editor.text == ""
+        await pilot.press(*"second")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("r")  # rename the highlighted (newest: the open one)
+        await pilot.pause()
+        app.screen.query_one("Input").value = "My Story"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.status.title == "My Story"
+        await pilot.press("e")  # export md to the default path (cwd)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "My-Story.md").read_text(encoding="utf-8").count("second") == 1
+        await pilot.press("down", "d")  # delete the other draft: asks first
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("tab", "enter")  # "Delete"
+        await pilot.pause()
+        assert [d.id for d in app.store.list_drafts()] == [app.draft.id]
+        await pilot.press("escape")
+        assert app.editor.text == "second"
+
+
+async def test_history_restores_a_revision_as_one_undo_step():
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"one")
+        await pilot.press("ctrl+s")  # a manual revision: "one"
+        await pilot.press(*" two")
+        await pilot.press("ctrl+s")
+        await pilot.press("f3")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # the older revision
+        await pilot.pause()
+        assert app.editor.text == "one"
+        assert app.store.get_draft(app.draft.id).text == "one"
+        assert app.store.history(app.draft.id)[0].reason == "restore"
+        await pilot.press("ctrl+z")
+        assert app.editor.text == "one two"
+
+
+async def test_alternatives_reinsert_an_earlier_candidate():
+    engine = ScriptedEngine()
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.store.generations(app.draft.id))
+        record = app.store.generations(app.draft.id)[0]
+        assert record.seed == engine.calls[0]["seed"]
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # the second candidate (the header is disabled)
+        await pilot.pause()
+        assert app.editor.text == record.candidates[1]["text"]
+
+
+async def test_external_file_is_created_saved_and_protected_from_outside_changes(tmp_path):
+    story = tmp_path / "new-story.md"
+    app = make_app(story)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert story.exists() and story.read_text() == ""
+        await pilot.press(*"mine")
+        await pilot.press("ctrl+s")
+        assert story.read_text() == "mine"
+        assert app.store.history(app.draft.id)  # also a revision in the store
+        story.write_text("theirs")
+        await pilot.press(*"!")
+        await wait_for(pilot, lambda: app.status.save_state == "file changed on disk")
+        assert story.read_text() == "theirs"  # warned, not overwritten
+        assert app.store.get_draft(app.draft.id).text == "mine!"  # text kept in the store
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("enter")  # "Overwrite it with my text"
+        await pilot.pause()
+        assert story.read_text() == "mine!"
+
+
+async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
+    app = make_app()
+    async with app.run_test() as pilot:
+        real_text, real_revision = app.store.save_text, app.store.save_revision
+
+        def full_disk(*args, **kwargs):
+            raise StoreWriteError("cannot write the drafts database: disk full")
+
+        monkeypatch.setattr(app.store, "save_text", full_disk)
+        monkeypatch.setattr(app.store, "save_revision", full_disk)
+        await pilot.press(*"abc")
+        await wait_for(pilot, lambda: app.status.save_state == "save failed", 3)
+        assert any("disk full" in n.message for n in app._notifications)
+        await pilot.press("ctrl+q")  # unsaved text: asks first
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("enter")  # "Keep editing"
+        monkeypatch.setattr(app.store, "save_text", real_text)
+        monkeypatch.setattr(app.store, "save_revision", real_revision)
+        app._retry_at = 0  # do not wait out the retry delay in a test
+        await wait_for(pilot, lambda: app.status.save_state == "saved", 3)
+        assert app.store.get_draft(app.draft.id).text == "abc"
+        assert app.editor.text == "abc"
+
+
+async def test_second_instance_is_told_and_opens_read_only():
+    other = DraftStore.open()  # stands in for the first instance: it holds the draft
+    draft = other.create_draft("Shared", "hello")
+    assert other.acquire_lock(draft.id)
+    try:
+        app = make_app()
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, ChoiceScreen)
+            assert "open in another writer" in app.screen.question
+            await pilot.press("enter")  # "Open read-only"
+            await pilot.press(*"xyz")
+            assert app.editor.read_only and app.editor.text == "hello"
+            await pilot.press("ctrl+q")
+        assert other.get_draft(draft.id).text == "hello"
+    finally:
+        other.close()

@@ -1,0 +1,78 @@
+"""Shared helpers of the app tests: a scripted engine with the real Engine.stream contract.
+
+The scripted engine makes timing-sensitive flows (cancel within a token, typing during a slow
+generation, a slow model load) deterministic; the flows that matter end-to-end also run on the
+real tiny GPT-2 (see test_app.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from writer.engine.types import (
+    Candidate,
+    CandidateDone,
+    GenerationDone,
+    GenerationStats,
+    TokenDelta,
+)
+
+
+class ScriptedEngine:
+    """Yields `tokens` steps of " c{index}t{step}" per candidate, `delay` seconds apart."""
+
+    name = "scripted"
+    device = "cpu"
+
+    def __init__(self, delay: float = 0.0, tokens: int = 4) -> None:
+        self.delay = delay
+        self.tokens = tokens
+        self.calls: list[dict[str, Any]] = []
+        self.steps_done = 0
+        self.started = threading.Event()
+
+    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+        self.calls.append({"prompt": prompt, "params": params, "n": n, "seed": seed, "mode": mode})
+        self.started.set()
+        texts = [""] * n
+        start = time.monotonic()
+        cancelled = False
+        for step in range(self.tokens):
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            if self.delay:
+                time.sleep(self.delay)
+            self.steps_done += 1
+            for i in range(n):
+                piece = f" c{i}t{step}"
+                texts[i] += piece
+                yield TokenDelta(i, piece)
+        reason = "cancelled" if cancelled else "length"
+        cands = [Candidate(t, step, -1.0, (seed or 0) + i, i, reason) for i, t in enumerate(texts)]
+        for cand in cands:
+            yield CandidateDone(cand.index, cand)
+        stats = GenerationStats(3, 0, n * self.tokens, 0.01, max(time.monotonic() - start, 1e-3))
+        yield GenerationDone(cands, stats, cancelled, seed or 0)
+
+
+def loader_for(engine: Any, delay: float = 0.0):
+    """An engine_loader for WriterApp that returns `engine` (after `delay` seconds)."""
+
+    def load(name: str, device: str | None) -> Any:
+        if delay:
+            time.sleep(delay)
+        return engine
+
+    return load
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    """Let the app run until `predicate()` is true (fails the test after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.02)
