@@ -1,0 +1,114 @@
+"""The author's text as token ids: find the files, read them, fingerprint them, split them.
+
+Shared by `writer finetune` (train + held-out split) and `writer eval` (the whole text), so both
+measure perplexity on token streams built the same way: every document starts with the
+end-of-text token, which GPT-2 uses as its document separator, so the first word of each file is
+predicted too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from writer.errors import WriterError
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The text files found, their contents (in a stable order) and a fingerprint of the text."""
+
+    files: list[Path]
+    texts: list[str]
+    fingerprint: str
+
+    @property
+    def characters(self) -> int:
+        """Total characters over all files."""
+        return sum(len(text) for text in self.texts)
+
+
+def find_text_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files named, plus every .txt/.md file under the folders named (recursively), sorted.
+
+    A file named explicitly is used whatever its suffix: the author chose it. Hidden files and
+    folders (".git", ".obsidian") are skipped when walking.
+    """
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file():
+            found.add(path.resolve())
+        elif path.is_dir():
+            for child in path.rglob("*"):
+                relative = child.relative_to(path).parts
+                if any(part.startswith(".") for part in relative):
+                    continue
+                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES:
+                    found.add(child.resolve())
+        else:
+            raise WriterError(f"{raw}: no such file or folder; check the path")
+    if not found:
+        names = ", ".join(str(p) for p in paths) or "(nothing)"
+        raise WriterError(
+            f"no text files found in {names}; pass .txt or .md files, or folders that hold them"
+        )
+    return sorted(found)
+
+
+def read_corpus(paths: Sequence[str | Path]) -> Corpus:
+    """Read every text file under `paths` as UTF-8; fingerprint the contents (not the names)."""
+    files = find_text_files(paths)
+    texts: list[str] = []
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            data = file.read_bytes()
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise WriterError(f"{file} is not UTF-8 text; convert it or leave it out") from None
+        except OSError as exc:
+            raise WriterError(f"cannot read {file}: {exc.strerror or exc}") from None
+        # Normalise line endings so the same text saved on Windows fingerprints the same.
+        text = text.replace("\r\n", "\n")
+        texts.append(text)
+        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
+    if not any(text.strip() for text in texts):
+        raise WriterError(
+            f"the text files found ({len(files)}) are empty; add some writing to train on"
+        )
+    return Corpus(files=files, texts=texts, fingerprint="sha256:" + digest.hexdigest()[:32])
+
+
+def encode_documents(tokenizer: Any, texts: Iterable[str]) -> list[int]:
+    """One token stream: each non-empty document preceded by the end-of-text token."""
+    separator = tokenizer.eos_token_id
+    ids: list[int] = []
+    for text in texts:
+        if not text.strip():
+            continue
+        if separator is not None:
+            ids.append(separator)
+        # The backend tokenizer has no model-length warning: long files are expected here.
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            ids.extend(backend.encode(text, add_special_tokens=False).ids)
+        else:
+            ids.extend(tokenizer.encode(text, add_special_tokens=False))
+    return ids
+
+
+def split_holdout(ids: Sequence[int], fraction: float) -> tuple[list[int], list[int]]:
+    """(train, held out): the last `fraction` of the stream is held out, as nanoGPT does.
+
+    Deterministic on purpose, so perplexity before/after and a resumed run see the same split.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError("fraction must be between 0 and 1")
+    cut = len(ids) - max(2, round(len(ids) * fraction))
+    return list(ids[:cut]), list(ids[cut:])

@@ -1,0 +1,236 @@
+"""Resolve a model name and load it.
+
+A name is one of:
+- a local folder holding a Hugging Face model (`config.json` + weights + tokenizer);
+- the name of a fine-tuned model in the data dir (`writer finetune --name NAME`), a folder
+  `models/NAME/` with `manifest.json`; `"method": "lora"` folders hold a peft adapter in
+  `adapter/` on top of `base`, `"method": "full"` folders hold a whole model;
+- a hub id (`gpt2`, `distilgpt2`, `gpt2-medium`, ...), loaded from the Hugging Face cache, or
+  downloaded when the hub is reachable (`writer download NAME`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from writer.errors import WriterError
+
+KNOWN_HUB_MODELS = ("gpt2", "distilgpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+DEFAULT_MODEL = "gpt2"
+MANIFEST = "manifest.json"
+# A fine-tuned model name is a plain file name: no path characters.
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model name points."""
+
+    name: str
+    kind: str  # "folder", "finetuned" or "hub"
+    location: str  # folder path or hub id
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of `list_models()` (the models screen and `writer models`)."""
+
+    name: str
+    kind: str  # "hub" (cached base model) or "finetuned"
+    location: str
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _looks_like_path(name: str) -> bool:
+    return os.sep in name or name.startswith((".", "~")) or (os.altsep or "\0") in name
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WriterError(
+            f"fine-tuned model {folder.name!r} has no readable {MANIFEST} ({exc}); "
+            f"retrain it with `writer finetune ... --name {folder.name} --overwrite`"
+        ) from None
+
+
+def resolve_model(name: str) -> ModelSource:
+    """Decide what `name` refers to, without loading anything."""
+    from writer.paths import models_dir
+
+    if not name or not name.strip():
+        raise WriterError("empty model name; pass a hub id such as gpt2, or a folder path")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / MANIFEST).is_file():
+            raise WriterError(
+                f"{name} is a folder but not a model (no config.json); pass a folder saved with "
+                "save_pretrained, or a hub id such as gpt2"
+            )
+        if (path / MANIFEST).is_file():
+            return ModelSource(name, "finetuned", str(path), read_manifest(path))
+        return ModelSource(name, "folder", str(path))
+    if _looks_like_path(name):
+        raise WriterError(f"model folder {name} does not exist; check the path")
+    if MODEL_NAME_RE.match(name):
+        folder = models_dir() / name
+        if folder.is_dir():
+            return ModelSource(name, "finetuned", str(folder), read_manifest(folder))
+    return ModelSource(name, "hub", name)
+
+
+def pick_device(device: str | None) -> str:
+    """`device` if given and usable, else cuda when available, else cpu."""
+    import torch
+
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise WriterError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise WriterError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise WriterError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    return str(parsed)
+
+
+def _offline_message(name: str) -> str:
+    return (
+        f"model {name!r} is not in the local Hugging Face cache and the hub cannot be reached; "
+        f"run `writer download {name}` when online, or pass --model PATH to a local model folder"
+    )
+
+
+def _from_pretrained(loader: Any, location: str, name: str, is_hub: bool, **kwargs: Any) -> Any:
+    """Call `loader.from_pretrained`, cache first; turn hub/network failures into one line."""
+    from huggingface_hub import is_offline_mode
+
+    try:
+        return loader.from_pretrained(location, local_files_only=True, **kwargs)
+    except OSError as exc:
+        if not is_hub:
+            raise WriterError(f"cannot load model from {location}: {_first_line(exc)}") from None
+        if is_offline_mode():
+            raise WriterError(_offline_message(name)) from None
+    try:
+        return loader.from_pretrained(location, **kwargs)
+    except OSError as exc:
+        text = str(exc)
+        if "is not a valid model identifier" in text or "Repository Not Found" in text:
+            raise WriterError(
+                f"unknown model {name!r}: not a folder, a fine-tuned model or a hub id; "
+                f"try one of {', '.join(KNOWN_HUB_MODELS)} or see `writer models`"
+            ) from None
+        raise WriterError(_offline_message(name)) from None
+    except Exception as exc:  # network layers raise many kinds (ConnectionError, HTTPError...)
+        if type(exc).__module__.startswith(("requests", "httpx", "urllib3", "huggingface_hub")):
+            raise WriterError(_offline_message(name)) from None
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def load_model_and_tokenizer(
+    name: str, device: str | None = None, dtype: Any = None
+) -> tuple[Any, Any, ModelSource]:
+    """Load (model in eval mode on `device`, tokenizer, source) for `name`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(name)
+    device = pick_device(device)
+    dtype = dtype or torch.float32
+    is_hub = source.kind == "hub"
+    if source.kind == "finetuned":
+        model, tokenizer = _load_finetuned(source, dtype)
+    else:
+        tokenizer = _from_pretrained(AutoTokenizer, source.location, name, is_hub)
+        model = _from_pretrained(AutoModelForCausalLM, source.location, name, is_hub, dtype=dtype)
+    model.to(device)
+    model.eval()
+    return model, tokenizer, source
+
+
+def _load_finetuned(source: ModelSource, dtype: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(source.location)
+    method = source.manifest.get("method", "full")
+    tokenizer = _from_pretrained(AutoTokenizer, str(folder), source.name, False)
+    if method == "lora":
+        from peft import PeftModel
+
+        base_name = source.manifest.get("base")
+        if not base_name:
+            raise WriterError(f"fine-tuned model {source.name!r} has no base in its manifest")
+        base = resolve_model(base_name)
+        if base.kind == "finetuned":
+            raise WriterError(f"fine-tuned model {source.name!r} has a fine-tuned base")
+        model = _from_pretrained(
+            AutoModelForCausalLM, base.location, base_name, base.kind == "hub", dtype=dtype
+        )
+        # Merging folds the adapter into the weights: generation then runs at base speed.
+        model = PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
+        return model, tokenizer
+    model = _from_pretrained(AutoModelForCausalLM, str(folder), source.name, False, dtype=dtype)
+    return model, tokenizer
+
+
+def list_models() -> list[ModelInfo]:
+    """Base models in the Hugging Face cache, then fine-tuned models in the data dir."""
+    from writer.paths import models_dir
+
+    infos: list[ModelInfo] = []
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        for repo in sorted(scan_cache_dir().repos, key=lambda r: r.repo_id):
+            if repo.repo_type == "model":
+                infos.append(ModelInfo(repo.repo_id, "hub", str(repo.repo_path)))
+    except Exception:  # no cache yet, or an unreadable one: list what we can
+        pass
+    root = models_dir()
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            if folder.is_dir() and (folder / MANIFEST).is_file():
+                try:
+                    manifest = read_manifest(folder)
+                except WriterError:
+                    manifest = {"error": f"unreadable {MANIFEST}"}
+                infos.append(ModelInfo(folder.name, "finetuned", str(folder), manifest))
+    return infos
+
+
+def download(name: str) -> str:
+    """Fetch hub model `name` into the Hugging Face cache (tqdm progress bar); return its path."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub import is_offline_mode
+
+    if is_offline_mode():
+        raise WriterError(
+            f"cannot download {name!r}: HF_HUB_OFFLINE is set; unset it and run this when online"
+        )
+    try:
+        return snapshot_download(
+            name,
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "merges.txt", "vocab.json"],
+        )
+    except Exception as exc:
+        if "Repository Not Found" in str(exc) or "404" in str(exc):
+            raise WriterError(f"no model {name!r} on the hub; check the name") from None
+        raise WriterError(
+            f"cannot download {name!r}: the hub cannot be reached ({_first_line(exc)}); "
+            "check your connection, or pass --model PATH to a local model folder"
+        ) from None

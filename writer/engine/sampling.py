@@ -1,0 +1,78 @@
+"""SamplingParams -> transformers logits processors, in the order `model.generate` applies them.
+
+Reusing transformers' processors keeps our distribution identical to plain `generate` sampling:
+repetition penalty and n-gram blocking first, then temperature, top-k and top-p (warpers only
+when sampling). Greedy decoding (temperature 0) gets only the first group.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from writer.presets import SamplingParams
+
+
+def build_processors(
+    params: SamplingParams,
+    *,
+    prompt_length: int = 0,
+    min_new_tokens: int = 0,
+    eos_token_id: int | None = None,
+) -> LogitsProcessorList:
+    """The processors `generate` would build for these parameters."""
+    processors = LogitsProcessorList()
+    if params.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+    if params.no_repeat_ngram_size > 0:
+        processors.append(NoRepeatNGramLogitsProcessor(params.no_repeat_ngram_size))
+    if min_new_tokens > 0 and eos_token_id is not None:
+        processors.append(
+            MinNewTokensLengthLogitsProcessor(prompt_length, min_new_tokens, eos_token_id)
+        )
+    if params.greedy:
+        return processors
+    if params.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(params.temperature))
+    if params.top_k > 0:
+        processors.append(TopKLogitsWarper(params.top_k))
+    if params.top_p < 1.0:
+        processors.append(TopPLogitsWarper(params.top_p))
+    return processors
+
+
+def choose_tokens(
+    scores: torch.Tensor, greedy: bool, generators: list[torch.Generator]
+) -> torch.Tensor:
+    """Pick one token per row: argmax when greedy, else a draw from softmax(scores).
+
+    Each row draws from its own generator, so candidate i depends only on its own seed: the
+    same seed reproduces it alone (`-n 1`) or among others.
+
+    The draw is by inverse CDF (one uniform number, a cumulative sum and a binary search): the
+    same distribution as `torch.multinomial`, which on CPU draws an exponential variate for
+    every one of GPT-2's 50,257 tokens (measured: 1.7 ms per row and step, a third of a
+    decode step's time for 4 candidates).
+    """
+    if greedy:
+        return scores.argmax(dim=-1)
+    probs = torch.softmax(scores.float(), dim=-1)
+    cdf = probs.cumsum(dim=-1)
+    draws = torch.stack([torch.rand((), generator=gen, device=probs.device) for gen in generators])
+    targets = (draws * cdf[:, -1]).unsqueeze(1)
+    tokens = torch.searchsorted(cdf, targets, right=True).squeeze(1)
+    # Rounding can put the target past the last nonzero mass; step back to a possible token.
+    tokens = tokens.clamp_(max=probs.shape[-1] - 1)
+    bad = probs.gather(1, tokens[:, None])[:, 0] == 0
+    if bool(bad.any()):
+        for i in bad.nonzero()[:, 0].tolist():
+            tokens[i] = int(torch.nonzero(probs[i])[-1])
+    return tokens
