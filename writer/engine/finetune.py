@@ -115,7 +115,9 @@ class FinetuneInterrupted(Exception):
     def __str__(self) -> str:
         if self.checkpoint is None:
             return "interrupted before training started; nothing was saved"
-        return f"interrupted at step {self.step}/{self.total_steps}; checkpoint in {self.checkpoint}"
+        return (
+            f"interrupted at step {self.step}/{self.total_steps}; checkpoint in {self.checkpoint}"
+        )
 
 
 def _check_positive(value: Any, flag: str, kind: type = int) -> None:
@@ -123,7 +125,9 @@ def _check_positive(value: Any, flag: str, kind: type = int) -> None:
         return
     if kind is int and (not isinstance(value, int) or value < 1):
         raise WriterError(f"{flag} must be a whole number of at least 1; got {value!r}")
-    if kind is float and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+    if kind is float and not (
+        isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+    ):
         raise WriterError(f"{flag} must be a number above 0; got {value!r}")
 
 
@@ -185,7 +189,7 @@ def _base_location(source: Any) -> str:
 
 
 def _prompt_from(tokenizer: Any, holdout_ids: Sequence[int], words: int = 8) -> str:
-    """The first words of the held-out text: a prompt from the author's style, unseen in training."""
+    """The first words of the held-out text: a prompt in the author's style, unseen in training."""
     text = tokenizer.decode(list(holdout_ids[:64]), skip_special_tokens=True)
     parts = text.split()
     if len(parts) > 2 and not text[:1].isspace():
