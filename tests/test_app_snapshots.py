@@ -1,0 +1,62 @@
+"""Snapshot tests of the main screens (pytest-textual-snapshot; `--snapshot-update` to accept).
+
+Kept deterministic: a scripted engine that answers at once, a fixed speed, no cursor blink.
+"""
+
+from __future__ import annotations
+
+from test_app_support import ScriptedEngine, loader_for, wait_for
+
+from writer.ui.app import WriterApp
+
+SIZE = (100, 30)
+
+
+def make_app(tmp_path) -> WriterApp:
+    story = tmp_path / "story.md"
+    story.write_text("The lighthouse keeper looked at the sea.\n\nShe opened the door and")
+    return WriterApp(story, model="tiny", engine_loader=loader_for(ScriptedEngine()))
+
+
+async def settle(pilot) -> None:
+    app = pilot.app
+    app.editor.cursor_blink = False
+    await wait_for(pilot, lambda: app.status.model_state == "ready")
+    app.editor.cursor_location = app.editor.document.end
+
+
+def test_main_screen(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=settle)
+
+
+def test_candidates_panel(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        app = pilot.app
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[2])
+        app.status.speed = 12.5
+        app.panel.finish("12.5 tok/s")
+        await pilot.press("tab")
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=settle, press=["f1"])
+
+
+def test_parameters_screen(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        pilot.app.screen.query_one("#top_p").value = "1.5"  # shows the refusal in place
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_paper_theme(snap_compare, tmp_path):
+    app = make_app(tmp_path)
+    app.requested_theme = "writer-paper"
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
