@@ -1,0 +1,191 @@
+"""Medians, ratios, target checks and the Markdown report of a benchmark run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from typing import Any
+
+from bench.ways import Measurement
+
+MB = 1024 * 1024
+
+
+def machine_note(threads: int) -> dict[str, Any]:
+    """CPU model, cores, library versions and thread count, for the results table."""
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+        flags = next((ln for ln in lscpu.splitlines() if ln.startswith("Flags:")), "")
+        isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    except (OSError, subprocess.SubprocessError):
+        isa = []
+    try:
+        import ctranslate2
+
+        ct2 = ctranslate2.__version__
+    except ImportError:
+        ct2 = None
+    return {
+        "cpu": cpu,
+        "isa": isa,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "ctranslate2": ct2,
+        "python": platform.python_version(),
+    }
+
+
+def summarise(measurements: list[Measurement]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Median wall, first token and decode rate per (workload, way); max peak RSS."""
+    groups: dict[tuple[str, str], list[Measurement]] = {}
+    for m in measurements:
+        groups.setdefault((m.workload, m.way), []).append(m)
+    out = {}
+    for key, ms in groups.items():
+        out[key] = {
+            "runs": len(ms),
+            "wall_s": statistics.median(m.wall_s for m in ms),
+            "first_token_s": statistics.median(m.first_token_s for m in ms),
+            "decode_tps": statistics.median(m.decode_tps for m in ms),
+            "peak_rss_mb": max(m.peak_rss for m in ms) / MB,
+            "tokens": sorted({c for m in ms for c in m.token_counts}),
+            "reused_tokens": ms[-1].reused_tokens,
+            "notes": sorted({n for m in ms for n in m.notes}),
+        }
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) -> list[str]:
+    """The targets of issue 5 as PASS/FAIL lines (ratios within this run only)."""
+
+    def get(wl: str, way: str, key: str) -> float | None:
+        row = summary.get((wl, way))
+        return row[key] if row else None
+
+    lines = []
+
+    def line(ok: bool | None, text: str) -> None:
+        lines.append(f"{'SKIP' if ok is None else 'PASS' if ok else 'FAIL'}  {text}")
+
+    r = _ratio(get("W1", "plain", "wall_s"), get("W1", "engine", "wall_s"))
+    line(None if r is None else r >= 2.5, f"W1 wall: engine {_x(r)} faster than plain (>= 2.5x)")
+    r = _ratio(get("W1", "ct2", "wall_s"), get("W1", "engine", "wall_s"))
+    line(None if r is None else r > 1.0, f"W1 wall: engine {_x(r)} faster than ct2 int8 (> 1x)")
+    for wl in ("W1", "W2", "W3"):
+        r = _ratio(get(wl, "plain", "first_token_s"), get(wl, "engine", "first_token_s"))
+        line(
+            None if r is None else r >= 3.0,
+            f"{wl} cold first token: engine {_x(r)} sooner than plain (>= 3x)",
+        )
+    cold, warm = get("W1", "engine", "first_token_s"), get("W4", "engine", "first_token_s")
+    r = _ratio(warm, cold)
+    line(
+        None if r is None else r <= 0.25,
+        f"W4 warm first token: {_x(r)} of W1's cold one (<= 0.25x)",
+    )
+    r = _ratio(get("W3", "engine", "wall_s"), get("W1", "engine", "wall_s"))
+    line(
+        None if r is None else r <= prompt_ratio,
+        f"W3 proportionate: engine W3/W1 wall {_x(r)} (<= prompt-length ratio {prompt_ratio:.2f}x)",
+    )
+    r = _ratio(get("W3", "plain", "wall_s"), get("W3", "engine", "wall_s"))
+    line(None if r is None else r >= 2.5, f"W3 wall: engine {_x(r)} faster than plain (>= 2.5x)")
+    short = [f"{wl}/{way}" for (wl, way), row in summary.items() if row["notes"]]
+    line(
+        not short,
+        "every candidate has its full token count"
+        + (f" (not in: {', '.join(sorted(short))})" if short else ""),
+    )
+    return lines
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def markdown(
+    summary: dict[tuple[str, str], dict[str, Any]],
+    workloads: list[Any],
+    ways: list[str],
+    machine: dict[str, Any],
+    setup: dict[str, Any],
+    check_lines: list[str],
+    quality: list[Any],
+    skipped: list[str],
+) -> str:
+    """The whole report as Markdown."""
+    out = ["# writer engine benchmark", ""]
+    isa = ", ".join(machine["isa"]) or "?"
+    out.append(
+        f"Machine: {machine['cpu']} ({isa}), {machine['cores']} cores, {machine['threads']} "
+        f"threads for every way; torch {machine['torch']}, transformers "
+        f"{machine['transformers']}, ctranslate2 {machine['ctranslate2'] or 'not installed'}."
+    )
+    out.append(
+        f"Model: {setup['model']}; {setup['repeat']} interleaved rounds, medians shown; "
+        "temperature 0.8, top-k 50."
+    )
+    out += [""] + [f"Note: {s}" for s in skipped] + ([""] if skipped else [])
+    out += [
+        "| workload | way | wall s | first token s | decode tok/s | peak RSS MB | tokens/cand |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for wl in workloads:
+        for way in ways:
+            row = summary.get((wl.name, way))
+            if not row:
+                continue
+            reused = f" (reused {row['reused_tokens']})" if row["reused_tokens"] else ""
+            out.append(
+                f"| {wl.name} | {way}{reused} | {row['wall_s']:.3f} | {row['first_token_s']:.3f} "
+                f"| {row['decode_tps']:.0f} | {row['peak_rss_mb']:.0f} | "
+                f"{','.join(map(str, row['tokens']))} |"
+            )
+    out += ["", "Workloads: " + "; ".join(f"{w.name} = {w.description}" for w in workloads), ""]
+    out += [
+        "| workload | engine way | wall vs plain | first token vs plain | wall vs ct2 "
+        "| first token vs ct2 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for wl in workloads:
+        for way in [w for w in ways if w.startswith("engine")]:
+            e = summary.get((wl.name, way))
+            if not e:
+                continue
+            cells = []
+            for other in ("plain", "ct2"):
+                o = summary.get((wl.name, other))
+                for key in ("wall_s", "first_token_s"):
+                    cells.append(_x(_ratio(o[key], e[key])) if o else "n/a")
+            out.append(f"| {wl.name} | {way} | " + " | ".join(cells) + " |")
+    out += ["", "Targets (issue 5; ratios from this run):", "", "```", *check_lines, "```"]
+    if quality:
+        out += ["", "Reduced precision vs fp32 (teacher-forced, held-out text):", ""]
+        out += [
+            "| precision | positions | top-1 agreement | mean KL (nats) | max KL |",
+            "|---|---|---|---|---|",
+        ]
+        for q in quality:
+            out.append(
+                f"| {q.precision} | {q.positions} | {100 * q.top1_agreement:.1f}% "
+                f"| {q.mean_kl:.2e} | {q.max_kl:.2e} |"
+            )
+    notes = sorted({n for row in summary.values() for n in row["notes"]})
+    if notes:
+        out += ["", "Notes:"] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,228 @@
+"""`python -m bench.run`: writer's engine vs plain `model.generate` vs CTranslate2, one process.
+
+Builds (once) a seeded random GPT-2 small with GPT-2's real tokenizer, then runs W1-W4 for k
+interleaved rounds: per workload, each way in turn (the starting way rotates every round), so
+background noise hits all ways alike. Prints Markdown (and --json FILE); see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bench import models, report, ways
+from bench.quality import compare
+from bench.workloads import heldout_ids, make_workloads
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny model, short prompts, 1 round: checks the harness, not speed",
+    )
+    p.add_argument(
+        "--model",
+        choices=sorted(models.SPECS),
+        default=None,
+        help="model shape (default: small; tiny with --quick)",
+    )
+    p.add_argument(
+        "--models-dir",
+        type=Path,
+        default=models.DEFAULT_MODELS_DIR,
+        help="where built models are cached (default: .bench-models/ in the repo)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        help="GPT-2 tokenizer folder (default: ../shared/gpt2-tokenizer)",
+    )
+    p.add_argument("--repeat", type=int, default=None, help="interleaved rounds (default 3)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every way (default: writer's default_threads())",
+    )
+    p.add_argument(
+        "--precision",
+        action="append",
+        default=[],
+        metavar="P",
+        help="also run the engine in precision P (e.g. bf16) and check its quality "
+        "against fp32; repeatable",
+    )
+    p.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated subset")
+    p.add_argument("--no-ct2", action="store_true", help="skip CTranslate2")
+    p.add_argument("--no-plain", action="store_true", help="skip plain model.generate")
+    p.add_argument("--seed", type=int, default=1, help="sampling seed of round 0")
+    p.add_argument("--json", type=Path, default=None, help="also write results to this file")
+    p.add_argument(
+        "--app",
+        action="store_true",
+        help="measure the app instead: first paint, model ready time, RSS",
+    )
+    p.add_argument(
+        "--hf-cache-layout",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the model as Hugging Face cache entry 'gpt2' under DIR (HF_HOME=DIR) and exit",
+    )
+    args = p.parse_args(argv)
+    args.model = args.model or ("tiny" if args.quick else "small")
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    return args
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _quiet()
+    tokenizer_dir = models.resolve_tokenizer(args.tokenizer)
+    log = lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    log(f"building or loading the {args.model} model in {args.models_dir}")
+    model_dir = models.build_model(models.SPECS[args.model], args.models_dir, tokenizer_dir)
+    if args.hf_cache_layout:
+        snap = models.write_hf_cache_layout(model_dir, args.hf_cache_layout)
+        print(
+            f"wrote {snap}\nuse: HF_HOME={args.hf_cache_layout} HF_HUB_OFFLINE=1 "
+            "writer generate --model gpt2 'Once upon a time'"
+        )
+        return 0
+    if args.app:
+        from bench import app_metrics
+
+        return app_metrics.main(model_dir, args)
+    return run_benchmark(args, model_dir, log)
+
+
+def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
+    import torch
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from writer.engine import load_engine
+    from writer.engine.generate import default_threads
+
+    threads = args.threads or default_threads()
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    wanted = {w.strip() for w in args.workloads.split(",")}
+    all_workloads = make_workloads(tokenizer, quick=args.quick)
+    by_name = {w.name: w for w in all_workloads}
+    workloads = [w for w in all_workloads if w.name in wanted]
+    skipped: list[str] = []
+
+    log("loading the engine(s), the plain model and CTranslate2")
+    engines = {
+        "engine": load_engine(str(model_dir), device="cpu", precision="fp32", threads=threads)
+    }
+    for precision in args.precision:
+        if precision != "fp32":
+            engines[f"engine-{precision}"] = load_engine(
+                str(model_dir), device="cpu", precision=precision, threads=threads
+            )
+    runners: dict[str, Any] = {}
+    for name, engine in engines.items():
+        runners[name] = _engine_runner(engine, name, by_name)
+    if not args.no_plain:
+        plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+        runners["plain"] = lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
+    if args.no_ct2:
+        skipped.append("CTranslate2 skipped (--no-ct2)")
+    else:
+        ct2_dir = models.build_ct2(model_dir)
+        if ct2_dir is None:
+            skipped.append("CTranslate2 not installed (pip install -e '.[bench]'); ct2 skipped")
+        else:
+            import ctranslate2
+
+            gen = ctranslate2.Generator(
+                str(ct2_dir),
+                device="cpu",
+                compute_type="int8",
+                intra_threads=threads,
+                inter_threads=1,
+            )
+            runners["ct2"] = lambda wl, seed: ways.run_ct2(gen, tokenizer, wl, seed)
+    names = list(runners)
+
+    log("warming up every way once")
+    for name in names:
+        runners[name](by_name["W2"], args.seed)
+
+    measurements: list[ways.Measurement] = []
+    for round_ in range(args.repeat):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for wl in workloads:
+            for name in order:
+                m = runners[name](wl, args.seed + round_)
+                measurements.append(m)
+                log(
+                    f"round {round_ + 1}/{args.repeat} {wl.name} {name}: wall {m.wall_s:.3f}s "
+                    f"first {m.first_token_s:.3f}s"
+                )
+
+    quality = []
+    for name, engine in engines.items():
+        if name != "engine":
+            held = heldout_ids(tokenizer, 96 if args.quick else 384)
+            quality.append(compare(engines["engine"].model, engine.model, held, engine.precision))
+
+    summary = report.summarise(measurements)
+    w1 = len(by_name["W1"].prompt_ids)
+    check_lines = report.checks(summary, prompt_ratio=len(by_name["W3"].prompt_ids) / w1)
+    if args.quick:
+        check_lines = [f"{c}  [quick run: not meaningful]" for c in check_lines]
+    machine = report.machine_note(threads)
+    setup = {"model": f"{model_dir.name} ({args.model})", "repeat": args.repeat}
+    print(report.markdown(summary, workloads, names, machine, setup, check_lines, quality, skipped))
+    if args.json:
+        data = {
+            "machine": machine,
+            "setup": setup,
+            "skipped": skipped,
+            "summary": [{"workload": k[0], "way": k[1], **v} for k, v in summary.items()],
+            "checks": check_lines,
+            "quality": [q.__dict__ for q in quality],
+            "measurements": [m.to_dict() for m in measurements],
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return 0
+
+
+def _engine_runner(engine: Any, name: str, by_name: dict[str, Any]) -> Any:
+    """A callable timing `engine` on a workload: cold (cache cleared) or warm (W4 after W1)."""
+
+    def run(wl: Any, seed: int) -> ways.Measurement:
+        engine.clear_cache()
+        if wl.warm_from:
+            ways.run_engine(engine, by_name[wl.warm_from], seed, way=name)  # untimed: warms
+        return ways.run_engine(engine, wl, seed, way=name)
+
+    return run
+
+
+if __name__ == "__main__":
+    sys.exit(main())
