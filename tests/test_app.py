@@ -20,10 +20,11 @@ async def test_tiny_model_generate_insert_undo_and_save(tiny_engine, tmp_path):
     story = tmp_path / "story.md"
     app = WriterApp(story, engine_loader=loader_for(tiny_engine))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        app.overrides = {"max_new_tokens": 12}  # keep the test quick on a busy machine
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
         assert len(app.panel.texts) == 3
         assert any(text.strip() for text in app.panel.texts)
         assert app.status.speed is not None and app.status.speed > 0
@@ -211,3 +212,44 @@ async def test_help_lists_keys_and_tmux_prefixes_stay_free():
         assert {"ctrl+g", "ctrl+n", "ctrl+r", "ctrl+t", "f2", "ctrl+o", "ctrl+s"} <= keys
         bound = {key for binding in app.BINDINGS for key in binding.key.split(",")}
         assert not bound & {"ctrl+a", "ctrl+b"}
+
+
+async def test_palette_switches_preset():
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await type_text(pilot, "Preset: wild")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.preset_name == "wild")
+        assert app.status.preset == "wild"
+
+
+async def test_models_screen_lists_finetuned_with_manifest_and_switches():
+    import json
+
+    from writer.paths import models_dir
+
+    folder = models_dir() / "my-style"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"base": "gpt2", "steps": 150}))
+    loaded: list[str] = []
+    engine = ScriptedEngine()
+
+    def loader(name, device):
+        loaded.append(name)
+        return engine
+
+    app = WriterApp(model="base", engine_loader=loader)
+    async with app.run_test(size=(110, 35)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: getattr(app.screen, "models", None))
+        manifest = str(app.screen.query_one("#manifest").render())
+        assert "my-style" in manifest and "steps: 150" in manifest
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: loaded == ["base", "my-style"])
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        assert app.model_name == "my-style"
+        assert app.store.get_draft(app.draft.id).model == "my-style"

@@ -143,7 +143,7 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         monkeypatch.setattr(app.store, "save_text", full_disk)
         monkeypatch.setattr(app.store, "save_revision", full_disk)
         await pilot.press(*"abc")
-        await wait_for(pilot, lambda: app.status.save_state == "save failed", 3)
+        await wait_for(pilot, lambda: app.status.save_state == "save failed")
         assert any("disk full" in n.message for n in app._notifications)
         await pilot.press("ctrl+q")  # unsaved text: asks first
         await pilot.pause()
@@ -152,7 +152,7 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         monkeypatch.setattr(app.store, "save_text", real_text)
         monkeypatch.setattr(app.store, "save_revision", real_revision)
         app._retry_at = 0  # do not wait out the retry delay in a test
-        await wait_for(pilot, lambda: app.status.save_state == "saved", 3)
+        await wait_for(pilot, lambda: app.status.save_state == "saved")
         assert app.store.get_draft(app.draft.id).text == "abc"
         assert app.editor.text == "abc"
 
