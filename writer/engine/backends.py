@@ -109,17 +109,26 @@ class TransformersBackend:
         return _TransformersSession(self.model, ids, batch)
 
 
+def _cache_keyword(model: Any) -> str:
+    """transformers 5.x renamed `past_key_values` to `cache` in forward(); accept both."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 class _TransformersSession:
     def __init__(self, model: Any, ids: list[int], batch: int) -> None:
         from transformers import DynamicCache
 
         self.model = model
+        self.cache_kw = _cache_keyword(model)
         device = model.device
         cache = DynamicCache(config=model.config)
         with torch.inference_mode():
             out = model(
-                torch.tensor([ids], device=device), past_key_values=cache, use_cache=True,
-                logits_to_keep=1,
+                torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1,
+                **{self.cache_kw: cache},
             )
         cache.batch_repeat_interleave(batch)
         self.cache = cache
@@ -128,7 +137,7 @@ class _TransformersSession:
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.model(tokens[:, None], past_key_values=self.cache, use_cache=True)
+            out = self.model(tokens[:, None], use_cache=True, **{self.cache_kw: self.cache})
         return out.logits[:, -1].float()
 
     def keep(self, rows: torch.Tensor) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from typing import Any
 from writer.engine import checkpoint as ckpt
 from writer.engine.corpus import encode_documents, read_corpus, split_holdout
 from writer.engine.evaluate import model_context, perplexity
-from writer.engine.models import MANIFEST, MODEL_NAME_RE, load_model_and_tokenizer
+from writer.engine.models import MODEL_NAME_RE, load_model_and_tokenizer
+from writer.engine.tuned import prompt_from, sample, save_tuned_model
 from writer.errors import WriterError
 
 METHODS = ("auto", "lora", "full")
@@ -46,7 +46,6 @@ MIN_DEFAULT_STEPS = 100
 # GPT-2's Conv1D layers: attention in/out projections and the MLP. Covering the MLP too lets a
 # small adapter change word choice, not only what the model attends to.
 LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
-SAMPLE_TOKENS = 40
 CHECKPOINT_EVERY_S = 600.0  # also save every 10 minutes, so a crash loses little
 
 
@@ -188,46 +187,6 @@ def _base_location(source: Any) -> str:
     return str(Path(source.location).resolve())
 
 
-def _prompt_from(tokenizer: Any, holdout_ids: Sequence[int], words: int = 8) -> str:
-    """The first words of the held-out text: a prompt in the author's style, unseen in training."""
-    text = tokenizer.decode(list(holdout_ids[:64]), skip_special_tokens=True)
-    parts = text.split()
-    if len(parts) > 2 and not text[:1].isspace():
-        parts = parts[1:]  # the split may have cut the first word in half
-    return " ".join(parts[:words]) or "Once upon a time"
-
-
-def sample(model: Any, tokenizer: Any, prompt: str, seed: int) -> str:
-    """One continuation of `prompt` sampled with `seed` (the same for the base and tuned model).
-
-    Uses plain `model.generate`: the before/after comparison needs the same sampling settings for
-    both models, not the app's presets or prefix cache.
-    """
-    import torch
-
-    device = next(model.parameters()).device
-    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
-    limit = model_context(model)
-    ids = ids[:, -(limit - SAMPLE_TOKENS) :]
-    torch.manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                top_p=0.95,
-                temperature=0.8,
-                max_new_tokens=SAMPLE_TOKENS,
-                pad_token_id=tokenizer.eos_token_id,
-            )
-    finally:
-        model.train(was_training)
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-
-
 def _lr_factor(warmup: int, total: int) -> Callable[[int], float]:
     """Linear warm-up, then cosine decay to a tenth of the peak (nanoGPT's schedule)."""
 
@@ -289,8 +248,6 @@ def finetune(
     FinetuneInterrupted when `should_stop()` turns true or after `stop_after_steps` steps of this
     run (the deterministic stand-in for Ctrl+C that the tests use).
     """
-    import torch
-
     from writer.paths import models_dir
 
     status = on_status or (lambda _text: None)
@@ -324,6 +281,8 @@ def finetune(
             "or start over with --overwrite"
         )
     status(f"loading base model {opts.base}")
+    import torch
+
     model, tokenizer, source = load_model_and_tokenizer(opts.base, device=opts.device)
     if stop():
         raise FinetuneInterrupted(name)
@@ -369,7 +328,7 @@ def finetune(
     else:
         status(f"measuring held-out perplexity of {opts.base} ({len(holdout_ids)} tokens)")
         before = perplexity(model, holdout_ids, eval_block, eval_stride).perplexity
-        prompt = opts.prompt or _prompt_from(tokenizer, holdout_ids)
+        prompt = opts.prompt or prompt_from(tokenizer, holdout_ids)
         sample_before = sample(model, tokenizer, prompt, opts.seed)
         if stop():
             raise FinetuneInterrupted(name)
@@ -494,33 +453,6 @@ def finetune(
     }
     if method == "lora":
         manifest.update(lora_r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_targets=LORA_TARGETS)
-    _save_model(target, model, tokenizer, method, manifest)
+    save_tuned_model(target, model, tokenizer, method, manifest)
     ckpt.remove(name)
     return FinetuneResult(name, target, manifest, prompt, sample_before, sample_after)
-
-
-def _save_model(target: Path, model: Any, tokenizer: Any, method: str, manifest: dict) -> None:
-    """Write into a hidden sibling folder, manifest last, then swap it into place.
-
-    A folder without manifest.json is not a model, and a crash mid-save never leaves a
-    half-written model under the real name (nor destroys the one being overwritten).
-    """
-    import json
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.saving"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    tokenizer.save_pretrained(staging)
-    if method == "lora":
-        model.save_pretrained(staging / "adapter")
-    else:
-        model.save_pretrained(staging)
-    manifest = {**manifest, "files_saved": sorted(p.name for p in staging.iterdir())}
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    old = target.parent / f".{target.name}.old"
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

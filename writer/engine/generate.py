@@ -227,7 +227,8 @@ class Engine:
         if params.greedy and n > 1:
             first = candidates[0]
             candidates = [
-                Candidate(first.text, first.tokens, first.logprob, seed, i, first.finish_reason)
+                Candidate(first.text, first.tokens, first.logprob, seed, i, first.finish_reason,
+                          first.token_ids)
                 for i in range(n)
             ]
         stats = GenerationStats(
@@ -281,7 +282,9 @@ class Engine:
         text = row.text[:cut].rstrip("\ufffd")
         kept = self._tokens_covering(row.ids, len(text)) if cut < len(row.text) else len(row.ids)
         logprob = sum(row.logprobs[:kept]) / kept if kept else 0.0
-        return Candidate(text, kept, logprob, row.seed, row.index, reason)  # type: ignore[arg-type]
+        return Candidate(
+            text, kept, logprob, row.seed, row.index, reason, tuple(row.ids[:kept])  # type: ignore[arg-type]
+        )
 
     def _tokens_covering(self, ids: list[int], length: int) -> int:
         """The fewest leading tokens whose decoded text reaches `length` characters."""

@@ -104,10 +104,36 @@ def pick_device(device: str | None) -> str:
 
 
 def _offline_message(name: str) -> str:
+    if name in KNOWN_HUB_MODELS or "/" in name:
+        what = f"model {name!r} is not in the local Hugging Face cache"
+    else:
+        what = (
+            f"model {name!r} is not a folder, a fine-tuned model (see `writer models`) or a "
+            "cached hub model"
+        )
     return (
-        f"model {name!r} is not in the local Hugging Face cache and the hub cannot be reached; "
-        f"run `writer download {name}` when online, or pass --model PATH to a local model folder"
+        f"{what} and the hub cannot be reached; run `writer download {name}` when online, "
+        "or pass --model PATH to a local model folder"
     )
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check of the hub endpoint.
+
+    Without it, an unreachable hub costs huggingface_hub's retry back-off (about 25 s per file)
+    before we can say anything useful; with it, an offline author gets the answer at once.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _from_pretrained(loader: Any, location: str, name: str, is_hub: bool, **kwargs: Any) -> Any:
@@ -119,7 +145,7 @@ def _from_pretrained(loader: Any, location: str, name: str, is_hub: bool, **kwar
     except OSError as exc:
         if not is_hub:
             raise WriterError(f"cannot load model from {location}: {_first_line(exc)}") from None
-        if is_offline_mode():
+        if is_offline_mode() or not hub_reachable():
             raise WriterError(_offline_message(name)) from None
     try:
         return loader.from_pretrained(location, **kwargs)
@@ -221,6 +247,11 @@ def download(name: str) -> str:
     if is_offline_mode():
         raise WriterError(
             f"cannot download {name!r}: HF_HUB_OFFLINE is set; unset it and run this when online"
+        )
+    if not hub_reachable():
+        raise WriterError(
+            f"cannot download {name!r}: the hub cannot be reached; check your connection, "
+            "or pass --model PATH to a local model folder"
         )
     try:
         return snapshot_download(

@@ -32,6 +32,7 @@ class Candidate:
     seed: int
     index: int = 0
     finish_reason: FinishReason = "length"
+    token_ids: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
