@@ -6,6 +6,8 @@ Only light modules are imported here; torch loads later, inside the app's model 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from writer.errors import UsageError, WriterError
@@ -42,4 +44,11 @@ def run_app(args: argparse.Namespace) -> int:
         config=config,
     )
     app.run()
-    return int(app.return_code or 0)
+    code = int(app.return_code or 0)
+    if app.model_loading:
+        # The text is saved and the store closed; only a model load (a torch import that cannot
+        # be interrupted) is still running. Waiting for it would make quitting hang for seconds.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -336,6 +336,16 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
             self.panel.close()
         self.editor.focus()
 
+    def on_unmount(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()  # the engine stops within a token; exit need not wait long
+        self.close_store()
+
+    @property
+    def model_loading(self) -> bool:
+        """True while a model load is still running (its thread cannot be interrupted)."""
+        return not self._model_settled.is_set()
+
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area is self.editor:
             self.text_changed()

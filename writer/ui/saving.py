@@ -383,6 +383,16 @@ class SavingMixin:
             self._dirty = False
             self.status.save_state = "saved"
 
+    def close_store(self) -> None:
+        """Release the draft and close the database (the app is going away)."""
+        self._release_draft()
+        if self.store is not None:
+            try:
+                self.store.close()
+            except (WriterError, OSError):
+                pass
+            self.store = None
+
     # -- quitting -------------------------------------------------------------------------------
     async def action_quit(self) -> None:
         """ctrl+q: save, then quit; if the text cannot be saved, ask first."""
