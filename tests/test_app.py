@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from test_app_support import ScriptedEngine, loader_for, wait_for
 
+from tests.test_app_support import ScriptedEngine, loader_for, wait_for
 from writer.presets import BUILTIN_PRESETS
 from writer.ui.app import WriterApp
 from writer.ui.screens.parameters import ParametersScreen

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from test_app_support import ScriptedEngine, loader_for, wait_for
-
+from tests.test_app_support import ScriptedEngine, loader_for, wait_for
 from writer.store import DraftStore, StoreWriteError
 from writer.ui.app import WriterApp
 from writer.ui.screens.confirm import ChoiceScreen

@@ -5,8 +5,7 @@ Kept deterministic: a scripted engine that answers at once, a fixed speed, no cu
 
 from __future__ import annotations
 
-from test_app_support import ScriptedEngine, loader_for, wait_for
-
+from tests.test_app_support import ScriptedEngine, loader_for, wait_for
 from writer.ui.app import WriterApp
 
 SIZE = (100, 30)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_app_support import ScriptedEngine, loader_for
-
+from tests.test_app_support import ScriptedEngine, loader_for
 from writer.config import load_config
 from writer.paths import user_themes_dir
 from writer.themes import bundled_theme_files, load_themes

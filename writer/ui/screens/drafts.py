@@ -83,7 +83,7 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
         now = time.time()
         for draft in drafts:
             title = draft.display_title + ("  (open)" if draft.id == self.current_id else "")
-            if draft.external_path:
+            if draft.external_path and Path(draft.external_path).name != draft.display_title:
                 title += f"  ← {Path(draft.external_path).name}"
             table.add_row(
                 title, str(draft.words), when(draft.updated, now), str(draft.id), key=str(draft.id)

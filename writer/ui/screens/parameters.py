@@ -44,10 +44,12 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
         width: 72; max-width: 95%; height: auto; max-height: 95%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
-    ParametersScreen .row { height: 3; }
-    ParametersScreen .row Label { width: 24; padding: 1 0 0 0; }
+    ParametersScreen .row { height: 1; margin-top: 1; }
+    ParametersScreen .row Label { width: 24; }
     ParametersScreen .row Input { width: 1fr; }
-    ParametersScreen .error { color: $error; height: auto; padding-left: 24; display: none; }
+    ParametersScreen .error {
+        color: $error; width: 100%; height: auto; padding-left: 24; display: none;
+    }
     ParametersScreen .error.-shown { display: block; }
     ParametersScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ParametersScreen Button { margin-left: 1; }
@@ -71,7 +73,8 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
                 value = self.candidates if name == "candidates" else getattr(self.params, name)
                 with Horizontal(classes="row"):
                     yield Label(label)
-                    yield Input(f"{value:g}" if isinstance(value, float) else str(value), id=name)
+                    shown = f"{value:g}" if isinstance(value, float) else str(value)
+                    yield Input(shown, id=name, compact=True)
                 yield Label("", id=f"{name}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply", id="apply", variant="primary")
