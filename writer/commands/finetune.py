@@ -166,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         progress.console.print(f"[dim]{text}[/dim]", highlight=False)
 
     def on_progress(p: TrainingProgress) -> None:
-        if not task:
+        if not task:  # started on the first step, so an early error stays one line
+            progress.start()
             task.append(
                 progress.add_task("step", total=p.total_steps, completed=0, loss="-", rate="-")
             )
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             rate=f"{p.tokens_per_s:,.0f}",
         )
 
-    with _StopOnSigint() as sigint, progress:
+    with _StopOnSigint() as sigint:
         try:
             result = finetune(
                 args.paths,
@@ -194,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
             interrupted = stop
         else:
             interrupted = None
+        finally:
+            progress.stop()
     if interrupted is not None:
         if interrupted.checkpoint is None:
             print(f"writer: {interrupted}", file=sys.stderr)

@@ -71,13 +71,13 @@ def save(name: str, state: dict[str, Any]) -> Path:
 
 def load(name: str) -> dict[str, Any]:
     """The saved state of `name`'s interrupted run, or a one-line error saying there is none."""
-    import torch
-
     path = folder(name) / FILE
     if not path.is_file():
         raise WriterError(
             f"no interrupted fine-tune of {name!r} to resume; run without --resume to start one"
         )
+    import torch
+
     try:
         # weights_only: the file holds tensors, numbers, strings and lists, never code.
         return torch.load(path, map_location="cpu", weights_only=True)

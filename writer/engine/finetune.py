@@ -280,7 +280,6 @@ def finetune(
             f"the text differs from the interrupted run of {name!r}; resume with the same files, "
             "or start over with --overwrite"
         )
-    status(f"loading base model {opts.base}")
     import torch
 
     model, tokenizer, source = load_model_and_tokenizer(opts.base, device=opts.device)
