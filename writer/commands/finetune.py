@@ -7,6 +7,7 @@ bar on stderr, turns Ctrl+C into "save a checkpoint and stop" and prints the bef
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from typing import Any
@@ -220,7 +221,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"prompt (seed {m['seed']}): {result.prompt}")
     print(f"before: {_one_line(result.sample_before)}")
     print(f"after:  {_one_line(result.sample_after)}")
-    print(f"use it with: writer --model {result.name}  (or writer generate --model {result.name})")
+    print(
+        f"use it with: writer --model {result.name}; the after sample again: writer generate "
+        f"{shlex.quote(result.prompt)} --model {result.name} --seed {m['seed']} -n 1 "
+        "--max-new-tokens 40 --stop none --preset balanced"
+    )
     return 0
 
 
@@ -229,6 +234,4 @@ def _one_line(text: str) -> str:
 
 
 def _quote(paths: list[str]) -> str:
-    import shlex
-
     return " ".join(shlex.quote(p) for p in paths)

@@ -428,7 +428,6 @@ def finetune(
 
     status("measuring held-out perplexity of the fine-tuned model")
     after = perplexity(model, holdout_ids, eval_block, eval_stride).perplexity
-    sample_after = sample(model, tokenizer, prompt, opts.seed)
     manifest = {
         "name": name,
         "base": _base_location(source),
@@ -454,4 +453,7 @@ def finetune(
         manifest.update(lora_r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_targets=LORA_TARGETS)
     save_tuned_model(target, model, tokenizer, method, manifest)
     ckpt.remove(name)
+    if method == "lora":
+        model = model.merge_and_unload()  # sample as the model will load: merged (saved already)
+    sample_after = sample(model, tokenizer, prompt, opts.seed)
     return FinetuneResult(name, target, manifest, prompt, sample_before, sample_after)

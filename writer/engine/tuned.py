@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from writer.engine.evaluate import model_context
 from writer.engine.models import MANIFEST
 
 SAMPLE_TOKENS = 40
@@ -28,34 +27,25 @@ def prompt_from(tokenizer: Any, holdout_ids: Sequence[int], words: int = 8) -> s
 
 
 def sample(model: Any, tokenizer: Any, prompt: str, seed: int) -> str:
-    """One continuation of `prompt` sampled with `seed` (the same for the base and tuned model).
-
-    Uses plain `model.generate`: the before/after comparison needs the same sampling settings for
-    both models, not the app's presets or prefix cache.
+    """One continuation of `prompt` with `seed`, through the app's Engine and the built-in
+    default preset (not the user's overrides), so the base and tuned model are sampled alike and
+    `writer generate PROMPT --model NAME --seed SEED -n 1 --max-new-tokens 40 --stop none`
+    reproduces the "after" sample.
     """
-    import torch
+    from writer.engine.generate import Engine
+    from writer.presets import BUILTIN_PRESETS, DEFAULT_PRESET
 
-    device = next(model.parameters()).device
-    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
-    limit = model_context(model)
-    ids = ids[:, -(limit - SAMPLE_TOKENS) :]
-    torch.manual_seed(seed)
+    params = BUILTIN_PRESETS[DEFAULT_PRESET].params.replace(
+        max_new_tokens=SAMPLE_TOKENS, stop="none"
+    )
+    device = str(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                top_p=0.95,
-                temperature=0.8,
-                max_new_tokens=SAMPLE_TOKENS,
-                pad_token_id=tokenizer.eos_token_id,
-            )
+        engine = Engine(model, tokenizer, name="finetune", device=device)
+        return engine.generate(prompt, params, n=1, seed=seed)[0].text
     finally:
         model.train(was_training)
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
 def save_tuned_model(target: Path, model: Any, tokenizer: Any, method: str, manifest: dict) -> None:
