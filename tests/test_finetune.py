@@ -112,3 +112,12 @@ def test_short_text_gets_a_smaller_default_block(tmp_path: Path, tiny_model_dir:
         [tmp_path / "short.txt"], FinetuneOptions(name="s", base=str(tiny_model_dir), steps=1)
     )
     assert result.manifest["block_size"] in (32, 64)
+    with pytest.raises(WriterError, match="already exists"):
+        finetune([tmp_path], FinetuneOptions(name="s", base=str(tiny_model_dir), steps=1))
+    again = finetune(
+        [tmp_path],
+        FinetuneOptions(name="s", base=str(tiny_model_dir), steps=2, seed=1),
+        overwrite=True,
+    )
+    assert again.manifest["steps"] == 2 and again.folder == result.folder
+    assert sorted(p.name for p in again.folder.parent.iterdir()) == ["s"]  # no staging left
