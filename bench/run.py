@@ -186,7 +186,7 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     for name, engine in engines.items():
         if name != "engine":
             held = heldout_ids(tokenizer, 96 if args.quick else 384)
-            quality.append(compare(engines["engine"].model, engine.model, held, engine.precision))
+            quality.append(compare(engines["engine"], engine, held, engine.precision))
 
     summary = report.summarise(measurements)
     w1 = len(by_name["W1"].prompt_ids)

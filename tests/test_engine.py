@@ -19,13 +19,21 @@ GREEDY = SamplingParams(temperature=0, top_k=0, top_p=1.0, repetition_penalty=1.
 PROMPTS = ["Once upon a time", "The ship sailed north for three days.", "She opened the door"]
 
 
-def reference_greedy(engine: Engine, prompt: str, params: SamplingParams) -> list[int]:
+@pytest.fixture(scope="module")
+def hf_model(tiny_model_dir):
+    """The tiny model as a plain transformers model: the reference the engine must match."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+
+
+def reference_greedy(engine: Engine, prompt: str, params: SamplingParams, model) -> list[int]:
     """The new token ids of `model.generate(do_sample=False)`, up to end-of-text."""
     ids = engine.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else [
         engine.eos_token_id
     ]
     with torch.inference_mode():
-        out = engine.model.generate(
+        out = model.generate(
             torch.tensor([ids]),
             do_sample=False,
             max_new_tokens=params.max_new_tokens,
@@ -40,38 +48,52 @@ def reference_greedy(engine: Engine, prompt: str, params: SamplingParams) -> lis
 
 
 @pytest.mark.parametrize("prompt", PROMPTS + [""])
-def test_greedy_equals_model_generate(tiny_engine: Engine, prompt: str) -> None:
+def test_greedy_equals_model_generate(tiny_engine: Engine, prompt: str, hf_model) -> None:
     tiny_engine.clear_cache()
     got = list(tiny_engine.generate(prompt, GREEDY, n=1)[0].token_ids)
-    assert got == reference_greedy(tiny_engine, prompt, GREEDY)
+    assert got == reference_greedy(tiny_engine, prompt, GREEDY, hf_model)
 
 
-def test_greedy_with_repetition_penalty_equals_model_generate(tiny_engine: Engine) -> None:
+def test_greedy_with_repetition_penalty_equals_model_generate(tiny_engine, hf_model) -> None:
     params = GREEDY.replace(repetition_penalty=1.3)
     for prompt in PROMPTS:
         assert list(tiny_engine.generate(prompt, params)[0].token_ids) == reference_greedy(
-            tiny_engine, prompt, params
+            tiny_engine, prompt, params, hf_model
         )
 
 
-def test_transformers_backend_matches_fast_backend(tiny_model_dir) -> None:
-    from writer.engine import load_engine
+def test_every_back_end_matches(tiny_model_dir, tiny_engine, hf_model) -> None:
+    """The checkpoint-loaded engine, an engine over a transformers model (packed and not) and
+    transformers' own forward (the fallback back end) give the same candidates."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    engine = load_engine(str(tiny_model_dir), device="cpu")
-    fast = engine.generate(PROMPTS[0], GREEDY)[0].text
-    engine.backend = TransformersBackend(engine.model)
-    assert engine.generate(PROMPTS[0], GREEDY)[0].text == fast
     sampled = SamplingParams(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=12)
-    slow = [c.text for c in engine.generate(PROMPTS[1], sampled, n=3, seed=5)]
-    engine.backend = type(load_engine(str(tiny_model_dir)).backend)(engine.model)
-    assert [c.text for c in engine.generate(PROMPTS[1], sampled, n=3, seed=5)] == slow
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    expected = [c.token_ids for c in tiny_engine.generate(PROMPTS[1], sampled, n=3, seed=5)]
+    owned = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    engines = [
+        Engine(hf_model, tokenizer),  # caller's model: left untouched, plain products
+        Engine(owned, tokenizer, owns_model=True),  # packed weights swapped into the model
+    ]
+    fallback = Engine(hf_model, tokenizer)
+    fallback.backend = TransformersBackend(hf_model)
+    engines.append(fallback)
+    for engine in engines:
+        got = [c.token_ids for c in engine.generate(PROMPTS[1], sampled, n=3, seed=5)]
+        assert got == expected
+    # The owned model still works as a transformers model after its weights were repacked.
+    ids = torch.tensor([tokenizer(PROMPTS[0])["input_ids"]])
+    with torch.inference_mode():
+        torch.testing.assert_close(owned(ids).logits, hf_model(ids).logits, rtol=1e-4, atol=1e-4)
 
 
-def test_fast_runner_logits_match_transformers(tiny_engine: Engine) -> None:
+def test_fast_runner_logits_match_transformers(tiny_engine: Engine, hf_model) -> None:
     runner = tiny_engine.backend.runner
     ids = tiny_engine.tokenizer(PROMPTS[1])["input_ids"]
     with torch.inference_mode():
-        ref = tiny_engine.model(torch.tensor([ids])).logits[0]
+        ref = hf_model(torch.tensor([ids])).logits[0]
+    everything, _ = runner.prefill(torch.tensor(ids), None, all_logits=True)
+    torch.testing.assert_close(everything, ref, rtol=1e-4, atol=1e-4)
     logits, kv = runner.prefill(torch.tensor(ids[:-3]), None)
     torch.testing.assert_close(logits, ref[-4], rtol=1e-4, atol=1e-4)
     logits, kv = runner.prefill(torch.tensor(ids[-3:]), kv)  # continuing from a cached prefix

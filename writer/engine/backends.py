@@ -34,8 +34,8 @@ class FastGPT2Backend:
 
     name = "gpt2-fast"
 
-    def __init__(self, model: Any) -> None:
-        self.runner = GPT2Runner(model)
+    def __init__(self, runner: GPT2Runner) -> None:
+        self.runner = runner
         self.context_size = self.runner.n_positions
         self._ids: list[int] = []
         self._kv: PrefixKV | None = None
@@ -144,7 +144,16 @@ class _TransformersSession:
         self.cache.batch_select_indices(rows)
 
 
-def make_backend(model: Any) -> FastGPT2Backend | TransformersBackend:
+def make_backend(model: Any, owns_model: bool = False) -> FastGPT2Backend | TransformersBackend:
+    """The fast back end for GPT-2-family models, transformers' forward for anything else.
+
+    `owns_model`: the engine loaded the model for inference only, so its weights may be
+    repacked in place (see GPT2Runner).
+    """
+    from writer.engine.checkpoint import GPT2Checkpoint
+
+    if isinstance(model, GPT2Checkpoint):
+        return FastGPT2Backend(model.build_runner())
     if GPT2Runner.supports(model):
-        return FastGPT2Backend(model)
+        return FastGPT2Backend(GPT2Runner.from_model(model, owns_model=owns_model))
     return TransformersBackend(model)

@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,6 +59,21 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps it otherwise).
+
+    A request allocates and frees tens of MB of activations and a repack frees whole matrices;
+    without this the process's resident size only ratchets up (measured: 1.43 GB instead of
+    1.03 GB with GPT-2 small after a 4 x 64 request).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _is_cancelled(cancel: CancelSignal) -> bool:
     if cancel is None:
         return False
@@ -93,17 +109,22 @@ class Engine:
         name: str = "model",
         device: str = "cpu",
         precision: str = "fp32",
+        owns_model: bool = False,
     ) -> None:
+        """Wrap a loaded model. With `owns_model` (as `load_engine` does) the engine may repack
+        the model's weights for speed; the model then serves inference only, not training."""
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.device = device
         self.precision = precision
-        self.backend = make_backend(model)
+        self.backend = make_backend(model, owns_model)
+        if owns_model:
+            release_free_memory()
         self.context_size = self.backend.context_size
         eos = tokenizer.eos_token_id
         if eos is None:
-            eos = getattr(model.config, "eos_token_id", None)
+            eos = getattr(getattr(model, "config", None), "eos_token_id", None)
         if eos is None:
             raise WriterError(f"model {name!r} has no end-of-text token; use a GPT-2 model")
         self.eos_token_id = int(eos)
@@ -158,7 +179,10 @@ class Engine:
         if seed is None:
             seed = secrets.randbelow(2**31)
         with self._lock:
-            yield from self._run(prompt, params, n, int(seed), mode, cancel)
+            try:
+                yield from self._run(prompt, params, n, int(seed), mode, cancel)
+            finally:
+                release_free_memory()
 
     def _run(
         self, prompt: str, params: SamplingParams, n: int, seed: int, mode: str,
@@ -306,16 +330,40 @@ def load_engine(
     `precision` "fp32" (default: exactly the model's distribution) or "bf16" (faster on CPUs
     with bf16 support, slightly different numbers; see bench/ for its measured agreement).
     `threads` sets torch's intra-op threads (default: `default_threads()`).
+
+    Plain GPT-2 folders load through `writer.engine.checkpoint` (no transformers model code,
+    a second faster); anything else through transformers.
     """
-    from transformers.utils import logging as hf_logging
+    from writer.engine.checkpoint import fast_loadable, load_checkpoint
+    from writer.engine.models import (
+        cached_snapshot,
+        load_model_and_tokenizer,
+        pick_device,
+        resolve_model,
+    )
 
-    from writer.engine.models import load_model_and_tokenizer
-
-    hf_logging.disable_progress_bar()  # our own status line reports loading
-    torch.set_num_threads(threads or default_threads())
     if precision not in ("fp32", "bf16"):
         raise WriterError(f"unknown precision {precision!r}; use fp32 or bf16")
+    torch.set_num_threads(threads or default_threads())
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    source = resolve_model(name_or_path)
+    folder = None
+    if source.kind == "folder" or (
+        source.kind == "finetuned" and source.manifest.get("method", "full") == "full"
+    ):
+        folder = Path(source.location)
+    elif source.kind == "hub":
+        folder = cached_snapshot(source.location)
+    config = fast_loadable(folder) if folder is not None else None
+    if folder is not None and config is not None:
+        device = pick_device(device)
+        checkpoint, tokenizer = load_checkpoint(folder, config, device, dtype)
+        return Engine(checkpoint, tokenizer, name=name_or_path, device=device,
+                      precision=precision, owns_model=True)
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own status line reports loading
     model, tokenizer, source = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
     return Engine(model, tokenizer, name=name_or_path, device=str(model.device),
-                  precision=precision)
+                  precision=precision, owns_model=True)

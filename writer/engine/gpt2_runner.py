@@ -2,8 +2,9 @@
 
 Why hand-written: measured on the 2-core target CPU, transformers' GPT-2 decode step takes about
 85 ms for 4 candidates, while the same weights need about 25 ms. The time goes to
- - Conv1D's `x @ W` with few rows, which MKL runs at a third of memory bandwidth, while the
-   same product as `W^T @ x^T` runs near it (weights are stored transposed once, at load);
+ - Conv1D's `x @ W` with few rows, which MKL runs at 7-10 GB/s of the machine's 30+ GB/s; the
+   same product through oneDNN with weights packed once at load runs at about 33 GB/s (this is
+   what torch.compile's CPU backend does with frozen weights, without a compile step);
  - the lm_head's `F.linear` with few rows (22 ms; 5.6 ms as `W @ h^T`);
  - a KV cache that is concatenated (copied) every step and a prompt KV duplicated per candidate.
 No library does shared-prefix ("cascade") attention on CPU, so it is here too: the n candidates
@@ -19,41 +20,87 @@ Anything outside plain GPT-2 (cross-attention, layer-scaled attention, other act
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-# Rows at or below this go through the transposed product (decode); more rows (prefill) use
-# F.linear, which MKL runs at full speed for large inputs.
+# Rows at or below this take the `W @ h^T` form for the lm_head (decode); more rows use F.linear.
 _SMALL_ROWS = 32
 
 
-def _linear(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x @ W + b with W stored transposed ([out, in]); fast for both few and many rows."""
-    shape = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
-    if x2.shape[0] <= _SMALL_ROWS:
-        out = torch.addmm(bias.unsqueeze(1), weight_t, x2.t()).t()
-    else:
-        out = F.linear(x2, weight_t, bias)
-    return out.reshape(*shape, weight_t.shape[0])
+def packing_available(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether oneDNN weight packing works here (x86 CPU builds of torch)."""
+    if device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w = torch.ones(2, 2, dtype=dtype)
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, 1)
+        out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2, dtype=dtype), packed, None,
+                                                 "none", [], "")
+        return bool(torch.allclose(out.float(), torch.full((1, 2), 2.0)))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class Linear:
+    """y = x @ W + b for a GPT-2 Conv1D, with W held the fastest way available.
+
+    Packed: a oneDNN blocked copy of W (the Conv1D's own weight can then be dropped).
+    Plain: the Conv1D's weight as it is, through `addmm`, as transformers computes it; used for
+    a model the caller owns (fine-tuning samples), whose weights must stay shared and trainable.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, pack: bool) -> None:
+        """`weight` is a Conv1D weight, [in, out]."""
+        self.bias = bias
+        self.out_features = weight.shape[1]
+        self.packed = (
+            torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), 4) if pack else None
+        )
+        self.weight = None if pack else weight
+
+    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
+        if self.packed is not None:
+            if gelu is None:
+                return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "gelu", [], gelu)
+        shape = x.shape[:-1]
+        out = torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight)
+        out = out.reshape(*shape, self.out_features)
+        return out if gelu is None else F.gelu(out, approximate=gelu)
+
+
+class PackedConv1D(torch.nn.Module):
+    """Stands in for a transformers Conv1D whose weight was packed: same forward, inference only.
+
+    The runner swaps these into the model it owns so the weights are held once, and the
+    transformers model (used by `Engine.model` callers and the fallback back end) still works.
+    """
+
+    def __init__(self, linear: Linear) -> None:
+        super().__init__()
+        self.linear = linear
+        self.nf = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
 
 
 @dataclass
 class _Block:
     ln1_w: torch.Tensor
     ln1_b: torch.Tensor
-    attn_w: torch.Tensor  # [3 * d, d]
-    attn_b: torch.Tensor
-    proj_w: torch.Tensor  # [d, d]
-    proj_b: torch.Tensor
+    attn: Linear  # d -> 3d (q, k, v)
+    proj: Linear  # d -> d
     ln2_w: torch.Tensor
     ln2_b: torch.Tensor
-    fc_w: torch.Tensor  # [4d, d]
-    fc_b: torch.Tensor
-    out_w: torch.Tensor  # [d, 4d]
-    out_b: torch.Tensor
+    fc: Linear  # d -> 4d
+    out: Linear  # 4d -> d
 
 
 @dataclass
@@ -82,51 +129,121 @@ class SuffixKV:
         self.length = 0
 
 
+SUPPORTED_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu")
+
+
+@dataclass(frozen=True)
+class GPT2Shape:
+    """The parts of a GPT-2 config the runner needs."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    n_positions: int
+    layer_norm_epsilon: float
+    activation_function: str
+
+    @classmethod
+    def from_config(cls, config: Any) -> GPT2Shape | None:
+        """From a transformers config or a config.json dict; None if not plain GPT-2."""
+
+        def get(key: str, default: Any = None) -> Any:
+            if isinstance(config, Mapping):
+                return config.get(key, default)
+            return getattr(config, key, default)
+
+        if (
+            get("model_type") != "gpt2"
+            or get("activation_function", "gelu_new") not in SUPPORTED_ACTIVATIONS
+            or get("add_cross_attention", False)
+            or get("scale_attn_by_inverse_layer_idx", False)
+            or get("reorder_and_upcast_attn", False)
+            or not get("scale_attn_weights", True)
+            or get("tie_word_embeddings", True) is False
+        ):
+            return None
+        try:
+            return cls(
+                int(get("n_layer")), int(get("n_head")), int(get("n_embd")),
+                int(get("n_positions")), float(get("layer_norm_epsilon", 1e-5)),
+                str(get("activation_function", "gelu_new")),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
 class GPT2Runner:
     """Prefill and decode for one GPT-2 model; holds no per-request state itself."""
 
     @staticmethod
     def supports(model: torch.nn.Module) -> bool:
+        """Whether a transformers model is plain GPT-2 (see GPT2Shape.from_config)."""
         config = getattr(model, "config", None)
         return (
             config is not None
-            and getattr(config, "model_type", "") == "gpt2"
-            and config.activation_function in ("gelu_new", "gelu_pytorch_tanh", "gelu")
-            and not getattr(config, "add_cross_attention", False)
-            and not getattr(config, "scale_attn_by_inverse_layer_idx", False)
-            and not getattr(config, "reorder_and_upcast_attn", False)
-            and getattr(config, "scale_attn_weights", True)
+            and GPT2Shape.from_config(config) is not None
             and hasattr(model, "transformer")
         )
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        config = model.config
-        tr = model.transformer
-        self.n_head = config.n_head
-        self.d_model = config.n_embd
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, *, owns_model: bool = False) -> GPT2Runner:
+        """A runner over a transformers GPT-2 model's weights.
+
+        With `owns_model` (the engine loaded it and nobody trains it), the Conv1D weights are
+        packed for oneDNN where available and the model's Conv1D modules are swapped for
+        `PackedConv1D`, so every weight is held once; otherwise the model is left untouched.
+        """
+        shape = GPT2Shape.from_config(model.config)
+        assert shape is not None
+        tensors = {name: p.detach() for name, p in model.named_parameters()}
+        tensors["lm_head.weight"] = model.lm_head.weight.detach()
+        runner = cls(shape, tensors, pack=owns_model)
+        if runner.packed:
+            for block, blk in zip(model.transformer.h, runner.blocks):
+                block.attn.c_attn, block.attn.c_proj = PackedConv1D(blk.attn), PackedConv1D(blk.proj)
+                block.mlp.c_fc, block.mlp.c_proj = PackedConv1D(blk.fc), PackedConv1D(blk.out)
+        return runner
+
+    def __init__(self, shape: GPT2Shape, tensors: Mapping[str, torch.Tensor], *,
+                 pack: bool = False) -> None:
+        """Build from GPT-2 tensors named as in its checkpoints ("transformer." prefix optional).
+
+        `pack`: hold the four matrices of each block as oneDNN packed copies (where available),
+        the fast layout; the caller should then drop its own references to the originals.
+        """
+        def t(name: str) -> torch.Tensor:
+            for key in (f"transformer.{name}", name):
+                if key in tensors:
+                    return tensors[key]
+            raise KeyError(f"checkpoint has no tensor {name!r}")
+
+        self.n_head = shape.n_head
+        self.d_model = shape.n_embd
         self.head_dim = self.d_model // self.n_head
-        self.eps = config.layer_norm_epsilon
-        self.n_positions = config.n_positions
-        self.gelu_approx = "none" if config.activation_function == "gelu" else "tanh"
-        self.wte = tr.wte.weight.detach()
-        self.wpe = tr.wpe.weight.detach()
-        self.lnf_w = tr.ln_f.weight.detach()
-        self.lnf_b = tr.ln_f.bias.detach()
-        self.lm_head = model.lm_head.weight.detach()  # [vocab, d]; tied to wte for GPT-2
-        self.blocks: list[_Block] = []
-        for block in tr.h:
-            self.blocks.append(
-                _Block(
-                    block.ln_1.weight.detach(), block.ln_1.bias.detach(),
-                    _transposed(block.attn.c_attn), block.attn.c_attn.bias.detach(),
-                    _transposed(block.attn.c_proj), block.attn.c_proj.bias.detach(),
-                    block.ln_2.weight.detach(), block.ln_2.bias.detach(),
-                    _transposed(block.mlp.c_fc), block.mlp.c_fc.bias.detach(),
-                    _transposed(block.mlp.c_proj), block.mlp.c_proj.bias.detach(),
-                )
-            )
+        self.eps = shape.layer_norm_epsilon
+        self.n_positions = shape.n_positions
+        self.gelu_approx = "none" if shape.activation_function == "gelu" else "tanh"
+        self.wte = t("wte.weight")
+        self.wpe = t("wpe.weight")
+        self.lnf_w = t("ln_f.weight")
+        self.lnf_b = t("ln_f.bias")
+        # [vocab, d]; GPT-2 ties it to the token embeddings.
+        self.lm_head = tensors.get("lm_head.weight", self.wte)
         self.dtype = self.wte.dtype
         self.device = self.wte.device
+        self.packed = pack and packing_available(self.device, self.dtype)
+        self.blocks: list[_Block] = []
+        for i in range(shape.n_layer):
+            def lin(name: str, i: int = i) -> Linear:
+                return Linear(t(f"h.{i}.{name}.weight"), t(f"h.{i}.{name}.bias"), self.packed)
+
+            self.blocks.append(
+                _Block(
+                    t(f"h.{i}.ln_1.weight"), t(f"h.{i}.ln_1.bias"), lin("attn.c_attn"),
+                    lin("attn.c_proj"), t(f"h.{i}.ln_2.weight"), t(f"h.{i}.ln_2.bias"),
+                    lin("mlp.c_fc"), lin("mlp.c_proj"),
+                )
+            )
         self.scale = 1.0 / math.sqrt(self.head_dim)
 
     # -- pieces ---------------------------------------------------------------------------
@@ -135,8 +252,8 @@ class GPT2Runner:
         return F.layer_norm(x, (self.d_model,), w, b, self.eps)
 
     def _mlp(self, blk: _Block, h: torch.Tensor) -> torch.Tensor:
-        m = _linear(self._ln(h, blk.ln2_w, blk.ln2_b), blk.fc_w, blk.fc_b)
-        return _linear(F.gelu(m, approximate=self.gelu_approx), blk.out_w, blk.out_b)
+        m = blk.fc(self._ln(h, blk.ln2_w, blk.ln2_b), gelu=self.gelu_approx)
+        return blk.out(m)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """[..., T, d] -> [..., heads, T, head_dim]"""
@@ -155,10 +272,13 @@ class GPT2Runner:
     # -- prefill ----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor, prefix: PrefixKV | None) -> tuple[torch.Tensor, PrefixKV]:
+    def prefill(
+        self, ids: torch.Tensor, prefix: PrefixKV | None, *, all_logits: bool = False
+    ) -> tuple[torch.Tensor, PrefixKV]:
         """Run the prompt tokens `ids` [T] after an optional cached `prefix`.
 
-        Returns the logits of the last position [vocab] and the KV of prefix + ids.
+        Returns the logits of the last position [vocab] (of every position, [T, vocab], with
+        `all_logits`: for measuring, as bench/quality.py does) and the KV of prefix + ids.
         """
         past = prefix.length if prefix is not None else 0
         t = ids.shape[0]
@@ -173,7 +293,7 @@ class GPT2Runner:
             # Query i (absolute position past+i) sees keys 0..past+i.
             mask = torch.ones(t, past + t, dtype=torch.bool, device=self.device).tril(past)
         for i, blk in enumerate(self.blocks):
-            qkv = _linear(self._ln(h, blk.ln1_w, blk.ln1_b), blk.attn_w, blk.attn_b)
+            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
             q, k, v = (self._heads(x) for x in qkv.split(self.d_model, dim=-1))  # [H, T, hd]
             if past:
                 k = torch.cat([prefix.keys[i], k], dim=1)
@@ -185,8 +305,10 @@ class GPT2Runner:
                 attn_mask=mask, is_causal=mask is None,
             )[0]
             a = a.transpose(0, 1).reshape(t, self.d_model)
-            h = h + _linear(a, blk.proj_w, blk.proj_b)
+            h = h + blk.proj(a)
             h = h + self._mlp(blk, h)
+        if all_logits:
+            return self.logits(h), PrefixKV(keys, values)
         return self.logits(h[-1:])[0], PrefixKV(keys, values)
 
     # -- decode -----------------------------------------------------------------------------
@@ -206,7 +328,7 @@ class GPT2Runner:
         p = prefix.length
         h = self.wte[tokens] + self.wpe[p + s]  # [n, d]
         for i, blk in enumerate(self.blocks):
-            qkv = _linear(self._ln(h, blk.ln1_w, blk.ln1_b), blk.attn_w, blk.attn_b)
+            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
             q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
             sk, sv = suffix.keys[i], suffix.values[i]
             sk[:, :, s] = k
@@ -221,18 +343,7 @@ class GPT2Runner:
             probs = torch.softmax(scores, dim=-1)
             a = torch.matmul(probs[..., :p].transpose(0, 1), pv).transpose(0, 1)  # [n, H, hd]
             a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, : s + 1]).squeeze(-2)
-            h = h + _linear(a.reshape(n, self.d_model), blk.proj_w, blk.proj_b)
+            h = h + blk.proj(a.reshape(n, self.d_model))
             h = h + self._mlp(blk, h)
         suffix.length = s + 1
         return self.logits(h)
-
-
-def _transposed(conv: torch.nn.Module) -> torch.Tensor:
-    """Store a Conv1D weight ([in, out]) transposed ([out, in]) and let the module share it.
-
-    The module's own weight becomes a view of the transposed copy, so memory is not doubled and
-    the transformers model (used for fine-tuning and evaluation) still computes the same thing.
-    """
-    weight_t = conv.weight.detach().t().contiguous()
-    conv.weight.data = weight_t.t()
-    return weight_t
