@@ -86,12 +86,14 @@ def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) 
     line(None if r is None else r >= 2.5, f"W1 wall: engine {_x(r)} faster than plain (>= 2.5x)")
     r = _ratio(get("W1", "ct2", "wall_s"), get("W1", "engine", "wall_s"))
     line(None if r is None else r > 1.0, f"W1 wall: engine {_x(r)} faster than ct2 int8 (> 1x)")
-    for wl in ("W1", "W2", "W3"):
+    # The 3x first-token target is about sharing one prefill among several candidates (plain
+    # generate prefills the prompt once per candidate): W1 and W3. W2 has one candidate, so
+    # both ways prefill once; its ratio is shown for information.
+    for wl in ("W1", "W3", "W2"):
         r = _ratio(get(wl, "plain", "first_token_s"), get(wl, "engine", "first_token_s"))
-        line(
-            None if r is None else r >= 3.0,
-            f"{wl} cold first token: engine {_x(r)} sooner than plain (>= 3x)",
-        )
+        ok = None if r is None or wl == "W2" else r >= 3.0
+        target = "(one candidate: information)" if wl == "W2" else "(>= 3x)"
+        line(ok, f"{wl} cold first token: engine {_x(r)} sooner than plain {target}")
     cold, warm = get("W1", "engine", "first_token_s"), get("W4", "engine", "first_token_s")
     r = _ratio(warm, cold)
     line(

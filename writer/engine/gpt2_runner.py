@@ -232,6 +232,12 @@ class GPT2Runner:
         self.dtype = self.wte.dtype
         self.device = self.wte.device
         self.packed = pack and packing_available(self.device, self.dtype)
+        # A packed copy of the lm_head too (+154 MB for GPT-2 small; the embedding lookup still
+        # needs the plain matrix): measured 6 ms instead of 11.5 ms per step for one candidate,
+        # 2 ms instead of 7 ms in bf16.
+        self.lm_head_packed = (
+            torch.ops.mkldnn._reorder_linear_weight(self.lm_head, 4) if self.packed else None
+        )
         self.blocks: list[_Block] = []
         for i in range(shape.n_layer):
             def lin(name: str, i: int = i) -> Linear:
@@ -263,7 +269,9 @@ class GPT2Runner:
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Final layer norm and lm_head for hidden states [rows, d] -> [rows, vocab] (float32)."""
         h = self._ln(h, self.lnf_w, self.lnf_b)
-        if h.shape[0] <= _SMALL_ROWS:
+        if self.lm_head_packed is not None:
+            out = torch.ops.mkldnn._linear_pointwise(h, self.lm_head_packed, None, "none", [], "")
+        elif h.shape[0] <= _SMALL_ROWS:
             out = torch.mm(self.lm_head, h.t()).t()
         else:
             out = F.linear(h, self.lm_head)
