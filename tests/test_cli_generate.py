@@ -22,8 +22,21 @@ def one_error_line(result) -> str:
 
 def test_generate_json_output_and_flags_override_preset(tiny_model_dir, isolated_user_dirs):
     r = run_writer(
-        "generate", "Once upon a time", "--model", str(tiny_model_dir), "--preset", "creative",
-        "-n", "2", "--top-k", "7", "--max-new-tokens", "9", "--seed", "5", "--json",
+        "generate",
+        "Once upon a time",
+        "--model",
+        str(tiny_model_dir),
+        "--preset",
+        "creative",
+        "-n",
+        "2",
+        "--top-k",
+        "7",
+        "--max-new-tokens",
+        "9",
+        "--seed",
+        "5",
+        "--json",
         env=isolated_user_dirs,
     )
     assert r.returncode == 0, r.stderr
@@ -40,21 +53,46 @@ def test_generate_json_output_and_flags_override_preset(tiny_model_dir, isolated
         assert 1 <= cand["tokens"] <= 9
     # Same seed, same candidates: the printed seed reproduces them.
     again = run_writer(
-        "generate", "Once upon a time", "--model", str(tiny_model_dir), "--preset", "creative",
-        "-n", "2", "--top-k", "7", "--max-new-tokens", "9", "--seed", "5", "--json",
+        "generate",
+        "Once upon a time",
+        "--model",
+        str(tiny_model_dir),
+        "--preset",
+        "creative",
+        "-n",
+        "2",
+        "--top-k",
+        "7",
+        "--max-new-tokens",
+        "9",
+        "--seed",
+        "5",
+        "--json",
         env=isolated_user_dirs,
     )
     assert json.loads(again.stdout)["candidates"] == result["candidates"]
 
 
-def test_generate_plain_text_from_prompt_file_and_ideas(tmp_path, tiny_model_dir,
-                                                       isolated_user_dirs):
+def test_generate_plain_text_from_prompt_file_and_ideas(
+    tmp_path, tiny_model_dir, isolated_user_dirs
+):
     story = tmp_path / "story.md"
     story.write_text("The detective lit a cigarette and waited.", encoding="utf-8")
     out = tmp_path / "out.txt"
     r = run_writer(
-        "generate", "--prompt-file", str(story), "--model", str(tiny_model_dir), "--mode",
-        "ideas", "-n", "3", "--max-new-tokens", "12", "--output", str(out),
+        "generate",
+        "--prompt-file",
+        str(story),
+        "--model",
+        str(tiny_model_dir),
+        "--mode",
+        "ideas",
+        "-n",
+        "3",
+        "--max-new-tokens",
+        "12",
+        "--output",
+        str(out),
         env=isolated_user_dirs,
     )
     assert r.returncode == 0, r.stderr
@@ -70,8 +108,18 @@ def test_jsonl_batch_writes_each_result(tmp_path, tiny_model_dir, isolated_user_
         encoding="utf-8",
     )
     out = tmp_path / "out.jsonl"
-    r = run_writer("generate", "--prompts", str(batch), "--model", str(tiny_model_dir),
-                   "--max-new-tokens", "5", "-o", str(out), env=isolated_user_dirs)
+    r = run_writer(
+        "generate",
+        "--prompts",
+        str(batch),
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "5",
+        "-o",
+        str(out),
+        env=isolated_user_dirs,
+    )
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [x["prompt"] for x in lines] == ["Once upon a time", "The ship"]
@@ -91,8 +139,9 @@ def _cache_as_hub_model(model_dir: Path, hf_home: Path, repo: str = "gpt2") -> N
 
 def test_default_name_gpt2_loads_from_the_cache_offline(tiny_model_dir, isolated_user_dirs):
     _cache_as_hub_model(tiny_model_dir, Path(isolated_user_dirs["HF_HOME"]))
-    r = run_writer("generate", "Once", "--max-new-tokens", "4", "--json", "-n", "1",
-                   env=isolated_user_dirs)
+    r = run_writer(
+        "generate", "Once", "--max-new-tokens", "4", "--json", "-n", "1", env=isolated_user_dirs
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"] == "gpt2"
     models = run_writer("models", env=isolated_user_dirs)
@@ -127,8 +176,9 @@ def test_uncached_model_offline_is_one_line(isolated_user_dirs):
     ],
 )
 def test_bad_input_gets_one_line_error(args, code, words, isolated_user_dirs):
-    r = run_writer("generate", "x" if "--prompt-file" not in args else "", *args,
-                   env=isolated_user_dirs)
+    r = run_writer(
+        "generate", "x" if "--prompt-file" not in args else "", *args, env=isolated_user_dirs
+    )
     if "--prompt-file" in args:
         r = run_writer("generate", *args, env=isolated_user_dirs)
     assert r.returncode == code, r.stderr

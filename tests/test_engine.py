@@ -14,8 +14,9 @@ from writer.engine.types import CandidateDone, GenerationDone, TokenDelta
 from writer.errors import WriterError
 from writer.presets import SamplingParams
 
-GREEDY = SamplingParams(temperature=0, top_k=0, top_p=1.0, repetition_penalty=1.0,
-                        max_new_tokens=24)
+GREEDY = SamplingParams(
+    temperature=0, top_k=0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=24
+)
 PROMPTS = ["Once upon a time", "The ship sailed north for three days.", "She opened the door"]
 
 
@@ -29,9 +30,11 @@ def hf_model(tiny_model_dir):
 
 def reference_greedy(engine: Engine, prompt: str, params: SamplingParams, model) -> list[int]:
     """The new token ids of `model.generate(do_sample=False)`, up to end-of-text."""
-    ids = engine.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else [
-        engine.eos_token_id
-    ]
+    ids = (
+        engine.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if prompt
+        else [engine.eos_token_id]
+    )
     with torch.inference_mode():
         out = model.generate(
             torch.tensor([ids]),
@@ -41,7 +44,7 @@ def reference_greedy(engine: Engine, prompt: str, params: SamplingParams, model)
             pad_token_id=engine.eos_token_id,
             eos_token_id=engine.eos_token_id,
         )
-    new = [t for t in out[0, len(ids):].tolist()]
+    new = [t for t in out[0, len(ids) :].tolist()]
     if engine.eos_token_id in new:
         new = new[: new.index(engine.eos_token_id)]
     return new
@@ -118,8 +121,9 @@ def test_same_seed_same_candidates_and_seed_reproduces_one(tiny_engine: Engine) 
 
 
 def test_top_k_one_equals_greedy(tiny_engine: Engine) -> None:
-    params = SamplingParams(temperature=0.8, top_k=1, top_p=1.0, repetition_penalty=1.0,
-                            max_new_tokens=24)
+    params = SamplingParams(
+        temperature=0.8, top_k=1, top_p=1.0, repetition_penalty=1.0, max_new_tokens=24
+    )
     for prompt in PROMPTS:
         greedy = tiny_engine.generate(prompt, GREEDY, n=1)[0].text
         assert [c.text for c in tiny_engine.generate(prompt, params, n=3, seed=3)] == [greedy] * 3
@@ -199,7 +203,7 @@ def test_prompt_longer_than_context_keeps_recent_tokens(tiny_engine: Engine) -> 
     assert done.candidates[0].tokens >= 1
     # The kept tokens are the story's end: the result equals generating from that end alone.
     ids = tiny_engine.tokenizer(long_story, add_special_tokens=False)["input_ids"]
-    tail = tiny_engine.tokenizer.decode(ids[-done.stats.prompt_tokens:])
+    tail = tiny_engine.tokenizer.decode(ids[-done.stats.prompt_tokens :])
     tiny_engine.clear_cache()
     assert tiny_engine.generate(tail, params)[0].text == done.candidates[0].text
 
@@ -222,8 +226,9 @@ def test_prefix_cache_reuse_gives_the_same_result_as_cold(tiny_engine: Engine) -
 
 def test_ideas_mode_gives_one_line_ideas(tiny_engine: Engine) -> None:
     params = SamplingParams(temperature=1.0, max_new_tokens=30)
-    cands = tiny_engine.generate("The detective lit a cigarette.", params, n=3, mode="ideas",
-                                 seed=1)
+    cands = tiny_engine.generate(
+        "The detective lit a cigarette.", params, n=3, mode="ideas", seed=1
+    )
     assert len(cands) == 3
     for c in cands:
         assert "\n" not in c.text.strip()

@@ -102,7 +102,9 @@ class SamplingParams:
         """A copy with `changes` applied (None values are ignored), validated again."""
         unknown = set(changes) - set(FIELDS)
         if unknown:
-            raise ParamError(f"unknown parameter {sorted(unknown)[0]!r}; known: {', '.join(FIELDS)}")
+            raise ParamError(
+                f"unknown parameter {sorted(unknown)[0]!r}; known: {', '.join(FIELDS)}"
+            )
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,7 +117,9 @@ class SamplingParams:
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
         unknown = set(data) - set(FIELDS)
         if unknown:
-            raise ParamError(f"unknown parameter {sorted(unknown)[0]!r}; known: {', '.join(FIELDS)}")
+            raise ParamError(
+                f"unknown parameter {sorted(unknown)[0]!r}; known: {', '.join(FIELDS)}"
+            )
         return cls(**data)
 
     def describe(self) -> str:
@@ -203,7 +207,9 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
-        raise WriterError(f"presets file {path} is not valid TOML ({exc}); fix or remove it") from None
+        raise WriterError(
+            f"presets file {path} is not valid TOML ({exc}); fix or remove it"
+        ) from None
     presets: dict[str, Preset] = {}
     for name, table in data.items():
         if not isinstance(table, dict):

@@ -28,13 +28,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument(
         "--prompts",
         metavar="F.jsonl",
-        help="a batch: one JSON per line, a string or {\"prompt\": ..., optional \"mode\", "
-        "\"n\", \"seed\"}; prints one JSON result per line as each finishes",
+        help='a batch: one JSON per line, a string or {"prompt": ..., optional "mode", '
+        '"n", "seed"}; prints one JSON result per line as each finishes',
     )
     p.add_argument("--model", help="hub id, local folder or fine-tuned name (default: config)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16 is faster on CPUs with bf16 support, slightly less exact")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16 is faster on CPUs with bf16 support, slightly less exact",
+    )
     p.add_argument("--preset", help="creativity preset (see `writer presets`)")
     p.add_argument("--mode", choices=MODES, default="continue")
     p.add_argument("-n", type=int, default=None, metavar="N", help="candidates (default 3)")
@@ -65,8 +69,15 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
     params = get_preset(preset)
     overrides = {
         name: getattr(args, name)
-        for name in ("temperature", "top_k", "top_p", "repetition_penalty",
-                     "no_repeat_ngram_size", "max_new_tokens", "stop")
+        for name in (
+            "temperature",
+            "top_k",
+            "top_p",
+            "repetition_penalty",
+            "no_repeat_ngram_size",
+            "max_new_tokens",
+            "stop",
+        )
     }
     return preset, params.replace(**overrides)
 
@@ -103,16 +114,18 @@ def read_requests(args: argparse.Namespace) -> list[Request]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise WriterError(f"{where}not valid JSON ({exc.msg}); "
-                                  "write one JSON string or object per line") from None
+                raise WriterError(
+                    f"{where}not valid JSON ({exc.msg}); write one JSON string or object per line"
+                ) from None
             if isinstance(item, str):
                 item = {"prompt": item}
             if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
                 raise WriterError(f'{where}expected a string or an object with a "prompt" text')
             unknown = set(item) - {"prompt", "mode", "n", "seed"}
             if unknown:
-                raise WriterError(f"{where}unknown key {sorted(unknown)[0]!r}; "
-                                  "allowed: prompt, mode, n, seed")
+                raise WriterError(
+                    f"{where}unknown key {sorted(unknown)[0]!r}; allowed: prompt, mode, n, seed"
+                )
             mode = item.get("mode", args.mode)
             if mode not in MODES:
                 raise WriterError(f"{where}mode must be continue or ideas; got {mode!r}")
@@ -171,8 +184,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_one(engine: Any, req: Request, params: SamplingParams, model_name: str,
-             live: IO[str] | None) -> dict[str, Any]:
+def _run_one(
+    engine: Any, req: Request, params: SamplingParams, model_name: str, live: IO[str] | None
+) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
     done = None
@@ -197,8 +211,9 @@ def _run_one(engine: Any, req: Request, params: SamplingParams, model_name: str,
     }
 
 
-def _write(result: dict[str, Any], out: IO[str], as_json: bool, preset: str,
-           streamed: bool = False) -> None:
+def _write(
+    result: dict[str, Any], out: IO[str], as_json: bool, preset: str, streamed: bool = False
+) -> None:
     stats = result.pop("_stats")
     if as_json:
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -220,14 +235,19 @@ def _write(result: dict[str, Any], out: IO[str], as_json: bool, preset: str,
     )
 
 
-def _run_batch(engine: Any, requests: list[Request], params: SamplingParams,
-               model_name: str, out: IO[str]) -> None:
+def _run_batch(
+    engine: Any, requests: list[Request], params: SamplingParams, model_name: str, out: IO[str]
+) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
     ) as progress:
         task = progress.add_task("generating", total=len(requests))
         for req in requests:

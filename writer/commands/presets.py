@@ -18,5 +18,7 @@ def run(args: argparse.Namespace) -> int:
         tags = ["built-in" if preset.builtin else f"user: {preset.source}"]
         if name == DEFAULT_PRESET:
             tags.append("default")
-        print(f"{name:<{width}}  {preset.params.describe()}  ({', '.join(tags)}) {preset.description}")
+        print(
+            f"{name:<{width}}  {preset.params.describe()}  ({', '.join(tags)}) {preset.description}"
+        )
     return 0

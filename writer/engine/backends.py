@@ -49,7 +49,7 @@ class FastGPT2Backend:
 
     def begin(self, ids: list[int], batch: int, capacity: int) -> _FastSession:
         common = 0
-        for a, b in zip(self._ids, ids):
+        for a, b in zip(self._ids, ids, strict=False):
             if a != b:
                 break
             common += 1
@@ -68,8 +68,15 @@ class FastGPT2Backend:
 
 
 class _FastSession:
-    def __init__(self, runner: GPT2Runner, prefix: PrefixKV, logits: torch.Tensor, reused: int,
-                 batch: int, capacity: int) -> None:
+    def __init__(
+        self,
+        runner: GPT2Runner,
+        prefix: PrefixKV,
+        logits: torch.Tensor,
+        reused: int,
+        batch: int,
+        capacity: int,
+    ) -> None:
         self.runner = runner
         self.prefix = prefix
         self.first_logits = logits
@@ -127,7 +134,9 @@ class _TransformersSession:
         cache = DynamicCache(config=model.config)
         with torch.inference_mode():
             out = model(
-                torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1,
+                torch.tensor([ids], device=device),
+                use_cache=True,
+                logits_to_keep=1,
                 **{self.cache_kw: cache},
             )
         cache.batch_repeat_interleave(batch)

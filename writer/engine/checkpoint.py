@@ -43,8 +43,12 @@ class FastTokenizer:
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=add_special_tokens).ids)
 
-    def decode(self, ids: list[int], skip_special_tokens: bool = False,
-               clean_up_tokenization_spaces: bool = False) -> str:
+    def decode(
+        self,
+        ids: list[int],
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool = False,
+    ) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
     def __len__(self) -> int:

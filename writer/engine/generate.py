@@ -185,7 +185,12 @@ class Engine:
                 release_free_memory()
 
     def _run(
-        self, prompt: str, params: SamplingParams, n: int, seed: int, mode: str,
+        self,
+        prompt: str,
+        params: SamplingParams,
+        n: int,
+        seed: int,
+        mode: str,
         cancel: CancelSignal,
     ) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
@@ -251,8 +256,15 @@ class Engine:
         if params.greedy and n > 1:
             first = candidates[0]
             candidates = [
-                Candidate(first.text, first.tokens, first.logprob, seed, i, first.finish_reason,
-                          first.token_ids)
+                Candidate(
+                    first.text,
+                    first.tokens,
+                    first.logprob,
+                    seed,
+                    i,
+                    first.finish_reason,
+                    first.token_ids,
+                )
                 for i in range(n)
             ]
         stats = GenerationStats(
@@ -265,13 +277,18 @@ class Engine:
         yield GenerationDone(candidates, stats, cancelled, seed, prompt)
 
     def _advance(
-        self, rows: list[_Row], active: list[int], tokens: list[int], logprobs: list[float],
-        stop: str | tuple[str, ...], last_step: bool,
+        self,
+        rows: list[_Row],
+        active: list[int],
+        tokens: list[int],
+        logprobs: list[float],
+        stop: str | tuple[str, ...],
+        last_step: bool,
     ) -> tuple[list[GenerationEvent], set[int]]:
         """Add one token to each active row; return the events and the rows that finished."""
         events: list[GenerationEvent] = []
         finished: set[int] = set()
-        for r, token, logprob in zip(active, tokens, logprobs):
+        for r, token, logprob in zip(active, tokens, logprobs, strict=True):
             row = rows[r]
             reason = None
             cut = None
@@ -307,7 +324,13 @@ class Engine:
         kept = self._tokens_covering(row.ids, len(text)) if cut < len(row.text) else len(row.ids)
         logprob = sum(row.logprobs[:kept]) / kept if kept else 0.0
         return Candidate(
-            text, kept, logprob, row.seed, row.index, reason, tuple(row.ids[:kept])  # type: ignore[arg-type]
+            text,
+            kept,
+            logprob,
+            row.seed,
+            row.index,
+            reason,
+            tuple(row.ids[:kept]),  # type: ignore[arg-type]
         )
 
     def _tokens_covering(self, ids: list[int], length: int) -> int:
@@ -322,7 +345,10 @@ class Engine:
 
 
 def load_engine(
-    name_or_path: str, device: str | None = None, *, precision: str = "fp32",
+    name_or_path: str,
+    device: str | None = None,
+    *,
+    precision: str = "fp32",
     threads: int | None = None,
 ) -> Engine:
     """Load a model by hub id, folder or fine-tuned name and wrap it in an Engine.
@@ -358,12 +384,24 @@ def load_engine(
     if folder is not None and config is not None:
         device = pick_device(device)
         checkpoint, tokenizer = load_checkpoint(folder, config, device, dtype)
-        return Engine(checkpoint, tokenizer, name=name_or_path, device=device,
-                      precision=precision, owns_model=True)
+        return Engine(
+            checkpoint,
+            tokenizer,
+            name=name_or_path,
+            device=device,
+            precision=precision,
+            owns_model=True,
+        )
 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own status line reports loading
     model, tokenizer, source = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
-    return Engine(model, tokenizer, name=name_or_path, device=str(model.device),
-                  precision=precision, owns_model=True)
+    return Engine(
+        model,
+        tokenizer,
+        name=name_or_path,
+        device=str(model.device),
+        precision=precision,
+        owns_model=True,
+    )

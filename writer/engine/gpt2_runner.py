@@ -40,8 +40,9 @@ def packing_available(device: torch.device, dtype: torch.dtype) -> bool:
     try:
         w = torch.ones(2, 2, dtype=dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(w, 1)
-        out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2, dtype=dtype), packed, None,
-                                                 "none", [], "")
+        out = torch.ops.mkldnn._linear_pointwise(
+            torch.ones(1, 2, dtype=dtype), packed, None, "none", [], ""
+        )
         return bool(torch.allclose(out.float(), torch.full((1, 2), 2.0)))
     except (AttributeError, RuntimeError):
         return False
@@ -121,8 +122,16 @@ class PrefixKV:
 class SuffixKV:
     """Preallocated per-candidate keys/values for the generated tokens, written in place."""
 
-    def __init__(self, n_layer: int, batch: int, heads: int, capacity: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        n_layer: int,
+        batch: int,
+        heads: int,
+        capacity: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         shape = (batch, heads, capacity, head_dim)
         self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
@@ -164,8 +173,11 @@ class GPT2Shape:
             return None
         try:
             return cls(
-                int(get("n_layer")), int(get("n_head")), int(get("n_embd")),
-                int(get("n_positions")), float(get("layer_norm_epsilon", 1e-5)),
+                int(get("n_layer")),
+                int(get("n_head")),
+                int(get("n_embd")),
+                int(get("n_positions")),
+                float(get("layer_norm_epsilon", 1e-5)),
                 str(get("activation_function", "gelu_new")),
             )
         except (TypeError, ValueError):
@@ -199,18 +211,23 @@ class GPT2Runner:
         tensors["lm_head.weight"] = model.lm_head.weight.detach()
         runner = cls(shape, tensors, pack=owns_model)
         if runner.packed:
-            for block, blk in zip(model.transformer.h, runner.blocks):
-                block.attn.c_attn, block.attn.c_proj = PackedConv1D(blk.attn), PackedConv1D(blk.proj)
+            for block, blk in zip(model.transformer.h, runner.blocks, strict=True):
+                block.attn.c_attn, block.attn.c_proj = (
+                    PackedConv1D(blk.attn),
+                    PackedConv1D(blk.proj),
+                )
                 block.mlp.c_fc, block.mlp.c_proj = PackedConv1D(blk.fc), PackedConv1D(blk.out)
         return runner
 
-    def __init__(self, shape: GPT2Shape, tensors: Mapping[str, torch.Tensor], *,
-                 pack: bool = False) -> None:
+    def __init__(
+        self, shape: GPT2Shape, tensors: Mapping[str, torch.Tensor], *, pack: bool = False
+    ) -> None:
         """Build from GPT-2 tensors named as in its checkpoints ("transformer." prefix optional).
 
         `pack`: hold the four matrices of each block as oneDNN packed copies (where available),
         the fast layout; the caller should then drop its own references to the originals.
         """
+
         def t(name: str) -> torch.Tensor:
             for key in (f"transformer.{name}", name):
                 if key in tensors:
@@ -240,14 +257,20 @@ class GPT2Runner:
         )
         self.blocks: list[_Block] = []
         for i in range(shape.n_layer):
+
             def lin(name: str, i: int = i) -> Linear:
                 return Linear(t(f"h.{i}.{name}.weight"), t(f"h.{i}.{name}.bias"), self.packed)
 
             self.blocks.append(
                 _Block(
-                    t(f"h.{i}.ln_1.weight"), t(f"h.{i}.ln_1.bias"), lin("attn.c_attn"),
-                    lin("attn.c_proj"), t(f"h.{i}.ln_2.weight"), t(f"h.{i}.ln_2.bias"),
-                    lin("mlp.c_fc"), lin("mlp.c_proj"),
+                    t(f"h.{i}.ln_1.weight"),
+                    t(f"h.{i}.ln_1.bias"),
+                    lin("attn.c_attn"),
+                    lin("attn.c_proj"),
+                    t(f"h.{i}.ln_2.weight"),
+                    t(f"h.{i}.ln_2.bias"),
+                    lin("mlp.c_fc"),
+                    lin("mlp.c_proj"),
                 )
             )
         self.scale = 1.0 / math.sqrt(self.head_dim)
@@ -309,8 +332,11 @@ class GPT2Runner:
             keys.append(k)
             values.append(v)
             a = F.scaled_dot_product_attention(
-                q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0),
-                attn_mask=mask, is_causal=mask is None,
+                q.unsqueeze(0),
+                k.unsqueeze(0),
+                v.unsqueeze(0),
+                attn_mask=mask,
+                is_causal=mask is None,
             )[0]
             a = a.transpose(0, 1).reshape(t, self.d_model)
             h = h + blk.proj(a)
@@ -322,8 +348,9 @@ class GPT2Runner:
     # -- decode -----------------------------------------------------------------------------
 
     def new_suffix(self, batch: int, capacity: int) -> SuffixKV:
-        return SuffixKV(len(self.blocks), batch, self.n_head, capacity, self.head_dim,
-                        self.dtype, self.device)
+        return SuffixKV(
+            len(self.blocks), batch, self.n_head, capacity, self.head_dim, self.dtype, self.device
+        )
 
     @torch.inference_mode()
     def decode(self, tokens: torch.Tensor, prefix: PrefixKV, suffix: SuffixKV) -> torch.Tensor:

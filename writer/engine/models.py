@@ -108,7 +108,9 @@ def pick_device(device: str | None) -> str:
     except (RuntimeError, ValueError):
         raise WriterError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise WriterError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+        raise WriterError(
+            f"device {device!r} asked for but CUDA is not available; use --device cpu"
+        )
     if parsed.type not in ("cpu", "cuda", "mps"):
         raise WriterError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
     return str(parsed)
@@ -235,7 +237,10 @@ def _load_finetuned(source: ModelSource, dtype: Any) -> tuple[Any, Any]:
         if base.kind == "finetuned":
             raise WriterError(f"fine-tuned model {source.name!r} has a fine-tuned base")
         model = _from_pretrained(
-            AutoModelForCausalLM, base.location, base_name, base.kind == "hub",
+            AutoModelForCausalLM,
+            base.location,
+            base_name,
+            base.kind == "hub",
             **_weight_kwargs(dtype),
         )
         # Merging folds the adapter into the weights: generation then runs at base speed.
@@ -274,8 +279,7 @@ def list_models() -> list[ModelInfo]:
 
 def download(name: str) -> str:
     """Fetch hub model `name` into the Hugging Face cache (tqdm progress bar); return its path."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub import is_offline_mode
+    from huggingface_hub import is_offline_mode, snapshot_download
 
     if is_offline_mode():
         raise WriterError(
