@@ -284,3 +284,16 @@ def test_memory_does_not_grow_over_100_requests(tiny_engine: Engine) -> None:
         info = tiny_engine.cache_info()
         assert info["entries"] <= 1 and info["tokens"] <= tiny_engine.context_size
     assert live_tensors() <= before + 5
+
+
+def test_top_k_top_p_warper_equals_transformers_pair() -> None:
+    from transformers import LogitsProcessorList, TopKLogitsWarper, TopPLogitsWarper
+
+    from writer.engine.sampling import TopKTopPLogitsWarper
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 400, (4, 30))
+    for k, p in [(100, 0.92), (5, 0.5), (1, 0.9), (500, 0.99), (50, 0.01)]:
+        scores = torch.randn(4, 400) * 3
+        expected = LogitsProcessorList([TopKLogitsWarper(k), TopPLogitsWarper(p)])(ids, scores)
+        assert torch.equal(TopKTopPLogitsWarper(k, p)(ids, scores.clone()), expected)
