@@ -145,8 +145,7 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         await wait_for(pilot, lambda: app.status.save_state == "save failed")
         assert any("disk full" in n.message for n in app._notifications)
         await pilot.press("ctrl+q")  # unsaved text: asks first
-        await pilot.pause()
-        assert isinstance(app.screen, ChoiceScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         await pilot.press("enter")  # "Keep editing"
         monkeypatch.setattr(app.store, "save_text", real_text)
         monkeypatch.setattr(app.store, "save_revision", real_revision)

@@ -159,7 +159,7 @@ def make_backend(model: Any, owns_model: bool = False) -> FastGPT2Backend | Tran
     `owns_model`: the engine loaded the model for inference only, so its weights may be
     repacked in place (see GPT2Runner).
     """
-    from writer.engine.checkpoint import GPT2Checkpoint
+    from writer.engine.weights import GPT2Checkpoint
 
     if isinstance(model, GPT2Checkpoint):
         return FastGPT2Backend(model.build_runner())

@@ -1,103 +1,124 @@
-"""Loading a GPT-2 checkpoint folder straight into the engine, without transformers' model code.
+"""In-progress fine-tunes: save, load and restore everything a run needs to continue exactly.
 
-Why: importing transformers' GPT-2 modelling pulls in torch._dynamo, torch.distributed and sympy
-(measured: 2.4 s on the target CPU, on top of torch's 1 s), which alone would break the "model
-ready within 3 s" budget of the app. A plain GPT-2 folder (config.json, model.safetensors,
-tokenizer.json) needs only safetensors and tokenizers to load; `GPT2Runner` does the rest.
-Anything else (LoRA adapters, sharded or .bin weights, other architectures) goes through
-transformers as before (`writer.engine.models.load_model_and_tokenizer`).
+A checkpoint lives in `data_dir()/checkpoints/NAME/checkpoint.pt`, away from `models_dir()`, so
+an unfinished run is never mistaken for a model. It holds the trainable weights, the optimizer
+and scheduler state, and every RNG the run draws from (torch, CUDA, Python's `random`, and the
+data-order generator), so a resumed run replays the same batches and dropout masks.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import os
+import random
+import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
+from writer.errors import WriterError
 
-from writer.engine.gpt2_runner import GPT2Runner, GPT2Shape
-
-EOS_TEXT = "<|endoftext|>"
+FILE = "checkpoint.pt"
 
 
-class FastTokenizer:
-    """The slice of a transformers tokenizer the engine uses, over `tokenizers.Tokenizer`.
+def folder(name: str) -> Path:
+    """Where the checkpoint of fine-tune `name` lives."""
+    from writer.paths import data_dir
 
-    Encoding adds no special tokens and decoding does no clean-up, exactly as the engine asks
-    of transformers' GPT2TokenizerFast, whose core is this same tokenizers object.
-    """
-
-    def __init__(self, path: Path, eos_token_id: int | None) -> None:
-        from tokenizers import Tokenizer
-
-        self._tok = Tokenizer.from_file(str(path))
-        if eos_token_id is None:
-            eos_token_id = self._tok.token_to_id(EOS_TEXT)
-        self.eos_token_id = eos_token_id
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
-        return {"input_ids": self.encode(text, add_special_tokens)}
-
-    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        return list(self._tok.encode(text, add_special_tokens=add_special_tokens).ids)
-
-    def decode(
-        self,
-        ids: list[int],
-        skip_special_tokens: bool = False,
-        clean_up_tokenization_spaces: bool = False,
-    ) -> str:
-        return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
-
-    def __len__(self) -> int:
-        return self._tok.get_vocab_size(with_added_tokens=True)
+    return data_dir() / "checkpoints" / name
 
 
-@dataclass
-class GPT2Checkpoint:
-    """A GPT-2 folder read into tensors; `Engine` turns it into a runner and drops the tensors."""
-
-    folder: Path
-    shape: GPT2Shape
-    config: dict[str, Any]
-    tensors: dict[str, torch.Tensor] = field(repr=False)
-
-    def build_runner(self) -> GPT2Runner:
-        runner = GPT2Runner(self.shape, self.tensors, pack=True)
-        # The runner holds packed copies of the block matrices and the small tensors it needs;
-        # dropping ours frees the originals.
-        self.tensors = {}
-        return runner
+def exists(name: str) -> bool:
+    """Whether an interrupted run of `name` can be resumed."""
+    return (folder(name) / FILE).is_file()
 
 
-def fast_loadable(folder: Path) -> dict[str, Any] | None:
-    """config.json of `folder` if it is a plain single-file safetensors GPT-2, else None."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(config, dict) or GPT2Shape.from_config(config) is None:
-        return None
-    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
-        return None
-    return config
+def rng_state(data_rng: Any) -> dict[str, Any]:
+    """Every RNG state a training step draws from, as plain tensors/lists (weights_only-safe)."""
+    import torch
 
-
-def load_checkpoint(
-    folder: Path, config: dict[str, Any], device: str, dtype: torch.dtype
-) -> tuple[GPT2Checkpoint, FastTokenizer]:
-    """Read weights (into memory, not memory-mapped: see models._weight_kwargs) and tokenizer."""
-    from safetensors.torch import load
-
-    shape = GPT2Shape.from_config(config)
-    assert shape is not None
-    tensors = load((folder / "model.safetensors").read_bytes())
-    tensors = {
-        name: t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
-        for name, t in tensors.items()
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "data": data_rng.get_state(),
     }
-    eos = config.get("eos_token_id")
-    tokenizer = FastTokenizer(folder / "tokenizer.json", eos if isinstance(eos, int) else None)
-    return GPT2Checkpoint(folder, shape, config, tensors), tokenizer
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], data_rng: Any) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    data_rng.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(name: str, state: dict[str, Any]) -> Path:
+    """Write `state` atomically (temp file, then rename); return the checkpoint folder."""
+    import torch
+
+    where = folder(name)
+    where.mkdir(parents=True, exist_ok=True)
+    temp = where / (FILE + ".tmp")
+    torch.save(state, temp)
+    os.replace(temp, where / FILE)
+    return where
+
+
+def load(name: str) -> dict[str, Any]:
+    """The saved state of `name`'s interrupted run, or a one-line error saying there is none."""
+    path = folder(name) / FILE
+    if not path.is_file():
+        raise WriterError(
+            f"no interrupted fine-tune of {name!r} to resume; run without --resume to start one"
+        )
+    import torch
+
+    try:
+        # weights_only: the file holds tensors, numbers, strings and lists, never code.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WriterError(
+            f"the checkpoint of {name!r} cannot be read ({type(exc).__name__}); start over "
+            "with --overwrite"
+        ) from None
+
+
+def peek_step(name: str) -> tuple[int, int]:
+    """(step, total steps) of an interrupted run, or (0, 0) if the file cannot be read."""
+    try:
+        state = load(name)
+        return int(state["step"]), int(state["total_steps"])
+    except (WriterError, KeyError, ValueError):
+        return 0, 0
+
+
+def restore(
+    state: dict[str, Any],
+    trainable: list[tuple[str, Any]],
+    optimizer: Any,
+    scheduler: Any,
+    data_rng: Any,
+) -> None:
+    """Put weights, optimizer, scheduler and RNGs back as they were when `state` was saved."""
+    import torch
+
+    saved = state["trainable"]
+    names = [n for n, _ in trainable]
+    if sorted(saved) != sorted(names):
+        raise WriterError("the checkpoint does not match this model; start over with --overwrite")
+    with torch.no_grad():
+        for n, p in trainable:
+            p.copy_(saved[n].to(p.device))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"], data_rng)
+
+
+def remove(name: str) -> None:
+    """Delete `name`'s checkpoint (after the model is saved, or on --overwrite)."""
+    shutil.rmtree(folder(name), ignore_errors=True)

@@ -357,16 +357,16 @@ def load_engine(
     with bf16 support, slightly different numbers; see bench/ for its measured agreement).
     `threads` sets torch's intra-op threads (default: `default_threads()`).
 
-    Plain GPT-2 folders load through `writer.engine.checkpoint` (no transformers model code,
+    Plain GPT-2 folders load through `writer.engine.weights` (no transformers model code,
     a second faster); anything else through transformers.
     """
-    from writer.engine.checkpoint import fast_loadable, load_checkpoint
     from writer.engine.models import (
         cached_snapshot,
         load_model_and_tokenizer,
         pick_device,
         resolve_model,
     )
+    from writer.engine.weights import fast_loadable, load_checkpoint
 
     if precision not in ("fp32", "bf16"):
         raise WriterError(f"unknown precision {precision!r}; use fp32 or bf16")
