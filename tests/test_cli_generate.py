@@ -21,24 +21,10 @@ def one_error_line(result) -> str:
 
 
 def test_generate_json_output_and_flags_override_preset(tiny_model_dir, isolated_user_dirs):
-    r = run_writer(
-        "generate",
-        "Once upon a time",
-        "--model",
-        str(tiny_model_dir),
-        "--preset",
-        "creative",
-        "-n",
-        "2",
-        "--top-k",
-        "7",
-        "--max-new-tokens",
-        "9",
-        "--seed",
-        "5",
-        "--json",
-        env=isolated_user_dirs,
-    )
+    args = ["generate", "Once upon a time", "--model", str(tiny_model_dir), "--preset",
+            "creative", "-n", "2", "--top-k", "7", "--max-new-tokens", "9", "--seed", "5",
+            "--json"]  # fmt: skip
+    r = run_writer(*args, env=isolated_user_dirs)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert set(result) >= {"prompt", "mode", "model", "params", "seed", "candidates"}
@@ -52,24 +38,7 @@ def test_generate_json_output_and_flags_override_preset(tiny_model_dir, isolated
         assert not cand["text"].startswith("Once upon a time")
         assert 1 <= cand["tokens"] <= 9
     # Same seed, same candidates: the printed seed reproduces them.
-    again = run_writer(
-        "generate",
-        "Once upon a time",
-        "--model",
-        str(tiny_model_dir),
-        "--preset",
-        "creative",
-        "-n",
-        "2",
-        "--top-k",
-        "7",
-        "--max-new-tokens",
-        "9",
-        "--seed",
-        "5",
-        "--json",
-        env=isolated_user_dirs,
-    )
+    again = run_writer(*args, env=isolated_user_dirs)
     assert json.loads(again.stdout)["candidates"] == result["candidates"]
 
 
@@ -170,8 +139,8 @@ def test_uncached_model_offline_is_one_line(isolated_user_dirs):
         (["-n", "0"], 1, "-n must be"),
         (["--temperature", "hot"], 2, "invalid float"),
         (["--mode", "poem"], 2, "invalid choice"),
-        (["--prompt-file", "/no/such/file.txt"], 1, "does not exist"),
-        (["--prompts", "/no/such/file.jsonl"], 1, "does not exist"),
+        (["--prompt-file", "/no/such/file.txt"], 1, "no such file"),
+        (["--prompts", "/no/such/file.jsonl"], 1, "no such file"),
         (["--bogus"], 2, "unrecognized"),
     ],
 )

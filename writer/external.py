@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from writer.errors import WriterError
-from writer.store.textio import encodable, read_text_file
+from writer.store.textio import encodable
+from writer.textfiles import read_text_file
 
 _BOM = "\ufeff"
 

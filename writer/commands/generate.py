@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from writer.errors import UsageError, WriterError
 from writer.presets import SamplingParams, get_preset
+from writer.textfiles import read_text_file
 
 MODES = ("continue", "ideas")
 
@@ -82,19 +83,6 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
     return preset, params.replace(**overrides)
 
 
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WriterError(f"{what} {path} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise WriterError(f"{what} {path} is a folder; pass a text file") from None
-    except UnicodeDecodeError:
-        raise WriterError(f"{what} {path} is not UTF-8 text; convert it to UTF-8") from None
-    except OSError as exc:
-        raise WriterError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-
-
 def _check_n(n: Any, where: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 16:
         raise WriterError(f"{where or '-'}n must be 1 to 16 candidates; got {n!r}")
@@ -105,7 +93,7 @@ def read_requests(args: argparse.Namespace) -> list[Request]:
     """Every request, validated before any model is loaded (so bad input fails fast)."""
     n = _check_n(3 if args.n is None else args.n, "")
     if args.prompts:
-        text = _read_text(args.prompts, "prompts file")
+        text = read_text_file(Path(args.prompts), purpose="read prompts file")
         requests = []
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -139,7 +127,7 @@ def read_requests(args: argparse.Namespace) -> list[Request]:
     if args.prompt_file:
         if args.prompt is not None:
             raise UsageError("give either PROMPT or --prompt-file, not both")
-        prompt = _read_text(args.prompt_file, "prompt file")
+        prompt = read_text_file(Path(args.prompt_file), purpose="read prompt file")
     elif args.prompt == "-":
         try:
             prompt = sys.stdin.read()

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from writer.errors import WriterError
+from writer.textfiles import read_text_file
 
 FORMATS: tuple[str, ...] = ("md", "txt")
 
@@ -37,28 +38,6 @@ def format_export(title: str, text: str, fmt: str) -> str:
     if fmt == "md" and title:
         return f"# {title}\n\n{body}"
     return body
-
-
-def read_text_file(path: Path, *, purpose: str = "read") -> str:
-    """A UTF-8 text file's contents, or a one-line WriterError that names the file and the fix."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise WriterError(f"cannot {purpose} {path}: no such file") from None
-    except IsADirectoryError:
-        raise WriterError(f"cannot {purpose} {path}: it is a folder; give a text file") from None
-    except OSError as exc:
-        raise WriterError(f"cannot {purpose} {path}: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WriterError(
-            f"cannot {purpose} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start}); convert it to UTF-8 first"
-        ) from None
-    if "\x00" in text:
-        raise WriterError(f"cannot {purpose} {path}: it looks like a binary file, not text")
-    return text
 
 
 def parse_import(path: Path) -> tuple[str, str]:
