@@ -231,7 +231,9 @@ def test_ideas_mode_gives_one_line_ideas(tiny_engine: Engine) -> None:
     )
     assert len(cands) == 3
     for c in cands:
-        assert "\n" not in c.text.strip()
+        assert "\n" not in c.text
+        assert c.text == c.text.strip()  # tidied: no surrounding space
+        assert not c.text.startswith(("1.", "2.", "-"))  # nor a list marker
 
 
 def _first_tokens(engine: Engine, params: SamplingParams, draws: int = 96) -> list[int]:

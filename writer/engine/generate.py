@@ -15,6 +15,7 @@ and cancellation (checked every step) takes effect within one token.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import threading
@@ -197,6 +198,8 @@ class Engine:
         max_new = min(params.max_new_tokens, self.context_size - 1)
         built = prompts.build_prompt(self.tokenizer, prompt, mode, self.context_size, max_new)
         stop = "sentence" if mode == "ideas" else params.stop
+        # An idea streams as generated; its final text is tidied to one clean line.
+        tidy = prompts.clean_idea if mode == "ideas" else None
         # Greedy candidates are all the same: compute one and copy it.
         rows_n = 1 if params.greedy else n
         rows = [_Row(i, seed + i) for i in range(rows_n)]
@@ -227,7 +230,13 @@ class Engine:
                 first_token_s = time.perf_counter() - start
             new_tokens += len(active)
             events, finished = self._advance(
-                rows, active, tokens.tolist(), logprobs.tolist(), stop, step + 1 == max_new
+                rows,
+                active,
+                tokens.tolist(),
+                logprobs.tolist(),
+                stop,
+                step + 1 == max_new,
+                tidy,
             )
             yield from events
             if _is_cancelled(cancel):
@@ -252,6 +261,8 @@ class Engine:
         for row in rows:
             if row.done is None:  # only when cancelled
                 row.done = self._finish(row, "cancelled", len(row.text))
+                if tidy is not None:
+                    row.done = dataclasses.replace(row.done, text=tidy(row.done.text))
             candidates.append(row.done)
         if params.greedy and n > 1:
             first = candidates[0]
@@ -284,6 +295,7 @@ class Engine:
         logprobs: list[float],
         stop: str | tuple[str, ...],
         last_step: bool,
+        tidy: Callable[[str], str] | None = None,
     ) -> tuple[list[GenerationEvent], set[int]]:
         """Add one token to each active row; return the events and the rows that finished."""
         events: list[GenerationEvent] = []
@@ -315,6 +327,8 @@ class Engine:
             if len(row.done.text) > row.emitted:
                 events.append(TokenDelta(row.index, row.done.text[row.emitted :]))
                 row.emitted = len(row.done.text)
+            if tidy is not None:
+                row.done = dataclasses.replace(row.done, text=tidy(row.done.text))
             events.append(CandidateDone(row.index, row.done))
             finished.add(r)
         return events, finished

@@ -61,7 +61,11 @@ class TokenDelta:
 
 @dataclass(frozen=True)
 class CandidateDone:
-    """Candidate `index` has finished; no more deltas for it."""
+    """Candidate `index` has finished; no more deltas for it.
+
+    `candidate.text` is the final text: the deltas add up to it in "continue" mode, while an
+    "ideas" candidate is tidied at the end (one line, no list marker), so show this text.
+    """
 
     index: int
     candidate: Candidate
