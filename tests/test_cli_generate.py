@@ -197,3 +197,9 @@ def test_presets_lists_every_preset_one_per_line(isolated_user_dirs):
 def test_unknown_command_like_file_and_help(isolated_user_dirs):
     r = run_writer("generate", "--help", env=isolated_user_dirs)
     assert r.returncode == 0 and "--max-new-tokens" in r.stdout
+
+
+def test_download_offline_is_one_line(isolated_user_dirs):
+    r = run_writer("download", "gpt2", env=isolated_user_dirs)  # HF_HUB_OFFLINE=1 in tests
+    assert r.returncode == 1
+    assert "gpt2" in one_error_line(r)
