@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from writer.engine.types import MAX_CANDIDATES
 from writer.errors import UsageError, WriterError
 from writer.presets import SamplingParams, get_preset
 from writer.textfiles import read_text_file
@@ -84,8 +85,8 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
 
 
 def _check_n(n: Any, where: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 16:
-        raise WriterError(f"{where or '-'}n must be 1 to 16 candidates; got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+        raise WriterError(f"{where or '-'}n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
     return n
 
 

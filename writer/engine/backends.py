@@ -32,8 +32,6 @@ class FastGPT2Backend:
     repeats the same prompt) and keeps memory bounded: at most one context window of KV.
     """
 
-    name = "gpt2-fast"
-
     def __init__(self, runner: GPT2Runner) -> None:
         self.runner = runner
         self.context_size = self.runner.n_positions
@@ -94,8 +92,6 @@ class _FastSession:
 
 class TransformersBackend:
     """Any causal LM through transformers' forward and DynamicCache."""
-
-    name = "transformers"
 
     def __init__(self, model: Any) -> None:
         self.model = model

@@ -31,6 +31,7 @@ from writer.engine.backends import make_backend
 from writer.engine.sampling import build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
+    MAX_CANDIDATES,
     MODES,
     Candidate,
     CandidateDone,
@@ -43,7 +44,6 @@ from writer.errors import WriterError
 from writer.presets import SamplingParams
 
 CancelSignal = threading.Event | Callable[[], bool] | None
-MAX_CANDIDATES = 16
 
 
 def default_threads() -> int:
@@ -250,8 +250,6 @@ class Engine:
                 session.keep(index)
                 tokens, input_ids = tokens[index], input_ids[index]
                 active = [active[i] for i in keep]
-                for r in finished:
-                    generators[r] = None  # type: ignore[call-overload]
             if step + 1 == max_new:
                 break
             input_ids = torch.cat([input_ids, tokens[:, None]], dim=1)

@@ -10,6 +10,8 @@ from typing import Literal
 
 Mode = Literal["continue", "ideas"]
 MODES: tuple[str, ...] = ("continue", "ideas")
+# Candidates per request: the app offers 1-9 (digit keys), scripts may ask for more.
+MAX_CANDIDATES = 16
 
 # Why a candidate ended: its token budget, a stop rule or text, the end-of-text token, or the
 # caller cancelled the request.
