@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import torch
 
+from writer.engine.cuda_graphs import CudaGraphSession, graphs_available
 from writer.engine.gpt2_runner import GPT2Runner, PrefixKV
 
 
@@ -45,7 +46,7 @@ class FastGPT2Backend:
     def clear_cache(self) -> None:
         self._ids, self._kv, self._last_logits = [], None, None
 
-    def begin(self, ids: list[int], batch: int, capacity: int) -> _FastSession:
+    def begin(self, ids: list[int], batch: int, capacity: int) -> _FastSession | CudaGraphSession:
         common = 0
         for a, b in zip(self._ids, ids, strict=False):
             if a != b:
@@ -62,6 +63,8 @@ class FastGPT2Backend:
             logits, kv = self.runner.prefill(new, prefix)
             reused = common
             self._ids, self._kv, self._last_logits = list(ids), kv, logits
+        if graphs_available(self.runner.device):
+            return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
         return _FastSession(self.runner, kv, logits, reused, batch, capacity)
 
 
