@@ -142,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--tokenizer", default=None, help="GPT-2 tokenizer folder")
     p.add_argument("--json", default=None, help="write the results here too")
+    p.add_argument(
+        "--quality-steps",
+        type=int,
+        default=400,
+        help="train a peaked GPT-2 small this many steps and compare bf16 with fp32 (0: skip)",
+    )
+    p.add_argument("--models-dir", default=".bench-models", help="where the peaked model is cached")
+    p.add_argument("--tests", action="store_true", help="then run the test suite with CUDA visible")
     args = p.parse_args(argv)
 
     import torch
@@ -214,9 +222,35 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['plain_wall_s']:.3f} s | {row['graphs_bf16_wall_s']:.3f} s | "
             f"{row['speedup_vs_plain']:.2f}x | {row['greedy_equal_fp32']} |"
         )
+    quality = None
+    if args.quality_steps:
+        from pathlib import Path
+
+        from bench.peaked import agreement, build_peaked, heldout_ids
+        from writer.engine import load_engine
+
+        folder = build_peaked(
+            Path(args.models_dir),
+            resolve_tokenizer(args.tokenizer),
+            steps=args.quality_steps,
+            device="cuda",
+        )
+        ids = heldout_ids(tokenizer, 4096)
+        ref = load_engine(str(folder), device="cuda", precision="fp32")
+        quality = {}
+        for precision in ("bf16",):
+            other = load_engine(str(folder), device="cuda", precision=precision)
+            quality[precision] = agreement(ref, other, ids)
+            print(f"quality {precision} vs fp32 on GPU: {json.dumps(quality[precision])}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, indent=1)
+            json.dump({"w1": rows, "quality": quality}, fh, indent=1)
+    if args.tests:
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        return done.returncode
     return 0
 
 

@@ -37,9 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument(
         "--precision",
-        choices=("fp32", "bf16"),
-        default="fp32",
-        help="bf16 is faster on CPUs with bf16 support, slightly less exact",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto (default): bf16 on a CUDA GPU, fp32 (exact) on CPU; bf16 is faster on CPUs "
+        "with bf16 support, slightly less exact",
     )
     p.add_argument("--preset", help="creativity preset (see `writer presets`)")
     p.add_argument("--mode", choices=MODES, default="continue")
