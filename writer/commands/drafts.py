@@ -12,13 +12,21 @@ from writer.errors import UsageError, WriterError
 ACTIONS = ("list", "show", "export", "import", "delete", "history", "restore")
 
 
+# SQLite integers are signed 64-bit: a larger number can name no draft or revision.
+MAX_ID = 2**63 - 1
+
+
 def _draft_id(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ID; IDs are whole numbers") from None
     if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a draft ID; IDs start at 1")
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ID; IDs start at 1")
+    if number > MAX_ID:
+        raise argparse.ArgumentTypeError(
+            f"{value} is too large to be an ID (at most {MAX_ID}); see `writer drafts list`"
+        )
     return number
 
 
@@ -37,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
     export.add_argument("--revision", type=_draft_id, metavar="REV", help="export this revision")
+    export.add_argument(
+        "-f", "--force", action="store_true", help="overwrite FILE if it already exists"
+    )
     imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
     imp.add_argument("file", type=Path, metavar="FILE")
     delete = actions.add_parser("delete", help="delete a draft with its history")
@@ -108,12 +119,13 @@ def _export(store, args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(content)
         return 0
-    from writer.external import atomic_write_text
+    from writer.store.export import check_target, write_export
 
-    if args.output.is_dir():
-        raise WriterError(f"cannot write {args.output}: it is a folder; give a file name")
-    atomic_write_text(args.output, content)
-    print(f"exported draft {args.id} to {args.output}", file=sys.stderr)
+    # -o names the destination explicitly, so a symlink there is followed (as `cp` would),
+    # after the same checks on the file it points to.
+    target = check_target(args.output, store_path=store.path, follow_links=True)
+    write_export(target, content, overwrite=args.force)
+    print(f"exported draft {args.id} to {target.path}", file=sys.stderr)
     return 0
 
 
@@ -124,11 +136,17 @@ def _import(store, args: argparse.Namespace) -> int:
 
 
 def _delete(store, args: argparse.Namespace) -> int:
-    d = store.get_draft(args.id)
-    if not store.acquire_lock(d.id):
-        raise WriterError(f"draft {d.id} is open in another writer window; close it there first")
-    store.delete_draft(d.id)
-    print(f"deleted draft {d.id}: {d.display_title} ({_words(d.word_count)})")
+    from writer.store.rows import BadRowError
+
+    try:
+        d = store.get_draft(args.id)
+        what = f"{d.display_title} ({_words(d.word_count)})"
+    except BadRowError:
+        what = "its text was unreadable"  # deleting is one way to be rid of a bad row
+    if not store.acquire_lock(args.id):
+        raise WriterError(f"draft {args.id} is open in another writer window; close it there first")
+    store.delete_draft(args.id)
+    print(f"deleted draft {args.id}: {what}")
     return 0
 
 
