@@ -14,6 +14,7 @@ forensics) and a fresh store starts. It is never overwritten or deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -192,6 +193,24 @@ def move_aside(path: Path, stamp: str) -> Path:
     return target
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing database file as 0600 whatever the umask (SQLite gives its -wal and
+    -shm the database file's mode); an existing file or link is left as it is."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT):
+            return  # SQLite's own open reports it, in the usual words
+        raise
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def open_database(
     path: Path, clock: Callable[[], float] = time.time
 ) -> tuple[sqlite3.Connection, Path | None]:
@@ -200,8 +219,11 @@ def open_database(
     Returns the connection and, when the old file was unusable, where it was moved. Raises
     StoreWriteError when the database cannot be created at all (read-only or missing folder).
     """
+    from writer.paths import ensure_private_dir
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(path.parent)
+        _create_private(path)
     except OSError as exc:
         raise StoreWriteError(
             f"cannot create the data folder {path.parent}: {exc.strerror or exc}; "
