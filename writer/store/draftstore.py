@@ -18,7 +18,7 @@ from typing import Any
 
 from writer.config import Config
 from writer.errors import WriterError
-from writer.store import db, revisions
+from writer.store import db, revisions, salvage
 from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
 from writer.store.models import (
@@ -29,6 +29,7 @@ from writer.store.models import (
     Revision,
     word_count,
 )
+from writer.store.opening import OpeningMixin
 from writer.store.rows import (
     DRAFT_COLUMNS,
     BadRowError,
@@ -37,7 +38,6 @@ from writer.store.rows import (
     draft_text,
     in_range,
     revision_from_row,
-    text_problem,
 )
 from writer.store.textio import FORMATS, encodable, format_export, one_line, parse_import
 
@@ -49,7 +49,7 @@ def normalize_external(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-class DraftStore(GenerationLogMixin):
+class DraftStore(OpeningMixin, GenerationLogMixin):
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
     def __init__(
@@ -71,78 +71,13 @@ class DraftStore(GenerationLogMixin):
         self.recovered = recovered
         #: How many drafts were salvaged from it into this fresh store.
         self.salvaged = 0
+        self._salvage_report: salvage.SalvageReport | None = None
+        #: Why the store could only be opened read-only (every write fails), or None.
+        self.read_only: str | None = None
         #: One-line problems found at open besides recovery (e.g. unreadable drafts).
         self.warnings: list[str] = []
 
     # -- opening and closing -------------------------------------------------------------------
-
-    @classmethod
-    def open(
-        cls,
-        path: Path | None = None,
-        *,
-        config: Config | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> DraftStore:
-        """Open the store at `path` (default: writer.paths.database_path()), creating it.
-
-        `config` supplies revision_interval / revisions_keep; without it config.toml is read the
-        first time a revision is recorded (so a broken config never blocks reading drafts).
-        A corrupt or unreadable database is moved aside: see `recovered`/`recovery_message`.
-        Raises StoreWriteError when the database cannot be created at all.
-        """
-        if path is None:
-            from writer.paths import database_path
-
-            path = database_path()
-        clock = clock or time.time
-        conn, recovered = db.open_database(path, clock)
-        store = cls(conn, path, config=config, clock=clock, recovered=recovered)
-        if recovered is not None:
-            store._salvage(recovered)
-        store._note_bad_rows()
-        return store
-
-    def _salvage(self, moved: Path) -> None:
-        """Copy the drafts still readable in the moved-aside database into the fresh one (same
-        IDs), each with a "recovered" revision. Failure here only means fewer drafts salvaged."""
-        rows = db.salvage_drafts(moved)
-        if not rows:
-            return
-        try:
-            with self._write() as conn:
-                for did, title, text, created, updated in rows:
-                    conn.execute(
-                        "INSERT INTO drafts (id, title, text, created, updated) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (did, one_line(str(title or "")), text, created or 0.0, updated or 0.0),
-                    )
-                    conn.execute(
-                        "INSERT INTO revisions (draft_id, text, created, reason) "
-                        "VALUES (?, ?, ?, 'recovered')",
-                        (did, text, self._clock()),
-                    )
-            self.salvaged = len(rows)
-        except WriterError:
-            self.salvaged = 0
-
-    @property
-    def recovery_message(self) -> str | None:
-        """One line telling the user where an unusable database went, or None."""
-        if self.recovered is None:
-            return "; ".join(self.warnings) or None
-        fresh = (
-            f"a new one was started with the {self.salvaged} draft(s) still readable in it"
-            if self.salvaged
-            else "a new empty one was started"
-        )
-        return "; ".join(
-            [
-                f"the drafts database could not be read, so it was moved to {self.recovered} "
-                f"(kept as it was) and {fresh}",
-                *self.warnings,
-            ]
-        )
 
     def close(self) -> None:
         """Release every draft lock and close the database."""
@@ -200,25 +135,6 @@ class DraftStore(GenerationLogMixin):
         if readable:
             row = (*row[:2], draft_text(row[0], row[2]), *row[3:])
         return row
-
-    def _note_bad_rows(self) -> None:
-        """Find drafts whose text is not text (a tampered or foreign database): they are skipped
-        by listings and reopening, and the user is told once, at open."""
-        try:
-            with self._read() as conn:
-                rows = conn.execute(
-                    "SELECT id, text FROM drafts WHERE typeof(text) != 'text'"
-                ).fetchall()
-        except WriterError:
-            return
-        bad = [(did, value) for did, value in rows if as_text(value) is None]
-        if bad:
-            ids = ", ".join(str(did) for did, _ in bad[:10]) + (", ..." if len(bad) > 10 else "")
-            self.warnings.append(
-                f"{len(bad)} draft(s) cannot be read and are skipped (ID {ids}: "
-                f"{text_problem(bad[0][1])}); the database was probably changed by another "
-                "program"
-            )
 
     def _add_revision(
         self, conn: sqlite3.Connection, draft_id: int, text: str, reason: str, now: float

@@ -136,3 +136,16 @@ def json_value(value: Any, default: Any) -> Any:
     except ValueError:
         return default
     return parsed if isinstance(parsed, type(default)) else default
+
+
+def unreadable_drafts_warning(conn: Any) -> str | None:
+    """One line naming the drafts whose text is not text (skipped by listings), or None."""
+    rows = conn.execute("SELECT id, text FROM drafts WHERE typeof(text) != 'text'").fetchall()
+    bad = [(did, value) for did, value in rows if as_text(value) is None]
+    if not bad:
+        return None
+    ids = ", ".join(str(did) for did, _ in bad[:10]) + (", ..." if len(bad) > 10 else "")
+    return (
+        f"{len(bad)} draft(s) cannot be read and are skipped (ID {ids}: "
+        f"{text_problem(bad[0][1])}); the database was probably changed by another program"
+    )
