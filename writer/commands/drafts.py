@@ -10,6 +10,9 @@ from pathlib import Path
 from writer.errors import UsageError, WriterError
 
 ACTIONS = ("list", "show", "export", "import", "delete", "history", "restore")
+# These only read: they still work, read-only, where the database cannot be written (a
+# read-only data folder, a full disk), so the user can always get their text out.
+READING_ACTIONS = ("list", "show", "export", "history")
 
 
 # SQLite integers are signed 64-bit: a larger number can name no draft or revision.
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"give an action: {', '.join(ACTIONS)} (see `writer drafts --help`)")
     from writer.store import DraftStore
 
-    store = DraftStore.open()
+    store = DraftStore.open(read_only_ok=args.action in READING_ACTIONS)
     try:
         if store.recovery_message:
             print(f"writer: warning: {store.recovery_message}", file=sys.stderr)

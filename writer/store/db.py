@@ -282,6 +282,8 @@ def memory_copy(image: bytes) -> sqlite3.Connection:
     reading where nothing may be written. Python 3.10 lacks deserialize: a temp file is used
     there, unlinked at once (the open connection keeps its data)."""
     conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if not image:
+        return conn  # a new, empty database (deserialize refuses zero bytes)
     if hasattr(conn, "deserialize"):
         conn.deserialize(image)
         return conn
