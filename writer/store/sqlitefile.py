@@ -283,6 +283,8 @@ def orphan_texts(image: bytes, used: set[int], min_chars: int = 20) -> list[tupl
         # at the first byte there that is not text.
         tail = max(0, len(text) - (usable - 4))
         cut = next((i for i in range(tail, len(text)) if _not_text(text[i])), len(text))
+        if cut < len(text) and text[cut - 1 : cut] == "A":
+            cut -= 1  # 0x41: the first byte of the next column, a save time (a double)
         text = text[:cut]
         bad = sum(1 for ch in text if _not_text(ch))
         if len(text) >= min_chars and bad <= len(text) // 100:
