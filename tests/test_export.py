@@ -89,6 +89,10 @@ def test_overwriting_needs_force_and_missing_folder_is_one_line(isolated_user_di
     assert "a folder" in _one_line_error(
         run_writer("drafts", "export", str(draft_id), "-o", str(tmp_path), env=env)
     )
+    slash = run_writer("drafts", "export", str(draft_id), "-o", f"{tmp_path}/new.md/", env=env)
+    assert "does not exist" in _one_line_error(slash) and not (tmp_path / "new.md").exists()
+    under_file = run_writer("drafts", "export", str(draft_id), "-o", f"{out}/x.md", env=env)
+    assert "is a file, not a folder" in _one_line_error(under_file)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert "not a regular file" in _one_line_error(

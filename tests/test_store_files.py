@@ -4,6 +4,7 @@ through a link planted there."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -45,6 +46,13 @@ def test_a_planted_lock_link_is_not_followed(isolated_user_dirs, tmp_path) -> No
     restored = run_writer("drafts", "restore", str(draft_id), str(rev), env=env)
     assert restored.returncode == 0, restored.stderr
     assert victim.read_text(encoding="utf-8") == "do not truncate me"
+    shutil.rmtree(locks)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    locks.symlink_to(elsewhere)  # the whole lock folder replaced by a link
+    restored = run_writer("drafts", "restore", str(draft_id), str(rev), env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert list(elsewhere.iterdir()) == [] and not locks.is_symlink() and locks.is_dir()
     with DraftStore.open(data / "writer.db") as store:
         assert store.get_draft(draft_id).text == "first text"
 

@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("md", "txt"),
         help="md (with a # Title heading) or txt; default: from -o's extension, else md",
     )
-    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
+    # str, not Path: Path() would drop a trailing "/" (the user meant a folder, not a file).
+    export.add_argument("-o", "--output", metavar="FILE", help="write here, not stdout")
     export.add_argument("--revision", type=_draft_id, metavar="REV", help="export this revision")
     export.add_argument(
         "-f", "--force", action="store_true", help="overwrite FILE if it already exists"
@@ -117,7 +118,8 @@ def _show(store, args: argparse.Namespace) -> int:
 def _export(store, args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt is None:
-        fmt = "txt" if args.output is not None and args.output.suffix.lower() == ".txt" else "md"
+        txt = args.output is not None and Path(args.output).suffix.lower() == ".txt"
+        fmt = "txt" if txt else "md"
     content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:
         sys.stdout.write(content)

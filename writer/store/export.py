@@ -103,15 +103,25 @@ def check_target(
     extra_protected: Iterable[Path] = (),
 ) -> ExportTarget:
     """Validate an export destination; one-line WriterError naming the problem and the fix."""
+    raw = str(named)
     named = Path(named).expanduser()
     if str(named) in ("", "."):
         raise WriterError("give a file name to export to")
+    if raw.endswith(os.sep) and not named.is_dir():
+        raise WriterError(
+            f"cannot export to {raw}: the folder {named} does not exist; give a file name "
+            "(without a trailing /) or create the folder first"
+        )
     link_target: Path | None = None
     final = named
     try:
         st: os.stat_result | None = os.lstat(named)
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise WriterError(
+            f"cannot export to {named}: {named.parent} is a file, not a folder"
+        ) from None
     except OSError as exc:
         raise WriterError(f"cannot export to {named}: {exc.strerror or exc}") from None
     if st is not None and stat.S_ISLNK(st.st_mode):
@@ -121,7 +131,7 @@ def check_target(
         if follow_links:
             final = _real(named)
             try:
-                st = os.stat(final)
+                st = os.stat(named)  # what the link leads to, even through /proc's magic links
             except FileNotFoundError:
                 st = None
             except OSError as exc:

@@ -34,12 +34,21 @@ class DraftLocks:
         return f"draft-{draft_id}.lock"
 
     def _open_folder(self, create: bool) -> int:
-        if create:
-            from writer.paths import ensure_private_dir
+        flags = os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC
+        if not create:
+            return os.open(self.folder, flags)
+        from writer.paths import ensure_private_dir
 
-            ensure_private_dir(self.folder)
-        # O_NOFOLLOW on the folder too: a link planted in place of locks/ is not followed.
-        return os.open(self.folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
+        ensure_private_dir(self.folder)
+        try:
+            # O_NOFOLLOW on the folder too: a link planted in place of locks/ is not followed.
+            return os.open(self.folder, flags)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or not self.folder.is_symlink():
+                raise
+        self.folder.unlink()  # the link, never what it points to; then our own folder
+        ensure_private_dir(self.folder)
+        return os.open(self.folder, flags)
 
     def _open_lock_file(self, dfd: int, name: str) -> int:
         """A descriptor on our own regular lock file `name` (created 0600 if missing)."""
