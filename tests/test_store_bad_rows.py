@@ -86,3 +86,24 @@ async def test_app_starts_with_a_bad_newest_draft(isolated_user_dirs) -> None:
         await pilot.pause()
         assert app.draft.id == b and app.editor.text == "beta as utf-8 blob"
         assert any(f"ID {c}" in n.message for n in app._notifications)
+
+
+def test_text_that_is_not_utf8_is_one_bad_row_not_a_failed_listing(tmp_path) -> None:
+    """A flipped bit inside a TEXT value (quick_check cannot see it) made every listing fail
+    with "Could not decode to UTF-8"."""
+    path = tmp_path / "writer.db"
+    with DraftStore.open(path, config=Config()) as store:
+        good = store.create_draft("Good", "fine")
+        bad = store.create_draft("Bad", "flipped")
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE drafts SET text = CAST(X'66FF6F' AS TEXT) WHERE id = ?", (bad.id,))
+        assert (
+            raw.execute("SELECT typeof(text) FROM drafts WHERE id = ?", (bad.id,)).fetchone()[0]
+            == "text"
+        )
+    with DraftStore.open(path, config=Config()) as store:
+        assert [d.id for d in store.list_drafts()] == [good.id]
+        assert f"ID {bad.id}" in store.recovery_message
+        assert store.last_draft().id == good.id
+        with pytest.raises(BadRowError):
+            store.get_draft(bad.id)

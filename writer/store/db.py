@@ -24,6 +24,7 @@ from pathlib import Path
 
 from writer.errors import WriterError
 from writer.store.models import StoreWriteError
+from writer.store.rows import lenient_text
 
 # Each migration is a list of statements, applied in order inside one transaction; the schema
 # version (PRAGMA user_version) is the number of migrations applied. Append, never edit.
@@ -104,6 +105,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # exactly what the code says. check_same_thread=False: the store serialises access with its
     # own lock, and the app saves from a worker thread.
     conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.text_factory = lenient_text
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -282,6 +284,7 @@ def memory_copy(image: bytes) -> sqlite3.Connection:
     reading where nothing may be written. Python 3.10 lacks deserialize: a temp file is used
     there, unlinked at once (the open connection keeps its data)."""
     conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.text_factory = lenient_text
     if not image:
         return conn  # a new, empty database (deserialize refuses zero bytes)
     if hasattr(conn, "deserialize"):
@@ -292,7 +295,9 @@ def memory_copy(image: bytes) -> sqlite3.Connection:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(image)
-        return sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        conn.text_factory = lenient_text
+        return conn
     finally:
         os.unlink(name)
 
@@ -314,6 +319,7 @@ def open_read_only(path: Path) -> sqlite3.Connection:
             isolation_level=None,
             check_same_thread=False,
         )
+        conn.text_factory = lenient_text
         try:
             if conn.execute("PRAGMA quick_check").fetchone()[0] == "ok":
                 conn.execute("PRAGMA query_only = ON")

@@ -29,6 +29,16 @@ class BadRowError(WriterError):
     """A row whose text cannot be read as text."""
 
 
+def lenient_text(raw: bytes) -> str | bytes:
+    """sqlite3 text_factory: a TEXT value that is not valid UTF-8 (a damaged or tampered file)
+    comes back as bytes, so that one row is reported unreadable instead of failing the query
+    that lists every draft."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
 def in_range(value: int) -> bool:
     """Whether `value` can be an ID in SQLite (a larger one names no row)."""
     return isinstance(value, int) and -MAX_ID - 1 <= value <= MAX_ID
@@ -140,8 +150,9 @@ def json_value(value: Any, default: Any) -> Any:
 
 def unreadable_drafts_warning(conn: Any) -> str | None:
     """One line naming the drafts whose text is not text (skipped by listings), or None."""
-    rows = conn.execute("SELECT id, text FROM drafts WHERE typeof(text) != 'text'").fetchall()
-    bad = [(did, value) for did, value in rows if as_text(value) is None]
+    # Every text is looked at (not only typeof() != 'text'): a TEXT value may be invalid UTF-8.
+    bad = [(did, value) for did, value in conn.execute("SELECT id, text FROM drafts")]
+    bad = [(did, value) for did, value in bad if as_text(value) is None]
     if not bad:
         return None
     ids = ", ".join(str(did) for did, _ in bad[:10]) + (", ..." if len(bad) > 10 else "")

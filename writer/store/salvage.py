@@ -118,12 +118,12 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
 
 
 def classify_row(table: str, row: tuple) -> bool:
-    """Whether a row SQLite returned for `table` has text where writer keeps text."""
-    if table == "drafts":
-        return as_text(row[2]) is not None
-    if table == "revisions":
-        return isinstance(row[2], str)
-    return isinstance(row[8], str)
+    """Whether a row SQLite returned for `table` has text where writer keeps text. SQLite does
+    not check what it reads from an overflow page: a NUL means a wiped page, and the page scan
+    (which cuts the text there and says so) is left to read that row."""
+    value = row[2] if table in ("drafts", "revisions") else row[8]
+    text = as_text(value) if table == "drafts" else value
+    return isinstance(text, str) and "\0" not in text
 
 
 def _with_sqlite(image: bytes, found: Salvaged) -> None:

@@ -142,7 +142,17 @@ def decode_record(payload: bytes) -> tuple[list[object], bool]:
         elif serial < 7:
             values.append(int.from_bytes(raw, "big", signed=True))
         elif serial % 2:
-            values.append(raw.decode("utf-8", "replace"))
+            # writer stores valid UTF-8 without NULs: past either, the text is damaged (a page
+            # overwritten or wiped), so it is cut there and the row marked incomplete.
+            end = raw.find(b"\0")
+            try:
+                text = raw[: len(raw) if end < 0 else end].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                values.append(raw[: exc.start].decode("utf-8"))
+                return values, False
+            values.append(text)
+            if end >= 0:
+                return values, False
         else:
             values.append(bytes(raw))
     return values, True
@@ -239,8 +249,8 @@ def _cell(
             seen.add(nxt)
             chain.append(nxt)
             over = image[(nxt - 1) * page_size : nxt * page_size]
-            if len(over) < usable:
-                complete = False
+            if len(over) < usable or not over.strip(b"\0"):
+                complete = False  # beyond the end of the file, or a page wiped to zeros
                 break
             nxt = struct.unpack(">I", over[:4])[0]
             payload += over[4:usable][: length - len(payload)]
