@@ -105,14 +105,19 @@ def _reads_work(env: dict[str, str], *, run=run_writer) -> None:
 
 
 @pytest.mark.parametrize("keep_shm", [True, False], ids=["with-shm", "without-shm"])
-def test_read_only_data_folder_still_lists_shows_and_exports(isolated_user_dirs, keep_shm):
+def test_read_only_data_folder_still_lists_shows_and_exports(
+    isolated_user_dirs, tmp_path, keep_shm
+):
     env = isolated_user_dirs
     path = _db(env)
     _killed_session(path, keep_shm)
+    story = tmp_path / "story.txt"
+    story.write_text("an import needs to write", encoding="utf-8")
     with read_only(path.parent):
         _reads_work(env)
-        imported = run_writer("drafts", "import", "/etc/hostname", env=env)
+        imported = run_writer("drafts", "import", str(story), env=env)
         assert imported.returncode == 1 and imported.stderr.startswith("writer: error: ")
+        assert "drafts database" in imported.stderr and imported.stderr.count("\n") == 1
     with DraftStore.open(path) as store:  # nothing was lost or changed by reading
         assert store.get_draft(1).text == "the latest save, only in the WAL"
 
