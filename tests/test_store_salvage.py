@@ -140,3 +140,42 @@ def test_sqlite3_recover_is_used_when_installed(tmp_path, monkeypatch) -> None:
     with DraftStore.open(path) as store:
         assert "sqlite3 .recover" in store.recovery_message
         assert {store.get_draft(i).text for i in (1, 2, 3)} == {_text(i) for i in (1, 2, 3)}
+
+
+RECOVER_OUTPUT = """BEGIN;
+PRAGMA writable_schema = on;
+CREATE TABLE sqlite_sequence(name,seq);
+CREATE TABLE drafts (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL DEFAULT '',
+  text TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL, preset TEXT,
+  overrides TEXT NOT NULL DEFAULT '{}', model TEXT, cursor_row INTEGER NOT NULL DEFAULT 0,
+  cursor_col INTEGER NOT NULL DEFAULT 0, external_path TEXT);
+INSERT OR IGNORE INTO 'drafts'('id', 'title', 'text', 'created', 'updated', 'preset',
+  'overrides', 'model', 'cursor_row', 'cursor_col', 'external_path')
+  VALUES(1, 'From recover', 'text; with a semicolon', 10.0, 11.0, NULL, '{}', NULL, 0, 0, NULL);
+ATTACH '{evil}' AS evil;
+CREATE TABLE evil.t(x);
+CREATE TABLE lost_and_found(rootpgno INTEGER, pgno INTEGER, nfield INTEGER, id INTEGER, c0, c1,
+  c2, c3, c4, c5, c6, c7, c8, c9, c10);
+INSERT INTO lost_and_found VALUES(6, 9, 5, 7, NULL, 2, 'an orphaned revision', 12.5, 'manual',
+  NULL, NULL, NULL, NULL, NULL, NULL);
+PRAGMA writable_schema = off;
+COMMIT;
+"""
+
+
+def test_recover_output_is_read_and_cannot_touch_other_files(tmp_path, monkeypatch) -> None:
+    """The .recover route, with a stand-in `sqlite3` program: its rows (lost_and_found
+    included) are used, and the SQL it prints, built from a hostile file, cannot ATTACH."""
+    evil = tmp_path / "evil.db"
+    fake = tmp_path / "sqlite3"
+    script = RECOVER_OUTPUT.replace("{evil}", str(evil))
+    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{script}EOF\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(salvage.shutil, "which", lambda name: str(fake))
+    path = tmp_path / "writer.db"
+    _three_stories(path)
+    found = salvage.salvage(path)
+    assert "sqlite3 .recover" in found.methods
+    assert found.drafts[1][1] in ("Story 1", "From recover")  # SQLite's own read comes first
+    assert found.revisions[7][1:3] == (2, "an orphaned revision")
+    assert not evil.exists()

@@ -171,7 +171,7 @@ def _with_recover(image: bytes, found: Salvaged) -> None:
                 conn.execute(statement)
         count = _read_tables(conn, found)
         with contextlib.suppress(sqlite3.Error):
-            columns = [r[1] for r in conn.execute("SELECT * FROM lost_and_found").description]
+            columns = [d[0] for d in conn.execute("SELECT * FROM lost_and_found").description]
             if "id" in columns and "nfield" in columns:
                 first = columns.index("id") + 1
                 for row in conn.execute("SELECT * FROM lost_and_found"):
