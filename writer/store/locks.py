@@ -61,7 +61,7 @@ class DraftLocks:
                 os.unlink(name, dir_fd=dfd)  # a planted symlink: drop the link, not its target
                 continue
             st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            if stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:  # some FUSE mounts report 0
                 return fd
             # A hard link to some other file (or a FIFO...): never write it; unlink and retry.
             os.close(fd)
