@@ -92,7 +92,8 @@ class OpeningMixin:
         store = cls(conn, path, config=config, clock=clock)
         store.read_only = str(why)
         if damaged:
-            with store._write() as writable:
+            report = salvage.SalvageReport()
+            with contextlib.suppress(Exception), store._write() as writable:
                 report = salvage.restore_into(writable, salvage.salvage(path), clock())
             conn.execute("PRAGMA query_only = ON")
             store.warnings.append(
@@ -111,7 +112,7 @@ class OpeningMixin:
         try:
             with self._write() as conn:
                 self._salvage_report = salvage.restore_into(conn, found, self._clock())
-        except WriterError:
+        except Exception:  # a damaged file must never keep the fresh store from opening
             self._salvage_report = salvage.SalvageReport(empty_file=found.empty_file)
         self.salvaged = self._salvage_report.drafts
 

@@ -247,9 +247,11 @@ def salvage(moved: Path) -> Salvaged:
     except OSError:
         return found
     found.empty_file = not image
-    _with_sqlite(image, found)
-    _with_recover(image, found)
-    _with_page_scan(image, found)
+    for way in (_with_sqlite, _with_recover, _with_page_scan):
+        # Best effort on a file that is damaged in ways nobody can list: a way that trips over
+        # it must not stop the others, nor the opening of the fresh store.
+        with contextlib.suppress(Exception):
+            way(image, found)
     return found
 
 
