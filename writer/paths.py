@@ -6,6 +6,7 @@ the tests keep the user's real data out of reach.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -51,3 +52,22 @@ def user_themes_dir() -> Path:
 def log_path() -> Path:
     """Where unexpected errors are written in full, so the screen only ever shows one line."""
     return cache_dir() / "writer.log"
+
+
+def ensure_private_dir(folder: Path) -> Path:
+    """Create `folder` and its missing parents as 0700 whatever the umask (drafts and models are
+    private); folders that already exist keep the mode their owner gave them. Raises OSError."""
+    missing: list[Path] = []
+    here = folder
+    while not os.path.lexists(here) and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another writer process: it chose the mode
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; this only adds owner bits
+    if not folder.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(folder))
+    return folder

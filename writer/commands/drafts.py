@@ -10,6 +10,13 @@ from pathlib import Path
 from writer.errors import UsageError, WriterError
 
 ACTIONS = ("list", "show", "export", "import", "delete", "history", "restore")
+# These only read: they still work, read-only, where the database cannot be written (a
+# read-only data folder, a full disk), so the user can always get their text out.
+READING_ACTIONS = ("list", "show", "export", "history")
+
+
+# SQLite integers are signed 64-bit: a larger number can name no draft or revision.
+MAX_ID = 2**63 - 1
 
 
 def _draft_id(value: str) -> int:
@@ -18,7 +25,11 @@ def _draft_id(value: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ID; IDs are whole numbers") from None
     if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a draft ID; IDs start at 1")
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ID; IDs start at 1")
+    if number > MAX_ID:
+        raise argparse.ArgumentTypeError(
+            f"{value} is too large to be an ID (at most {MAX_ID}); see `writer drafts list`"
+        )
     return number
 
 
@@ -35,8 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("md", "txt"),
         help="md (with a # Title heading) or txt; default: from -o's extension, else md",
     )
-    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
+    # str, not Path: Path() would drop a trailing "/" (the user meant a folder, not a file).
+    export.add_argument("-o", "--output", metavar="FILE", help="write here, not stdout")
     export.add_argument("--revision", type=_draft_id, metavar="REV", help="export this revision")
+    export.add_argument(
+        "-f", "--force", action="store_true", help="overwrite FILE if it already exists"
+    )
     imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
     imp.add_argument("file", type=Path, metavar="FILE")
     delete = actions.add_parser("delete", help="delete a draft with its history")
@@ -61,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"give an action: {', '.join(ACTIONS)} (see `writer drafts --help`)")
     from writer.store import DraftStore
 
-    store = DraftStore.open()
+    store = DraftStore.open(read_only_ok=args.action in READING_ACTIONS)
     try:
         if store.recovery_message:
             print(f"writer: warning: {store.recovery_message}", file=sys.stderr)
@@ -103,17 +118,19 @@ def _show(store, args: argparse.Namespace) -> int:
 def _export(store, args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt is None:
-        fmt = "txt" if args.output is not None and args.output.suffix.lower() == ".txt" else "md"
+        txt = args.output is not None and Path(args.output).suffix.lower() == ".txt"
+        fmt = "txt" if txt else "md"
     content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:
         sys.stdout.write(content)
         return 0
-    from writer.external import atomic_write_text
+    from writer.store.export import check_target, write_export
 
-    if args.output.is_dir():
-        raise WriterError(f"cannot write {args.output}: it is a folder; give a file name")
-    atomic_write_text(args.output, content)
-    print(f"exported draft {args.id} to {args.output}", file=sys.stderr)
+    # -o names the destination explicitly, so a symlink there is followed (as `cp` would),
+    # after the same checks on the file it points to.
+    target = check_target(args.output, store_path=store.path, follow_links=True)
+    write_export(target, content, overwrite=args.force)
+    print(f"exported draft {args.id} to {target.path}", file=sys.stderr)
     return 0
 
 
@@ -124,11 +141,17 @@ def _import(store, args: argparse.Namespace) -> int:
 
 
 def _delete(store, args: argparse.Namespace) -> int:
-    d = store.get_draft(args.id)
-    if not store.acquire_lock(d.id):
-        raise WriterError(f"draft {d.id} is open in another writer window; close it there first")
-    store.delete_draft(d.id)
-    print(f"deleted draft {d.id}: {d.display_title} ({_words(d.word_count)})")
+    from writer.store.rows import BadRowError
+
+    try:
+        d = store.get_draft(args.id)
+        what = f"{d.display_title} ({_words(d.word_count)})"
+    except BadRowError:
+        what = "its text was unreadable"  # deleting is one way to be rid of a bad row
+    if not store.acquire_lock(args.id):
+        raise WriterError(f"draft {args.id} is open in another writer window; close it there first")
+    store.delete_draft(args.id)
+    print(f"deleted draft {args.id}: {what}")
     return 0
 
 

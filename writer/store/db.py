@@ -14,14 +14,17 @@ forensics) and a fresh store starts. It is never overwritten or deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from writer.errors import WriterError
 from writer.store.models import StoreWriteError
+from writer.store.rows import lenient_text
 
 # Each migration is a list of statements, applied in order inside one transaction; the schema
 # version (PRAGMA user_version) is the number of migrations applied. Append, never edit.
@@ -102,6 +105,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # exactly what the code says. check_same_thread=False: the store serialises access with its
     # own lock, and the app saves from a worker thread.
     conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.text_factory = lenient_text
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -192,6 +196,24 @@ def move_aside(path: Path, stamp: str) -> Path:
     return target
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing database file as 0600 whatever the umask (SQLite gives its -wal and
+    -shm the database file's mode); an existing file or link is left as it is."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT):
+            return  # SQLite's own open reports it, in the usual words
+        raise
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def open_database(
     path: Path, clock: Callable[[], float] = time.time
 ) -> tuple[sqlite3.Connection, Path | None]:
@@ -200,8 +222,11 @@ def open_database(
     Returns the connection and, when the old file was unusable, where it was moved. Raises
     StoreWriteError when the database cannot be created at all (read-only or missing folder).
     """
+    from writer.paths import ensure_private_dir
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(path.parent)
+        _create_private(path)
     except OSError as exc:
         raise StoreWriteError(
             f"cannot create the data folder {path.parent}: {exc.strerror or exc}; "
@@ -241,30 +266,79 @@ def open_database(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def salvage_drafts(moved: Path) -> list[tuple[int, str, str, float, float]]:
-    """Best effort: the (id, title, text, created, updated) rows still readable in a database
-    that was moved aside. Opened read-only and `immutable`, so SQLite never writes to it (the
-    file stays byte for byte as it was). The table is read forwards and backwards, so rows on
-    both sides of a damaged page survive."""
-    rows: dict[int, tuple[int, str, str, float, float]] = {}
-    uri = f"{moved.absolute().as_uri()}?mode=ro&immutable=1"
+def is_empty_file(path: Path) -> bool:
+    """A database file of 0 bytes with no WAL to replay: whatever it held is gone, and SQLite
+    would silently treat it as a new, empty database."""
     try:
-        conn = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error:
-        return []
+        if not path.is_file() or path.stat().st_size:
+            return False
+        return Path(f"{path}-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def memory_copy(image: bytes) -> sqlite3.Connection:
+    """A connection to an in-memory copy of a database image (sqlitefile.database_image), for
+    reading where nothing may be written. Python 3.10 lacks deserialize: a temp file is used
+    there, unlinked at once (the open connection keeps its data)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.text_factory = lenient_text
+    if not image:
+        return conn  # a new, empty database (deserialize refuses zero bytes)
+    if hasattr(conn, "deserialize"):
+        conn.deserialize(image)
+        return conn
+    conn.close()
+    fd, name = tempfile.mkstemp(suffix=".db")
     try:
-        for order in ("ASC", "DESC"):
-            try:
-                for row in conn.execute(
-                    f"SELECT id, title, text, created, updated FROM drafts ORDER BY id {order}"
-                ):
-                    if isinstance(row[0], int) and isinstance(row[2], str):
-                        rows.setdefault(row[0], row)
-            except sqlite3.Error:
-                continue
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(image)
+        conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        conn.text_factory = lenient_text
+        return conn
     finally:
+        os.unlink(name)
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """Read the database where it cannot be written (read-only folder or mount, full disk).
+
+    SQLite's read-only mode first (a live view, saves of a running app included); where that
+    cannot work (WAL mode needs a -shm file it cannot create) an in-memory image of the file
+    with its -wal applied. Writes on the connection fail (query_only). Raises
+    sqlite3.DatabaseError when the file is damaged, OSError when it cannot be read.
+    """
+    from writer.store.sqlitefile import database_image
+
+    try:
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.text_factory = lenient_text
+        try:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                conn.execute("PRAGMA query_only = ON")
+                return conn
+        except sqlite3.Error:
+            pass
         conn.close()
-    return [rows[key] for key in sorted(rows)]
+    except sqlite3.Error:
+        pass
+    conn = memory_copy(database_image(path))
+    conn.execute("PRAGMA query_only = ON")
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error:
+        result = "unreadable"
+    if result != "ok":
+        conn.close()
+        raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+    return conn
 
 
 @contextlib.contextmanager

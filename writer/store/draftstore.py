@@ -18,7 +18,7 @@ from typing import Any
 
 from writer.config import Config
 from writer.errors import WriterError
-from writer.store import db, revisions
+from writer.store import db, revisions, salvage
 from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
 from writer.store.models import (
@@ -29,16 +29,19 @@ from writer.store.models import (
     Revision,
     word_count,
 )
+from writer.store.opening import OpeningMixin
+from writer.store.rows import (
+    DRAFT_COLUMNS,
+    BadRowError,
+    as_text,
+    draft_from_row,
+    draft_text,
+    in_range,
+    revision_from_row,
+)
 from writer.store.textio import FORMATS, encodable, format_export, one_line, parse_import
 
-PREVIEW_CHARS = 60
-
 _UNSET: Any = object()
-
-_DRAFT_COLUMNS = (
-    "id, title, text, created, updated, preset, overrides, model, cursor_row, cursor_col, "
-    "external_path"
-)
 
 
 def normalize_external(path: str | Path) -> str:
@@ -46,33 +49,7 @@ def normalize_external(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def _preview(text: str) -> str:
-    """The end of the text on one line: what the writer last wrote is what identifies a state."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_CHARS else "…" + flat[-(PREVIEW_CHARS - 1) :]
-
-
-def _draft(row: sqlite3.Row | tuple) -> Draft:
-    (did, title, text, created, updated, preset, overrides, model, row_, col, ext) = row
-    try:
-        parsed = json.loads(overrides or "{}")
-    except ValueError:
-        parsed = {}
-    return Draft(
-        id=did,
-        title=title,
-        text=text,
-        created=created,
-        updated=updated,
-        preset=preset,
-        overrides=parsed if isinstance(parsed, dict) else {},
-        model=model,
-        cursor=(row_, col),
-        external_path=ext,
-    )
-
-
-class DraftStore(GenerationLogMixin):
+class DraftStore(OpeningMixin, GenerationLogMixin):
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
     def __init__(
@@ -94,72 +71,13 @@ class DraftStore(GenerationLogMixin):
         self.recovered = recovered
         #: How many drafts were salvaged from it into this fresh store.
         self.salvaged = 0
+        self._salvage_report: salvage.SalvageReport | None = None
+        #: Why the store could only be opened read-only (every write fails), or None.
+        self.read_only: str | None = None
+        #: One-line problems found at open besides recovery (e.g. unreadable drafts).
+        self.warnings: list[str] = []
 
     # -- opening and closing -------------------------------------------------------------------
-
-    @classmethod
-    def open(
-        cls,
-        path: Path | None = None,
-        *,
-        config: Config | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> DraftStore:
-        """Open the store at `path` (default: writer.paths.database_path()), creating it.
-
-        `config` supplies revision_interval / revisions_keep; without it config.toml is read the
-        first time a revision is recorded (so a broken config never blocks reading drafts).
-        A corrupt or unreadable database is moved aside: see `recovered`/`recovery_message`.
-        Raises StoreWriteError when the database cannot be created at all.
-        """
-        if path is None:
-            from writer.paths import database_path
-
-            path = database_path()
-        clock = clock or time.time
-        conn, recovered = db.open_database(path, clock)
-        store = cls(conn, path, config=config, clock=clock, recovered=recovered)
-        if recovered is not None:
-            store._salvage(recovered)
-        return store
-
-    def _salvage(self, moved: Path) -> None:
-        """Copy the drafts still readable in the moved-aside database into the fresh one (same
-        IDs), each with a "recovered" revision. Failure here only means fewer drafts salvaged."""
-        rows = db.salvage_drafts(moved)
-        if not rows:
-            return
-        try:
-            with self._write() as conn:
-                for did, title, text, created, updated in rows:
-                    conn.execute(
-                        "INSERT INTO drafts (id, title, text, created, updated) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (did, one_line(str(title or "")), text, created or 0.0, updated or 0.0),
-                    )
-                    conn.execute(
-                        "INSERT INTO revisions (draft_id, text, created, reason) "
-                        "VALUES (?, ?, ?, 'recovered')",
-                        (did, text, self._clock()),
-                    )
-            self.salvaged = len(rows)
-        except WriterError:
-            self.salvaged = 0
-
-    @property
-    def recovery_message(self) -> str | None:
-        """One line telling the user where an unusable database went, or None."""
-        if self.recovered is None:
-            return None
-        fresh = (
-            f"a new one was started with the {self.salvaged} draft(s) still readable in it"
-            if self.salvaged
-            else "a new empty one was started"
-        )
-        return (
-            f"the drafts database could not be read, so it was moved to {self.recovered} "
-            f"(kept as it was) and {fresh}"
-        )
 
     def close(self) -> None:
         """Release every draft lock and close the database."""
@@ -205,12 +123,17 @@ class DraftStore(GenerationLogMixin):
             except sqlite3.Error as exc:
                 raise WriterError(f"cannot read the drafts database {self.path}: {exc}") from None
 
-    def _row(self, conn: sqlite3.Connection, draft_id: int) -> tuple:
-        row = conn.execute(
-            f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE id = ?", (int(draft_id),)
-        ).fetchone()
+    def _row(self, conn: sqlite3.Connection, draft_id: int, *, readable: bool = True) -> tuple:
+        """The draft's row; with `readable`, its text checked (BadRowError) and decoded."""
+        row = None
+        if in_range(int(draft_id)):
+            row = conn.execute(
+                f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE id = ?", (int(draft_id),)
+            ).fetchone()
         if row is None:
             raise WriterError(f"no draft with ID {draft_id}; see `writer drafts list`")
+        if readable:
+            row = (*row[:2], draft_text(row[0], row[2]), *row[3:])
         return row
 
     def _add_revision(
@@ -294,12 +217,12 @@ class DraftStore(GenerationLogMixin):
             draft_id = int(cur.lastrowid)
             if text:
                 self._add_revision(conn, draft_id, text, "create", now)
-            return _draft(self._row(conn, draft_id))
+            return draft_from_row(self._row(conn, draft_id))
 
     def get_draft(self, draft_id: int) -> Draft:
         """The draft, or WriterError naming the ID."""
         with self._read() as conn:
-            return _draft(self._row(conn, draft_id))
+            return draft_from_row(self._row(conn, draft_id))
 
     def list_drafts(self) -> list[DraftSummary]:
         """Every draft, most recently edited first."""
@@ -308,27 +231,43 @@ class DraftStore(GenerationLogMixin):
                 "SELECT id, title, text, updated, external_path FROM drafts "
                 "ORDER BY updated DESC, id DESC"
             ).fetchall()
-        return [DraftSummary(r[0], r[1], word_count(r[2]), r[3], r[4]) for r in rows]
+        summaries = []
+        for r in rows:
+            text = as_text(r[2])
+            if text is None:
+                continue  # reported once at open (warnings); get_draft says why
+            d = draft_from_row((r[0], r[1], text, 0, r[3], None, None, None, 0, 0, r[4]))
+            summaries.append(DraftSummary(d.id, d.title, word_count(text), d.updated, r[4]))
+        return summaries
 
     def last_draft(self) -> Draft | None:
         """The most recently edited draft that is not tied to an external file (what `writer`
         with no file reopens), or None."""
         with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE external_path IS NULL "
-                "ORDER BY updated DESC, id DESC LIMIT 1"
-            ).fetchone()
-        return _draft(row) if row else None
+            rows = conn.execute(
+                f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE external_path IS NULL "
+                "ORDER BY updated DESC, id DESC"
+            )
+            for row in rows:
+                try:
+                    return draft_from_row(row)
+                except BadRowError:
+                    continue  # an unreadable draft must not block every start
+        return None
 
     def find_by_external_path(self, path: str | Path) -> Draft | None:
         """The draft that shadows external file `path` (compared after resolving), or None."""
         with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE external_path = ? "
-                "ORDER BY updated DESC LIMIT 1",
+            rows = conn.execute(
+                f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE external_path = ? ORDER BY updated DESC",
                 (normalize_external(path),),
-            ).fetchone()
-        return _draft(row) if row else None
+            )
+            for row in rows:
+                try:
+                    return draft_from_row(row)
+                except BadRowError:
+                    continue
+        return None
 
     def save_text(self, draft_id: int, text: str, cursor: tuple[int, int] | None = None) -> None:
         """The autosave: store `text` (and the cursor) in one transaction.
@@ -344,7 +283,7 @@ class DraftStore(GenerationLogMixin):
     def rename_draft(self, draft_id: int, title: str) -> None:
         """Set the title (collapsed to one line)."""
         with self._write() as conn:
-            self._row(conn, draft_id)
+            self._row(conn, draft_id, readable=False)
             conn.execute(
                 "UPDATE drafts SET title = ?, updated = ? WHERE id = ?",
                 (one_line(encodable(title)), self._clock(), int(draft_id)),
@@ -353,7 +292,7 @@ class DraftStore(GenerationLogMixin):
     def delete_draft(self, draft_id: int) -> None:
         """Delete a draft with its revisions and generation log."""
         with self._write() as conn:
-            self._row(conn, draft_id)
+            self._row(conn, draft_id, readable=False)
             conn.execute("DELETE FROM drafts WHERE id = ?", (int(draft_id),))
 
     def set_draft_settings(
@@ -405,28 +344,34 @@ class DraftStore(GenerationLogMixin):
     def history(self, draft_id: int) -> list[Revision]:
         """The draft's revisions, newest first (texts included)."""
         with self._read() as conn:
-            self._row(conn, draft_id)
+            self._row(conn, draft_id, readable=False)  # a bad text must not hide its history
             rows = conn.execute(
                 "SELECT id, draft_id, created, reason, text FROM revisions WHERE draft_id = ? "
                 "ORDER BY id DESC",
                 (int(draft_id),),
             ).fetchall()
-        return [
-            Revision(r[0], r[1], r[2], word_count(r[4]), r[3], _preview(r[4]), r[4]) for r in rows
-        ]
+        revisions = []
+        for r in rows:
+            try:
+                revisions.append(revision_from_row(r))
+            except BadRowError:
+                continue  # one unreadable revision must not hide the others
+        return revisions
 
     def get_revision(self, revision_id: int) -> Revision:
         """One revision with its text, or WriterError."""
-        with self._read() as conn:
-            r = conn.execute(
-                "SELECT id, draft_id, created, reason, text FROM revisions WHERE id = ?",
-                (int(revision_id),),
-            ).fetchone()
+        r = None
+        if in_range(int(revision_id)):
+            with self._read() as conn:
+                r = conn.execute(
+                    "SELECT id, draft_id, created, reason, text FROM revisions WHERE id = ?",
+                    (int(revision_id),),
+                ).fetchone()
         if r is None:
             raise WriterError(
                 f"no revision with ID {revision_id}; see `writer drafts history DRAFT_ID`"
             )
-        return Revision(r[0], r[1], r[2], word_count(r[4]), r[3], _preview(r[4]), r[4])
+        return revision_from_row(r)
 
     def restore_revision(self, draft_id: int, revision_id: int) -> Draft:
         """Make an older revision the draft's text. The replaced text is kept ("before-restore")
@@ -439,16 +384,18 @@ class DraftStore(GenerationLogMixin):
             )
         now = self._clock()
         with self._write() as conn:
-            row = self._row(conn, draft_id)
+            # Not `readable`: restoring is how a draft with an unreadable text is repaired.
+            row = self._row(conn, draft_id, readable=False)
             latest = self._latest_revision(conn, int(draft_id))
-            if row[2] != revision.text and row[2].strip() and (not latest or latest[1] != row[2]):
-                self._add_revision(conn, int(draft_id), row[2], "before-restore", now)
+            old = as_text(row[2]) or ""
+            if old != revision.text and old.strip() and (not latest or latest[1] != old):
+                self._add_revision(conn, int(draft_id), old, "before-restore", now)
             conn.execute(
                 "UPDATE drafts SET text = ?, updated = ? WHERE id = ?",
                 (revision.text, now, int(draft_id)),
             )
             self._add_revision(conn, int(draft_id), revision.text, "restore", now)
-            return _draft(self._row(conn, draft_id))
+            return draft_from_row(self._row(conn, draft_id))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -477,7 +424,7 @@ class DraftStore(GenerationLogMixin):
             )
             draft_id = int(cur.lastrowid)
             self._add_revision(conn, draft_id, text, "import", now)
-            return _draft(self._row(conn, draft_id))
+            return draft_from_row(self._row(conn, draft_id))
 
     # -- two instances -------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from writer.errors import WriterError
 from writer.store.models import GenerationRecord
+from writer.store.rows import json_value
 from writer.store.textio import encodable
 
 # Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
@@ -75,7 +76,7 @@ class GenerationLogMixin:
             ).fetchone()
             if row is None:
                 raise WriterError(f"no generation with ID {generation_id}")
-            count = len(json.loads(row[1]))
+            count = len(json_value(row[1], []))
             if not 0 <= index < count:
                 raise WriterError(
                     f"generation {generation_id} has {count} candidates; no index {index}"
@@ -103,10 +104,10 @@ class GenerationLogMixin:
                 draft_id=r[1],
                 created=r[2],
                 mode=r[3],
-                params=json.loads(r[4]),
+                params=json_value(r[4], {}),
                 seed=r[5],
                 model=r[6],
-                candidates=json.loads(r[7]),
+                candidates=[c for c in json_value(r[7], []) if isinstance(c, dict)],
                 inserted=r[8],
                 prompt_tail=r[9],
             )

@@ -160,19 +160,61 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
             return
         if draft_id == self.current_id:
             self.app.save_now()  # export what is on screen
-        title = self.store.get_draft(draft_id).display_title
+        try:
+            title = self.store.get_draft(draft_id).display_title
+        except WriterError as exc:
+            self.notify(str(exc), severity="error")
+            return
         default = str(Path.cwd() / export_name(title, fmt))
 
         def chosen(path: str | None) -> None:
-            if not path:
-                return
-            target = Path(path).expanduser()
-            try:
-                content = self.store.export_draft(draft_id, fmt)
-                target.write_text(content, encoding="utf-8")
-            except (WriterError, OSError) as exc:
-                self.notify(f"Export failed: {exc}", severity="error")
-                return
-            self.notify(f"Exported to {target}")
+            if path and path.strip():
+                self._export_to(draft_id, fmt, path.strip())
 
         self.app.push_screen(PromptScreen(f"Export as {fmt} to:", default), chosen)
+
+    def _export_to(self, draft_id: int, fmt: str, path: str) -> None:
+        """Check the destination (store.export rules), ask before replacing anything, write."""
+        from writer.store.export import check_target, write_export
+
+        store_path = getattr(self.store, "path", None)
+        try:
+            content = self.store.export_draft(draft_id, fmt)
+            target = check_target(path, store_path=store_path)
+        except WriterError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+
+        def write(choice: str | None) -> None:
+            if choice not in ("new", "overwrite", "follow"):
+                self.notify("Export cancelled; nothing was written.")
+                return
+            final = target
+            try:
+                if choice == "follow":  # the user chose the link's target by name
+                    final = check_target(path, store_path=store_path, follow_links=True)
+                write_export(final, content, overwrite=choice != "new")
+            except WriterError as exc:
+                self.notify(f"Export failed: {exc}", severity="error")
+                return
+            self.notify(f"Exported to {final.path}")
+
+        if not target.exists:
+            write("new")
+        elif target.link_target is not None:
+            self.app.push_screen(
+                ChoiceScreen(
+                    f"{target.named} is a link to {target.link_target}. Replace the link with "
+                    "the export, or overwrite the file it points to?",
+                    [("cancel", "Cancel"), ("overwrite", "Replace link"), ("follow", "Overwrite")],
+                ),
+                write,
+            )
+        else:
+            self.app.push_screen(
+                ChoiceScreen(
+                    f"{target.named} already exists. Overwrite it?",
+                    [("cancel", "Cancel"), ("overwrite", "Overwrite")],
+                ),
+                write,
+            )
