@@ -208,6 +208,7 @@ class Engine:
             prompt_length=len(built.ids),
             min_new_tokens=3 if mode == "ideas" else 0,
             eos_token_id=self.eos_token_id,
+            device=self.device,
         )
         generators = []
         for row in rows:
