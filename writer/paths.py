@@ -6,6 +6,7 @@ the tests keep the user's real data out of reach.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -51,3 +52,17 @@ def user_themes_dir() -> Path:
 def log_path() -> Path:
     """Where unexpected errors are written in full, so the screen only ever shows one line."""
     return cache_dir() / "writer.log"
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache, resolved from the environment now, as huggingface_hub does.
+
+    huggingface_hub reads HF_HOME once, when it is imported; writer passes this path explicitly
+    instead, so a later change of HF_HOME (the tests' per-test cache) is honoured.
+    """
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser()
+    xdg_cache = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    home = os.environ.get("HF_HOME") or os.path.join(xdg_cache, "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
