@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,7 +308,14 @@ def _load_finetuned(source: ModelSource, dtype: Any) -> tuple[Any, Any]:
             **_weight_kwargs(dtype),
         )
         # Merging folds the adapter into the weights: generation then runs at base speed.
-        model = PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
+        with warnings.catch_warnings():
+            # peft still asks for transformers' deprecated `is_gradient_checkpointing`; the
+            # FutureWarning is for peft's authors, not for someone generating text.
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
+            adapter = PeftModel.from_pretrained(model, str(folder / "adapter"))
+            model = adapter.merge_and_unload()
         return model, tokenizer
     model = _from_pretrained(
         AutoModelForCausalLM, str(folder), source.name, False, **_weight_kwargs(dtype)
