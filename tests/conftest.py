@@ -1,21 +1,58 @@
 """Shared fixtures: an isolated user environment and a tiny GPT-2 trained tokenizer + model.
 
 Nothing here touches the network or the user's real data: HF_HUB_OFFLINE=1 and every XDG dir and
-the Hugging Face cache point into pytest's tmp dirs.
+the Hugging Face cache point into temp dirs. Twice over: once here, at import, before any test
+module imports huggingface_hub (which fixes its cache path when imported, so a per-test HF_HOME
+alone had no effect and a real cache holding gpt2 broke tests), and again per test (below).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# Every variable through which a library could find the user's caches, config or data.
+_LOCATION_VARS = (
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_ASSETS_CACHE",
+    "HF_XET_CACHE",
+    "HF_TOKEN_PATH",
+    "TRANSFORMERS_CACHE",
+    "HF_DATASETS_CACHE",
+    "TORCH_HOME",
+)
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="writer-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
+for _name in _LOCATION_VARS:
+    os.environ.pop(_name, None)
+for _name, _sub in (
+    ("XDG_DATA_HOME", "data"),
+    ("XDG_CONFIG_HOME", "config"),
+    ("XDG_CACHE_HOME", "cache"),
+    ("XDG_STATE_HOME", "state"),
+    ("HF_HOME", "hf"),
+    ("TORCH_HOME", "torch"),
+):
+    os.environ[_name] = str(_SESSION_HOME / _sub)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "huggingface_hub" in sys.modules:  # a plugin imported it first: its paths are the user's
+    raise RuntimeError("huggingface_hub was imported before tests/conftest.py isolated its cache")
 
 CORPUS = (
     "Once upon a time there was a small fox who lived at the edge of a dark forest. "
@@ -50,6 +87,17 @@ def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[
     env = _isolated_env(tmp_path / "home")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    for key in _LOCATION_VARS:
+        if key not in env:
+            monkeypatch.delenv(key, raising=False)
+    # huggingface_hub read HF_HOME once, at import (the session dir above); point what it fixed
+    # then at this test's cache too, for any library code that does not take writer's path.
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        hub = str(Path(env["HF_HOME"]) / "hub")
+        monkeypatch.setattr(constants, "HF_HOME", env["HF_HOME"])
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", hub)
+        monkeypatch.setattr(constants, "HUGGINGFACE_HUB_CACHE", hub)
     return env
 
 

@@ -299,3 +299,27 @@ def test_top_k_top_p_warper_equals_transformers_pair() -> None:
         scores = torch.randn(4, 400) * 3
         expected = LogitsProcessorList([TopKLogitsWarper(k), TopPLogitsWarper(p)])(ids, scores)
         assert torch.equal(TopKTopPLogitsWarper(k, p)(ids, scores.clone()), expected)
+
+
+def test_processor_tensors_live_on_the_model_device() -> None:
+    """Issue 13: ideas mode on CUDA failed in torch.isin (eos ids created on the CPU)."""
+    import torch
+
+    from writer.engine.sampling import build_processors
+
+    params = SamplingParams(repetition_penalty=1.2, no_repeat_ngram_size=2)
+    processors = build_processors(
+        params, prompt_length=4, min_new_tokens=3, eos_token_id=0, device="meta"
+    )
+    tensors = [
+        value
+        for processor in processors
+        for value in vars(processor).values()
+        if isinstance(value, torch.Tensor)
+    ]
+    assert tensors, "expected the min-new-tokens processor to hold its eos ids"
+    assert {t.device.type for t in tensors} == {"meta"}
+    scores = processors(
+        torch.zeros((2, 5), dtype=torch.long, device="meta"), torch.zeros((2, 9), device="meta")
+    )
+    assert scores.device.type == "meta"

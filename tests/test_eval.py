@@ -100,4 +100,4 @@ def test_eval_cli_prints_perplexity_and_tokens(
     assert lines[0].startswith("perplexity: ") and float(lines[0].split()[1]) > 1
     assert lines[1].startswith("tokens: ") and "block 64, stride 32" in lines[1]
     bad = run_writer(*args, "--stride", "0", env=isolated_user_dirs)
-    assert bad.returncode == 1 and bad.stderr.startswith("writer: error: --stride 0")
+    assert bad.returncode == 2 and bad.stderr.startswith("writer: error: --stride 0")

@@ -34,8 +34,8 @@ def _perplexity(stdout: str) -> float:
 
 def _one_error_line(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
     assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("writer: error: "), proc.stderr
+    lines = proc.stderr.splitlines()  # not stripped: a blank line before the error counts
+    assert len(lines) == 1 and lines[0].startswith("writer: error: "), repr(proc.stderr)
     assert "Traceback" not in proc.stderr
     return lines[0]
 
@@ -135,8 +135,13 @@ def test_bad_input_gets_one_error_line(
     assert "no text files found" in line
 
     for bad in ("../escape", "a/b", ".hidden", "has space"):
-        line = _one_error_line(run_writer("finetune", str(corpus_dir), "--name", bad, env=env))
-        assert "invalid model name" in line, bad
+        proc = run_writer("finetune", str(corpus_dir), "--name", bad, env=env)
+        assert "invalid model name" in _one_error_line(proc, 2), bad
+
+    # Issue 9 item 10: a fine-tune named like a hub model would hide it everywhere.
+    for shadow in ("gpt2", "GPT2", "distilgpt2"):
+        proc = run_writer("finetune", str(corpus_dir), "--name", shadow, *base, env=env)
+        assert "is taken by the hub model" in _one_error_line(proc, 2), shadow
 
     existing = Path(env["XDG_DATA_HOME"]) / "writer" / "models" / "taken"
     existing.mkdir(parents=True)

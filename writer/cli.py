@@ -9,7 +9,9 @@ stderr starting `writer: error:`, exit 1 (2 for usage errors); never a traceback
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -86,8 +88,44 @@ def _log_unexpected(exc: BaseException) -> str:
         return ""
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of output that could not be
+    written (a closed pipe, a full disk) adds no "Exception ignored" message after ours."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _finish_stdout(code: int) -> int:
+    """Flush stdout now, while an error can still be reported as one line."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`writer ... | head`): nothing to say
+        _discard_stdout()
+        return code or 1
+    except OSError as exc:
+        _discard_stdout()
+        if code == 0:
+            print(
+                f"writer: error: cannot write to standard output: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    return _finish_stdout(_main(argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         return _run(argv)
     except UsageError as exc:
@@ -100,9 +138,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("writer: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _discard_stdout()
+        return 1
+    except OSError as exc:
+        # A write that failed inside a command (print() to a full disk or /dev/full): stream
+        # writes carry no file name, unlike a failed open or read of a named file.
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:
+            _discard_stdout()
+            print(f"writer: error: cannot write output: {exc.strerror}", file=sys.stderr)
+            return 1
+        return _unexpected(exc)
+    except MemoryError:
+        print(
+            "writer: error: out of memory; close other programs or use a smaller input",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:  # the last line of defence: one line, full details in the log
-        where = _log_unexpected(exc)
-        hint = f" (details in {where})" if where else ""
-        print(f"writer: error: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
-        return 1
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    where = _log_unexpected(exc)
+    hint = f" (details in {where})" if where else ""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"writer: error: unexpected {type(exc).__name__}: {first}{hint}", file=sys.stderr)
+    return 1

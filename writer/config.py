@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +24,16 @@ try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
+
+
+# name -> (type, low, high) for whole numbers; texts are non-empty strings.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "candidates": (1, 9),
+    "revisions_keep": (1, 100_000),
+    "revision_interval": (1, 86_400),
+}
+_TEXT_FIELDS = ("model", "preset", "theme", "device")
+CONFIG_FILE_LIMIT = 1024 * 1024
 
 
 @dataclass
@@ -40,18 +49,37 @@ class Config:
     revision_interval: int = 60
 
     def validate(self) -> Config:
-        if not 1 <= int(self.candidates) <= 9:
-            raise WriterError(f"candidates must be 1 to 9; got {self.candidates!r}")
-        if int(self.revisions_keep) < 1:
-            raise WriterError(f"revisions_keep must be at least 1; got {self.revisions_keep!r}")
-        if int(self.revision_interval) < 1:
-            raise WriterError(
-                f"revision_interval must be at least 1 second; got {self.revision_interval!r}"
-            )
+        """Check every setting's type and range; raise a WriterError naming the fix."""
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if name == "device" and value is None:
+                continue
+            if not isinstance(value, str) or not value.strip() or "\0" in value:
+                raise WriterError(f"{name} must be a non-empty text in quotes; got {value!r}")
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise WriterError(
+                    f"{name} must be a whole number from {low} to {high}; got {value!r}"
+                )
         return self
 
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def _read_toml(path: Path, what: str) -> str | None:
+    """The text of a settings file, or None when it does not exist (a BOM is dropped)."""
+    from writer.textfiles import read_text_file
+
+    if not os.path.lexists(path):
+        return None
+    try:
+        return read_text_file(path, purpose=f"read {what}", limit=CONFIG_FILE_LIMIT)
+    except WriterError as exc:
+        if not os.path.exists(path):  # a dangling symlink: as if there were no file
+            return None
+        raise WriterError(f"{exc}; fix or remove it") from None
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -60,12 +88,15 @@ def load_config(path: Path | None = None) -> Config:
         from writer.paths import config_path
 
         path = config_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    raw = _read_toml(path, "config file")
+    if raw is None:
         return Config()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise WriterError(f"cannot read config file {path}: {exc}; fix or remove it") from None
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise WriterError(
+            f"config file {path} is not valid TOML ({exc}); fix or remove it"
+        ) from None
     unknown = set(data) - set(FIELD_TYPES)
     if unknown:
         raise WriterError(
@@ -74,35 +105,56 @@ def load_config(path: Path | None = None) -> Config:
         )
     try:
         return Config(**data).validate()
-    except (TypeError, ValueError) as exc:
+    except WriterError as exc:
         raise WriterError(f"config file {path}: {exc}") from None
 
 
-def save_config(config: Config, path: Path | None = None) -> None:
-    """Write config.toml atomically (temp file + rename), keeping only non-default settings.
+def save_config(
+    config: Config, path: Path | None = None, *, only: tuple[str, ...] | None = None
+) -> None:
+    """Write settings to config.toml, changing nothing else in it.
 
-    Written by hand because tomllib only reads; our settings are flat strings and numbers, and
-    JSON string escapes are valid TOML basic strings.
+    `only` names the settings to write (default: all of them; a default value is removed from
+    the file rather than written). Comments, order and anything else in the file are kept
+    (tomlkit). A symlinked config.toml (dotfiles) stays a symlink: its target is replaced,
+    atomically (temp file + rename), keeping the target's permissions.
     """
+    import tomlkit
+
     if path is None:
         from writer.paths import config_path
 
         path = config_path()
+    config.validate()
+    target = Path(os.path.realpath(path))
+    raw = _read_toml(target, "config file")
+    try:
+        document = tomlkit.parse(raw) if raw is not None else tomlkit.document()
+    except Exception as exc:  # tomlkit's parse errors: refuse to overwrite what we can't read
+        raise WriterError(
+            f"config file {path} is not valid TOML ({exc}); fix or remove it"
+        ) from None
     defaults = Config()
-    lines = []
-    for name in FIELD_TYPES:
+    for name in only or tuple(FIELD_TYPES):
         value: Any = getattr(config, name)
         if value is None or value == getattr(defaults, name):
-            continue
-        lines.append(f"{name} = {json.dumps(value)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
+            document.pop(name, None)
+        else:
+            document[name] = value
+    text = tomlkit.dumps(document)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + ("\n" if lines else ""))
+            fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -71,3 +71,17 @@ def ensure_private_dir(folder: Path) -> Path:
     if not folder.is_dir():
         raise NotADirectoryError(20, "not a folder", str(folder))
     return folder
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache, resolved from the environment now, as huggingface_hub does.
+
+    huggingface_hub reads HF_HOME once, when it is imported; writer passes this path explicitly
+    instead, so a later change of HF_HOME (the tests' per-test cache) is honoured.
+    """
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser()
+    xdg_cache = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    home = os.environ.get("HF_HOME") or os.path.join(xdg_cache, "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"

@@ -198,12 +198,11 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
         from writer.paths import user_presets_path
 
         path = user_presets_path()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from writer.config import _read_toml
+
+    raw = _read_toml(path, "presets file")
+    if raw is None:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WriterError(f"cannot read presets file {path}: {exc}; fix or remove it") from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -212,18 +211,33 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
         ) from None
     presets: dict[str, Preset] = {}
     for name, table in data.items():
+        where = f"presets file {path}: [{name}]"
+        if not name.strip() or len(name) > 64 or not name.isprintable():
+            raise WriterError(
+                f"presets file {path}: preset name {name!r} must be 1 to 64 printable characters"
+            )
         if not isinstance(table, dict):
-            raise WriterError(f"presets file {path}: [{name}] must be a table of parameters")
+            raise WriterError(f"{where} must be a table of parameters")
         table = dict(table)
-        description = str(table.pop("description", "user preset"))
-        base_name = str(table.pop("base", DEFAULT_PRESET))
+        description = table.pop("description", "user preset")
+        if not isinstance(description, str):
+            raise WriterError(f"{where}: description must be a text in quotes; got {description!r}")
+        base_name = table.pop("base", DEFAULT_PRESET)
+        if not isinstance(base_name, str):
+            raise WriterError(f"{where}: base must be a preset name in quotes; got {base_name!r}")
         base = presets.get(base_name) or BUILTIN_PRESETS.get(base_name)
         if base is None:
-            raise WriterError(f"presets file {path}: [{name}] has unknown base {base_name!r}")
+            raise WriterError(f"{where} has unknown base {base_name!r}")
+        for key, value in table.items():
+            # TOML strings are not numbers: "0.5" in presets.toml is a mistake worth naming.
+            if key in _RANGES and isinstance(value, str):
+                raise WriterError(
+                    f"{where}: {key} must be a number, {_RANGES[key][3]}; got {value!r}"
+                )
         try:
             params = base.params.replace(**table)
         except (ParamError, TypeError) as exc:
-            raise WriterError(f"presets file {path}: [{name}]: {exc}") from None
+            raise WriterError(f"{where}: {exc}") from None
         presets[name] = Preset(name, params, description, builtin=False, source=path)
     return presets
 

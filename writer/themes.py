@@ -4,6 +4,10 @@ Bundled themes live in the top-level `themes/` folder (installed as the package
 `writer._themes`); the user's own go in the config dir's `themes/`. A broken file never stops the
 app: it is skipped and reported, so the caller can show every problem in one notification.
 
+Every user theme is built in a throwaway stylesheet with the CSS of all of Textual's widgets
+before it is offered (`theme_problem`): Textual reports a bad value only when it applies a theme,
+as a CSS error dump or a traceback that ends the app.
+
 A theme file::
 
     name = "my-theme"        # optional, defaults to the file name
@@ -42,6 +46,7 @@ COLOR_FIELDS = (
     "panel",
     "boost",
 )
+THEME_FILE_LIMIT = 1024 * 1024
 KNOWN_FIELDS = {*COLOR_FIELDS, "name", "dark", "luminosity_spread", "text_alpha", "variables"}
 
 
@@ -55,6 +60,8 @@ class ThemeLoad:
 
     themes: list[Theme] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # theme name -> the error line of its file, so a request for a broken theme can say why
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def theme_from_dict(data: dict[str, Any], default_name: str) -> Theme:
@@ -86,9 +93,14 @@ def theme_from_dict(data: dict[str, Any], default_name: str) -> Theme:
         kwargs["dark"] = data["dark"]
     for key in ("luminosity_spread", "text_alpha"):
         if key in data:
-            if not isinstance(data[key], (int, float)) or isinstance(data[key], bool):
-                raise ThemeFileError(f"{key!r} must be a number")
-            kwargs[key] = float(data[key])
+            value = data[key]
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not 0 <= value <= 1
+            ):
+                raise ThemeFileError(f"{key!r} must be a number from 0 to 1; got {value!r}")
+            kwargs[key] = float(value)
     variables = data.get("variables", {})
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise ThemeFileError("[variables] must be a table of texts")
@@ -96,12 +108,92 @@ def theme_from_dict(data: dict[str, Any], default_name: str) -> Theme:
     return Theme(**kwargs)
 
 
+def _widget_css() -> list[tuple[str, str]]:
+    """(origin, DEFAULT_CSS) of the App and of every widget Textual ships (imported on demand)."""
+    import textual.command
+    import textual.widgets
+    from textual.app import App
+    from textual.widget import Widget
+
+    for name in textual.widgets.__all__:  # the package imports its widgets lazily
+        getattr(textual.widgets, name)
+    assert textual.command  # imported for its palette widgets' CSS
+    seen: list[type] = [App]
+    todo: list[type] = [Widget]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                todo.append(sub)
+    return [
+        (f"{cls.__module__}.{cls.__qualname__}", cls.__dict__["DEFAULT_CSS"])
+        for cls in seen
+        if isinstance(cls.__dict__.get("DEFAULT_CSS"), str)
+    ]
+
+
+def _css_problem(theme: Theme, sources: list[tuple[str, str]]) -> str | None:
+    from rich.text import Text
+    from textual.css.stylesheet import Stylesheet, StylesheetParseError
+
+    try:
+        variables = {**theme.to_color_system().generate(), **theme.variables}
+        sheet = Stylesheet(variables=variables)
+        for origin, css in sources:
+            sheet.add_source(css, read_from=(origin, ""), is_default_css=True)
+        sheet.parse()
+    except StylesheetParseError as exc:
+        for rule in exc.errors.rules:
+            for token, message in rule.errors:
+                summary = getattr(message, "summary", message)
+                text = Text.from_markup(str(summary)).plain
+                variable = getattr(getattr(token, "referenced_by", None), "name", None)
+                if variable:
+                    return f"${variable} = {token.value!r}: {text}"
+                return text
+        return "Textual cannot use it"
+    except Exception as exc:  # NaN colours, tokenizer errors...: whatever it is, not usable
+        lines = str(exc).strip().splitlines()
+        return f"Textual cannot use it ({lines[0] if lines else type(exc).__name__})"
+    return None
+
+
+def theme_problem(theme: Theme) -> str | None:
+    """None if Textual can apply `theme`, else what is wrong, in one line.
+
+    The theme's colours and variables are generated and every Textual widget's CSS is parsed
+    with them, in a stylesheet that is then thrown away; nothing in it can reach the app.
+    """
+    sources = _widget_css()
+    problem = _css_problem(theme, sources)
+    if problem is None or not theme.variables:
+        return problem
+    # Name the variable at fault when leaving it out makes the theme work.
+    for name, value in theme.variables.items():
+        rest = {k: v for k, v in theme.variables.items() if k != name}
+        trial = Theme(**{**_theme_kwargs(theme), "variables": rest})
+        if _css_problem(trial, sources) is None:
+            return f"[variables] {name} = {value!r} is not accepted by Textual ({problem})"
+    return problem
+
+
+def _theme_kwargs(theme: Theme) -> dict[str, Any]:
+    fields = ("name", *COLOR_FIELDS, "dark", "luminosity_spread", "text_alpha")
+    return {name: getattr(theme, name) for name in fields}
+
+
 def load_theme_file(path: Path) -> Theme:
     """One theme file; raises ThemeFileError with the reason."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ThemeFileError(f"cannot read it ({exc})") from None
+    from writer.errors import WriterError
+    from writer.textfiles import read_text_file
+
+    try:  # a regular file of at most 1 MB: never a FIFO that would block the app's start
+        raw = read_text_file(path, purpose="read", limit=THEME_FILE_LIMIT)
+    except WriterError as exc:
+        raise ThemeFileError(
+            str(exc).replace(f"cannot read {path}: ", "cannot read it: ")
+        ) from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -127,14 +219,40 @@ def load_themes(user_dir: Path | None = None) -> ThemeLoad:
 
         user_dir = user_themes_dir()
     result = ThemeLoad()
-    files = bundled_theme_files()
+    bundled = bundled_theme_files()
+    files = list(bundled)
     try:
         files += sorted(user_dir.glob("*.toml")) if user_dir.is_dir() else []
     except OSError as exc:
         result.errors.append(f"{user_dir}: cannot list it ({exc})")
     for path in files:
         try:
-            result.themes.append(load_theme_file(path))
+            theme = load_theme_file(path)
+            # Bundled themes are checked by the test suite; a user's are checked here, fully.
+            problem = None if path in bundled else theme_problem(theme)
         except ThemeFileError as exc:
-            result.errors.append(f"{path}: {exc}")
+            problem = str(exc)
+            theme = None
+        except Exception as exc:  # anything else a strange file can cause: skip it, say why
+            problem = f"{type(exc).__name__}: {exc}"
+            theme = None
+        if problem is None and theme is not None:
+            result.themes.append(theme)
+        else:
+            result.errors.append(f"{path}: {problem}")
+            result.broken[_declared_name(path)] = f"{path}: {problem}"
     return result
+
+
+def _declared_name(path: Path) -> str:
+    """The name a theme file gives itself (or its file name), for "you asked for a broken one"."""
+    from writer.textfiles import read_text_file
+
+    try:
+        data = tomllib.loads(read_text_file(path, limit=THEME_FILE_LIMIT))
+        name = data.get("name")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    except Exception:
+        pass
+    return path.stem

@@ -23,13 +23,25 @@ def run_app(args: argparse.Namespace) -> int:
         presets = all_presets()
         if args.preset not in presets:
             raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(presets)}")
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
+    if args.file == "":
+        raise UsageError("the file name is empty; give a .txt or .md file to edit")
     file = Path(args.file).expanduser() if args.file else None
     if file is not None and file.is_dir():
         raise WriterError(f"{file} is a folder; give a .txt or .md file to edit")
+    if file is not None and os.path.lexists(file) and os.path.exists(file):
+        from writer.textfiles import check_text_file
+
+        # Before the app starts: a FIFO would block its first frame, /dev/zero fill memory.
+        check_text_file(file, purpose="open")
     if args.theme is not None:
         from writer.themes import load_themes
 
-        names = [theme.name for theme in load_themes().themes]
+        loaded = load_themes()
+        names = [theme.name for theme in loaded.themes]
+        if args.theme in loaded.broken:
+            raise WriterError(f"theme {args.theme!r} cannot be used: {loaded.broken[args.theme]}")
         if args.theme not in names and not args.theme.startswith("textual-"):
             raise UsageError(f"unknown theme {args.theme!r}; choose one of: {', '.join(names)}")
 

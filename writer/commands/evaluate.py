@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from writer.errors import UsageError, WriterError
+
 HELP = "measure a model's perplexity on .txt/.md files (lower: the text is less surprising)"
 
 
@@ -33,15 +35,20 @@ def run(args: argparse.Namespace) -> int:
     from writer.engine.evaluate import check_window, perplexity
     from writer.engine.models import DEFAULT_MODEL, load_model_and_tokenizer
 
-    corpus = read_corpus(args.paths)  # bad paths fail before the model loads
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
+    corpus = read_corpus(args.paths, use="evaluate")  # bad paths fail before the model loads
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     model, tokenizer, _source = load_model_and_tokenizer(
-        args.model or DEFAULT_MODEL, device=args.device
+        DEFAULT_MODEL if args.model is None else args.model, device=args.device
     )
-    block, stride = check_window(model, args.block_size, args.stride)
+    try:
+        block, stride = check_window(model, args.block_size, args.stride)
+    except WriterError as exc:  # --block-size / --stride out of range: a usage error
+        raise UsageError(f"{exc} (see `writer eval --help`)") from None
     ids = encode_documents(tokenizer, corpus.texts)
     result = perplexity(model, ids, block, stride)
     print(f"perplexity: {result.perplexity:.4f}")

@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Any
 
-from writer.errors import WriterError
+from writer.commands import seed_type
+from writer.errors import UsageError, WriterError
 
 HELP = "fine-tune a model on your own .txt/.md files (LoRA or full)"
 
@@ -58,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         help="sequences per forward pass; the rest is gradient accumulation (default 2)",
     )
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_type, help="random seed (default 0)")
     p.add_argument("--holdout", type=float, help="fraction of text held out (default 0.1)")
     p.add_argument("--lora-r", type=int, help="LoRA rank (default 8)")
     p.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 16)")
@@ -145,9 +146,12 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         device=args.device,
     )
-    validate_options(options)  # fail on a bad name or value before loading torch
+    try:
+        validate_options(options)  # fail on a bad name or value before loading torch
+    except WriterError as exc:  # a flag's value: a usage error (exit 2), as argparse's are
+        raise UsageError(f"{exc} (see `writer finetune --help`)") from None
     if args.stop_after_steps is not None and args.stop_after_steps < 1:
-        raise WriterError("--stop-after-steps must be at least 1")
+        raise UsageError("--stop-after-steps must be at least 1")
     _quiet_libraries()
     err = Console(stderr=True)
     progress = Progress(
@@ -197,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             interrupted = None
         finally:
-            progress.stop()
+            if task:  # Progress.stop prints a blank line when it never started
+                progress.stop()
     if interrupted is not None:
         if interrupted.checkpoint is None:
             print(f"writer: {interrupted}", file=sys.stderr)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from writer.engine.types import MAX_CANDIDATES
+from writer.commands import seed_type
+from writer.engine.types import MAX_CANDIDATES, MAX_SEED
 from writer.errors import UsageError, WriterError
-from writer.presets import SamplingParams, get_preset
-from writer.textfiles import read_text_file
+from writer.presets import ParamError, SamplingParams, get_preset
+from writer.textfiles import MAX_TEXT_BYTES, read_text_file
 
 MODES = ("continue", "ideas")
 
@@ -52,7 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-repeat-ngram", type=int, dest="no_repeat_ngram_size")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--stop", help="none, sentence, paragraph, or a text to stop at")
-    p.add_argument("--seed", type=int, help="seed of candidate 1 (candidate i uses seed+i-1)")
+    p.add_argument(
+        "--seed",
+        type=seed_type,
+        help=f"seed of candidate 1, 0 to {MAX_SEED} (candidate i uses seed+i-1)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per prompt")
     p.add_argument("--output", "-o", metavar="F", help="write results to F instead of stdout")
 
@@ -68,8 +75,15 @@ class Request:
 def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
     from writer.config import load_config
 
-    preset = args.preset or load_config().preset
-    params = get_preset(preset)
+    if args.preset is None:
+        preset = load_config().preset
+        params = get_preset(preset)
+    else:
+        preset = args.preset
+        try:
+            params = get_preset(preset)
+        except WriterError as exc:  # a bad --preset is a usage error (exit 2)
+            raise UsageError(str(exc)) from None
     overrides = {
         name: getattr(args, name)
         for name in (
@@ -82,13 +96,55 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
             "stop",
         )
     }
-    return preset, params.replace(**overrides)
+    try:
+        return preset, params.replace(**overrides)
+    except ParamError as exc:  # an out-of-range flag is a usage error, as a malformed one is
+        raise UsageError(f"{exc} (see `writer generate --help`)") from None
 
 
 def _check_n(n: Any, where: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
-        raise WriterError(f"{where or '-'}n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
+        message = f"{where or '-'}n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}"
+        raise WriterError(message) if where else UsageError(message)
     return n
+
+
+def _check_text(text: str, what: str) -> str:
+    """`text` if it can be encoded as UTF-8 (no lone surrogates), else a one-line error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WriterError(
+            f"{what} is not valid UTF-8 text (character {exc.start + 1} is "
+            f"{ascii(text[exc.start])}, an unpaired surrogate or a byte that is not UTF-8); "
+            "fix the text or convert it to UTF-8"
+        ) from None
+    return text
+
+
+def _read_stdin() -> str:
+    """Standard input as UTF-8 (strictly: a terminal's or a pipe's bytes, whatever the locale)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        data = stream.read(MAX_TEXT_BYTES + 1) if stream is not None else sys.stdin.read()
+    except UnicodeDecodeError:
+        raise WriterError("standard input is not UTF-8 text; convert it to UTF-8") from None
+    except OSError as exc:
+        raise WriterError(f"cannot read standard input: {exc.strerror or exc}") from None
+    if isinstance(data, str):
+        return _check_text(data, "standard input")
+    if len(data) > MAX_TEXT_BYTES:
+        raise WriterError(
+            f"standard input is over the {MAX_TEXT_BYTES // (1024 * 1024)} MB limit for a "
+            "prompt; pass a shorter text"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WriterError(
+            f"standard input is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); convert it to UTF-8"
+        ) from None
 
 
 def read_requests(args: argparse.Namespace) -> list[Request]:
@@ -120,33 +176,65 @@ def read_requests(args: argparse.Namespace) -> list[Request]:
             if mode not in MODES:
                 raise WriterError(f"{where}mode must be continue or ideas; got {mode!r}")
             seed = item.get("seed", args.seed)
-            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-                raise WriterError(f"{where}seed must be a whole number; got {seed!r}")
-            requests.append(Request(item["prompt"], mode, _check_n(item.get("n", n), where), seed))
+            if seed is not None and (
+                isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+            ):
+                raise WriterError(
+                    f"{where}seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}"
+                )
+            prompt = _check_text(item["prompt"], f"{where}the prompt")
+            requests.append(Request(prompt, mode, _check_n(item.get("n", n), where), seed))
         if not requests:
             raise WriterError(f"prompts file {args.prompts} has no prompts; add one JSON per line")
         return requests
     if args.prompt_file:
         if args.prompt is not None:
             raise UsageError("give either PROMPT or --prompt-file, not both")
-        prompt = read_text_file(Path(args.prompt_file), purpose="read prompt file")
+        from writer.engine.prompts import strip_idea_notes
+
+        # As in the app: the author's [Idea: ...] notes are not part of the story.
+        prompt = strip_idea_notes(
+            read_text_file(Path(args.prompt_file), purpose="read prompt file")
+        )
     elif args.prompt == "-":
-        try:
-            prompt = sys.stdin.read()
-        except UnicodeDecodeError:
-            raise WriterError("standard input is not UTF-8 text; convert it to UTF-8") from None
+        prompt = _read_stdin()
     else:
-        prompt = args.prompt or ""
+        prompt = _check_text(args.prompt or "", "the prompt")
     return [Request(prompt, args.mode, n, args.seed)]
+
+
+def _check_output_path(path: str) -> None:
+    """Refuse to write results over the drafts database or its journal files."""
+    from writer.paths import database_path
+
+    db = database_path()
+    owned = {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")}
+    target = Path(path).expanduser()
+    try:
+        resolved = target.resolve()
+        if any(resolved == p.resolve() for p in owned):
+            raise UsageError(f"-o {path} is writer's drafts database; write to another file")
+    except OSError:
+        pass
 
 
 def _open_output(path: str | None) -> IO[str]:
     if path is None:
         return sys.stdout
+    _check_output_path(path)
     try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in run()
+        # O_NONBLOCK: a FIFO that nobody reads gives an error at once instead of a hang.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o666)
     except OSError as exc:
-        raise WriterError(f"cannot write output file {path}: {exc.strerror or exc}") from None
+        reason = "a pipe that nobody reads" if exc.errno == errno.ENXIO else exc.strerror or exc
+        raise WriterError(f"cannot write output file {path}: {reason}") from None
+    os.set_blocking(fd, True)
+    return open(fd, "w", encoding="utf-8")  # noqa: SIM115 - closed in run()
+
+
+def _write_error(path: str | None, exc: OSError) -> WriterError:
+    where = f"output file {path}" if path else "standard output"
+    return WriterError(f"cannot write to {where}: {exc.strerror or exc}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,7 +245,9 @@ def run(args: argparse.Namespace) -> int:
     from writer.config import load_config
     from writer.engine import load_engine
 
-    model_name = args.model or load_config().model
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
+    model_name = args.model if args.model is not None else load_config().model
     engine = load_engine(model_name, device=args.device, precision=args.precision)
     out = _open_output(args.output)
     try:
@@ -168,9 +258,17 @@ def run(args: argparse.Namespace) -> int:
             stream_live = not as_json and req.n == 1 and out.isatty()
             result = _run_one(engine, req, params, model_name, out if stream_live else None)
             _write(result, out, as_json, preset, streamed=stream_live)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk, /dev/full, an I/O error: one line, not a traceback
+        raise _write_error(args.output, exc) from None
     finally:
         if out is not sys.stdout:
-            out.close()
+            try:
+                out.close()
+            except OSError:
+                pass  # already reported (a failed flush), or nothing more to say
     return 0
 
 
@@ -211,12 +309,12 @@ def _write(
         return
     if streamed:
         out.write("\n")
-        return
-    for i, cand in enumerate(result["candidates"], 1):
+    for i, cand in enumerate(result["candidates"] if not streamed else [], 1):
         out.write(
             f"--- candidate {i} (seed {cand['seed']}, {cand['tokens']} tokens, "
             f"mean logprob {cand['logprob']:.2f}) ---\n{cand['text']}\n"
         )
+    out.flush()  # the results are written (or a write error is raised) before the summary
     print(
         f"writer: {result['model']}, preset {preset}, {stats.new_tokens} tokens in "
         f"{stats.total_s:.1f}s ({stats.tokens_per_s:.1f} tokens/s); reproduce with --seed "
@@ -231,13 +329,21 @@ def _run_batch(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    if not sys.stderr.isatty():  # no bar in a log file or a pipe: one summary line at the end
+        for req in requests:
+            _write(_run_one(engine, req, params, model_name, None), out, True, "")
+        out.flush()
+        print(f"writer: generated {len(requests)}/{len(requests)} prompts", file=sys.stderr)
+        return
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
-        transient=False,
+        # Transient: the bar is gone when the batch ends or fails, so an error stays one line
+        # (and nothing is drawn at all when stderr is not a terminal).
+        transient=True,
     ) as progress:
         task = progress.add_task("generating", total=len(requests))
         for req in requests:

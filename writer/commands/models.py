@@ -11,8 +11,19 @@ HELP = "list base models in the Hugging Face cache and your fine-tuned models"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `writer models`."""
-    p = subparsers.add_parser("models", help=HELP, description=HELP + ", one per line.")
+    p = subparsers.add_parser(
+        "models",
+        help=HELP,
+        description=HELP + ", one per line; `writer models delete NAME` and "
+        "`writer models rename OLD NEW` manage your fine-tunes.",
+    )
     p.add_argument("--json", action="store_true", help="print every entry with its full manifest")
+    actions = p.add_subparsers(dest="action", metavar="{delete,rename}")
+    delete = actions.add_parser("delete", help="delete one of your fine-tuned models")
+    delete.add_argument("name", help="the fine-tune's name (see `writer models`)")
+    rename = actions.add_parser("rename", help="give one of your fine-tuned models a new name")
+    rename.add_argument("old", help="its current name")
+    rename.add_argument("new", help="the new name: letters, digits, '.', '_' and '-'")
     return p
 
 
@@ -32,9 +43,26 @@ def describe(manifest: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one line per model (or a JSON list with --json)."""
-    from writer.engine.models import list_models
+    """Print one line per model (or a JSON list with --json); or delete / rename a fine-tune."""
+    from writer.engine.models import (
+        KNOWN_HUB_MODELS,
+        delete_finetuned,
+        list_models,
+        rename_finetuned,
+    )
     from writer.paths import models_dir
+
+    if getattr(args, "action", None) == "delete":
+        folder = delete_finetuned(args.name)
+        print(f"deleted fine-tuned model {args.name!r} ({folder})")
+        return 0
+    if getattr(args, "action", None) == "rename":
+        folder = rename_finetuned(args.old, args.new)
+        print(
+            f"renamed fine-tuned model {args.old!r} to {args.new!r} ({folder}); "
+            f"use it with --model {args.new}"
+        )
+        return 0
 
     infos = list_models()
     if args.json:
@@ -54,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     for info in infos:
         if info.kind == "finetuned":
             detail = f"{describe(info.manifest)}  {info.location}"
+            if info.name in KNOWN_HUB_MODELS:
+                detail += f"  (hidden by the hub model; `writer models rename {info.name} NEW`)"
         else:
             detail = info.location
         print(f"{info.name:<{width}}  {info.kind:<9}  {detail}")

@@ -9,12 +9,14 @@ predicted too.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from writer.errors import WriterError
+from writer.textfiles import read_text_file
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 
@@ -42,15 +44,17 @@ def find_text_files(paths: Sequence[str | Path]) -> list[Path]:
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_file():
-            found.add(path.resolve())
-        elif path.is_dir():
+        if path.is_dir():
             for child in path.rglob("*"):
                 relative = child.relative_to(path).parts
                 if any(part.startswith(".") for part in relative):
                     continue
                 if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES:
                     found.add(child.resolve())
+        elif os.path.lexists(path):
+            # Named explicitly: read_corpus says what is wrong with it if it is not a text file
+            # (a FIFO or a device is refused there, without being opened for long).
+            found.add(path.resolve())
         else:
             raise WriterError(f"{raw}: no such file or folder; check the path")
     if not found:
@@ -61,26 +65,23 @@ def find_text_files(paths: Sequence[str | Path]) -> list[Path]:
     return sorted(found)
 
 
-def read_corpus(paths: Sequence[str | Path]) -> Corpus:
-    """Read every text file under `paths` as UTF-8; fingerprint the contents (not the names)."""
+def read_corpus(paths: Sequence[str | Path], *, use: str = "train on") -> Corpus:
+    """Read every text file under `paths` as UTF-8; fingerprint the contents (not the names).
+
+    `use` finishes the "add some writing to ..." hint for empty files ("train on", "evaluate").
+    """
     files = find_text_files(paths)
     texts: list[str] = []
     digest = hashlib.sha256()
     for file in files:
-        try:
-            data = file.read_bytes()
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise WriterError(f"{file} is not UTF-8 text; convert it or leave it out") from None
-        except OSError as exc:
-            raise WriterError(f"cannot read {file}: {exc.strerror or exc}") from None
+        text = read_text_file(file, purpose="read")
         # Normalise line endings so the same text saved on Windows fingerprints the same.
         text = text.replace("\r\n", "\n")
         texts.append(text)
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
     if not any(text.strip() for text in texts):
         raise WriterError(
-            f"the text files found ({len(files)}) are empty; add some writing to train on"
+            f"the text files found ({len(files)}) are empty; add some writing to {use}"
         )
     return Corpus(files=files, texts=texts, fingerprint="sha256:" + digest.hexdigest()[:32])
 

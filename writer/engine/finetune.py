@@ -29,8 +29,9 @@ from typing import Any
 from writer.engine import checkpoint as ckpt
 from writer.engine.corpus import encode_documents, read_corpus, split_holdout
 from writer.engine.evaluate import model_context, perplexity
-from writer.engine.models import MODEL_NAME_RE, load_model_and_tokenizer
+from writer.engine.models import check_model_name, load_model_and_tokenizer
 from writer.engine.tuned import prompt_from, sample, save_tuned_model
+from writer.engine.types import MAX_SEED
 from writer.errors import WriterError
 
 METHODS = ("auto", "lora", "full")
@@ -132,11 +133,9 @@ def _check_positive(value: Any, flag: str, kind: type = int) -> None:
 
 def validate_options(options: FinetuneOptions) -> None:
     """Reject bad values with a one-line error naming the flag (before anything is loaded)."""
-    if not MODEL_NAME_RE.match(options.name or ""):
-        raise WriterError(
-            f"invalid model name {options.name!r}: use letters, digits, '.', '_' and '-' "
-            "(no slashes or spaces, at most 64 characters, not starting with '.')"
-        )
+    check_model_name(options.name)  # a valid file name that hides no hub model (gpt2...)
+    if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
+        raise WriterError(f"--seed must be a whole number from 0 to {MAX_SEED}; got {options.seed}")
     if options.method is not None and options.method not in METHODS:
         raise WriterError(f"--method must be one of {', '.join(METHODS)}; got {options.method!r}")
     if options.steps is not None and options.epochs is not None:

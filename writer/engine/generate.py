@@ -32,6 +32,7 @@ from writer.engine.sampling import build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
+    MAX_SEED,
     MODES,
     Candidate,
     CandidateDone,
@@ -177,6 +178,10 @@ class Engine:
             raise WriterError(f"n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
         if not isinstance(params, SamplingParams):
             raise TypeError("params must be a SamplingParams")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+        ):
+            raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
         if seed is None:
             seed = secrets.randbelow(2**31)
         with self._lock:
@@ -208,6 +213,7 @@ class Engine:
             prompt_length=len(built.ids),
             min_new_tokens=3 if mode == "ideas" else 0,
             eos_token_id=self.eos_token_id,
+            device=self.device,
         )
         generators = []
         for row in rows:

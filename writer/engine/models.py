@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ DEFAULT_MODEL = "gpt2"
 MANIFEST = "manifest.json"
 # A fine-tuned model name is a plain file name: no path characters.
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A hub id with an owner, `owner/repo` (e.g. openai-community/gpt2), as the hub spells them.
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,38 @@ class ModelInfo:
 
 
 def _looks_like_path(name: str) -> bool:
+    if HUB_ID_RE.match(name) and ".." not in name:
+        return False  # owner/repo: a hub id unless a folder of that name exists (checked first)
     return os.sep in name or name.startswith((".", "~")) or (os.altsep or "\0") in name
+
+
+def shadowed_hub_id(name: str) -> str | None:
+    """The hub id that a fine-tune called `name` would hide, if any (case-insensitive).
+
+    Known base models always count; so does any model already in the local Hugging Face cache.
+    """
+    for hub_id in KNOWN_HUB_MODELS:
+        if name.casefold() == hub_id.casefold():
+            return hub_id
+    if cached_snapshot(name) is not None:
+        return name
+    return None
+
+
+def check_model_name(name: str | None) -> str:
+    """`name` if it can name a fine-tuned model, else a one-line WriterError naming the fix."""
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+        raise WriterError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(no slashes or spaces, at most 64 characters, not starting with '.')"
+        )
+    hub_id = shadowed_hub_id(name)
+    if hub_id is not None:
+        raise WriterError(
+            f"model name {name!r} is taken by the hub model {hub_id!r}: a fine-tune with that "
+            f"name would hide it; pick another name, such as my-{name}"
+        )
+    return name
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -65,8 +99,10 @@ def resolve_model(name: str) -> ModelSource:
     """Decide what `name` refers to, without loading anything."""
     from writer.paths import models_dir
 
-    if not name or not name.strip():
+    if not isinstance(name, str) or not name.strip():
         raise WriterError("empty model name; pass a hub id such as gpt2, or a folder path")
+    if "\0" in name:
+        raise WriterError(f"invalid model name {name!r}: it contains a NUL character")
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / MANIFEST).is_file():
@@ -79,7 +115,9 @@ def resolve_model(name: str) -> ModelSource:
         return ModelSource(name, "folder", str(path))
     if _looks_like_path(name):
         raise WriterError(f"model folder {name} does not exist; check the path")
-    if MODEL_NAME_RE.match(name):
+    # A known base model always means the hub model, even if an old fine-tune has its name
+    # (`writer models rename` gives that one another name).
+    if MODEL_NAME_RE.match(name) and name not in KNOWN_HUB_MODELS:
         folder = models_dir() / name
         if folder.is_dir():
             return ModelSource(name, "finetuned", str(folder), read_manifest(folder))
@@ -91,7 +129,9 @@ def cached_snapshot(repo_id: str) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(repo_id, "config.json")
+        from writer.paths import hf_hub_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=hf_hub_cache())
     except Exception:  # an odd repo id or an unreadable cache: let transformers report it
         return None
     return Path(found).parent if isinstance(found, str) else None
@@ -113,12 +153,32 @@ def pick_device(device: str | None) -> str:
         )
     if parsed.type not in ("cpu", "cuda", "mps"):
         raise WriterError(f"unsupported device {device!r}; use cpu, cuda or cuda:N")
+    if parsed.type == "mps" and not _mps_available():
+        raise WriterError(
+            f"device {device!r} asked for but Apple's MPS is not available here; use --device cpu"
+        )
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise WriterError(
+                f"device {device!r} asked for but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1}); use one of them or --device cpu"
+            )
     return str(parsed)
 
 
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def _offline_message(name: str) -> str:
-    if name in KNOWN_HUB_MODELS or "/" in name:
+    if name in KNOWN_HUB_MODELS:
         what = f"model {name!r} is not in the local Hugging Face cache"
+    elif "/" in name:
+        what = f"model {name!r} is not a local folder and not in the local Hugging Face cache"
     else:
         what = (
             f"model {name!r} is not a folder, a fine-tuned model (see `writer models`) or a "
@@ -153,6 +213,10 @@ def _from_pretrained(loader: Any, location: str, name: str, is_hub: bool, **kwar
     """Call `loader.from_pretrained`, cache first; turn hub/network failures into one line."""
     from huggingface_hub import is_offline_mode
 
+    from writer.paths import hf_hub_cache
+
+    if is_hub:
+        kwargs["cache_dir"] = str(hf_hub_cache())
     try:
         return loader.from_pretrained(location, local_files_only=True, **kwargs)
     except OSError as exc:
@@ -244,7 +308,14 @@ def _load_finetuned(source: ModelSource, dtype: Any) -> tuple[Any, Any]:
             **_weight_kwargs(dtype),
         )
         # Merging folds the adapter into the weights: generation then runs at base speed.
-        model = PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
+        with warnings.catch_warnings():
+            # peft still asks for transformers' deprecated `is_gradient_checkpointing`; the
+            # FutureWarning is for peft's authors, not for someone generating text.
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
+            adapter = PeftModel.from_pretrained(model, str(folder / "adapter"))
+            model = adapter.merge_and_unload()
         return model, tokenizer
     model = _from_pretrained(
         AutoModelForCausalLM, str(folder), source.name, False, **_weight_kwargs(dtype)
@@ -260,7 +331,11 @@ def list_models() -> list[ModelInfo]:
     try:
         from huggingface_hub import scan_cache_dir
 
-        for repo in sorted(scan_cache_dir().repos, key=lambda r: r.repo_id):
+        from writer.paths import hf_hub_cache
+
+        cache = hf_hub_cache()
+        repos = scan_cache_dir(cache).repos if cache.is_dir() else []
+        for repo in sorted(repos, key=lambda r: r.repo_id):
             if repo.repo_type == "model":
                 infos.append(ModelInfo(repo.repo_id, "hub", str(repo.repo_path)))
     except Exception:  # no cache yet, or an unreadable one: list what we can
@@ -268,6 +343,8 @@ def list_models() -> list[ModelInfo]:
     root = models_dir()
     if root.is_dir():
         for folder in sorted(root.iterdir()):
+            if not MODEL_NAME_RE.match(folder.name):  # e.g. a `.deleting-NAME` left by a crash
+                continue
             if folder.is_dir() and (folder / MANIFEST).is_file():
                 try:
                     manifest = read_manifest(folder)
@@ -291,8 +368,11 @@ def download(name: str) -> str:
             "or pass --model PATH to a local model folder"
         )
     try:
+        from writer.paths import hf_hub_cache
+
         return snapshot_download(
             name,
+            cache_dir=str(hf_hub_cache()),
             allow_patterns=["*.json", "*.safetensors", "*.txt", "merges.txt", "vocab.json"],
         )
     except Exception as exc:
@@ -302,3 +382,75 @@ def download(name: str) -> str:
             f"cannot download {name!r}: the hub cannot be reached ({_first_line(exc)}); "
             "check your connection, or pass --model PATH to a local model folder"
         ) from None
+
+
+def _finetuned_folder(name: str) -> Path:
+    """The folder of fine-tune `name`, or a one-line WriterError saying what `name` is instead."""
+    from writer.paths import models_dir
+
+    folder = models_dir() / name
+    if MODEL_NAME_RE.match(name or "") and folder.is_dir() and not folder.is_symlink():
+        return folder
+    if name in KNOWN_HUB_MODELS or HUB_ID_RE.match(name or ""):
+        raise WriterError(
+            f"{name!r} is a hub model, not one of your fine-tunes; only fine-tunes can be "
+            "renamed or deleted here (see `writer models`)"
+        )
+    raise WriterError(f"no fine-tuned model named {name!r}; see `writer models`")
+
+
+def delete_finetuned(name: str) -> Path:
+    """Delete fine-tune `name` (and any interrupted run of it); return the folder it was in.
+
+    The folder is first renamed aside, so a failure half-way never leaves a half model that
+    `writer models` would still list as usable.
+    """
+    import shutil
+
+    from writer.engine import checkpoint
+
+    folder = _finetuned_folder(name)
+    trash = folder.with_name(f".deleting-{name}-{os.getpid()}")
+    try:
+        os.rename(folder, trash)
+        shutil.rmtree(trash)
+        checkpoint.remove(name)
+    except OSError as exc:
+        raise WriterError(f"cannot delete {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def rename_finetuned(old: str, new: str) -> Path:
+    """Rename fine-tune `old` to `new` (a valid name that no model has); return the new folder."""
+    from writer.engine import checkpoint
+
+    folder = _finetuned_folder(old)
+    check_model_name(new)
+    target = folder.with_name(new)
+    if os.path.lexists(target) or checkpoint.exists(new):
+        raise WriterError(
+            f"a model named {new!r} already exists; pick another name, or delete it first "
+            f"with `writer models delete {new}`"
+        )
+    try:
+        os.rename(folder, target)
+        if checkpoint.folder(old).is_dir():
+            os.rename(checkpoint.folder(old), checkpoint.folder(new))
+    except OSError as exc:
+        raise WriterError(f"cannot rename {folder} to {new!r}: {exc.strerror or exc}") from None
+    _rename_in_manifest(target, new)
+    return target
+
+
+def _rename_in_manifest(folder: Path, name: str) -> None:
+    """Record the new name in the manifest (atomically); the folder name is what counts."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("name") == name:
+            return
+        manifest["name"] = name
+        tmp = folder / f".{MANIFEST}.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / MANIFEST)
+    except (OSError, ValueError):
+        pass  # the model works under its new folder name either way

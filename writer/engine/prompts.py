@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 IDEAS_FRAME = "\n\n---\nIdeas for what could happen next in this story:\n\n1."
+# A plot idea inserted in the app is a note on its own line, "[Idea: ...]": for the author, not
+# the story, so the model never reads it (the app's editor and `generate --prompt-file` alike).
+IDEA_NOTE_RE = re.compile(r"^\[Idea: .*\]\n?", re.MULTILINE)
 # Front-truncation moves in blocks, so that consecutive requests on a growing story keep the same
 # first token and the engine can reuse the cached prefix (a window sliding by one token would
 # invalidate it on every keystroke).
 TRUNCATE_BLOCK = 128
+
+
+def strip_idea_notes(text: str) -> str:
+    """The story without the author's `[Idea: ...]` note lines."""
+    return IDEA_NOTE_RE.sub("", text)
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,15 @@ def build_processors(
     prompt_length: int = 0,
     min_new_tokens: int = 0,
     eos_token_id: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> LogitsProcessorList:
-    """The processors `generate` would build for these parameters."""
+    """The processors `generate` would build for these parameters, their tensors on `device`.
+
+    `device` must be the model's: MinNewTokensLength keeps its end-of-text ids in a tensor that
+    `torch.isin` compares with the scores, and transformers creates it on the CPU by default
+    (a CUDA run of `--mode ideas` then failed with "Expected all tensors to be on the same
+    device").
+    """
     processors = LogitsProcessorList()
     if params.repetition_penalty != 1.0:
         processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
@@ -57,7 +64,9 @@ def build_processors(
         processors.append(NoRepeatNGramLogitsProcessor(params.no_repeat_ngram_size))
     if min_new_tokens > 0 and eos_token_id is not None:
         processors.append(
-            MinNewTokensLengthLogitsProcessor(prompt_length, min_new_tokens, eos_token_id)
+            MinNewTokensLengthLogitsProcessor(
+                prompt_length, min_new_tokens, eos_token_id, device=str(device)
+            )
         )
     if params.greedy:
         return processors

@@ -12,6 +12,8 @@ Mode = Literal["continue", "ideas"]
 MODES: tuple[str, ...] = ("continue", "ideas")
 # Candidates per request: the app offers 1-9 (digit keys), scripts may ask for more.
 MAX_CANDIDATES = 16
+# Seeds are 0..2**63-1: what SQLite's INTEGER (the generation log) and torch's seeding both hold.
+MAX_SEED = 2**63 - 1
 
 # Why a candidate ended: its token budget, a stop rule or text, the end-of-text token, or the
 # caller cancelled the request.

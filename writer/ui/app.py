@@ -118,37 +118,46 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
 
     # -- themes ---------------------------------------------------------------------------------
     def _setup_themes(self) -> None:
+        """Register the themes that passed a full check; one notification for every problem."""
         from writer.themes import load_themes
 
-        loaded = load_themes()
+        loaded = load_themes()  # a user theme that Textual could not apply is skipped there
         for theme in loaded.themes:
             self.register_theme(theme)
-        if loaded.errors:
+        problems = list(loaded.errors)
+        wanted = self.requested_theme or self.config.theme
+        fallback = "writer-dark" if "writer-dark" in self.available_themes else "textual-dark"
+        if wanted not in self.available_themes:
+            if wanted not in loaded.broken:
+                problems.append(f"Unknown theme {wanted!r}.")
+            problems.append(f"Using {fallback}; pick another with ctrl+p → Theme.")
+            wanted = fallback
+        if problems:
             self.notify(
-                "Some theme files were skipped:\n" + "\n".join(loaded.errors),
+                "Some theme files were skipped:\n" + "\n".join(problems)
+                if loaded.errors
+                else "\n".join(problems),
                 title="Themes",
                 severity="warning",
                 timeout=10,
             )
-        wanted = self.requested_theme or self.config.theme
-        if wanted in self.available_themes:
-            self.theme = wanted
-        else:
-            self.notify(
-                f"Unknown theme {wanted!r}; using writer-dark. Pick one with ctrl+p → Theme.",
-                severity="warning",
-            )
-            self.theme = "writer-dark" if "writer-dark" in self.available_themes else "textual-dark"
+        self.theme = wanted
+        # Textual publishes the change later (call_next): remember what is shown now, so that
+        # only a theme picked afterwards (ctrl+p) is saved, never a --theme choice.
+        self._shown_theme = wanted
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
     def _remember_theme(self, theme: Any) -> None:
         """Persist a theme picked in the command palette (not one given with --theme)."""
+        if theme.name == self._shown_theme:
+            return
+        self._shown_theme = theme.name
         if theme.name == self.config.theme:
             return
         self.config.theme = theme.name
         try:
-            save_config(self.config)
-        except OSError as exc:
+            save_config(self.config, only=("theme",))
+        except (OSError, WriterError) as exc:
             self.notify(f"Could not remember the theme: {exc}", severity="warning")
 
     # -- presets and parameters -----------------------------------------------------------------
