@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "drafts": "drafts",
     "finetune": "finetune",
     "eval": "evaluate",
+    "compare": "compare",
+    "stats": "stats",
 }
 
 

@@ -248,3 +248,12 @@ def evaluate_continuations(
                 on_progress()
         rows.append(score_continuations(model_name, preset_name, references, texts, mean_logprob))
     return rows
+
+
+def continuation_for(engine: Any, pair: ContinuationPair, params: Any, seed: int) -> str:
+    """One continuation of the pair's prompt, as long as its true continuation (no stop rule).
+
+    `writer compare` gives A and B the same seed per passage.
+    """
+    params = params.replace(max_new_tokens=len(pair.continuation_ids), stop="none")
+    return engine.generate(pair.prompt, params, n=1, seed=seed)[0].text
