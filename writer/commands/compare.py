@@ -8,7 +8,6 @@ model or preset, or a text too short, is one `writer: error:` line.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from writer.errors import UsageError, WriterError
@@ -130,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
     hf_logging.disable_progress_bar()
     with DraftStore.open() as store:
         log = JudgmentLog(store)
-        print(f"writer: loading {a.model} and {b.model}…", file=sys.stderr, flush=True)
         plan.prepared = prepare(plan, log)
         c = plan.prepared.comparison
         if plan.prepared.resumed:

@@ -144,7 +144,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
     def __init__(self, plan: ComparePlan, log: JudgmentLog, rng: random.Random | None = None):
         super().__init__()
         self.plan = plan
-        self.log = log
+        self.judgments = log
         # The order of each passage is drawn here; tests pass a seeded Random.
         self.rng = rng or random.Random()
         self.prepared: Prepared | None = None
@@ -184,7 +184,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
 
         worker = get_current_worker()
         try:
-            prepared = self.plan.prepared or prepare(self.plan, self.log)
+            prepared = self.plan.prepared or prepare(self.plan, self.judgments)
             self.post_message(SessionReady(prepared))
             comparison = prepared.comparison
             params = {s.spec: get_preset(s.preset) for s in (self.plan.a, self.plan.b)}
@@ -258,7 +258,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
             choice = which
         item = self.current
         try:
-            self.log.record(
+            self.judgments.record(
                 Judgment(
                     self.prepared.comparison.id,
                     item.item,
@@ -276,7 +276,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
         self._next()
 
     def summary(self) -> ComparisonSummary:
-        return self.log.summary(self.plan.a.spec, self.plan.b.spec)
+        return self.judgments.summary(self.plan.a.spec, self.plan.b.spec)
 
     def _show_summary(self, done: bool = False) -> None:
         panel = self.query_one("#summary", Static)
@@ -306,7 +306,7 @@ class CompareApp(App[ComparisonSummary | None]):
 
     def __init__(self, plan: ComparePlan, log: JudgmentLog, rng: random.Random | None = None):
         super().__init__()
-        self.plan, self.log, self.rng = plan, log, rng
+        self.plan, self.judgment_log, self.rng = plan, log, rng
 
     def on_mount(self) -> None:
-        self.push_screen(CompareScreen(self.plan, self.log, self.rng), self.exit)
+        self.push_screen(CompareScreen(self.plan, self.judgment_log, self.rng), self.exit)
