@@ -169,3 +169,22 @@ def test_cli_summary_and_bad_inputs(tiny_model_dir: Path, tmp_path: Path, isolat
         assert errors[0].startswith("writer: error:")
         assert message in errors[0]
         assert "Traceback" not in result.stderr
+
+
+def test_holdout_takes_passages_from_the_held_out_part_only(tiny_model_dir: Path, tmp_path):
+    from writer.engine.corpus import encode_documents, split_holdout
+    from writer.ui.screens.compare import prepare
+
+    with DraftStore.open(tmp_path / "w.db") as store:
+        log = JudgmentLog(store)
+        plan = _plan(tiny_model_dir, holdout=0.3, items=50)
+        prepared = prepare(plan, log)
+        tok = prepared.engines[str(tiny_model_dir)].tokenizer
+        held = split_holdout(encode_documents(tok, plan.texts), 0.3)[1]
+        whole = prepare(_plan(tiny_model_dir, items=50), log)
+    assert 0 < len(prepared.pairs) < len(whole.pairs)
+    for pair in prepared.pairs:
+        n = len(pair.prompt_ids)
+        starts = [i for i in range(len(held) - n + 1) if tuple(held[i : i + n]) == pair.prompt_ids]
+        assert starts, "a passage from outside the held-out part"
+    assert prepared.comparison.id != whole.comparison.id  # a different text: its own session

@@ -46,6 +46,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_LENGTH,
         help=f"continuation tokens (default {DEFAULT_LENGTH})",
     )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        help="take passages only from the last FRACTION of the text (what finetune held out)",
+    )
     p.add_argument("--seed", type=int, help="seed of a new session (default: random)")
     p.add_argument("--new", action="store_true", help="start a new session, do not resume")
     p.add_argument(
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             )
         print("\n".join(summary.lines()))
         return 0
+    if args.holdout is not None and not 0 < args.holdout < 1:
+        raise UsageError(f"--holdout must be between 0 and 1; got {args.holdout}")
     if not args.paths:
         raise UsageError("give the text files or folders to take passages from")
     from writer.engine.corpus import read_corpus
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         new=args.new,
         device=args.device,
+        holdout=args.holdout,
     )
     from transformers.utils import logging as hf_logging
 

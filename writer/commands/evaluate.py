@@ -256,3 +256,90 @@ def _print_table(rows: list[Any], settings: dict[str, int], samples: int) -> Non
         f"seed {settings['seed']}"
     )
     sys.stdout.flush()
+
+
+def finetune_report(
+    paths: list[str],
+    base: str,
+    name: str,
+    manifest: dict[str, Any],
+    device: str | None,
+) -> list[str]:
+    """Continuation metrics of the base and the tuned model on the held-out part (the report
+    lines `writer finetune` prints), and the `writer compare` command to judge them.
+
+    Sizes are `writer eval`'s defaults, shrunk to fit the model's context and the held-out part.
+    """
+    import shlex
+
+    from rich.console import Console
+
+    from writer.engine import load_engine
+    from writer.engine.corpus import encode_documents, read_corpus
+    from writer.engine.evaluate import (
+        DEFAULT_CANDIDATES,
+        DEFAULT_LENGTH,
+        DEFAULT_SAMPLES,
+        DEFAULT_WINDOW,
+        evaluate_continuations,
+        make_pairs,
+    )
+
+    err = Console(stderr=True)
+    corpus = read_corpus(paths)
+    presets = _presets(None)
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    holdout_tokens, seed = int(manifest["holdout_tokens"]), int(manifest["seed"])
+    fraction = holdout_tokens / max(1, int(manifest["tokens"]))
+    compare = (
+        f"judge it yourself: writer compare {quoted} --a {shlex.quote(base)} --b {name} "
+        f"--holdout {fraction:.3g}"
+    )
+    rows = []
+    pairs: list[Any] = []
+    window = length = 0
+    for model_name in (base, name):
+        err.print(f"[dim]continuation metrics of {model_name}[/dim]", highlight=False)
+        engine = load_engine(model_name, device=device)
+        held_out = encode_documents(engine.tokenizer, corpus.texts)[-holdout_tokens:]
+        length = min(DEFAULT_LENGTH, engine.context_size // 4)
+        longest = max(
+            (len(run) for run in _runs(held_out, engine.tokenizer.eos_token_id)), default=0
+        )
+        window = min(DEFAULT_WINDOW, engine.context_size - length, longest - length)
+        if window < 8:
+            return [
+                f"continuation metrics: skipped (the held-out part has {holdout_tokens} tokens; "
+                f"pairs need {8 + length}); hold out more with --holdout or add text",
+                compare,
+            ]
+        pairs = make_pairs(engine.tokenizer, held_out, window, length, DEFAULT_SAMPLES)
+        rows.extend(
+            evaluate_continuations(engine, model_name, pairs, presets, DEFAULT_CANDIDATES, seed)
+        )
+        del engine
+    lines = [
+        f"continuation metrics on the held-out part ({len(pairs)} pairs, {window}-token prompts, "
+        f"{length}-token continuations, {DEFAULT_CANDIDATES} candidates, preset "
+        f"{presets[0][0]}, seed {seed}):",
+        f"  {'':8} {'BLEU':>6} {'chrF':>6} {'ROUGE-L':>8} {'dist-2':>7} {'self-BLEU':>9} "
+        f"{'rep-4':>6} {'true logprob':>12}",
+    ]
+    for label, r in zip(("before", "after"), rows, strict=True):
+        lines.append(
+            f"  {label:8} {_fmt(r.bleu):>6} {_fmt(r.chrf):>6} {_fmt(r.rouge_l):>8} "
+            f"{_fmt(r.distinct_2, 3):>7} {_fmt(r.self_bleu):>9} "
+            f"{_fmt(r.repeated_ngram_rate, 3):>6} {_fmt(r.true_logprob, 3):>12}"
+        )
+    lines.append(compare)
+    return lines
+
+
+def _runs(ids: list[int], eos: int | None) -> list[list[int]]:
+    runs: list[list[int]] = [[]]
+    for token in ids:
+        if token == eos:
+            runs.append([])
+        else:
+            runs[-1].append(token)
+    return runs

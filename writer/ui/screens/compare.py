@@ -52,6 +52,7 @@ class ComparePlan:
     seed: int | None = None
     new: bool = False
     device: str | None = None
+    holdout: float | None = None  # take passages only from the last fraction (finetune's)
     prepared: Prepared | None = None
 
 
@@ -76,7 +77,7 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     import secrets
 
     from writer.engine import load_engine
-    from writer.engine.corpus import encode_documents
+    from writer.engine.corpus import encode_documents, split_holdout
     from writer.engine.evaluate import check_pair_sizes, make_pairs
 
     check_pair_sizes(plan.window, plan.length, plan.items, 1)
@@ -88,8 +89,12 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     for engine in engines.values():
         check_pair_sizes(plan.window, plan.length, plan.items, 1, engine.context_size)
     ids = encode_documents(first.tokenizer, plan.texts)
+    text_id = fingerprint(plan.texts)
+    if plan.holdout is not None:
+        ids = split_holdout(ids, plan.holdout)[1]
+        text_id += f" holdout {plan.holdout:g}"
     pairs = make_pairs(first.tokenizer, ids, plan.window, plan.length, plan.items)
-    key = (plan.a.spec, plan.b.spec, fingerprint(plan.texts), plan.window, plan.length)
+    key = (plan.a.spec, plan.b.spec, text_id, plan.window, plan.length)
     found = None if plan.new else log.find_unfinished(*key)
     if found is not None:
         return Prepared(found, pairs[: found.items], engines, resumed=True)
