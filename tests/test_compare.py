@@ -188,3 +188,47 @@ def test_holdout_takes_passages_from_the_held_out_part_only(tiny_model_dir: Path
         starts = [i for i in range(len(held) - n + 1) if tuple(held[i : i + n]) == pair.prompt_ids]
         assert starts, "a passage from outside the held-out part"
     assert prepared.comparison.id != whole.comparison.id  # a different text: its own session
+
+
+async def test_models_dialog_shows_use_and_opens_a_blind_comparison(
+    tiny_engine, tiny_model_dir: Path
+) -> None:
+    import json
+    import shutil
+
+    from textual.widgets import OptionList, Static
+
+    from tests.test_app_support import loader_for
+    from writer.paths import models_dir
+    from writer.ui.app import WriterApp
+    from writer.ui.screens.compare import CompareScreen
+    from writer.ui.screens.models import ModelsScreen
+
+    # A "full" fine-tune is a model folder with a manifest: the tiny model serves as one.
+    tuned = models_dir() / "tinytuned"
+    shutil.copytree(tiny_model_dir, tuned)
+    (tuned / "manifest.json").write_text(json.dumps({"method": "full", "base": "x"}))
+    app = WriterApp(model=str(tiny_model_dir), engine_loader=loader_for(tiny_engine))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        app.editor.text = CORPUS * 3
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.models)
+        screen = app.screen
+        names = [m.name for m in screen.models]
+        screen.query_one(OptionList).highlighted = names.index("tinytuned")
+        await pilot.pause()
+        panel = str(screen.query_one("#manifest", Static).content)
+        assert "your use: no requests yet" in panel
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        await wait_for(pilot, lambda: compare.current is not None, 30)
+        assert compare.plan.b.model == "tinytuned" and compare.plan.a.model == str(tiny_model_dir)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: compare.judged == 1)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
+    with DraftStore.open() as store:
+        summary = JudgmentLog(store).summary(str(tiny_model_dir), "tinytuned")
+    assert summary.judgments == 1 and summary.decisive == 1

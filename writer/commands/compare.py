@@ -37,8 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--window",
         type=int,
-        default=DEFAULT_WINDOW,
-        help=f"passage tokens (default {DEFAULT_WINDOW})",
+        help=f"passage tokens (default {DEFAULT_WINDOW}, less if the model's context is short)",
     )
     p.add_argument(
         "--length",

@@ -46,7 +46,7 @@ class ComparePlan:
     b: Side
     texts: list[str]
     source: str
-    window: int = DEFAULT_WINDOW
+    window: int | None = None  # None: DEFAULT_WINDOW, or less to fit the model's context
     length: int = DEFAULT_LENGTH
     items: int = DEFAULT_ITEMS
     seed: int | None = None
@@ -80,21 +80,22 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     from writer.engine.corpus import encode_documents, split_holdout
     from writer.engine.evaluate import check_pair_sizes, make_pairs
 
-    check_pair_sizes(plan.window, plan.length, plan.items, 1)
+    check_pair_sizes(plan.window or 1, plan.length, plan.items, 1)
     engines: dict[str, Any] = {}
     for side in (plan.a, plan.b):
         if side.model not in engines:
             engines[side.model] = load_engine(side.model, device=plan.device)
     first = engines[plan.a.model]
-    for engine in engines.values():
-        check_pair_sizes(plan.window, plan.length, plan.items, 1, engine.context_size)
+    context = min(engine.context_size for engine in engines.values())
+    window = plan.window or max(1, min(DEFAULT_WINDOW, context - plan.length))
+    check_pair_sizes(window, plan.length, plan.items, 1, context)
     ids = encode_documents(first.tokenizer, plan.texts)
     text_id = fingerprint(plan.texts)
     if plan.holdout is not None:
         ids = split_holdout(ids, plan.holdout)[1]
         text_id += f" holdout {plan.holdout:g}"
-    pairs = make_pairs(first.tokenizer, ids, plan.window, plan.length, plan.items)
-    key = (plan.a.spec, plan.b.spec, text_id, plan.window, plan.length)
+    pairs = make_pairs(first.tokenizer, ids, window, plan.length, plan.items)
+    key = (plan.a.spec, plan.b.spec, text_id, window, plan.length)
     found = None if plan.new else log.find_unfinished(*key)
     if found is not None:
         return Prepared(found, pairs[: found.items], engines, resumed=True)
