@@ -314,6 +314,10 @@ def finetune_report(
                 compare,
             ]
         pairs = make_pairs(engine.tokenizer, held_out, window, length, DEFAULT_SAMPLES)
+        # A short held-out part: shorter prompts (down to 32 tokens) for at least 8 pairs.
+        while len(pairs) < 8 and window > 32:
+            window = max(32, window // 2)
+            pairs = make_pairs(engine.tokenizer, held_out, window, length, DEFAULT_SAMPLES)
         rows.extend(
             evaluate_continuations(engine, model_name, pairs, presets, DEFAULT_CANDIDATES, seed)
         )
