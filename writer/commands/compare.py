@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config()
     a = resolve_side(args.a, args.model or config.model, args.preset or config.preset)
     b = resolve_side(args.b, args.model or config.model, args.preset or config.preset)
-    for side in (a, b):
-        get_preset(side.preset)  # an unknown --preset: one line listing the presets
+    for preset in {a.preset, b.preset, args.preset or a.preset}:
+        get_preset(preset)  # an unknown --preset: one line listing the presets
     if a == b:
         raise UsageError(f"--a and --b are the same ({a.model} with {a.preset}); compare two")
     if args.summary:

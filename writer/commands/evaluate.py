@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         for flag in ("preset", "json"):
             if getattr(args, flag):
                 raise UsageError(f"--{flag} applies to --continuations; add it or drop --{flag}")
-    models = args.model or [DEFAULT_MODEL]
+    models = list(dict.fromkeys(args.model or [DEFAULT_MODEL]))
     corpus = read_corpus(args.paths)  # bad paths fail before a model loads
     if args.continuations:
         return _run_continuations(args, models, corpus.texts)

@@ -118,7 +118,12 @@ class ContinuationPair:
 
 
 def check_pair_sizes(
-    window: int, length: int, samples: int, candidates: int, context: int | None = None
+    window: int,
+    length: int,
+    samples: int,
+    candidates: int,
+    context: int | None = None,
+    samples_flag: str = "--samples",
 ) -> None:
     """Validate the pair sizes (before anything heavy runs); errors name the flag to change."""
     from writer.engine.types import MAX_CANDIDATES
@@ -128,7 +133,7 @@ def check_pair_sizes(
     if length < 1:
         raise WriterError(f"--length {length} is too small; use at least 1 token")
     if not 1 <= samples <= 10_000:
-        raise WriterError(f"--samples must be 1 to 10000; got {samples}")
+        raise WriterError(f"{samples_flag} must be 1 to 10000; got {samples}")
     if not 1 <= candidates <= MAX_CANDIDATES:
         raise WriterError(f"-n must be 1 to {MAX_CANDIDATES} candidates; got {candidates}")
     if context is not None and window + length > context:

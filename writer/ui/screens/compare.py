@@ -80,7 +80,7 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     from writer.engine.corpus import encode_documents, split_holdout
     from writer.engine.evaluate import check_pair_sizes, make_pairs
 
-    check_pair_sizes(plan.window or 1, plan.length, plan.items, 1)
+    check_pair_sizes(plan.window or 1, plan.length, plan.items, 1, samples_flag="--items")
     engines: dict[str, Any] = {}
     for side in (plan.a, plan.b):
         if side.model not in engines:
@@ -88,7 +88,7 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     first = engines[plan.a.model]
     context = min(engine.context_size for engine in engines.values())
     window = plan.window or max(1, min(DEFAULT_WINDOW, context - plan.length))
-    check_pair_sizes(window, plan.length, plan.items, 1, context)
+    check_pair_sizes(window, plan.length, plan.items, 1, context, "--items")
     ids = encode_documents(first.tokenizer, plan.texts)
     text_id = fingerprint(plan.texts)
     if plan.holdout is not None:
