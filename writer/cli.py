@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "drafts": "drafts",
     "finetune": "finetune",
     "eval": "evaluate",
+    "compare": "compare",
+    "stats": "stats",
 }
 
 

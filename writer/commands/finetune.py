@@ -64,6 +64,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--lora-r", type=int, help="LoRA rank (default 8)")
     p.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 16)")
     p.add_argument("--prompt", help="prompt for the before/after samples (default: held-out text)")
+    p.add_argument(
+        "--no-continuations",
+        action="store_true",
+        help="skip the continuation metrics (BLEU, chrF, ...) of the before/after report",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of --name")
     p.add_argument("--overwrite", action="store_true", help="replace a model with this name")
@@ -231,6 +236,12 @@ def run(args: argparse.Namespace) -> int:
         f"{shlex.quote(result.prompt)} --model {result.name} --seed {m['seed']} -n 1 "
         "--max-new-tokens 40 --stop none --preset balanced"
     )
+    if not args.no_continuations:
+        from writer.commands.evaluate import finetune_report
+
+        sys.stdout.flush()
+        for line in finetune_report(args.paths, m["base"], result.name, m, args.device):
+            print(line)
     return 0
 
 

@@ -67,6 +67,34 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX generations_draft ON generations(draft_id, id)",
     ],
+    # Blind comparisons (`writer compare`, writer.store.judgments).
+    [
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created REAL NOT NULL,
+            a_spec TEXT NOT NULL,
+            b_spec TEXT NOT NULL,
+            source TEXT NOT NULL,  -- where the passages came from (files, a draft)
+            fingerprint TEXT NOT NULL,  -- of that text: a session resumes only on the same text
+            window INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            items INTEGER NOT NULL
+        )""",
+        """CREATE TABLE judgments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+            item INTEGER NOT NULL,
+            created REAL NOT NULL,
+            a_first INTEGER NOT NULL,  -- 1: A's continuation was shown first (key 1)
+            choice TEXT NOT NULL CHECK (choice IN ('a', 'b', 'tie', 'both_bad')),
+            passage TEXT NOT NULL,
+            text_a TEXT NOT NULL,
+            text_b TEXT NOT NULL,
+            UNIQUE (comparison_id, item)
+        )""",
+        "CREATE INDEX comparisons_specs ON comparisons(a_spec, b_spec)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

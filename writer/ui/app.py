@@ -249,7 +249,32 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
                 self.remember_settings()
                 self.notify(f"Loading model {name}…")
 
-        self.push_screen(ModelsScreen(self.model_name), chosen)
+        self.push_screen(ModelsScreen(self.model_name, usage=self._model_usage), chosen)
+
+    def _model_usage(self) -> dict[str, Any]:
+        """Acceptance statistics per model for the models dialog (called in its worker)."""
+        from writer.store.acceptance import per_model, usage_stats
+
+        return per_model(usage_stats(self.store)) if self.store is not None else {}
+
+    def on_models_screen_compare_requested(self, message: Any) -> None:
+        """Blind comparison of the current model (A) and the chosen one (B) on this draft."""
+        from writer.store.judgments import JudgmentLog
+        from writer.ui.screens.compare import ComparePlan, CompareScreen, Side
+
+        if self.store is None:
+            self.notify("Comparisons are stored in the drafts library, which is not available.")
+            return
+        a = Side(self.model_name, self.model_name, self.preset_name)
+        b = Side(message.model, message.model, self.preset_name)
+        source = f"draft {self.draft.id}" if self.draft is not None else "this text"
+        plan = ComparePlan(a, b, [self.editor.text], source=source)
+
+        def done(summary: Any) -> None:
+            if summary is not None and summary.judgments:
+                self.notify(" · ".join(summary.lines()[1:]), title="Compare")
+
+        self.push_screen(CompareScreen(plan, JudgmentLog(self.store)), done)
 
     def action_drafts(self) -> None:
         from writer.ui.screens.drafts import DraftsScreen

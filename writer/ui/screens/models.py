@@ -1,5 +1,8 @@
 """f5: base and fine-tuned models with their manifests; enter switches the session's model.
 
+Each model also shows the author's own use of it (`writer stats` per model), and `c` opens a
+blind comparison of the highlighted model against the current one on this draft.
+
 Listing scans the Hugging Face cache, so it runs in a thread worker; the reload itself happens in
 the app's model worker.
 """
@@ -7,12 +10,15 @@ the app's model worker.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -45,17 +51,30 @@ class ModelsScreen(ModalScreen[str | None]):
     ModelsScreen #manifest { width: 60%; height: 1fr; padding: 0 1; overflow-y: auto; }
     ModelsScreen Input { margin: 0 1; }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("c", "compare", "Compare blind"),
+    ]
 
-    def __init__(self, current: str) -> None:
+    class CompareRequested(Message):
+        """Compare `model` with the current one, blind (handled by the app)."""
+
+        def __init__(self, model: str) -> None:
+            super().__init__()
+            self.model = model
+
+    def __init__(self, current: str, usage: Callable[[], dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.current = current
         self.models: list = []
+        # Per-model acceptance statistics (writer.store.acceptance), read in the worker.
+        self.usage = usage
+        self.usage_rows: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Models"
-            box.border_subtitle = "enter: switch · escape: close"
+            box.border_subtitle = "enter: switch · c: compare blind with current · escape: close"
             with Horizontal():
                 yield OptionList(Option("listing…", disabled=True))
                 yield Static("", id="manifest", markup=False)
@@ -70,7 +89,13 @@ class ModelsScreen(ModalScreen[str | None]):
         try:
             from writer.engine.models import list_models
 
-            self.post_message(ModelsListed(list_models()))
+            models = list_models()
+            if self.usage is not None:
+                try:
+                    self.usage_rows = self.usage()
+                except Exception:  # statistics are a bonus; the list still shows
+                    self.usage_rows = {}
+            self.post_message(ModelsListed(models))
         except Exception as exc:  # the screen still lets the user type a name
             self.post_message(ModelsListed([], f"{type(exc).__name__}: {exc}"))
 
@@ -99,9 +124,26 @@ class ModelsScreen(ModalScreen[str | None]):
         index = event.option_index
         if 0 <= index < len(self.models):
             info = self.models[index]
+            use = ""
+            if self.usage is not None:
+                from writer.store.acceptance import UsageRow, describe
+
+                use = describe(self.usage_rows.get(info.name, UsageRow(info.name, "all"))) + "\n"
             self.query_one("#manifest", Static).update(
-                f"{info.name}\n{info.location}\n\n{describe_manifest(info.manifest)}"
+                f"{info.name}\n{info.location}\n{use}\n{describe_manifest(info.manifest)}"
             )
+
+    def action_compare(self) -> None:
+        index = self.query_one(OptionList).highlighted
+        if index is None or not 0 <= index < len(self.models):
+            self.notify("Highlight a model to compare with the current one.")
+            return
+        name = self.models[index].name
+        if name == self.current:
+            self.notify("That is the current model; highlight another one to compare.")
+            return
+        self.app.post_message(self.CompareRequested(name))
+        self.dismiss(None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -1,0 +1,147 @@
+"""`writer compare FILES --a X --b Y`: blind human comparison of two models or presets.
+
+X and Y are each a preset name (with --model's model), a model (with --preset's preset), or
+MODEL@PRESET. The models load and the passages are cut before the screen opens, so an unknown
+model or preset, or a text too short, is one `writer: error:` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from writer.errors import UsageError, WriterError
+
+HELP = "judge two models or presets blind on your own text (A/B, win rate with a 95% interval)"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `writer compare`."""
+    from writer.ui.screens.compare import DEFAULT_ITEMS, DEFAULT_LENGTH, DEFAULT_WINDOW
+
+    p = subparsers.add_parser(
+        "compare",
+        help=HELP,
+        description=HELP + ". Shows the end of a passage of your text and two continuations in "
+        "random, hidden order; 1 / 2 picks the better, t = tie, x = both bad, s = summary. "
+        "Running the same command again resumes an unfinished session.",
+    )
+    p.add_argument("paths", nargs="*", metavar="FILES_OR_DIRS", help="text to take passages from")
+    p.add_argument("--a", required=True, metavar="MODEL_OR_PRESET", help="contender A")
+    p.add_argument("--b", required=True, metavar="MODEL_OR_PRESET", help="contender B")
+    p.add_argument("--model", help="the model for a side given as a preset (default: config)")
+    p.add_argument("--preset", help="the preset for a side given as a model (default: config)")
+    p.add_argument(
+        "--items", type=int, default=DEFAULT_ITEMS, help=f"passages (default {DEFAULT_ITEMS})"
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        help=f"passage tokens (default {DEFAULT_WINDOW}, less if the model's context is short)",
+    )
+    p.add_argument(
+        "--length",
+        type=int,
+        default=DEFAULT_LENGTH,
+        help=f"continuation tokens (default {DEFAULT_LENGTH})",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        help="take passages only from the last FRACTION of the text (what finetune held out)",
+    )
+    p.add_argument("--seed", type=int, help="seed of a new session (default: random)")
+    p.add_argument("--new", action="store_true", help="start a new session, do not resume")
+    p.add_argument(
+        "--summary", action="store_true", help="print the summary of A against B and exit"
+    )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    return p
+
+
+def resolve_side(spec: str, model: str, preset: str) -> Any:
+    """MODEL@PRESET, a preset name (with `model`), or a model (with `preset`)."""
+    from writer.presets import all_presets, get_preset
+    from writer.ui.screens.compare import Side
+
+    spec = spec.strip()
+    if not spec:
+        raise UsageError("--a/--b must name a model or a preset")
+    if "@" in spec:
+        name, _, preset_name = spec.rpartition("@")
+        get_preset(preset_name)  # unknown: one line listing the presets
+        return Side(spec, name, preset_name)
+    if spec in all_presets():
+        return Side(spec, model, spec)
+    return Side(spec, spec, preset)
+
+
+def _check_model(name: str) -> None:
+    """Fail early on a model that cannot be found (the loaders say how to fix it)."""
+    from writer.engine.models import resolve_model
+
+    resolve_model(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the comparison screen (or print the summary)."""
+    from writer.config import load_config
+    from writer.presets import get_preset
+    from writer.store import DraftStore
+    from writer.store.judgments import JudgmentLog
+
+    config = load_config()
+    a = resolve_side(args.a, args.model or config.model, args.preset or config.preset)
+    b = resolve_side(args.b, args.model or config.model, args.preset or config.preset)
+    for preset in {a.preset, b.preset, args.preset or a.preset}:
+        get_preset(preset)  # an unknown --preset: one line listing the presets
+    if a == b:
+        raise UsageError(f"--a and --b are the same ({a.model} with {a.preset}); compare two")
+    if args.summary:
+        with DraftStore.open() as store:
+            summary = JudgmentLog(store).summary(a.spec, b.spec)
+        if not summary.judgments:
+            raise WriterError(
+                f"no judgments of {a.spec} against {b.spec} yet; run `writer compare FILES "
+                f"--a {a.spec} --b {b.spec}` to make some"
+            )
+        print("\n".join(summary.lines()))
+        return 0
+    if args.holdout is not None and not 0 < args.holdout < 1:
+        raise UsageError(f"--holdout must be between 0 and 1; got {args.holdout}")
+    if not args.paths:
+        raise UsageError("give the text files or folders to take passages from")
+    from writer.engine.corpus import read_corpus
+    from writer.ui.screens.compare import CompareApp, ComparePlan, prepare
+
+    corpus = read_corpus(args.paths)
+    for side in (a, b):
+        _check_model(side.model)
+    plan = ComparePlan(
+        a,
+        b,
+        corpus.texts,
+        source=", ".join(str(f) for f in corpus.files),
+        window=args.window,
+        length=args.length,
+        items=args.items,
+        seed=args.seed,
+        new=args.new,
+        device=args.device,
+        holdout=args.holdout,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    with DraftStore.open() as store:
+        log = JudgmentLog(store)
+        plan.prepared = prepare(plan, log)
+        c = plan.prepared.comparison
+        if plan.prepared.resumed:
+            print(f"writer: resuming comparison {c.id} ({len(c.judged)} of {c.items} judged)")
+        summary = CompareApp(plan, log).run()
+        if summary is None:
+            summary = log.summary(a.spec, b.spec)
+    print("\n".join(summary.lines()))
+    return 0
