@@ -65,7 +65,10 @@ def _label(value: object) -> str:
 
 
 def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
+    """A timestamp: a number a clock could give (time.localtime fails beyond), else 0."""
+    if not isinstance(value, int | float) or not -(2**40) < value < 2**40:
+        return 0.0  # also NaN, which compares False
+    return float(value)
 
 
 def _int(value: object) -> int:
