@@ -133,6 +133,8 @@ def test_a_link_at_the_destination_is_replaced_not_followed_unless_named(tmp_pat
     link.symlink_to(victim)
     followed = check_target(link, follow_links=True)
     assert followed.path == victim
+    with pytest.raises(ExportExistsError, match=f"is a link to {victim}, which exists"):
+        write_export(followed, "named")
     write_export(followed, "named", overwrite=True)
     assert link.is_symlink() and victim.read_text(encoding="utf-8") == "named"
 

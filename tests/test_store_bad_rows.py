@@ -32,6 +32,7 @@ def _tampered(path: Path) -> tuple[int, int, int]:
             (b.id,),
         )
         raw.execute("UPDATE revisions SET text = X'FF' WHERE draft_id = ? AND id != ?", (c.id, rev))
+        raw.execute("UPDATE drafts SET created = 1e300 WHERE id = ?", (a.id,))  # no clock says so
     return a.id, b.id, c.id
 
 
@@ -74,6 +75,9 @@ def test_cli_reports_bad_rows_in_one_line(isolated_user_dirs) -> None:
         assert len(errors) == 1 and "cannot be read" in errors[0] and "unexpected" not in errors[0]
         assert "Traceback" not in result.stderr
     assert run_writer("drafts", "show", str(b), env=env).stdout.endswith("beta as utf-8 blob\n")
+    alpha = run_writer("drafts", "show", str(a), env=env)
+    assert alpha.returncode == 0, alpha.stderr
+    assert "created: 1970-01-01" in alpha.stdout or "created: 1969-12-31" in alpha.stdout
     deleted = run_writer("drafts", "delete", str(c), env=env)
     assert deleted.returncode == 0, deleted.stderr
 

@@ -185,6 +185,11 @@ def write_export(target: ExportTarget, content: str, *, overwrite: bool = False)
     """
     path = target.path
     if target.exists and not overwrite:
+        if target.path != target.named:  # a link, followed: say which file would be replaced
+            raise ExportExistsError(
+                f"{target.named} is a link to {target.path}, which exists; add --force to "
+                f"overwrite {target.path}, or choose another name"
+            )
         raise ExportExistsError(
             f"{target.named} exists; add --force to overwrite it, or choose another name"
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from writer.errors import WriterError
 from writer.store.models import GenerationRecord
-from writer.store.rows import json_value
+from writer.store.rows import json_value, timestamp
 from writer.store.textio import encodable
 
 # Generation log entries kept per draft (oldest dropped first); each is a few kilobytes.
@@ -102,14 +102,14 @@ class GenerationLogMixin:
             GenerationRecord(
                 id=r[0],
                 draft_id=r[1],
-                created=r[2],
-                mode=r[3],
+                created=timestamp(r[2]),
+                mode=r[3] if isinstance(r[3], str) else "",
                 params=json_value(r[4], {}),
-                seed=r[5],
-                model=r[6],
+                seed=r[5] if isinstance(r[5], int) else None,
+                model=r[6] if isinstance(r[6], str) else None,
                 candidates=[c for c in json_value(r[7], []) if isinstance(c, dict)],
-                inserted=r[8],
-                prompt_tail=r[9],
+                inserted=r[8] if isinstance(r[8], int) else None,
+                prompt_tail=r[9] if isinstance(r[9], str) else None,
             )
             for r in rows
         ]

@@ -64,8 +64,11 @@ def _label(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
+def timestamp(value: object) -> float:
+    """A timestamp: a number a clock could give (time.localtime fails beyond), else 0."""
+    if not isinstance(value, int | float) or not -(2**40) < value < 2**40:
+        return 0.0  # also NaN, which compares False
+    return float(value)
 
 
 def _int(value: object) -> int:
@@ -107,8 +110,8 @@ def draft_from_row(row: tuple) -> Draft:
         id=did,
         title=_label(title),
         text=draft_text(did, text),
-        created=_number(created),
-        updated=_number(updated),
+        created=timestamp(created),
+        updated=timestamp(updated),
         preset=_optional(preset),
         overrides=parsed if isinstance(parsed, dict) else {},
         model=_optional(model),
@@ -133,7 +136,7 @@ def revision_from_row(row: tuple) -> Revision:
             "by another program?)"
         )
     return Revision(
-        rid, draft_id, _number(created), word_count(text), _label(reason), preview(text), text
+        rid, draft_id, timestamp(created), word_count(text), _label(reason), preview(text), text
     )
 
 
