@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from writer.errors import UsageError
+from writer.errors import UsageError, WriterError
 
 HELP = "measure models on .txt/.md files: perplexity, or continuation metrics (--continuations)"
 
@@ -269,7 +269,21 @@ def finetune_report(
     lines `writer finetune` prints), and the `writer compare` command to judge them.
 
     Sizes are `writer eval`'s defaults, shrunk to fit the model's context and the held-out part.
+    The model is saved by now, so a failure here is a report line, not an error exit.
     """
+    try:
+        return _finetune_report(paths, base, name, manifest, device)
+    except WriterError as exc:
+        return [f"continuation metrics: skipped ({exc})"]
+
+
+def _finetune_report(
+    paths: list[str],
+    base: str,
+    name: str,
+    manifest: dict[str, Any],
+    device: str | None,
+) -> list[str]:
     import shlex
 
     from rich.console import Console
