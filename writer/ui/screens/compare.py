@@ -37,6 +37,11 @@ class Side:
     model: str
     preset: str
 
+    @classmethod
+    def of(cls, model: str, preset: str) -> Side:
+        """The side `model` with `preset`, named MODEL@PRESET."""
+        return cls(f"{model}@{preset}", model, preset)
+
 
 @dataclass
 class ComparePlan:
