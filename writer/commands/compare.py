@@ -48,6 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout",
         type=float,
+        metavar="FRACTION",
         help="take passages only from the last FRACTION of the text (what finetune held out)",
     )
     p.add_argument("--seed", type=int, help="seed of a new session (default: random)")

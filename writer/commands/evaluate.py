@@ -46,6 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout",
         type=float,
+        metavar="FRACTION",
         help="use only the last FRACTION of the text, the part `writer finetune` holds out",
     )
     c = p.add_argument_group("continuation metrics")
