@@ -234,3 +234,13 @@ async def test_models_dialog_shows_use_and_opens_a_blind_comparison(
     with DraftStore.open() as store:
         summary = JudgmentLog(store).summary(f"{tiny_model_dir}@balanced", "tinytuned@balanced")
     assert summary.judgments == 1 and summary.decisive == 1
+
+
+def test_the_passage_shown_is_its_end() -> None:
+    from writer.ui.screens.compare import passage_end
+
+    text = "\n".join(f"line {i} " + "word " * 12 for i in range(40)) + "the last words"
+    shown = passage_end(text)
+    assert shown.startswith("…") and shown.endswith("the last words")
+    assert len(shown.splitlines()) <= 6 and len(shown) <= 481
+    assert passage_end("short") == "short"
