@@ -139,17 +139,17 @@ def test_cli_summary_and_bad_inputs(tiny_model_dir: Path, tmp_path: Path, isolat
         env=isolated_user_dirs,
     )  # fmt: skip
     assert none_yet.returncode == 1
-    assert none_yet.stderr.startswith("writer: error: no judgments of greedy against wild")
+    assert none_yet.stderr.startswith(f"writer: error: no judgments of {model}@greedy against")
     assert len(none_yet.stderr.strip().splitlines()) == 1
 
     # Judgments stored earlier (as the screen stores them) are summarised.
     with DraftStore.open() as store:
         log = JudgmentLog(store)
-        c = log.start("greedy", "wild", "t", "f", 24, 8, seed=0, items=3)
+        c = log.start(f"{model}@greedy", f"{model}@wild", "t", "f", 24, 8, seed=0, items=3)
         for item, choice in enumerate(["b", "b", "tie"]):
             log.record(Judgment(c.id, item, item % 2 == 0, choice, "p", "ta", "tb"))
-    done = run_writer(
-        "compare", "--a", "greedy", "--b", "wild", "--model", model, "--summary",
+    done = run_writer(  # the same contenders, named differently
+        "compare", "--a", f"{model}@greedy", "--b", "wild", "--model", model, "--summary",
         env=isolated_user_dirs,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -232,5 +232,15 @@ async def test_models_dialog_shows_use_and_opens_a_blind_comparison(
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
     with DraftStore.open() as store:
-        summary = JudgmentLog(store).summary(str(tiny_model_dir), "tinytuned")
+        summary = JudgmentLog(store).summary(f"{tiny_model_dir}@balanced", "tinytuned@balanced")
     assert summary.judgments == 1 and summary.decisive == 1
+
+
+def test_the_passage_shown_is_its_end() -> None:
+    from writer.ui.screens.compare import passage_end
+
+    text = "\n".join(f"line {i} " + "word " * 12 for i in range(40)) + "the last words"
+    shown = passage_end(text)
+    assert shown.startswith("…") and shown.endswith("the last words")
+    assert len(shown.splitlines()) <= 6 and len(shown) <= 481
+    assert passage_end("short") == "short"

@@ -48,6 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout",
         type=float,
+        metavar="FRACTION",
         help="take passages only from the last FRACTION of the text (what finetune held out)",
     )
     p.add_argument("--seed", type=int, help="seed of a new session (default: random)")
@@ -60,7 +61,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def resolve_side(spec: str, model: str, preset: str) -> Any:
-    """MODEL@PRESET, a preset name (with `model`), or a model (with `preset`)."""
+    """MODEL@PRESET, a preset name (with `model`), or a model (with `preset`).
+
+    The side's spec is always the canonical MODEL@PRESET, so `--a gpt2` and `--a gpt2@balanced`
+    are the same contender (one session, one summary) and a preset change is a new contender.
+    """
     from writer.presets import all_presets, get_preset
     from writer.ui.screens.compare import Side
 
@@ -70,10 +75,10 @@ def resolve_side(spec: str, model: str, preset: str) -> Any:
     if "@" in spec:
         name, _, preset_name = spec.rpartition("@")
         get_preset(preset_name)  # unknown: one line listing the presets
-        return Side(spec, name, preset_name)
+        return Side.of(name, preset_name)
     if spec in all_presets():
-        return Side(spec, model, spec)
-    return Side(spec, spec, preset)
+        return Side.of(model, spec)
+    return Side.of(spec, preset)
 
 
 def _check_model(name: str) -> None:

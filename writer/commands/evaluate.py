@@ -46,6 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout",
         type=float,
+        metavar="FRACTION",
         help="use only the last FRACTION of the text, the part `writer finetune` holds out",
     )
     c = p.add_argument_group("continuation metrics")
@@ -274,7 +275,21 @@ def finetune_report(
     lines `writer finetune` prints), and the `writer compare` command to judge them.
 
     Sizes are `writer eval`'s defaults, shrunk to fit the model's context and the held-out part.
+    The model is saved by now, so a failure here is a report line, not an error exit.
     """
+    try:
+        return _finetune_report(paths, base, name, manifest, device)
+    except WriterError as exc:
+        return [f"continuation metrics: skipped ({exc})"]
+
+
+def _finetune_report(
+    paths: list[str],
+    base: str,
+    name: str,
+    manifest: dict[str, Any],
+    device: str | None,
+) -> list[str]:
     import shlex
 
     from rich.console import Console

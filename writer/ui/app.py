@@ -265,8 +265,8 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         if self.store is None:
             self.notify("Comparisons are stored in the drafts library, which is not available.")
             return
-        a = Side(self.model_name, self.model_name, self.preset_name)
-        b = Side(message.model, message.model, self.preset_name)
+        a = Side.of(self.model_name, self.preset_name)
+        b = Side.of(message.model, self.preset_name)
         source = f"draft {self.draft.id}" if self.draft is not None else "this text"
         plan = ComparePlan(a, b, [self.editor.text], source=source)
 

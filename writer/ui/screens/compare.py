@@ -26,7 +26,9 @@ from writer.store.judgments import Comparison, ComparisonSummary, Judgment, Judg
 DEFAULT_ITEMS = 20
 DEFAULT_WINDOW = 128
 DEFAULT_LENGTH = 48
-PASSAGE_CHARS = 600  # the end of the passage shown above the continuations
+# The end of the passage shown above the continuations: at most this many characters and lines.
+PASSAGE_CHARS = 480
+PASSAGE_LINES = 6
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class Side:
     spec: str
     model: str
     preset: str
+
+    @classmethod
+    def of(cls, model: str, preset: str) -> Side:
+        """The side `model` with `preset`, named MODEL@PRESET."""
+        return cls(f"{model}@{preset}", model, preset)
 
 
 @dataclass
@@ -104,6 +111,14 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     return Prepared(comparison, pairs, engines)
 
 
+def passage_end(text: str) -> str:
+    """The end of a passage, short enough to leave the continuations most of the screen."""
+    end = text[-PASSAGE_CHARS:]
+    lines = end.split("\n")[-PASSAGE_LINES:]
+    cut = "\n".join(lines)
+    return ("…" + cut.lstrip()) if len(cut) < len(text) else cut
+
+
 class ItemReady(Message):
     """A passage with both continuations, ready to judge (posted by the worker)."""
 
@@ -130,8 +145,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
     """Judge passages one by one; dismisses with the summary (None if nothing was set up)."""
 
     DEFAULT_CSS = """
-    CompareScreen #passage { height: auto; max-height: 40%; border: round $secondary;
-        padding: 0 1; }
+    CompareScreen #passage-text { height: auto; border: round $secondary; padding: 0 1; }
     CompareScreen Horizontal { height: 1fr; }
     CompareScreen .choice { width: 1fr; border: round $primary; padding: 0 1; }
     CompareScreen #status { height: auto; padding: 0 1; }
@@ -162,8 +176,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("", id="status", markup=False)
-            with VerticalScroll(id="passage"):
-                yield Static("", id="passage-text", markup=False)
+            yield Static("", id="passage-text", markup=False)
             with Horizontal():
                 with VerticalScroll(classes="choice", id="first") as first:
                     first.border_title = "1"
@@ -240,9 +253,7 @@ class CompareScreen(Screen[ComparisonSummary | None]):
         first, second = (self.current.text_a, self.current.text_b)
         if not self.a_first:
             first, second = second, first
-        passage = self.current.passage
-        if len(passage) > PASSAGE_CHARS:
-            passage = "…" + passage[-PASSAGE_CHARS:]
+        passage = passage_end(self.current.passage)
         total = self.prepared.comparison.items if self.prepared else "?"
         self._status(
             f"passage {self.judged + 1} of {total}: which continuation is better? "
