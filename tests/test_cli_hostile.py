@@ -203,6 +203,7 @@ def test_one_candidate_on_a_terminal_prints_its_seed(tiny_model_dir, isolated_us
     assert "reproduce with --seed " in proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")  # training, here
 def test_lora_model_prints_no_library_warnings(tmp_path, tiny_model_dir, isolated_user_dirs):
     from writer.engine.finetune import FinetuneOptions, finetune
 
@@ -225,3 +226,14 @@ def test_lora_model_prints_no_library_warnings(tmp_path, tiny_model_dir, isolate
     )
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr and proc.stderr.startswith("writer: lora-style")
+
+
+def test_malformed_device_is_a_usage_error(isolated_user_dirs):
+    for args in (
+        ["generate", "Hi", "--device", "gpu"],
+        ["--device", "cuda:x"],
+        ["eval", "x", "--device", ""],
+    ):
+        assert "--device: use cpu, cuda, cuda:N" in one_line(
+            run_writer(*args, env=isolated_user_dirs), 2
+        )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from writer.commands import seed_type
+from writer.commands import device_type, seed_type
 from writer.engine.types import MAX_CANDIDATES, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         '"n", "seed"}; prints one JSON result per line as each finishes',
     )
     p.add_argument("--model", help="hub id, local folder or fine-tuned name (default: config)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:N (default: cuda when available)"
+    )
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16"),
