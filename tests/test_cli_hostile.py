@@ -150,6 +150,8 @@ def test_devices_and_model_names(isolated_user_dirs, tiny_model_dir):
     line = one_line(owned, 1)
     assert "'openai-community/gpt2' is not a local folder and not in the local Hugging Face" in line
     assert "writer download openai-community/gpt2" in line
+    not_folder = run_writer("generate", "Hi", "--model", "/dev/null", env=env)
+    assert "/dev/null is not a folder" in one_line(not_folder, 1)
     app = run_writer("--model", "", env=env)
     assert "--model is empty" in one_line(app, 2)
 
