@@ -150,6 +150,8 @@ def test_devices_and_model_names(isolated_user_dirs, tiny_model_dir):
     line = one_line(owned, 1)
     assert "'openai-community/gpt2' is not a local folder and not in the local Hugging Face" in line
     assert "writer download openai-community/gpt2" in line
+    not_folder = run_writer("generate", "Hi", "--model", "/dev/null", env=env)
+    assert "/dev/null is not a folder" in one_line(not_folder, 1)
     app = run_writer("--model", "", env=env)
     assert "--model is empty" in one_line(app, 2)
 
@@ -203,6 +205,7 @@ def test_one_candidate_on_a_terminal_prints_its_seed(tiny_model_dir, isolated_us
     assert "reproduce with --seed " in proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")  # training, here
 def test_lora_model_prints_no_library_warnings(tmp_path, tiny_model_dir, isolated_user_dirs):
     from writer.engine.finetune import FinetuneOptions, finetune
 
@@ -225,3 +228,14 @@ def test_lora_model_prints_no_library_warnings(tmp_path, tiny_model_dir, isolate
     )
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr and proc.stderr.startswith("writer: lora-style")
+
+
+def test_malformed_device_is_a_usage_error(isolated_user_dirs):
+    for args in (
+        ["generate", "Hi", "--device", "gpu"],
+        ["--device", "cuda:x"],
+        ["eval", "x", "--device", ""],
+    ):
+        assert "--device: use cpu, cuda, cuda:N" in one_line(
+            run_writer(*args, env=isolated_user_dirs), 2
+        )

@@ -131,3 +131,11 @@ def test_presets_with_a_bom_load() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b'\xef\xbb\xbf[noir]\nbase = "precise"\ntemperature = 0.5\n')
     assert load_user_presets()["noir"].params.temperature == 0.5
+
+
+def test_config_device_must_be_a_device() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('device = "gpu"\n', encoding="utf-8")
+    with pytest.raises(WriterError, match="device must be cpu, cuda, cuda:N, mps or auto"):
+        load_config()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from tests.conftest import run_writer
 from tests.test_app_support import ScriptedEngine, loader_for
 from writer.config import load_config
-from writer.paths import user_themes_dir
+from writer.paths import config_path, user_themes_dir
 from writer.themes import bundled_theme_files, load_themes
 from writer.ui.app import WriterApp
 
@@ -59,3 +61,70 @@ async def test_switching_theme_persists_in_config():
     again = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with again.run_test():
         assert again.theme == "writer-paper"
+
+
+# Issue 9 item 14: each of these crashed the app (a CSS error dump or a traceback).
+BAD_THEMES = {
+    "bad-variable": '[variables]\nfooter-key-foreground = "nonsense"\n',
+    "bad-text-style": '[variables]\nblock-cursor-text-style = "blink reverse nonsense"\n',
+    "huge-spread": "luminosity_spread = 1e308\n",
+    "bad-primary-variable": '[variables]\nprimary = "nonsense"\n',
+    "bad-token": '[variables]\nscrollbar = "rgba(1,2)"\n',
+    "negative-alpha": "text_alpha = -1\n",
+}
+
+
+def _write_bad_themes(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in BAD_THEMES.items():
+        (folder / f"{name}.toml").write_text(f'name = "{name}"\nprimary = "#336699"\n' + body)
+    (folder / "fine.toml").write_text('name = "fine"\nprimary = "#336699"\n')
+
+
+def test_every_bad_theme_is_skipped_with_its_reason(tmp_path: Path):
+    _write_bad_themes(tmp_path)
+    os.mkfifo(tmp_path / "pipe.toml")  # would block the app's start if it were read
+    loaded = load_themes(tmp_path)
+    names = {theme.name for theme in loaded.themes}
+    assert "fine" in names and not names & set(BAD_THEMES)
+    assert set(loaded.broken) == {*BAD_THEMES, "pipe"}
+    assert "footer-key-foreground = 'nonsense' is not accepted" in loaded.broken["bad-variable"]
+    assert "block-cursor-text-style" in loaded.broken["bad-text-style"]
+    assert "luminosity_spread' must be a number from 0 to 1" in loaded.broken["huge-spread"]
+    assert all("\n" not in error for error in loaded.errors)
+
+
+async def test_bad_theme_asked_for_starts_the_app_with_one_notification():
+    _write_bad_themes(user_themes_dir())
+    for name in BAD_THEMES:
+        app = WriterApp(theme=name, engine_loader=loader_for(ScriptedEngine()))
+        async with app.run_test() as pilot:
+            await pilot.press("a")
+            assert app.editor.text == "a"
+            assert app.theme == "writer-dark"
+            notes = [n for n in app._notifications if n.title == "Themes"]
+            assert len(notes) == 1 and name in notes[0].message
+            assert name not in app.available_themes  # so the palette never offers it
+        assert app.return_code in (None, 0) and app._exception is None
+
+
+def test_bad_theme_at_the_command_line_is_one_line(isolated_user_dirs):
+    _write_bad_themes(user_themes_dir())
+    proc = run_writer("--theme", "bad-text-style", env=isolated_user_dirs)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("writer: error: theme 'bad-text-style' cannot be used: ")
+
+
+async def test_theme_from_the_command_line_is_not_saved():
+    """Issue 9 item 21: `writer --theme writer-light` rewrote config.toml."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# mine\ncandidates = 4\n", encoding="utf-8")
+    app = WriterApp(theme="writer-light", engine_loader=loader_for(ScriptedEngine()))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.theme == "writer-light"
+    assert path.read_text(encoding="utf-8") == "# mine\ncandidates = 4\n"

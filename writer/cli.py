@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Sequence
 
 from writer import __version__
+from writer.commands import device_type
 from writer.errors import UsageError, WriterError
 
 # subcommand -> module in writer.commands
@@ -52,7 +53,9 @@ def build_app_parser() -> Parser:
     parser.add_argument("--model", help="hub id, local folder or fine-tuned model name")
     parser.add_argument("--preset", help="creativity preset (see `writer presets`)")
     parser.add_argument("--theme", help="theme name")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
     parser.add_argument("--version", action="version", version=f"writer {__version__}")
     return parser
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _TEXT_FIELDS = ("model", "preset", "theme", "device")
 CONFIG_FILE_LIMIT = 1024 * 1024
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")  # as `--device` accepts
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Config:
                 continue
             if not isinstance(value, str) or not value.strip() or "\0" in value:
                 raise WriterError(f"{name} must be a non-empty text in quotes; got {value!r}")
+        if self.device is not None and not _DEVICE_RE.match(self.device):
+            raise WriterError(f"device must be cpu, cuda, cuda:N, mps or auto; got {self.device!r}")
         for name, (low, high) in _INT_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -6,6 +6,7 @@ These modules are imported only when their command runs; keep torch imports insi
 from __future__ import annotations
 
 import argparse
+import re
 
 from writer.engine.types import MAX_SEED  # torch-free
 
@@ -21,3 +22,14 @@ def seed_type(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}; got {text}")
     return value
+
+
+# What --device (and `device` in config.toml) may say; whether it exists is checked on loading.
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")
+
+
+def device_type(text: str) -> str:
+    """argparse type for --device: cpu, cuda, cuda:N, mps or auto (a usage error otherwise)."""
+    if not DEVICE_RE.match(text):
+        raise argparse.ArgumentTypeError(f"use cpu, cuda, cuda:N, mps or auto; got {text!r}")
+    return text

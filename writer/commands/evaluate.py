@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from writer.commands import device_type
 from writer.errors import UsageError, WriterError
 
 HELP = "measure models on .txt/.md files: perplexity, or continuation metrics (--continuations)"
@@ -42,7 +43,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--block-size", type=int, help="window length (default: the model's context)")
     p.add_argument("--stride", type=int, help="window step (default: half the block size)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
     p.add_argument(
         "--holdout",
         type=float,

@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from writer.commands import seed_type
+from writer.commands import device_type, seed_type
 from writer.errors import UsageError, WriterError
 
 HELP = "fine-tune a model on your own .txt/.md files (LoRA or full)"
@@ -69,7 +69,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="skip the continuation metrics (BLEU, chrF, ...) of the before/after report",
     )
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of --name")
     p.add_argument("--overwrite", action="store_true", help="replace a model with this name")
     # Test hook: behave as if Ctrl+C came after K steps (deterministic, unlike a real signal).

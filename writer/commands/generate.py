@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from writer.commands import seed_type
+from writer.commands import device_type, seed_type
 from writer.engine.types import MAX_CANDIDATES, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         '"n", "seed"}; prints one JSON result per line as each finishes',
     )
     p.add_argument("--model", help="hub id, local folder or fine-tuned name (default: config)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:N (default: cuda when available)"
+    )
     p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16"),
@@ -329,24 +331,23 @@ def _run_batch(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    if not sys.stderr.isatty():  # no bar in a log file or a pipe: one summary line at the end
+    if not sys.stderr.isatty():  # no bar in a log file or a pipe, only the summary line
         for req in requests:
             _write(_run_one(engine, req, params, model_name, None), out, True, "")
-        out.flush()
-        print(f"writer: generated {len(requests)}/{len(requests)} prompts", file=sys.stderr)
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        # Transient: the bar is gone when the batch ends or fails, so an error stays one line
-        # (and nothing is drawn at all when stderr is not a terminal).
-        transient=True,
-    ) as progress:
-        task = progress.add_task("generating", total=len(requests))
-        for req in requests:
-            result = _run_one(engine, req, params, model_name, None)
-            _write(result, out, True, "")
-            progress.advance(task)
+    else:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            # Transient: the bar is gone when the batch ends or fails, so an error stays one
+            # line on stderr.
+            transient=True,
+        ) as progress:
+            task = progress.add_task("generating", total=len(requests))
+            for req in requests:
+                _write(_run_one(engine, req, params, model_name, None), out, True, "")
+                progress.advance(task)
+    out.flush()  # a write error is reported before the summary, never after it
+    print(f"writer: generated {len(requests)}/{len(requests)} prompts", file=sys.stderr)

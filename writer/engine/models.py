@@ -114,6 +114,8 @@ def resolve_model(name: str) -> ModelSource:
             return ModelSource(name, "finetuned", str(path), read_manifest(path))
         return ModelSource(name, "folder", str(path))
     if _looks_like_path(name):
+        if os.path.lexists(path):
+            raise WriterError(f"{name} is not a folder; pass a model folder or a hub id")
         raise WriterError(f"model folder {name} does not exist; check the path")
     # A known base model always means the hub model, even if an old fine-tune has its name
     # (`writer models rename` gives that one another name).

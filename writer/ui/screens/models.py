@@ -5,6 +5,9 @@ blind comparison of the highlighted model against the current one on this draft.
 
 Listing scans the Hugging Face cache, so it runs in a thread worker; the reload itself happens in
 the app's model worker.
+
+r renames and d deletes the highlighted fine-tune (deleting asks first); base models in the
+Hugging Face cache are never touched.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from writer.errors import WriterError
 from writer.ui.messages import ModelsListed
 
 
@@ -54,6 +58,8 @@ class ModelsScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("c", "compare", "Compare blind"),
+        Binding("r", "rename", "Rename"),
+        Binding("d,delete", "delete", "Delete"),
     ]
 
     class CompareRequested(Message):
@@ -74,7 +80,9 @@ class ModelsScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Models"
-            box.border_subtitle = "enter: switch · c: compare blind with current · escape: close"
+            box.border_subtitle = (
+                "enter: switch · c: compare blind · r: rename · d: delete · escape: close"
+            )
             with Horizontal():
                 yield OptionList(Option("listing…", disabled=True))
                 yield Static("", id="manifest", markup=False)
@@ -144,6 +152,70 @@ class ModelsScreen(ModalScreen[str | None]):
             return
         self.app.post_message(self.CompareRequested(name))
         self.dismiss(None)
+
+    def _selected_finetune(self, verb: str):
+        """The highlighted model if it is a fine-tune that may be changed, else None (said so)."""
+        option_list = self.query_one(OptionList)
+        index = option_list.highlighted
+        if index is None or not 0 <= index < len(self.models) or not option_list.has_focus:
+            return None
+        info = self.models[index]
+        if info.kind != "finetuned":
+            self.notify(f"{info.name} is a base model; only your fine-tunes can be {verb}d.")
+            return None
+        if info.name == self.current:
+            self.notify(f"{info.name} is the model in use; switch to another one first.")
+            return None
+        return info
+
+    def action_rename(self) -> None:
+        from writer.ui.screens.prompt import PromptScreen
+
+        info = self._selected_finetune("rename")
+        if info is None:
+            return
+
+        def renamed(new: str | None) -> None:
+            if not new or new.strip() == info.name:
+                return
+            from writer.engine.models import rename_finetuned
+
+            try:
+                rename_finetuned(info.name, new.strip())
+                self.notify(f"Renamed {info.name} to {new.strip()}.")
+            except WriterError as exc:
+                self.notify(str(exc), severity="error")
+            self._list_models()
+
+        self.app.push_screen(PromptScreen(f"New name for {info.name}:", info.name), renamed)
+
+    def action_delete(self) -> None:
+        from writer.ui.screens.confirm import ChoiceScreen
+
+        info = self._selected_finetune("delete")
+        if info is None:
+            return
+
+        def confirmed(choice: str | None) -> None:
+            if choice != "delete":
+                return
+            from writer.engine.models import delete_finetuned
+
+            try:
+                delete_finetuned(info.name)
+                self.notify(f"Deleted {info.name}.")
+            except WriterError as exc:
+                self.notify(str(exc), severity="error")
+            self._list_models()
+
+        self.app.push_screen(
+            ChoiceScreen(
+                f"Delete the fine-tuned model {info.name} ({info.location})? "
+                "This cannot be undone.",
+                [("keep", "Keep it"), ("delete", "Delete")],
+            ),
+            confirmed,
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
