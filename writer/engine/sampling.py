@@ -1,8 +1,10 @@
 """SamplingParams -> transformers logits processors, in the order `model.generate` applies them.
 
 Reusing transformers' processors keeps our distribution identical to plain `generate` sampling:
-repetition penalty and n-gram blocking first, then temperature, top-k and top-p (warpers only
-when sampling). Greedy decoding (temperature 0) gets only the first group.
+phrase bias, repetition penalty (over its range), DRY and n-gram blocking first, then
+temperature, top-k, top-p, min-p and typical-p (warpers only when sampling). Greedy decoding
+(temperature 0) gets only the first group. With every new setting at its default the list is
+exactly what it was before them (tested against `model.generate`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,99 @@ from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
     MinNewTokensLengthLogitsProcessor,
+    MinPLogitsWarper,
     NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
+    TypicalLogitsWarper,
 )
 
+from writer.engine.phrases import PhraseBiasLogitsProcessor, TokenTable
 from writer.presets import SamplingParams
+
+# DRY: longer matches do not raise the penalty further (base**50 is already astronomical), and
+# bounding the match search keeps one step's cost bounded on a story that loops.
+DRY_MAX_MATCH = 50
+
+
+class RepetitionRangeLogitsProcessor(LogitsProcessor):
+    """transformers' repetition penalty over only the last `last_n` tokens.
+
+    A whole story as the penalty's input makes every common word ("the", "said", the heroine's
+    name) less likely; KoboldAI's and llama.cpp's `rep_pen_range` / `repeat_last_n` limit it.
+    """
+
+    def __init__(self, penalty: float, last_n: int) -> None:
+        self.inner = RepetitionPenaltyLogitsProcessor(penalty)
+        self.last_n = last_n
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.inner(input_ids[:, -self.last_n :], scores)
+
+
+class DRYLogitsProcessor(LogitsProcessor):
+    """DRY ("Don't Repeat Yourself"), p-e-w's repetition penalty, as in text-generation-webui.
+
+    If the text ends with a token sequence s of length L that appeared before followed by token
+    t, then t would extend a repetition of length L + 1: when L >= `allowed_length`, t's logit
+    is lowered by `multiplier * base ** (L - allowed_length)`. Sequence breakers (newline,
+    quote, ...) end a match, so dialogue formatting and names after them are never penalised.
+    Only the last `last_n` tokens are searched (0: all).
+
+    Vectorised over rows and positions: for each match length k = 1, 2, ... one comparison of
+    the shifted sequence with the text's k-th last token extends every candidate match at once,
+    so a step costs a few tensor operations per matched length, not a Python loop per position.
+    """
+
+    def __init__(
+        self,
+        multiplier: float,
+        base: float,
+        allowed_length: int,
+        breakers: torch.Tensor,
+        last_n: int = 0,
+    ) -> None:
+        """`breakers`: a bool tensor over the vocabulary, True for sequence-breaking tokens."""
+        if multiplier <= 0 or base < 1 or allowed_length < 1:
+            raise ValueError("DRY needs multiplier > 0, base >= 1, allowed_length >= 1")
+        self.multiplier = multiplier
+        self.base = base
+        self.allowed_length = allowed_length
+        self.breakers = breakers
+        self.last_n = last_n
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        ids = input_ids[:, -self.last_n :] if self.last_n else input_ids
+        rows, t = ids.shape
+        if t < 2:
+            return scores
+        breaker = self.breakers.to(ids.device)[ids]  # [rows, t]
+        last = ids[:, -1:]
+        # alive[:, i]: the text's last k tokens equal ids[i-k+1 .. i] (a match ending at i, whose
+        # next token ids[i+1] would repeat); k = 1 to start with.
+        alive = (ids[:, :-1] == last) & ~breaker[:, -1:]
+        length = alive.long()
+        for k in range(1, min(DRY_MAX_MATCH, t - 1)):
+            if not bool(alive.any()):
+                break
+            # Compare ids[i - k] with the text's (k+1)-th last token, which must not be a breaker.
+            back = torch.zeros_like(alive)
+            back[:, k:] = (ids[:, : t - 1 - k] == ids[:, t - 1 - k : t - k]) & ~breaker[
+                :, t - 1 - k : t - k
+            ]
+            alive &= back
+            length += alive.long()
+        nxt = ids[:, 1:]
+        length = length.masked_fill(breaker[:, 1:], 0)  # a breaker as next token is never banned
+        hit = length >= self.allowed_length
+        if not bool(hit.any()):
+            return scores
+        penalty = self.multiplier * self.base ** (length.float() - self.allowed_length)
+        penalty = penalty.masked_fill(~hit, 0.0).to(scores.dtype)
+        worst = torch.zeros_like(scores).scatter_reduce_(1, nxt, penalty, "amax")
+        return scores - worst
 
 
 class TopKTopPLogitsWarper(LogitsProcessor):
@@ -48,11 +135,36 @@ def build_processors(
     prompt_length: int = 0,
     min_new_tokens: int = 0,
     eos_token_id: int | None = None,
+    table: TokenTable | None = None,
 ) -> LogitsProcessorList:
-    """The processors `generate` would build for these parameters."""
+    """The processors `generate` would build for these parameters.
+
+    `table` (the tokenizer's token texts) is needed for DRY's breakers and phrase bias.
+    """
     processors = LogitsProcessorList()
+    if params.bias:
+        if table is None:
+            raise ValueError("phrase bias needs the tokenizer's TokenTable")
+        processors.append(PhraseBiasLogitsProcessor(table, params.bias))
     if params.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+        if params.repetition_range:
+            processors.append(
+                RepetitionRangeLogitsProcessor(params.repetition_penalty, params.repetition_range)
+            )
+        else:
+            processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+    if params.dry_multiplier > 0:
+        if table is None:
+            raise ValueError("DRY needs the tokenizer's TokenTable")
+        processors.append(
+            DRYLogitsProcessor(
+                params.dry_multiplier,
+                params.dry_base,
+                params.dry_allowed_length,
+                table.breaker_mask(params.dry_sequence_breakers),
+                params.dry_range,
+            )
+        )
     if params.no_repeat_ngram_size > 0:
         processors.append(NoRepeatNGramLogitsProcessor(params.no_repeat_ngram_size))
     if min_new_tokens > 0 and eos_token_id is not None:
@@ -69,6 +181,10 @@ def build_processors(
         processors.append(TopKLogitsWarper(params.top_k))
     elif params.top_p < 1.0:
         processors.append(TopPLogitsWarper(params.top_p))
+    if params.min_p > 0.0:
+        processors.append(MinPLogitsWarper(params.min_p))
+    if params.typical_p < 1.0:
+        processors.append(TypicalLogitsWarper(params.typical_p))
     return processors
 
 
