@@ -4,8 +4,12 @@ The loop, one step per token (nanoGPT's `generate`, batched over candidates):
  1. the prompt is prefilled once (only its new tokens if the engine saw its prefix before);
     all candidates start from that single copy of its keys and values;
  2. the next-token logits of every live candidate go through transformers' logits processors
-    (repetition penalty, temperature, top-k, top-p), exactly as `model.generate` applies them;
- 3. each candidate draws its token from its own seeded generator (argmax when greedy);
+    (phrase bias, repetition penalty, DRY, temperature, top-k, top-p, min-p, typical-p), exactly
+    as `model.generate` applies them, after the tokens banned at this position are masked;
+ 3. each candidate draws its token from its own seeded generator (argmax when greedy); a token
+    that completes a banned phrase is not kept: the candidate goes back to the token where the
+    phrase began, bans it there, and its next step re-runs from that position (its KV rows
+    are rewound; the other candidates carry on, so rows may differ in length);
  4. each candidate's text is decoded and checked against the stop rule; finished candidates
     leave the batch, so the rest run faster;
  5. the new tokens run through the model to give the next logits.
@@ -15,7 +19,6 @@ and cancellation (checked every step) takes effect within one token.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import os
 import secrets
@@ -30,8 +33,8 @@ import torch
 from writer.engine import prompts
 from writer.engine.backends import make_backend
 from writer.engine.context import StoryContext, assemble_context
-from writer.engine.phrases import BanMatcher, TokenTable, token_table
-from writer.engine.sampling import build_processors, choose_tokens
+from writer.engine.phrases import BanMatcher, BanTracker, token_table
+from writer.engine.sampling import apply_processors, build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
@@ -105,87 +108,6 @@ class _Row:
         self.rollbacks = 0
         self.discarded = 0
         self.guard = False
-
-
-def _process(
-    processors: Any, history: torch.Tensor, prompt: int, lengths: list[int], logits: torch.Tensor
-) -> torch.Tensor:
-    """Run the logits processors on each row's own ids (rows differ in length after a rollback:
-    they are processed in groups of equal length)."""
-    if all(length == lengths[0] for length in lengths):
-        return processors(history[:, : prompt + lengths[0]], logits.clone())
-    scores = torch.empty_like(logits)
-    for length in sorted(set(lengths)):
-        group = torch.tensor([b for b, n in enumerate(lengths) if n == length])
-        ids = history.index_select(0, group)[:, : prompt + length]
-        scores[group] = processors(ids, logits.index_select(0, group))
-    return scores
-
-
-class _Bans:
-    """Banned phrases for one request: backtracking bookkeeping for each row.
-
-    When a row's new token completes a banned phrase, the row goes back to the token where the
-    phrase began (the first generated token if it began in the prompt), that token is banned at
-    that position, and sampling resumes there. Bans at later positions are forgotten (their text
-    is gone). A row that keeps running into phrases (more than ROLLBACKS rollbacks, or more
-    discarded tokens than its budget) switches to the guard: every token that would complete a
-    phrase is masked, so the phrase still never appears and the request still ends.
-    """
-
-    ROLLBACKS = 32
-
-    def __init__(self, matcher: BanMatcher, table: TokenTable, prompt: list[int], budget: int):
-        self.matcher = matcher
-        self.table = table
-        self.prompt_tail = table.tail(prompt, matcher.longest)
-        self.budget = budget
-
-    def mask(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
-        """`logits` with each row's banned tokens at its position set to -inf."""
-        masked = None
-        for b, row in enumerate(rows):
-            banned = list(row.bans.get(len(row.ids), ()))
-            if row.guard:
-                tail = (self.prompt_tail + row.lower)[-self.matcher.longest :]
-                banned += self.matcher.completing_tokens(tail)
-            if banned:
-                if masked is None:
-                    masked = logits.clone()
-                masked[b, banned] = float("-inf")
-        return logits if masked is None else masked
-
-    def check(self, row: _Row, token: int) -> int | None:
-        """Record `token` for `row`, or roll the row back: return the position to resume at."""
-        new = self.table.lower[token]
-        before = self.prompt_tail + row.lower
-        start = None if row.guard else self.matcher.completed(before, new)
-        if start is None:
-            row.lower += new
-            row.ends.append(len(row.lower))
-            return None
-        start -= len(self.prompt_tail)
-        ids = [*row.ids, token]
-        ends = [*row.ends, len(row.lower) + len(new)]
-        position = 0 if start < 0 else bisect.bisect_right(ends, start)
-        row.rollbacks += 1
-        row.discarded += len(row.ids) - position
-        if row.rollbacks > self.ROLLBACKS or row.discarded > self.budget:
-            row.guard = True
-        row.bans = {k: v for k, v in row.bans.items() if k < position}
-        row.bans.setdefault(position, set()).add(ids[position])
-        del row.ids[position:], row.logprobs[position:], row.ends[position:]
-        row.lower = row.lower[: row.ends[-1]] if row.ends else b""
-        return position
-
-    def safe_chars(self, row: _Row, decode: Callable[[list[int]], str]) -> int:
-        """How much of the row's text can be shown: not the tokens a rollback could remove."""
-        pending = self.matcher.pending(self.prompt_tail + row.lower)
-        if not pending:
-            return len(row.text)
-        start = len(row.lower) - pending
-        position = 0 if start < 0 else bisect.bisect_right(row.ends, start)
-        return len(decode(row.ids[:position]).rstrip("\ufffd"))
 
 
 class Engine:
@@ -355,7 +277,7 @@ class Engine:
         )
         bans = None
         if params.ban and table is not None:
-            bans = _Bans(BanMatcher(table, params.ban), table, built.ids, max_new)
+            bans = BanTracker(BanMatcher(table, params.ban), table, built.ids, max_new)
             if not hasattr(session, "rewind"):
                 for row in rows:  # no backtracking here: mask completing tokens instead
                     row.guard = True
@@ -371,7 +293,7 @@ class Engine:
         while active:
             lengths = [len(rows[r].ids) for r in active]
             masked = bans.mask(logits, [rows[r] for r in active]) if bans else logits
-            scores = _process(processors, history, p, lengths, masked)
+            scores = apply_processors(processors, history, p, lengths, masked)
             tokens = choose_tokens(scores, params.greedy, [generators[r] for r in active])
             logprobs = torch.log_softmax(logits, dim=-1).gather(1, tokens[:, None])[:, 0]
             if not new_tokens:
@@ -460,6 +382,7 @@ class Engine:
             new_tokens=new_tokens,
             first_token_s=first_token_s,
             total_s=time.perf_counter() - start,
+            rollbacks=sum(row.rollbacks for row in rows),
         )
         yield GenerationDone(candidates, stats, cancelled, seed, prompt, breakdown)
 

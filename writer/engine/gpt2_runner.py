@@ -138,12 +138,12 @@ class SuffixKV:
         self.length = 0
         # Per-row lengths once a row was rolled back (phrase bans); None while all rows have
         # `length` tokens, the common case, which keeps decode's plain path.
-        self.lengths: torch.Tensor | None = None
+        self.lengths: list[int] | None = None
 
     def rewind(self, row: int, length: int) -> None:
         """Forget row `row`'s tokens from position `length` on (they are overwritten later)."""
         if self.lengths is None:
-            self.lengths = torch.full((self.keys[0].shape[0],), self.length, dtype=torch.long)
+            self.lengths = [self.length] * self.keys[0].shape[0]
         self.lengths[row] = length
 
     def select(self, rows: torch.Tensor) -> None:
@@ -151,14 +151,14 @@ class SuffixKV:
         self.keys = [k.index_select(0, rows) for k in self.keys]
         self.values = [v.index_select(0, rows) for v in self.values]
         if self.lengths is not None:
-            self.lengths = self.lengths.index_select(0, rows.to(self.lengths.device))
+            self.lengths = [self.lengths[i] for i in rows.tolist()]
             self._settle()
 
     def _settle(self) -> None:
         """Back to one shared length when every row has the same."""
         lengths = self.lengths
-        if lengths is not None and (lengths.numel() == 0 or bool((lengths == lengths[0]).all())):
-            self.length = int(lengths[0]) if lengths.numel() else self.length
+        if lengths is not None and len(set(lengths)) <= 1:
+            self.length = lengths[0] if lengths else self.length
             self.lengths = None
 
 
@@ -419,9 +419,9 @@ class GPT2Runner:
         """
         assert suffix.lengths is not None
         n = tokens.shape[0]
-        lengths = suffix.lengths.to(self.device)
+        lengths = torch.tensor(suffix.lengths, dtype=torch.long, device=self.device)
         p = prefix.length
-        top = int(lengths.max()) + 1
+        top = max(suffix.lengths) + 1
         rows = torch.arange(n, device=self.device)
         hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]  # [n, top]
         h = self.wte[tokens] + self.wpe[p + lengths]  # [n, d]
@@ -442,7 +442,7 @@ class GPT2Runner:
             a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, :top]).squeeze(-2)
             h = h + blk.proj(a.reshape(n, self.d_model))
             h = h + self._mlp(blk, h)
-        suffix.lengths = suffix.lengths + 1
-        suffix.length = int(suffix.lengths.max())
+        suffix.lengths = [n + 1 for n in suffix.lengths]
+        suffix.length = max(suffix.lengths)
         suffix._settle()
         return self.logits(h)

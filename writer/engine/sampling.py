@@ -55,9 +55,10 @@ class DRYLogitsProcessor(LogitsProcessor):
     quote, ...) end a match, so dialogue formatting and names after them are never penalised.
     Only the last `last_n` tokens are searched (0: all).
 
-    Vectorised over rows and positions: for each match length k = 1, 2, ... one comparison of
-    the shifted sequence with the text's k-th last token extends every candidate match at once,
-    so a step costs a few tensor operations per matched length, not a Python loop per position.
+    Cost: one vectorised comparison finds every earlier occurrence of the last token in all
+    rows at once; only those (few) are extended backwards, in plain Python over the row's ids,
+    stopping at the first mismatch. Measured on a 600-token looping text, 4 rows: under 0.3 ms a
+    step (a GPT-2 small decode step is about 25 ms); a fully vectorised extension took 3.9 ms.
     """
 
     def __init__(
@@ -75,38 +76,49 @@ class DRYLogitsProcessor(LogitsProcessor):
         self.base = base
         self.allowed_length = allowed_length
         self.breakers = breakers
+        self.breaker_ids = set(breakers.nonzero()[:, 0].tolist())
         self.last_n = last_n
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         ids = input_ids[:, -self.last_n :] if self.last_n else input_ids
-        rows, t = ids.shape
+        t = ids.shape[1]
         if t < 2:
             return scores
-        breaker = self.breakers.to(ids.device)[ids]  # [rows, t]
-        last = ids[:, -1:]
-        # alive[:, i]: the text's last k tokens equal ids[i-k+1 .. i] (a match ending at i, whose
-        # next token ids[i+1] would repeat); k = 1 to start with.
-        alive = (ids[:, :-1] == last) & ~breaker[:, -1:]
-        length = alive.long()
-        for k in range(1, min(DRY_MAX_MATCH, t - 1)):
-            if not bool(alive.any()):
-                break
-            # Compare ids[i - k] with the text's (k+1)-th last token, which must not be a breaker.
-            back = torch.zeros_like(alive)
-            back[:, k:] = (ids[:, : t - 1 - k] == ids[:, t - 1 - k : t - k]) & ~breaker[
-                :, t - 1 - k : t - k
-            ]
-            alive &= back
-            length += alive.long()
-        nxt = ids[:, 1:]
-        length = length.masked_fill(breaker[:, 1:], 0)  # a breaker as next token is never banned
-        hit = length >= self.allowed_length
-        if not bool(hit.any()):
+        # Earlier occurrences (row, position) of each row's last token.
+        found = (ids[:, :-1] == ids[:, -1:]).nonzero().tolist()
+        if not found:
             return scores
-        penalty = self.multiplier * self.base ** (length.float() - self.allowed_length)
-        penalty = penalty.masked_fill(~hit, 0.0).to(scores.dtype)
-        worst = torch.zeros_like(scores).scatter_reduce_(1, nxt, penalty, "amax")
-        return scores - worst
+        breakers = self.breaker_ids
+        seqs: dict[int, list[int]] = {}
+        longest: dict[tuple[int, int], int] = {}  # (row, next token) -> match length
+        for row, i in found:
+            seq = seqs.get(row)
+            if seq is None:
+                seq = seqs[row] = ids[row].tolist()
+            if seq[-1] in breakers or seq[i + 1] in breakers:
+                continue
+            length = 1
+            while length < DRY_MAX_MATCH and i - length >= 0:
+                previous = seq[t - 1 - length]
+                if seq[i - length] != previous or previous in breakers:
+                    break
+                length += 1
+            key = (row, seq[i + 1])
+            if length > longest.get(key, 0):
+                longest[key] = length
+        hits = [(k, n) for k, n in longest.items() if n >= self.allowed_length]
+        if not hits:
+            return scores
+        rows = torch.tensor([k[0] for k, _ in hits], device=scores.device)
+        tokens = torch.tensor([k[1] for k, _ in hits], device=scores.device)
+        penalty = torch.tensor(
+            [self.multiplier * self.base ** (n - self.allowed_length) for _, n in hits],
+            dtype=scores.dtype,
+            device=scores.device,
+        )
+        scores = scores.clone()
+        scores[rows, tokens] -= penalty
+        return scores
 
 
 class TopKTopPLogitsWarper(LogitsProcessor):
@@ -215,3 +227,22 @@ def choose_tokens(
         for i in bad.nonzero()[:, 0].tolist():
             tokens[i] = int(torch.nonzero(probs[i])[-1])
     return tokens
+
+
+def apply_processors(
+    processors: LogitsProcessorList,
+    history: torch.Tensor,
+    prompt: int,
+    lengths: list[int],
+    logits: torch.Tensor,
+) -> torch.Tensor:
+    """Run the logits processors on each row's own ids (rows differ in length after a rollback:
+    they are processed in groups of equal length)."""
+    if all(length == lengths[0] for length in lengths):
+        return processors(history[:, : prompt + lengths[0]], logits.clone())
+    scores = torch.empty_like(logits)
+    for length in sorted(set(lengths)):
+        group = torch.tensor([b for b, n in enumerate(lengths) if n == length])
+        ids = history.index_select(0, group)[:, : prompt + length]
+        scores[group] = processors(ids, logits.index_select(0, group))
+    return scores

@@ -46,6 +46,7 @@ class GenerationStats:
     new_tokens: int
     first_token_s: float
     total_s: float
+    rollbacks: int = 0  # times a candidate backtracked out of a banned phrase
 
     @property
     def tokens_per_s(self) -> float:
