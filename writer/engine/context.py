@@ -22,7 +22,7 @@ whole story), memory (up to its cap; cut at its end), the author's note (up to i
 end), lorebook entries (up to the lorebook cap: always-on entries first, then by priority, higher
 first, then in file order; an entry is included whole or left out), and then as much of the rest
 of the story as fits, trimmed from the front in 128-token steps (`prompts.fit_story`) so the
-prefix cache survives typing.
+prefix cache survives typing (to the exact token when a step would cut into `story_min`).
 
 Pure: no model, no files except `load_lorebook`; the tokenizer is the only input beyond data.
 """
@@ -45,10 +45,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 NOTE_TEMPLATE = "[Author's note: {note}]\n"
 DEFAULT_NOTE_DEPTH = 3  # lines before the end of the story
 DEFAULT_SCAN_DEPTH = 256  # tokens at the end of the story searched for lorebook keys
-# Caps, as fractions of the context window (GPT-2: 256, 256 and 64 tokens).
+# Caps, as fractions of the context window (GPT-2: 256, 256 and 64 tokens); the note gets at
+# least NOTE_MIN_CAP so that its template fits in small windows too.
 MEMORY_CAP = 1 / 4
 LOREBOOK_CAP = 1 / 4
 NOTE_CAP = 1 / 16
+NOTE_MIN_CAP = 32
 # A note whose `note_depth` lines span more than this many tokens goes at a word start
 # NOTE_STEP to 2 * NOTE_STEP - 1 tokens before the end instead, on a NOTE_STEP grid, so a long
 # last paragraph does not bury it and it still moves only every NOTE_STEP tokens typed.
@@ -250,7 +252,7 @@ def assemble_context(
         head, tail = NOTE_TEMPLATE.split("{note}")
         head_ids, tail_ids = encode(tokenizer, head), encode(tokenizer, tail)
         inner = encode(tokenizer, context.note.strip())
-        cap = min(int(window * NOTE_CAP), room) - len(head_ids) - len(tail_ids)
+        cap = min(max(int(window * NOTE_CAP), NOTE_MIN_CAP), room) - len(head_ids) - len(tail_ids)
         if cap >= 1:
             note_ids = head_ids + inner[:cap] + tail_ids
             note_trimmed = max(0, len(inner) - cap)
@@ -267,6 +269,9 @@ def assemble_context(
 
     budget = avail - len(memory_ids) - len(note_ids) - len(lore_ids)
     kept, dropped = fit_story(story_ids, budget)
+    if len(kept) < story_min:  # the 128-token step would eat into the story's minimum
+        dropped = len(story_ids) - budget
+        kept = story_ids[dropped:]
     position = _note_position(tokenizer, kept, context.note_depth) if note_ids else len(kept)
     header = memory_ids + lore_ids
     body = kept[:position] + note_ids + kept[position:]
