@@ -291,6 +291,16 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             "Surprising turns and richer words (KoboldAI 'Simple Creative').",
         ),
         Preset(
+            "wild",
+            SamplingParams(temperature=1.25, top_k=0, top_p=0.99, repetition_penalty=1.15),
+            "Brainstorming: strange, often incoherent, sometimes brilliant.",
+        ),
+        Preset(
+            "greedy",
+            SamplingParams(temperature=0.0, top_k=0, top_p=1.0, repetition_penalty=1.1),
+            "Deterministic: the single most likely continuation (every candidate is the same).",
+        ),
+        Preset(
             "natural",
             SamplingParams(
                 temperature=1.0,
@@ -302,16 +312,6 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             ),
             "Full-temperature variety kept coherent by min-p 0.1; DRY stops loops instead of "
             "penalising every repeated word.",
-        ),
-        Preset(
-            "wild",
-            SamplingParams(temperature=1.25, top_k=0, top_p=0.99, repetition_penalty=1.15),
-            "Brainstorming: strange, often incoherent, sometimes brilliant.",
-        ),
-        Preset(
-            "greedy",
-            SamplingParams(temperature=0.0, top_k=0, top_p=1.0, repetition_penalty=1.1),
-            "Deterministic: the single most likely continuation (every candidate is the same).",
         ),
     )
 }
