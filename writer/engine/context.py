@@ -243,6 +243,9 @@ def assemble_context(
         full = encode(tokenizer, context.memory.strip() + "\n")
         cap = min(int(window * MEMORY_CAP), room)
         memory_ids = full[:cap]
+        if len(full) > cap:  # cut: still end it with a line break, so the story starts a line
+            newline = encode(tokenizer, "\n")
+            memory_ids = full[: max(0, cap - len(newline))] + newline if cap > len(newline) else []
         memory_trimmed = len(full) - len(memory_ids)
         room -= len(memory_ids)
 

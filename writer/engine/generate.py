@@ -212,6 +212,8 @@ class Engine:
             raise WriterError(f"n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
         if not isinstance(params, SamplingParams):
             raise TypeError("params must be a SamplingParams")
+        if context is not None and not isinstance(context, StoryContext):
+            raise TypeError("context must be a StoryContext")
         if prompt_ids is not None and (
             not prompt_ids or len(prompt_ids) >= self.context_size or context is not None
         ):
