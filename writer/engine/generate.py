@@ -337,9 +337,12 @@ class Engine:
                 else:
                     session.rewind(b, position - 1)
                     feed[b] = row.ids[position - 1]
-            for b, r in enumerate(active):
-                if b not in rollback and rows[r].done is None:
-                    history[b, p + len(rows[r].ids) - 1] = chosen[b]
+            if not rollback and len(set(lengths)) == 1:
+                history[:, p + lengths[0]] = tokens  # every row took its token (the usual case)
+            else:
+                for b, r in enumerate(active):
+                    if b not in rollback and rows[r].done is None:
+                        history[b, p + len(rows[r].ids) - 1] = chosen[b]
             if finished:
                 keep = [i for i, r in enumerate(active) if r not in finished]
                 if not keep:

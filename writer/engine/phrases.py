@@ -79,6 +79,7 @@ class TokenTable:
             if t:
                 self._exact.setdefault(t, []).append(i)
         self._breakers: dict[tuple[str, ...], torch.Tensor] = {}
+        self._containing: dict[bytes, list[int]] = {}
 
     def starting_with(self, prefix: bytes) -> list[int]:
         """Tokens whose (lower-case) bytes start with `prefix`."""
@@ -96,8 +97,14 @@ class TokenTable:
         return found
 
     def containing(self, text: bytes) -> list[int]:
-        """Tokens whose bytes contain `text` after their first byte (rare: long tokens)."""
-        return [i for i, t in enumerate(self.lower) if len(t) > len(text) and text in t[1:]]
+        """Tokens whose bytes contain `text` after their first byte (rare: long tokens).
+
+        A scan of the vocabulary (about 5 ms for GPT-2), so remembered per text."""
+        if text not in self._containing:
+            self._containing[text] = [
+                i for i, t in enumerate(self.lower) if len(t) > len(text) and text in t[1:]
+            ]
+        return self._containing[text]
 
     def tail(self, ids: Iterable[int], length: int) -> bytes:
         """The last `length` lower-case bytes of the text of `ids` (read from the end)."""
