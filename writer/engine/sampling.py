@@ -242,7 +242,9 @@ def apply_processors(
         return processors(history[:, : prompt + lengths[0]], logits.clone())
     scores = torch.empty_like(logits)
     for length in sorted(set(lengths)):
-        group = torch.tensor([b for b, n in enumerate(lengths) if n == length])
+        group = torch.tensor(
+            [b for b, n in enumerate(lengths) if n == length], device=history.device
+        )
         ids = history.index_select(0, group)[:, : prompt + length]
         scores[group] = processors(ids, logits.index_select(0, group))
     return scores
