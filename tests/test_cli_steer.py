@@ -106,6 +106,16 @@ def test_context_flags_give_a_context_breakdown(tmp_path, tiny_model_dir, isolat
     assert context["total"] + 5 <= context["window"]
     used = {e["index"] for e in context["entries"]} | {e["index"] for e in context["left_out"]}
     assert used == {1, 2, 4}  # the dragon entry's key is not in the story
+    # A batch gets the same context for every prompt.
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('"The fox."\n{"prompt": "A dragon.", "n": 1}\n', encoding="utf-8")
+    r = run_writer(base[0], "--prompts", str(batch), *base[2:], env=isolated_user_dirs)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [sorted(e["index"] for e in x["context"]["entries"]) for x in lines] == [
+        [1, 4],
+        [3, 4],
+    ]
     # Without --json the breakdown is one line on stderr after the usual summary.
     r = run_writer(*base, "-n", "1", env=isolated_user_dirs)
     assert r.returncode == 0, r.stderr
@@ -157,6 +167,7 @@ def test_bad_lorebooks_and_presets_get_one_line_errors(tmp_path, isolated_user_d
         ('[p]\nbias = { fox = "x" }\n', "bias weight for 'fox' must be a number"),
         ("[p]\nban = 3\n", "ban must be a list of phrases"),
         ("[p]\ndry_sequence_breakers = [1]\n", "dry_sequence_breakers must be non-empty"),
+        ("[p]\ndry_range = -1\n", "dry_range must be 0 (the whole context) to 4096"),
     ]:
         (config / "presets.toml").write_text(content, encoding="utf-8")
         r = run_writer("presets", env=isolated_user_dirs)
