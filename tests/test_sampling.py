@@ -192,6 +192,9 @@ def test_ban_matcher_sees_a_phrase_in_any_tokenization(tiny_engine: Engine) -> N
     # However the text was split into tokens, completing the phrase is found, ignoring case.
     assert matcher.completed(b"the lighthouse kee", b"per") == 4
     assert matcher.completed(b"the light", b"house") is None
+    # A phrase already in the text before (the prompt, say) is not completed again.
+    assert BanMatcher(table, ("sea", "old lighthouse")).completed(b"to the sea", b".") is None
+    assert BanMatcher(table, ("sea", "old lighthouse")).completed(b"to the se", b"a.") == 7
     assert matcher.pending(b"she saw the lighth") == len("lighth")
     # Every token that would complete it after "... lighthouse kee" is masked by the guard.
     ids = set(matcher.completing_tokens(b"lighthouse kee"))

@@ -211,7 +211,9 @@ class BanMatcher:
         """
         keep = min(len(before), self.longest - 1)
         window = before[len(before) - keep :] + new
-        starts = [s for s in (window.find(p) for p in self.phrases) if s >= 0]
+        # Only occurrences that end inside `new` (a phrase in the prompt is not the candidate's).
+        found = (window.find(p, max(0, keep - len(p) + 1)) for p in self.phrases)
+        starts = [s for s in found if s >= 0]
         return len(before) - keep + min(starts) if starts else None
 
     def completing_tokens(self, tail: bytes) -> list[int]:
