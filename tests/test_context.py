@@ -164,8 +164,9 @@ def test_lorebook_triggers_case_regex_always_priority_and_scan_depth(tok) -> Non
     assert used("the WYRM and a light house") == [1, 2, 3]  # any key; regex
     assert used("The lighthouse, and foxes.") == [2, 3]  # plain keys match whole words only
     far = "A fox ran. " + "the river and the water " * 60
-    assert used(far) == [1, 3] or used(far) == [3]  # "fox" is far from the end
-    assert 4 in used(far, scan_depth=4096) and 4 not in used(far, scan_depth=64)
+    assert used(far) == [3]  # "fox" is more than 256 tokens from the end
+    assert used(far, scan_depth=4096) == [3, 4]
+    assert used("A fox ran. " + "the water " * 5, scan_depth=64) == [3, 4]
     with pytest.raises(WriterError, match="not a valid regex"):
         LoreEntry(keys=("(",), regex=True, text="x")
 
