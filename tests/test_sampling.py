@@ -290,3 +290,23 @@ def test_repetition_range_penalises_only_the_last_tokens() -> None:
     scores = torch.full((1, 8), 2.0)
     out = RepetitionRangeLogitsProcessor(2.0, 2)(ids, scores.clone())
     assert out[0].tolist() == [2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]
+
+
+def test_min_p_and_typical_after_top_k_equal_transformers_chain() -> None:
+    """Run on the top-k survivors only (no full-vocabulary sort), with the same result."""
+    from transformers import LogitsProcessorList, TopKLogitsWarper, TopPLogitsWarper
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 400, (4, 30))
+    for k, p, m, t in [(100, 1.0, 0.05, 1.0), (50, 0.9, 0.1, 0.9), (5, 1.0, 0.0, 0.5)]:
+        scores = torch.randn(4, 400) * 3
+        chain = [TopKLogitsWarper(k)]
+        chain += [TopPLogitsWarper(p)] if p < 1 else []
+        chain += [MinPLogitsWarper(m)] if m > 0 else []
+        chain += [TypicalLogitsWarper(t)] if t < 1 else []
+        expected = LogitsProcessorList(chain)(ids, scores.clone())
+        params = SamplingParams(temperature=1.0, top_k=k, top_p=p, min_p=m, typical_p=t)
+        processors = build_processors(params)
+        assert len(processors) == 2  # repetition penalty, then one warper for all of them
+        got = processors[1](ids, scores.clone())
+        assert torch.equal(got, expected), (k, p, m, t)

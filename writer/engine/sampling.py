@@ -128,16 +128,22 @@ class TopKTopPLogitsWarper(LogitsProcessor):
     logits to -inf (measured: 2.4 ms per step for 4 candidates, 0.25 ms this way). Here the k
     survivors are taken first and transformers' own TopP warper runs on them alone; tokens
     outside the top k have zero probability either way, so the result is identical (tested).
+    `then`: warpers that follow top-p (min-p, typical-p: typical-p sorts the whole vocabulary
+    too) run on the same k survivors, for the same reason.
     """
 
-    def __init__(self, top_k: int, top_p: float) -> None:
+    def __init__(self, top_k: int, top_p: float = 1.0, then: tuple[LogitsProcessor, ...] = ()):
         self.top_k = top_k
-        self.top_p = TopPLogitsWarper(top_p)
+        self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
+        self.then = then
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         k = min(self.top_k, scores.size(-1))
         values, indices = scores.topk(k, dim=-1)
-        values = self.top_p(input_ids, values)
+        if self.top_p is not None:
+            values = self.top_p(input_ids, values)
+        for warper in self.then:
+            values = warper(input_ids, values)
         return torch.full_like(scores, float("-inf")).scatter_(-1, indices, values)
 
 
@@ -187,16 +193,19 @@ def build_processors(
         return processors
     if params.temperature != 1.0:
         processors.append(TemperatureLogitsWarper(params.temperature))
-    if params.top_k > 0 and params.top_p < 1.0:
-        processors.append(TopKTopPLogitsWarper(params.top_k, params.top_p))
-    elif params.top_k > 0:
+    after: list[LogitsProcessor] = []  # transformers' order: top-k, top-p, min-p, typical-p
+    if params.min_p > 0.0:
+        after.append(MinPLogitsWarper(params.min_p))
+    if params.typical_p < 1.0:
+        after.append(TypicalLogitsWarper(params.typical_p))
+    if params.top_k > 0 and (params.top_p < 1.0 or after):
+        processors.append(TopKTopPLogitsWarper(params.top_k, params.top_p, tuple(after)))
+        return processors
+    if params.top_k > 0:
         processors.append(TopKLogitsWarper(params.top_k))
     elif params.top_p < 1.0:
         processors.append(TopPLogitsWarper(params.top_p))
-    if params.min_p > 0.0:
-        processors.append(MinPLogitsWarper(params.min_p))
-    if params.typical_p < 1.0:
-        processors.append(TypicalLogitsWarper(params.typical_p))
+    processors.extend(after)
     return processors
 
 
