@@ -107,6 +107,14 @@ def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) 
     )
     r = _ratio(get("W3", "plain", "wall_s"), get("W3", "engine", "wall_s"))
     line(None if r is None else r >= 2.5, f"W3 wall: engine {_x(r)} faster than plain (>= 2.5x)")
+    if any(way == "engine-steer" for _, way in summary):
+        # Issue 11: the new processors cost at most 10% of a decode step at 4 candidates.
+        for wl in ("W1", "W4"):
+            r = _ratio(get(wl, "engine-steer", "decode_tps"), get(wl, "engine", "decode_tps"))
+            line(
+                None if r is None else r >= 0.9,
+                f"{wl} decode with every issue-11 sampler on: {_x(r)} of engine's rate (>= 0.9x)",
+            )
     short = [f"{wl}/{way}" for (wl, way), row in summary.items() if row["notes"]]
     line(
         not short,

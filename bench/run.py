@@ -70,6 +70,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep one CTranslate2 Generator alive for the whole run (it slows the other ways)",
     )
     p.add_argument("--no-plain", action="store_true", help="skip plain model.generate")
+    p.add_argument(
+        "--steer",
+        action="store_true",
+        help="add an engine-steer way: the engine with min-p, typical-p, DRY, repetition "
+        "range, phrase bans and bias all on (issue 11; target: within 10%% of engine)",
+    )
+    p.add_argument(
+        "--context-cache",
+        action="store_true",
+        help="measure instead: first-token time after typing 20 tokens, with memory + 3 "
+        "lorebook entries + an author's note against without",
+    )
+    p.add_argument(
+        "--loops",
+        action="store_true",
+        help="measure instead: repeated-4-gram rate over 20 seeded candidates on a looping "
+        "prompt, without and with DRY (quality, not speed)",
+    )
     p.add_argument("--seed", type=int, default=1, help="sampling seed of round 0")
     p.add_argument("--json", type=Path, default=None, help="also write results to this file")
     p.add_argument(
@@ -119,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench import app_metrics
 
         return app_metrics.main(model_dir, args)
+    if args.loops:
+        from bench import loops
+
+        return loops.main(model_dir, args, log)
+    if args.context_cache:
+        from bench import context_cache
+
+        return context_cache.main(model_dir, args, log)
     return run_benchmark(args, model_dir, log)
 
 
@@ -150,6 +176,8 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     runners: dict[str, Any] = {}
     for name, engine in engines.items():
         runners[name] = _engine_runner(engine, name, by_name)
+    if args.steer:
+        runners["engine-steer"] = _engine_runner(engines["engine"], "engine-steer", by_name, True)
     if not args.no_plain:
         plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
         runners["plain"] = lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
@@ -237,14 +265,14 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     return 0
 
 
-def _engine_runner(engine: Any, name: str, by_name: dict[str, Any]) -> Any:
+def _engine_runner(engine: Any, name: str, by_name: dict[str, Any], steer: bool = False) -> Any:
     """A callable timing `engine` on a workload: cold (cache cleared) or warm (W4 after W1)."""
 
     def run(wl: Any, seed: int) -> ways.Measurement:
         engine.clear_cache()
-        if wl.warm_from:
-            ways.run_engine(engine, by_name[wl.warm_from], seed, way=name)  # untimed: warms
-        return ways.run_engine(engine, wl, seed, way=name)
+        if wl.warm_from:  # untimed: warms
+            ways.run_engine(engine, by_name[wl.warm_from], seed, way=name, steer=steer)
+        return ways.run_engine(engine, wl, seed, way=name, steer=steer)
 
     return run
 

@@ -102,8 +102,25 @@ def _length_notes(counts: list[int], want: int) -> list[str]:
     return []
 
 
-def run_engine(engine: Any, wl: Workload, seed: int, way: str = "engine") -> Measurement:
-    """Time `engine.stream` on `wl`; the caller clears or warms the prefix cache first."""
+# `--steer`: every sampler issue 11 added, on top of the workload's temperature and top-k, so
+# the engine-steer way costs what an author using them all would pay per step.
+STEER = {
+    "min_p": 0.05,
+    "typical_p": 0.95,
+    "repetition_penalty": 1.07,
+    "repetition_range": 256,
+    "dry_multiplier": 0.8,
+    "ban": ("all of a sudden", "shivers down", "little did"),
+    "bias": (("the storm", 1.5), ("the king", -1.0)),
+}
+
+
+def run_engine(
+    engine: Any, wl: Workload, seed: int, way: str = "engine", steer: bool = False
+) -> Measurement:
+    """Time `engine.stream` on `wl`; the caller clears or warms the prefix cache first.
+
+    `steer`: with the issue 11 samplers enabled (`STEER`)."""
     from writer.engine.types import GenerationDone
     from writer.presets import SamplingParams
 
@@ -116,6 +133,8 @@ def run_engine(engine: Any, wl: Workload, seed: int, way: str = "engine") -> Mea
         max_new_tokens=wl.new_tokens,
         stop="none",
     )
+    if steer:
+        params = params.replace(**STEER)
     done = None
     first = None
     with PeakRSS() as rss:

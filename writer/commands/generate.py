@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-repeat-ngram", type=int, dest="no_repeat_ngram_size")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--stop", help="none, sentence, paragraph, or a text to stop at")
+    _add_steering_arguments(p)
     p.add_argument(
         "--seed",
         type=seed_type,
@@ -64,6 +65,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per prompt")
     p.add_argument("--output", "-o", metavar="F", help="write results to F instead of stdout")
+
+
+def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
+    """Samplers against loops and for control, and the story context (issue 11)."""
+    p.add_argument("--min-p", type=float, help="drop tokens under MIN_P x the top one's chance")
+    p.add_argument("--typical-p", type=float, help="locally typical sampling mass (1 is off)")
+    p.add_argument("--dry-multiplier", type=float, help="DRY repetition penalty strength (0 off)")
+    p.add_argument("--dry-base", type=float, help="DRY growth per extra repeated token")
+    p.add_argument("--dry-allowed-length", type=int, help="repeats this long are not penalised")
+    p.add_argument("--repetition-range", type=int, help="repetition penalty: last N tokens only")
+    p.add_argument(
+        "--ban",
+        action="append",
+        metavar="PHRASE",
+        help="a phrase that never appears in a candidate (repeatable)",
+    )
+    p.add_argument(
+        "--bias",
+        action="append",
+        metavar="PHRASE=WEIGHT",
+        help="make a phrase likelier (+) or rarer (-), weight -20 to 20 (repeatable)",
+    )
+    p.add_argument("--memory", metavar="FILE", help="text placed at the top of the context")
+    p.add_argument("--note", metavar="TEXT", help="author's note, a few lines before the end")
+    p.add_argument("--lorebook", metavar="FILE", help="lorebook TOML ([[entry]] keys, text, ...)")
+
+
+def read_context(args: argparse.Namespace) -> Any:
+    """The StoryContext from --memory/--note/--lorebook (None without them), read and validated
+    before the model loads."""
+    if args.memory is None and args.note is None and args.lorebook is None:
+        return None
+    from writer.engine.context import StoryContext, load_lorebook
+
+    memory = read_text_file(Path(args.memory), purpose="read memory file") if args.memory else ""
+    lorebook = load_lorebook(Path(args.lorebook)) if args.lorebook else ()
+    return StoryContext(memory=memory, note=args.note or "", lorebook=lorebook)
 
 
 @dataclass
@@ -96,9 +134,22 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
             "no_repeat_ngram_size",
             "max_new_tokens",
             "stop",
+            "min_p",
+            "typical_p",
+            "dry_multiplier",
+            "dry_base",
+            "dry_allowed_length",
+            "repetition_range",
         )
     }
     try:
+        # Phrases add to the preset's own (a flag's weight wins for the same phrase).
+        if args.ban:
+            overrides["ban"] = (*params.ban, *(b for b in args.ban if b not in params.ban))
+        if args.bias:
+            flagged = dict(SamplingParams(bias=tuple(args.bias)).bias)
+            kept = tuple((p, w) for p, w in params.bias if p not in flagged)
+            overrides["bias"] = (*kept, *flagged.items())
         return preset, params.replace(**overrides)
     except ParamError as exc:  # an out-of-range flag is a usage error, as a malformed one is
         raise UsageError(f"{exc} (see `writer generate --help`)") from None
@@ -242,6 +293,7 @@ def _write_error(path: str | None, exc: OSError) -> WriterError:
 def run(args: argparse.Namespace) -> int:
     preset, params = resolve_params(args)
     requests = read_requests(args)
+    context = read_context(args)
     as_json = args.json or bool(args.prompts)
 
     from writer.config import load_config
@@ -254,11 +306,12 @@ def run(args: argparse.Namespace) -> int:
     out = _open_output(args.output)
     try:
         if args.prompts:
-            _run_batch(engine, requests, params, model_name, out)
+            _run_batch(engine, requests, params, model_name, out, context)
         else:
             req = requests[0]
             stream_live = not as_json and req.n == 1 and out.isatty()
-            result = _run_one(engine, req, params, model_name, out if stream_live else None)
+            live = out if stream_live else None
+            result = _run_one(engine, req, params, model_name, live, context)
             _write(result, out, as_json, preset, streamed=stream_live)
         out.flush()
     except BrokenPipeError:
@@ -275,19 +328,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_one(
-    engine: Any, req: Request, params: SamplingParams, model_name: str, live: IO[str] | None
+    engine: Any,
+    req: Request,
+    params: SamplingParams,
+    model_name: str,
+    live: IO[str] | None,
+    context: Any = None,
 ) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
     done = None
-    for event in engine.stream(req.prompt, params, n=req.n, seed=req.seed, mode=req.mode):
+    events = engine.stream(
+        req.prompt, params, n=req.n, seed=req.seed, mode=req.mode, context=context
+    )
+    for event in events:
         if live is not None and isinstance(event, TokenDelta):
             live.write(event.text)
             live.flush()
         elif isinstance(event, GenerationDone):
             done = event
     assert done is not None
-    return {
+    result = {
         "prompt": req.prompt,
         "mode": req.mode,
         "model": model_name,
@@ -299,6 +360,9 @@ def _run_one(
         ],
         "_stats": done.stats,
     }
+    if done.context is not None:
+        result["context"] = done.context.to_dict()
+    return result
 
 
 def _write(
@@ -323,17 +387,32 @@ def _write(
         f"{result['seed']}",
         file=sys.stderr,
     )
+    if "context" in result:
+        ctx = result["context"]
+        used = ", ".join(str(e["index"]) for e in ctx["entries"]) or "none"
+        left = ", ".join(str(e["index"]) for e in ctx["left_out"])
+        print(
+            f"writer: context {ctx['total']}/{ctx['window']} tokens: memory {ctx['memory']}, "
+            f"lorebook {ctx['lorebook']} (entries {used}{'; left out ' + left if left else ''}), "
+            f"note {ctx['note']}, story {ctx['story']} ({ctx['trimmed']['story']} trimmed)",
+            file=sys.stderr,
+        )
 
 
 def _run_batch(
-    engine: Any, requests: list[Request], params: SamplingParams, model_name: str, out: IO[str]
+    engine: Any,
+    requests: list[Request],
+    params: SamplingParams,
+    model_name: str,
+    out: IO[str],
+    context: Any = None,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     if not sys.stderr.isatty():  # no bar in a log file or a pipe, only the summary line
         for req in requests:
-            _write(_run_one(engine, req, params, model_name, None), out, True, "")
+            _write(_run_one(engine, req, params, model_name, None, context), out, True, "")
     else:
         with Progress(
             "[progress.description]{task.description}",
@@ -347,7 +426,7 @@ def _run_batch(
         ) as progress:
             task = progress.add_task("generating", total=len(requests))
             for req in requests:
-                _write(_run_one(engine, req, params, model_name, None), out, True, "")
+                _write(_run_one(engine, req, params, model_name, None, context), out, True, "")
                 progress.advance(task)
     out.flush()  # a write error is reported before the summary, never after it
     print(f"writer: generated {len(requests)}/{len(requests)} prompts", file=sys.stderr)

@@ -25,6 +25,10 @@ class DecodeSession(Protocol):
     def keep(self, rows: torch.Tensor) -> None:
         """Drop finished rows: keep only `rows` (indices into the current rows)."""
 
+    # Optional: `rewind(row, length)` rolls one row back to `length` generated tokens, so
+    # the next `step` feeds it at that position. Sessions without it get phrase bans enforced
+    # by masking only (no backtracking).
+
 
 class FastGPT2Backend:
     """GPT2Runner plus a one-entry prefix cache: the last prompt's keys/values and logits.
@@ -88,9 +92,11 @@ class _FastSession:
         return self.runner.decode(tokens, self.prefix, self.suffix)
 
     def keep(self, rows: torch.Tensor) -> None:
-        s = self.suffix
-        s.keys = [k.index_select(0, rows) for k in s.keys]
-        s.values = [v.index_select(0, rows) for v in s.values]
+        self.suffix.select(rows)
+
+    def rewind(self, row: int, length: int) -> None:
+        """Roll row `row` back to `length` generated tokens (phrase bans backtrack with it)."""
+        self.suffix.rewind(row, length)
 
 
 class TransformersBackend:

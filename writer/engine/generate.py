@@ -4,8 +4,12 @@ The loop, one step per token (nanoGPT's `generate`, batched over candidates):
  1. the prompt is prefilled once (only its new tokens if the engine saw its prefix before);
     all candidates start from that single copy of its keys and values;
  2. the next-token logits of every live candidate go through transformers' logits processors
-    (repetition penalty, temperature, top-k, top-p), exactly as `model.generate` applies them;
- 3. each candidate draws its token from its own seeded generator (argmax when greedy);
+    (phrase bias, repetition penalty, DRY, temperature, top-k, top-p, min-p, typical-p), exactly
+    as `model.generate` applies them, after the tokens banned at this position are masked;
+ 3. each candidate draws its token from its own seeded generator (argmax when greedy); a token
+    that completes a banned phrase is not kept: the candidate goes back to the token where the
+    phrase began, bans it there, and its next step re-runs from that position (its KV rows
+    are rewound; the other candidates carry on, so rows may differ in length);
  4. each candidate's text is decoded and checked against the stop rule; finished candidates
     leave the batch, so the rest run faster;
  5. the new tokens run through the model to give the next logits.
@@ -20,7 +24,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,9 @@ import torch
 
 from writer.engine import prompts
 from writer.engine.backends import make_backend
-from writer.engine.sampling import build_processors, choose_tokens
+from writer.engine.context import StoryContext, assemble_context
+from writer.engine.phrases import BanMatcher, BanTracker, token_table
+from writer.engine.sampling import apply_processors, build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
@@ -95,6 +101,14 @@ class _Row:
         self.text = ""
         self.emitted = 0
         self.done: Candidate | None = None
+        # Phrase bans: tokens banned per position, the text's lower-case bytes and each token's
+        # end offset in them, rollbacks so far and whether backtracking gave way to masking.
+        self.bans: dict[int, set[int]] = {}
+        self.lower = b""
+        self.ends: list[int] = []
+        self.rollbacks = 0
+        self.discarded = 0
+        self.guard = False
 
 
 class Engine:
@@ -151,10 +165,23 @@ class Engine:
         seed: int | None = None,
         mode: str = "continue",
         cancel: CancelSignal = None,
+        *,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
     ) -> list[Candidate]:
         """The n finished candidates for `prompt` (see `stream`)."""
         done: GenerationDone | None = None
-        for event in self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel):
+        events = self.stream(
+            prompt,
+            params,
+            n=n,
+            seed=seed,
+            mode=mode,
+            cancel=cancel,
+            context=context,
+            prompt_ids=prompt_ids,
+        )
+        for event in events:
             if isinstance(event, GenerationDone):
                 done = event
         assert done is not None
@@ -168,10 +195,18 @@ class Engine:
         seed: int | None = None,
         mode: str = "continue",
         cancel: CancelSignal = None,
+        *,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
     ) -> Iterator[GenerationEvent]:
         """Yield TokenDelta events as tokens arrive, CandidateDone as each candidate ends, and
         GenerationDone last. Candidate i uses seed `seed + i`; a random seed is chosen when
-        `seed` is None (and reported in GenerationDone.seed)."""
+        `seed` is None (and reported in GenerationDone.seed).
+
+        With `context` (memory, author's note, lorebook) the prompt is assembled by
+        `writer.engine.context.assemble_context` and GenerationDone.context has its breakdown;
+        `prompt_ids` (already assembled, e.g. by the app) are used as they are.
+        """
         if mode not in MODES:
             raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
         if not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
@@ -182,11 +217,21 @@ class Engine:
             isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
         ):
             raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
+        if context is not None and not isinstance(context, StoryContext):
+            raise TypeError("context must be a StoryContext")
+        if prompt_ids is not None and (
+            not prompt_ids or len(prompt_ids) >= self.context_size or context is not None
+        ):
+            raise WriterError(
+                f"prompt_ids must be 1 to {self.context_size - 1} tokens, without a context"
+            )
         if seed is None:
             seed = secrets.randbelow(2**31)
         with self._lock:
             try:
-                yield from self._run(prompt, params, n, int(seed), mode, cancel)
+                yield from self._run(
+                    prompt, params, n, int(seed), mode, cancel, context, prompt_ids
+                )
             finally:
                 release_free_memory()
 
@@ -198,23 +243,28 @@ class Engine:
         seed: int,
         mode: str,
         cancel: CancelSignal,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
     ) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
         max_new = min(params.max_new_tokens, self.context_size - 1)
-        built = prompts.build_prompt(self.tokenizer, prompt, mode, self.context_size, max_new)
+        breakdown = None
+        if prompt_ids is not None:
+            built = prompts.Prompt(list(prompt_ids), 0)
+            max_new = min(max_new, self.context_size - len(built.ids))
+        elif context is not None:
+            assembled = assemble_context(
+                self.tokenizer, prompt, context, self.context_size, max_new, mode=mode
+            )
+            built, breakdown = prompts.Prompt(assembled.ids, 0), assembled.breakdown
+        else:
+            built = prompts.build_prompt(self.tokenizer, prompt, mode, self.context_size, max_new)
         stop = "sentence" if mode == "ideas" else params.stop
         # An idea streams as generated; its final text is tidied to one clean line.
         tidy = prompts.clean_idea if mode == "ideas" else None
         # Greedy candidates are all the same: compute one and copy it.
         rows_n = 1 if params.greedy else n
         rows = [_Row(i, seed + i) for i in range(rows_n)]
-        processors = build_processors(
-            params,
-            prompt_length=len(built.ids),
-            min_new_tokens=3 if mode == "ideas" else 0,
-            eos_token_id=self.eos_token_id,
-            device=self.device,
-        )
         generators = []
         for row in rows:
             gen = torch.Generator(device=self.device)
@@ -222,44 +272,99 @@ class Engine:
             generators.append(gen)
 
         session = self.backend.begin(built.ids, rows_n, max_new)
-        input_ids = torch.tensor([built.ids] * rows_n, dtype=torch.long, device=self.device)
+        vocab = session.first_logits.shape[-1]
+        needs_table = params.ban or params.bias or params.dry_multiplier > 0
+        table = token_table(self.tokenizer, vocab) if needs_table else None
+        processors = build_processors(
+            params,
+            prompt_length=len(built.ids),
+            min_new_tokens=3 if mode == "ideas" else 0,
+            eos_token_id=self.eos_token_id,
+            device=self.device,
+            table=table,
+        )
+        bans = None
+        if params.ban and table is not None:
+            bans = BanTracker(BanMatcher(table, params.ban), table, built.ids, max_new)
+            if not hasattr(session, "rewind"):
+                for row in rows:  # no backtracking here: mask completing tokens instead
+                    row.guard = True
+        p = len(built.ids)
+        # Every row's prompt + generated ids; a row's own length says how much is live.
+        history = torch.empty((rows_n, p + max_new), dtype=torch.long, device=self.device)
+        history[:, :p] = torch.tensor(built.ids, dtype=torch.long, device=self.device)
         logits = session.first_logits.unsqueeze(0).expand(rows_n, -1)
         active = list(range(rows_n))  # indices into `rows`, in batch order
         first_token_s = 0.0
         new_tokens = 0
         cancelled = False
-        for step in range(max_new):
-            scores = processors(input_ids, logits.clone())
+        while active:
+            lengths = [len(rows[r].ids) for r in active]
+            masked = bans.mask(logits, [rows[r] for r in active]) if bans else logits
+            scores = apply_processors(processors, history, p, lengths, masked)
             tokens = choose_tokens(scores, params.greedy, [generators[r] for r in active])
             logprobs = torch.log_softmax(logits, dim=-1).gather(1, tokens[:, None])[:, 0]
-            if step == 0:
+            if not new_tokens:
                 first_token_s = time.perf_counter() - start
             new_tokens += len(active)
+            chosen = tokens.tolist()
+            # Rows that completed a banned phrase: rolled back to this position.
+            rollback: dict[int, int] = {}
+            if bans is not None:
+                for b, r in enumerate(active):
+                    if chosen[b] != self.eos_token_id:
+                        position = bans.check(rows[r], chosen[b])
+                        if position is not None:
+                            rollback[b] = position
+                            rows[r].text = self._decode(rows[r].ids)
             events, finished = self._advance(
                 rows,
                 active,
-                tokens.tolist(),
+                chosen,
                 logprobs.tolist(),
                 stop,
-                step + 1 == max_new,
+                max_new,
                 tidy,
+                skip=rollback,
+                hold=bans.safe_chars if bans else None,
             )
             yield from events
             if _is_cancelled(cancel):
                 cancelled = True
                 break
+            feed = list(chosen)
+            restart = []  # rows rolled back to their first token: the prompt's logits again
+            for b, position in rollback.items():
+                row = rows[active[b]]
+                if position == 0:
+                    session.rewind(b, 0)
+                    feed[b] = self.eos_token_id  # a placeholder, forgotten after the step
+                    restart.append(b)
+                else:
+                    session.rewind(b, position - 1)
+                    feed[b] = row.ids[position - 1]
+            if not rollback and len(set(lengths)) == 1:
+                history[:, p + lengths[0]] = tokens  # every row took its token (the usual case)
+            else:
+                for b, r in enumerate(active):
+                    if b not in rollback and rows[r].done is None:
+                        history[b, p + len(rows[r].ids) - 1] = chosen[b]
             if finished:
                 keep = [i for i, r in enumerate(active) if r not in finished]
                 if not keep:
                     break
                 index = torch.tensor(keep, device=self.device)
                 session.keep(index)
-                tokens, input_ids = tokens[index], input_ids[index]
+                history = history[index]
+                feed = [feed[i] for i in keep]
+                restart = [keep.index(b) for b in restart if b in keep]
                 active = [active[i] for i in keep]
-            if step + 1 == max_new:
-                break
-            input_ids = torch.cat([input_ids, tokens[:, None]], dim=1)
-            logits = session.step(tokens)
+            logits = session.step(torch.tensor(feed, dtype=torch.long, device=self.device))
+            if restart:
+                logits = logits.clone()
+                for b in restart:
+                    session.rewind(b, 0)
+                    logits[b] = session.first_logits
 
         candidates = []
         for row in rows:
@@ -288,8 +393,9 @@ class Engine:
             new_tokens=new_tokens,
             first_token_s=first_token_s,
             total_s=time.perf_counter() - start,
+            rollbacks=sum(row.rollbacks for row in rows),
         )
-        yield GenerationDone(candidates, stats, cancelled, seed, prompt)
+        yield GenerationDone(candidates, stats, cancelled, seed, prompt, breakdown)
 
     def _advance(
         self,
@@ -298,14 +404,22 @@ class Engine:
         tokens: list[int],
         logprobs: list[float],
         stop: str | tuple[str, ...],
-        last_step: bool,
+        max_new: int,
         tidy: Callable[[str], str] | None = None,
+        skip: Container[int] = (),
+        hold: Callable[[_Row, Callable[[list[int]], str]], int] | None = None,
     ) -> tuple[list[GenerationEvent], set[int]]:
-        """Add one token to each active row; return the events and the rows that finished."""
+        """Add one token to each active row; return the events and the rows that finished.
+
+        Rows at batch positions in `skip` were rolled back this step and take no token; `hold`
+        gives how much of a row's text may be shown (a banned phrase may still roll it back).
+        """
         events: list[GenerationEvent] = []
         finished: set[int] = set()
-        for r, token, logprob in zip(active, tokens, logprobs, strict=True):
+        for b, (r, token, logprob) in enumerate(zip(active, tokens, logprobs, strict=True)):
             row = rows[r]
+            if b in skip:
+                continue
             reason = None
             cut = None
             if token == self.eos_token_id:
@@ -313,16 +427,16 @@ class Engine:
             else:
                 row.ids.append(token)
                 row.logprobs.append(logprob)
-                row.text = self.tokenizer.decode(
-                    row.ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
-                )
+                row.text = self._decode(row.ids)
                 cut = find_stop(row.text, stop)
                 if cut is not None:
                     reason = "stop"
-                elif last_step:
+                elif len(row.ids) >= max_new:
                     reason, cut = "length", len(row.text)
             if reason is None:
                 safe = safe_length(row.text, stop)
+                if hold is not None:
+                    safe = min(safe, hold(row, self._decode))
                 if safe > row.emitted:
                     events.append(TokenDelta(row.index, row.text[row.emitted : safe]))
                     row.emitted = safe
@@ -349,6 +463,11 @@ class Engine:
             row.index,
             reason,
             tuple(row.ids[:kept]),  # type: ignore[arg-type]
+        )
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(
+            ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
         )
 
     def _tokens_covering(self, ids: list[int], length: int) -> int:

@@ -143,6 +143,30 @@ class SuffixKV:
         self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.length = 0
+        # Per-row lengths once a row was rolled back (phrase bans); None while all rows have
+        # `length` tokens, the common case, which keeps decode's plain path.
+        self.lengths: list[int] | None = None
+
+    def rewind(self, row: int, length: int) -> None:
+        """Forget row `row`'s tokens from position `length` on (they are overwritten later)."""
+        if self.lengths is None:
+            self.lengths = [self.length] * self.keys[0].shape[0]
+        self.lengths[row] = length
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only `rows` (finished candidates leave the batch)."""
+        self.keys = [k.index_select(0, rows) for k in self.keys]
+        self.values = [v.index_select(0, rows) for v in self.values]
+        if self.lengths is not None:
+            self.lengths = [self.lengths[i] for i in rows.tolist()]
+            self._settle()
+
+    def _settle(self) -> None:
+        """Back to one shared length when every row has the same."""
+        lengths = self.lengths
+        if lengths is not None and len(set(lengths)) <= 1:
+            self.length = lengths[0] if lengths else self.length
+            self.lengths = None
 
 
 SUPPORTED_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu")
@@ -372,6 +396,8 @@ class GPT2Runner:
 
         Every candidate shares `prefix` and has its own row in `suffix`. Returns logits [n, V].
         """
+        if suffix.lengths is not None:
+            return self._decode_ragged(tokens, prefix, suffix)
         n = tokens.shape[0]
         s = suffix.length
         p = prefix.length
@@ -395,4 +421,42 @@ class GPT2Runner:
             h = h + blk.proj(a.reshape(n, self.d_model))
             h = h + self._mlp(blk, h)
         suffix.length = s + 1
+        return self.logits(h)
+
+    def _decode_ragged(
+        self, tokens: torch.Tensor, prefix: PrefixKV, suffix: SuffixKV
+    ) -> torch.Tensor:
+        """`decode` when rows have different suffix lengths (after a phrase-ban rollback).
+
+        Each row writes its key/value at its own position and attends to its own length; the
+        positions past it (stale tokens of a rolled-back row) are masked out.
+        """
+        assert suffix.lengths is not None
+        n = tokens.shape[0]
+        lengths = torch.tensor(suffix.lengths, dtype=torch.long, device=self.device)
+        p = prefix.length
+        top = max(suffix.lengths) + 1
+        rows = torch.arange(n, device=self.device)
+        hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]  # [n, top]
+        h = self.wte[tokens] + self.wpe[p + lengths]  # [n, d]
+        for i, blk in enumerate(self.blocks):
+            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
+            q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
+            sk, sv = suffix.keys[i], suffix.values[i]
+            sk[rows, :, lengths] = k
+            sv[rows, :, lengths] = v
+            q = q * self.scale
+            pk, pv = prefix.keys[i], prefix.values[i]
+            scores_p = torch.matmul(q.transpose(0, 1), pk.transpose(1, 2))  # [H, n, P]
+            scores_s = torch.matmul(sk[:, :, :top], q.unsqueeze(-1)).squeeze(-1)  # [n, H, top]
+            scores_s = scores_s.masked_fill(hidden[:, None, :], float("-inf"))
+            scores = torch.cat([scores_p.transpose(0, 1), scores_s], dim=-1)
+            probs = torch.softmax(scores, dim=-1)
+            a = torch.matmul(probs[..., :p].transpose(0, 1), pv).transpose(0, 1)
+            a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, :top]).squeeze(-2)
+            h = h + blk.proj(a.reshape(n, self.d_model))
+            h = h + self._mlp(blk, h)
+        suffix.lengths = [n + 1 for n in suffix.lengths]
+        suffix.length = max(suffix.lengths)
+        suffix._settle()
         return self.logits(h)

@@ -6,7 +6,7 @@ Plain dataclasses with no torch import, so the UI can name them without loading 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Mode = Literal["continue", "ideas"]
 MODES: tuple[str, ...] = ("continue", "ideas")
@@ -48,6 +48,7 @@ class GenerationStats:
     new_tokens: int
     first_token_s: float
     total_s: float
+    rollbacks: int = 0  # times a candidate backtracked out of a banned phrase
 
     @property
     def tokens_per_s(self) -> float:
@@ -84,6 +85,8 @@ class GenerationDone:
     cancelled: bool = False
     seed: int = 0
     prompt_text: str = field(default="", repr=False)
+    # The story context's breakdown (writer.engine.context.ContextBreakdown) when one was used.
+    context: Any = field(default=None, repr=False)
 
 
 GenerationEvent = TokenDelta | CandidateDone | GenerationDone

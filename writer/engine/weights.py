@@ -54,6 +54,14 @@ class FastTokenizer:
     def __len__(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
 
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str | None]:
+        """Token spellings (byte-level: GPT-2's printable stand-ins for bytes)."""
+        return [self._tok.id_to_token(i) for i in ids]
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return [] if self.eos_token_id is None else [self.eos_token_id]
+
 
 @dataclass
 class GPT2Checkpoint:
