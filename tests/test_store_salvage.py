@@ -70,7 +70,11 @@ def test_truncated_to_half_keeps_what_the_half_holds(tmp_path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with DraftStore.open(path) as store:
-        assert store.salvaged >= 1 and f"{store.salvaged} draft(s)" in store.recovery_message
+        # Whole drafts or fragments of their texts, depending on where the schema's pages fall.
+        kept = store.list_drafts()
+        assert kept and "fragment(s)" in store.recovery_message or store.salvaged >= 1
+        if store.salvaged:
+            assert f"{store.salvaged} draft(s)" in store.recovery_message
         originals = [_text(i) for i in (1, 2, 3)] + [_text(i, 2900) for i in (1, 2, 3)]
         for summary in store.list_drafts():
             text = store.get_draft(summary.id).text
