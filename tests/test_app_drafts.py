@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for
+from tests.test_app_support import ScriptedEngine, loader_for, notified, wait_for
 from writer.store import DraftStore, StoreWriteError
 from writer.ui.app import WriterApp
 from writer.ui.screens.confirm import ChoiceScreen
@@ -143,7 +143,7 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         monkeypatch.setattr(app.store, "save_revision", full_disk)
         await pilot.press(*"abc")
         await wait_for(pilot, lambda: app.status.save_state == "save failed")
-        assert any("disk full" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: notified(app, "disk full"))  # notify() is a message
         await pilot.press("ctrl+q")  # unsaved text: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         await pilot.press("enter")  # "Keep editing"

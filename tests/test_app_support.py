@@ -76,3 +76,13 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
+
+
+def notified(app, text: str) -> bool:
+    """Whether a notification containing `text` has been shown.
+
+    `App.notify` only posts a message; the notification reaches `app._notifications` when that
+    message is handled, which can be after a state set in the same call is visible. So tests wait
+    for this (`await wait_for(pilot, lambda: notified(app, ...))`) instead of asserting at once.
+    """
+    return any(text in str(n.message) for n in app._notifications)

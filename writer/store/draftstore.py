@@ -167,6 +167,18 @@ class DraftStore(GenerationLogMixin):
             self._locks.release_all()
             self._conn.close()
 
+    def copy_to(self, path: Path) -> None:
+        """Write a consistent copy of the whole database, as this connection sees it, to `path`
+        (SQLite's online backup). For a database file deleted while open: the connection still
+        reads the deleted file, so everything in it can be put back."""
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            target = sqlite3.connect(path)
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
+
     def __enter__(self) -> DraftStore:
         return self
 

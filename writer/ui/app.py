@@ -22,7 +22,9 @@ from textual.widgets import Footer, TextArea
 from writer.config import Config, load_config, save_config
 from writer.errors import WriterError
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
+from writer.ui.guard import StoreGuardMixin
 from writer.ui.saving import SavingMixin
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
@@ -33,7 +35,7 @@ EDITOR_ACTIONS = {"generate", "regenerate", "pick_preset", "parameters", "histor
 EDITOR_ACTIONS |= {"alternatives", "models", "drafts", "cancel"}
 
 
-class WriterApp(GenerationMixin, SavingMixin, App[None]):
+class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]):
     """The editor with live GPT-2 candidates."""
 
     TITLE = "writer"
@@ -115,6 +117,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         self.editor.focus()
         self.load_model(self.requested_model or self.session_model() or self.config.model)
         self.start_autosave()
+        self.install_signal_handlers()
 
     # -- themes ---------------------------------------------------------------------------------
     def _setup_themes(self) -> None:
@@ -291,10 +294,11 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         editor.history.checkpoint()
         editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
         editor.history.checkpoint()
-        if self.external is not None:
-            self.save_now(reason="external-save")
         self._dirty = False
-        self.status.save_state = "saved"
+        if self.external is not None:
+            self._dirty = True
+            self.save_now(reason="external-save")  # the file gets the restored text too
+        self.update_save_state()
         self.notify("Revision restored (ctrl+z undoes it).")
 
     def action_alternatives(self) -> None:
@@ -337,6 +341,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         self.editor.focus()
 
     def on_unmount(self) -> None:
+        self.remove_signal_handlers()
         if self._cancel is not None:
             self._cancel.set()  # the engine stops within a token; exit need not wait long
         self.close_store()
@@ -347,7 +352,8 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         return not self._model_settled.is_set()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if event.text_area is self.editor:
+        # A change can arrive after the screen is torn down on exit: nothing to save then.
+        if isinstance(event.text_area, StoryEditor) and self.query(StoryEditor):
             self.text_changed()
 
     def _log_exception(self, exc: BaseException) -> None:
