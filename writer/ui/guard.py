@@ -70,6 +70,10 @@ class StoreGuardMixin:
         except Exception as exc:  # exiting must not be stopped by a failed save
             self._log_exception(exc)
         self.close_store()
+        if sig == signal.SIGHUP:
+            # The terminal is gone: nothing to restore on it, and an orderly shutdown would
+            # wait for a model load that cannot be interrupted. The text is saved; go now.
+            os._exit(128 + int(sig))
         self.exit(return_code=128 + int(sig))
 
     # -- the database file ----------------------------------------------------------------------
