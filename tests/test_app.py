@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for
+from tests.test_app_support import ScriptedEngine, loader_for, notified, wait_for
 from writer.presets import BUILTIN_PRESETS
 from writer.ui.app import WriterApp
 from writer.ui.screens.parameters import ParametersScreen
@@ -127,9 +127,8 @@ async def test_model_failure_is_reported_and_generation_fails_gracefully():
         assert "no model 'nope'" in app.status.model_detail
         await pilot.press("h", "ctrl+g")
         await wait_for(pilot, lambda: not app.panel.running)
-        messages = [n.message for n in app._notifications]
-        assert any("did not load" in m for m in messages)
-        assert any("Generation failed" in m for m in messages)
+        await wait_for(pilot, lambda: notified(app, "did not load"))  # notify() is a message
+        await wait_for(pilot, lambda: notified(app, "Generation failed"))
         assert app.editor.text == "h"
 
 
