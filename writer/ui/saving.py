@@ -164,6 +164,7 @@ class SavingMixin:
             self.draft = original
             self.notify(f"Cannot make a copy: {exc}. The draft stays read-only.", severity="error")
             return
+        not_file = f" This window does not write {self.file.name}." if self.external else ""
         self.external, self.file = None, None
         self._external_conflict, self._file_error, self._divergence_question = False, "", ""
         self.read_only = False
@@ -171,7 +172,7 @@ class SavingMixin:
         self._update_title()
         self.notify(
             f"You are editing a copy, “{title}”; the original stays with the other window. "
-            "Both are in the drafts library (ctrl+o).",
+            f"Both are in the drafts library (ctrl+o).{not_file}",
             title="A copy",
             timeout=15,
         )
@@ -289,7 +290,13 @@ class SavingMixin:
     def _create_draft_for(self, text: str) -> None:
         """The first save of text that has no draft yet (the store or the file was unusable)."""
         title = self._new_draft_title
-        self.draft = self.store.create_draft(title, text)
+        if self.external is not None:  # the store was unusable when the file was opened
+            title = ""
+            self.draft = self.store.create_draft(
+                self.external.path.name, text, external_path=self.external.path
+            )
+        else:
+            self.draft = self.store.create_draft(title, text)
         self.store.acquire_lock(self.draft.id)
         self._update_title()
         if title:
