@@ -26,7 +26,9 @@ from writer.textfiles import read_text_file
 
 _BOM = "\ufeff"
 # A save's temp file lives for milliseconds; one older than this was left by a killed writer.
-STALE_TEMP_S = 60.0
+# (Only the window that holds the draft writes its file, so a live one is rare; deleting one
+# would only make that save fail and be retried.)
+STALE_TEMP_S = 1.0
 
 
 class ExternalChangedError(WriterError):
