@@ -220,8 +220,8 @@ class FileSyncMixin:
                 question or f"{self.file} changed on disk since it was opened.",
                 [
                     ("overwrite", "Write my text to the file"),
-                    ("reload", "Load the file from disk"),
-                    ("keep", "Decide later"),
+                    ("reload", "Load the file"),
+                    ("keep", "Later"),
                 ],
             ),
             chosen,
