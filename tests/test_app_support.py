@@ -25,6 +25,10 @@ class ScriptedEngine:
 
     name = "scripted"
     device = "cpu"
+    precision = "fp32"
+    supports_logprobs = False
+    supports_prefix_cache = False
+    max_candidates = 16
 
     def __init__(self, delay: float = 0.0, tokens: int = 4) -> None:
         self.delay = delay
@@ -56,6 +60,10 @@ class ScriptedEngine:
             yield CandidateDone(cand.index, cand)
         stats = GenerationStats(3, 0, n * self.tokens, 0.01, max(time.monotonic() - start, 1e-3))
         yield GenerationDone(cands, stats, cancelled, seed or 0)
+
+    def generate(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+        events = list(self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel))
+        return events[-1].candidates
 
 
 def loader_for(engine: Any, delay: float = 0.0):

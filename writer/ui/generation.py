@@ -16,6 +16,7 @@ from typing import Any
 from textual import work
 from textual.worker import get_current_worker
 
+from writer.engine.types import Engine
 from writer.errors import WriterError
 from writer.ui.messages import (
     CandidateDeltas,
@@ -31,10 +32,10 @@ from writer.ui.streaming import relay_stream
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 
-EngineLoader = Callable[[str, "str | None"], Any]
+EngineLoader = Callable[[str, "str | None"], Engine]
 
 
-def default_engine_loader(name: str, device: str | None) -> Any:
+def default_engine_loader(name: str, device: str | None) -> Engine:
     """Load an Engine with writer.engine (imports torch: call it on a worker thread only)."""
     from writer.engine import load_engine
 
@@ -52,7 +53,7 @@ def one_line(exc: BaseException) -> str:
 class GenerationMixin:
     """Loading the model and streaming candidates into the candidates panel."""
 
-    engine: Any = None
+    engine: Engine | None = None
     model_name: str = ""
     model_error: str = ""
     _engine_loader: EngineLoader
