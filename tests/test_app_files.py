@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.test_app_support import ScriptedEngine, loader_for, notified, wait_for
+from tests.test_app_support import ScriptedEngine, loader_for, notices, notified, run_app, wait_for
 from writer.errors import WriterError
 from writer.store import DraftStore
 from writer.ui.app import WriterApp
@@ -17,10 +17,6 @@ from writer.ui.screens.confirm import ChoiceScreen
 
 def make_app(file=None, **kwargs) -> WriterApp:
     return WriterApp(file, engine_loader=loader_for(ScriptedEngine()), **kwargs)
-
-
-def messages(app: WriterApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def stored_drafts() -> list:
@@ -40,9 +36,9 @@ async def test_typing_after_cannot_open_goes_to_a_new_draft(tmp_path, kind):
         path = tmp_path / "no-such-folder" / "story.md"
     before = path.read_bytes() if path.exists() else None
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await wait_for(pilot, lambda: notified(app, "annot open"))
-        told = [m for m in messages(app) if "annot open" in m]
+        told = [m for m in notices(app) if "annot open" in m]
         assert len(told) == 1 and told[0].lower().count("cannot open") == 1, told
         assert "new draft" in told[0]
         assert not app.editor.read_only
@@ -58,11 +54,11 @@ async def test_unreadable_file_with_a_draft_edits_writers_copy(tmp_path):
     path = tmp_path / "story.md"
     path.write_text("first", encoding="utf-8")
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press("ctrl+q")
     path.write_bytes(b"\xff\xfe bad")  # now not UTF-8
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         assert app.editor.text == "first"
         await wait_for(pilot, lambda: notified(app, "writer's own copy"))
         await pilot.press(*"more ")
@@ -82,7 +78,7 @@ async def test_file_that_cannot_be_written_keeps_its_text_in_the_store(tmp_path,
         raise WriterError(f"cannot save {target}: Permission denied; the file on disk is unchanged")
 
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         monkeypatch.setattr(writer.external, "atomic_write_text", read_only)
         await pilot.press(*"unsaveable")
         await wait_for(pilot, lambda: app.status.save_state == "file not saved")
@@ -103,7 +99,7 @@ async def test_quit_with_a_conflict_asks_and_reopening_offers_the_newer_text(tmp
     path = tmp_path / "story.md"
     path.write_text("", encoding="utf-8")
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press(*"mine")
         await wait_for(pilot, lambda: path.read_text(encoding="utf-8") == "mine")
         path.write_text("theirs", encoding="utf-8")
@@ -116,7 +112,7 @@ async def test_quit_with_a_conflict_asks_and_reopening_offers_the_newer_text(tmp
     assert path.read_text(encoding="utf-8") == "theirs"
 
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         assert "older than your latest text" in app.screen.question
         assert app.editor.text == "mine later"
@@ -131,11 +127,11 @@ async def test_file_changed_while_writer_was_closed_is_shown_with_a_notice(tmp_p
     path = tmp_path / "story.md"
     path.write_text("old", encoding="utf-8")
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press("ctrl+q")
     path.write_text("edited elsewhere", encoding="utf-8")
     app = make_app(path)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         assert app.editor.text == "edited elsewhere"
         await wait_for(pilot, lambda: notified(app, "changed outside writer"))
         assert "old" in [r.text for r in app.store.history(app.draft.id)]
@@ -144,7 +140,7 @@ async def test_file_changed_while_writer_was_closed_is_shown_with_a_notice(tmp_p
 async def test_file_backed_draft_from_the_library_keeps_writing_its_file(tmp_path):
     path = tmp_path / "f2.md"
     app = make_app(path)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press(*"Alpha.")
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -172,7 +168,7 @@ async def test_edit_a_copy_of_a_draft_open_elsewhere_keeps_both_texts():
     assert other.acquire_lock(draft.id)
     try:
         app = make_app()
-        async with app.run_test() as pilot:
+        async with run_app(app) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
             assert "open in another writer" in app.screen.question
             await pilot.press("tab", "enter")  # "Edit a copy"
@@ -192,7 +188,7 @@ async def test_deleted_database_is_recreated_with_every_draft(isolated_user_dirs
         store.create_draft("Other", "another story")
         store.create_draft("Mine")  # the newest: the app opens it
     app = make_app()
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press(*"typed")
         await wait_for(pilot, lambda: app.status.save_state == "saved")
         path = app.store.path

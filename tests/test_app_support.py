@@ -10,6 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
+
+from textual.message import Message
+from textual.notifications import Notify
 
 from writer.engine.types import (
     Candidate,
@@ -86,11 +90,41 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
-def notified(app, text: str) -> bool:
-    """Whether a notification containing `text` has been shown.
+class MessageLog:
+    """Every message the app handles, in order: pass it as `run_test(message_hook=...)`."""
 
-    `App.notify` only posts a message; the notification reaches `app._notifications` when that
-    message is handled, which can be after a state set in the same call is visible. So tests wait
-    for this (`await wait_for(pilot, lambda: notified(app, ...))`) instead of asserting at once.
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    def notices(self) -> list[str]:
+        """The text of every notification shown so far."""
+        return [str(m.notification.message) for m in self.of(Notify)]
+
+
+_LOGS: WeakKeyDictionary[Any, MessageLog] = WeakKeyDictionary()
+
+
+def run_app(app, **kwargs):
+    """`app.run_test(...)` recording the app's messages for `notices` / `notified`."""
+    log = _LOGS[app] = MessageLog()
+    return app.run_test(message_hook=log, **kwargs)
+
+
+def notices(app) -> list[str]:
+    """The notifications `app` (started with `run_app`) has shown."""
+    return _LOGS[app].notices()
+
+
+def notified(app, text: str) -> bool:
+    """Whether a notification containing `text` has been handled.
+
+    `App.notify` only posts a message, handled a moment later than a state set in the same call,
+    so tests wait for this (`await wait_for(pilot, lambda: notified(app, ...))`).
     """
-    return any(text in str(n.message) for n in app._notifications)
+    return any(text in notice for notice in notices(app))
