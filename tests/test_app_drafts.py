@@ -172,3 +172,18 @@ async def test_second_instance_is_told_and_opens_read_only():
         assert other.get_draft(draft.id).text == "hello"
     finally:
         other.close()
+
+
+async def test_failed_save_is_red_in_the_status_bar(monkeypatch):
+    app = make_app()
+    async with run_app(app) as pilot:
+
+        def full_disk(*args, **kwargs):
+            raise StoreWriteError("cannot write the drafts database: disk full")
+
+        monkeypatch.setattr(app.store, "save_text", full_disk)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.status.save_state == "save failed")
+        shown = app.status.render()
+        at = shown.plain.index("save failed")
+        assert "bold red" in [str(s.style) for s in shown.spans if s.start <= at < s.end]

@@ -16,6 +16,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
@@ -28,7 +29,7 @@ from writer.ui.guard import StoreGuardMixin
 from writer.ui.saving import SavingMixin
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
-from writer.ui.widgets.status import StatusBar
+from writer.ui.widgets.status import ModelState, SaveState, StatusBar
 
 # Actions that act on the story; they are disabled while a dialog covers the editor.
 EDITOR_ACTIONS = {"generate", "regenerate", "pick_preset", "parameters", "history"}
@@ -59,6 +60,14 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
+
+    save_state: reactive[SaveState] = reactive("saved")
+    """Whether the text is safe: the status bar follows it (red when a save failed)."""
+    model_state: reactive[ModelState] = reactive("loading")
+    """The model's state for the status bar; `model_detail` says which model or why not."""
+    model_detail: reactive[str] = reactive("")
+    preset_shown: reactive[str] = reactive("")
+    """The preset's name, with a `*` when this draft overrides some of its parameters."""
 
     def __init__(
         self,
@@ -95,7 +104,12 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
         yield CandidatesPanel(id="candidates")
-        yield StatusBar(id="status")
+        yield StatusBar(id="status").data_bind(
+            save_state=WriterApp.save_state,
+            model_state=WriterApp.model_state,
+            model_detail=WriterApp.model_detail,
+            preset=WriterApp.preset_shown,
+        )
         yield Footer()
 
     @property
@@ -113,7 +127,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
     def on_mount(self) -> None:
         self._setup_themes()
         self.open_session()  # the draft or file: text, preset, overrides, model
-        self.status.preset = self.preset_label()
+        self.preset_shown = self.preset_label()
         self.editor.focus()
         self.load_model(self.requested_model or self.session_model() or self.config.model)
         self.start_autosave()
@@ -173,7 +187,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             return
         self.preset_name = name
         self.overrides = dict(overrides or {})
-        self.status.preset = self.preset_label()
+        self.preset_shown = self.preset_label()
         self.remember_settings()
 
     def apply_parameters(self, params: SamplingParams, candidates: int) -> None:
@@ -185,7 +199,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             if getattr(params, name) != getattr(base, name)
         }
         self.candidate_count = candidates
-        self.status.preset = self.preset_label()
+        self.preset_shown = self.preset_label()
         self.remember_settings()
 
     def action_pick_preset(self) -> None:

@@ -85,7 +85,7 @@ class SavingMixin:
             preset, overrides = "balanced", {}
         self.preset_name, self.overrides = preset, dict(overrides or {})
         self.requested_preset = None  # --preset applies to the first draft only
-        self.status.preset = self.preset_label()
+        self.preset_shown = self.preset_label()
         self._dirty = False
         self._update_title()
         self._claim_draft()
@@ -235,8 +235,8 @@ class SavingMixin:
             self._dirty_since = now
         self._dirty = True
         self._last_change = now
-        if self.status.save_state == "saved":
-            self.status.save_state = "unsaved"
+        if self.save_state == "saved":
+            self.save_state = "unsaved"
 
     def _autosave_tick(self) -> None:
         if self.read_only or self._exiting:
@@ -319,13 +319,13 @@ class SavingMixin:
             state = "file changed on disk"
         elif self.external is not None and self._file_error:
             state = "file not saved"
-        self.status.save_state = state
+        self.save_state = state
 
     def _save_failed(self, reason: str) -> None:
         first = not self._save_error
         self._save_error = reason
         self._retry_at = time.monotonic() + RETRY_S
-        self.status.save_state = "save failed"
+        self.save_state = "save failed"
         if first:
             self.notify(
                 f"Could not save: {reason}. Your text stays here; retrying every {RETRY_S:g} s.",

@@ -11,6 +11,7 @@ from textual.widgets import Static
 SaveState = Literal[
     "saved", "unsaved", "save failed", "read-only", "file changed on disk", "file not saved"
 ]
+ModelState = Literal["loading", "ready", "error", "none"]
 SAVE_STYLES: dict[str, str] = {
     "save failed": "bold red",
     "file not saved": "bold red",
@@ -35,7 +36,7 @@ class StatusBar(Static):
     title: reactive[str] = reactive("")
     words: reactive[int] = reactive(0)
     preset: reactive[str] = reactive("")
-    model_state: reactive[str] = reactive("loading")  # loading | ready | error | none
+    model_state: reactive[ModelState] = reactive("loading")
     model_detail: reactive[str] = reactive("")
     speed: reactive[float | None] = reactive(None)
     save_state: reactive[SaveState] = reactive("saved")
