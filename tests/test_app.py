@@ -252,3 +252,19 @@ async def test_models_screen_lists_finetuned_with_manifest_and_switches():
         await wait_for(pilot, lambda: app.status.model_state == "ready")
         assert app.model_name == "my-style"
         assert app.store.get_draft(app.draft.id).model == "my-style"
+
+
+async def test_a_worker_error_nobody_caught_is_logged_and_shown_once():
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+
+    def boom() -> None:
+        raise RuntimeError("something broke")
+
+    async with run_app(app) as pilot:
+        app.run_worker(boom, thread=True, exit_on_error=False, group="probe")
+        await wait_for(pilot, lambda: notified(app, "probe failed: RuntimeError: something broke"))
+        await pilot.press("a")
+        assert app.editor.text == "a"  # still running
+    from writer.paths import log_path
+
+    assert "something broke" in log_path().read_text(encoding="utf-8")

@@ -9,7 +9,6 @@ database in a temp dir.
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
+from textual.worker import Worker, WorkerState
 
 from writer.config import Config, load_config, save_config
-from writer.errors import WriterError
+from writer.errors import WriterError, error_line, log_exception
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
 from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
@@ -370,18 +370,15 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         if isinstance(event.text_area, StoryEditor) and self.query(StoryEditor):
             self.text_changed()
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The backstop for every worker: an error none of them caught is logged and shown in
+        one line, never a crash (workers run with exit_on_error=False)."""
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None:
+            self._log_exception(error)
+            what = event.worker.group if event.worker.group != "default" else "A background task"
+            self.notify(f"{what} failed: {error_line(error)}", severity="error", timeout=10)
+
     def _log_exception(self, exc: BaseException) -> None:
         """Full details to the log file; the screen only shows one line."""
-        try:
-            from writer.paths import log_path
-
-            path = log_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write("".join(traceback.format_exception(exc)))
-        except OSError:
-            pass
-
-
-def error_message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, WriterError) else f"{type(exc).__name__}: {exc}"
+        log_exception(exc)

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from writer.errors import WriterError
-from writer.ui.generation import one_line
+from writer.errors import WriterError, error_line
 
 RETRY_S = 5.0  # after a failed write of the file, try again this often
 
@@ -92,7 +91,7 @@ class FileSyncMixin:
     def _open_failed(self, path: Path, exc: BaseException, draft: Any) -> str:
         """The file cannot be read: typing still goes somewhere safe, and the user is told."""
         self.file = None
-        problem = sentence(one_line(exc))
+        problem = sentence(error_line(exc))
         if draft is not None:
             self.draft = draft
             self.notify(
@@ -169,7 +168,7 @@ class FileSyncMixin:
             )
             return False
         except (WriterError, OSError) as exc:
-            self._file_failed(one_line(exc))
+            self._file_failed(error_line(exc))
             return False
         if self._file_error:
             self._file_error = ""
@@ -243,7 +242,7 @@ class FileSyncMixin:
         try:
             self.external.save(text, force=True)
         except (WriterError, OSError) as exc:
-            self._file_failed(one_line(exc))
+            self._file_failed(error_line(exc))
             self.update_save_state()
             return
         self._external_conflict = False
@@ -258,7 +257,7 @@ class FileSyncMixin:
         try:
             text = self.external.reload()
         except (WriterError, OSError) as exc:
-            self.notify(f"Cannot reload {self.file}: {one_line(exc)}", severity="error")
+            self.notify(f"Cannot reload {self.file}: {error_line(exc)}", severity="error")
             return
         self._external_conflict = False
         self._file_error = ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from writer.engine.types import Engine
-from writer.errors import WriterError
+from writer.errors import error_line
 from writer.ui.messages import (
     CandidateDeltas,
     CandidateFinished,
@@ -40,14 +39,6 @@ def default_engine_loader(name: str, device: str | None) -> Engine:
     from writer.engine import load_engine
 
     return load_engine(name, device=device)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for a notification."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, WriterError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class GenerationMixin:
@@ -79,7 +70,7 @@ class GenerationMixin:
             engine = self._engine_loader(name, device)
         except Exception as exc:  # any failure is shown in the status bar, never a crash
             self._log_exception(exc)
-            self.post_message(ModelFailed(name, one_line(exc)))
+            self.post_message(ModelFailed(name, error_line(exc)))
         else:
             self.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
 
@@ -123,7 +114,7 @@ class GenerationMixin:
         n = self.candidate_count
         seed = random.randrange(2**31)
         prompt = prompt_text(self.editor.text_before_cursor())
-        self._request_info[request] = {"mode": mode, "params": params, "seed": seed, "n": n}
+        self._request_info[request] = {"mode": mode, "params": params}
         self.panel.start(request, mode, n)
         if not self._model_settled.is_set():
             self.panel.waiting("waiting for the model to load…")
@@ -166,7 +157,7 @@ class GenerationMixin:
             relay_stream(events, request, self.post_message)
         except Exception as exc:  # reported as a notification; the text is untouched
             self._log_exception(exc)
-            self.post_message(GenerationFailed(request, one_line(exc)))
+            self.post_message(GenerationFailed(request, error_line(exc)))
         finally:
             close = getattr(events, "close", None)
             if close is not None:
@@ -223,4 +214,3 @@ class GenerationMixin:
         self.mark_inserted(message.panel.request, message.index)
         self.panel.close()
         self.editor.focus()
-        self._inserted_at = time.monotonic()

@@ -19,8 +19,7 @@ import signal
 import sqlite3
 from typing import Any
 
-from writer.errors import WriterError
-from writer.ui.generation import one_line
+from writer.errors import WriterError, error_line
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -121,7 +120,7 @@ class StoreGuardMixin:
         try:
             self.store = DraftStore.open(path, config=self.config)
         except WriterError as exc:
-            self._save_failed(one_line(exc))
+            self._save_failed(error_line(exc))
             return
         self.remember_store_file()
         text = self.editor.text
@@ -143,7 +142,7 @@ class StoreGuardMixin:
             if self.draft is not None:
                 self.store.acquire_lock(self.draft.id)
         except WriterError as exc:
-            self._save_failed(one_line(exc))
+            self._save_failed(error_line(exc))
             return
         self._dirty = False
         self.update_save_state()

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from writer.errors import WriterError
-from writer.ui.generation import one_line
+from writer.errors import WriterError, error_line
 from writer.ui.widgets.status import SaveState
 
 MAX_UNSAVED_S = 1.5  # save at the latest this long after the first unsaved change
@@ -276,7 +275,7 @@ class SavingMixin:
             else:
                 self.store.save_text(self.draft.id, text, self.editor.cursor_location)
         except (WriterError, OSError) as exc:
-            self._save_failed(one_line(exc))
+            self._save_failed(error_line(exc))
             return False
         self._dirty = False
         if self._save_error:
@@ -389,7 +388,7 @@ class SavingMixin:
             text = self.editor.text if with_text else None
             self.store.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
-            self._save_failed(one_line(exc))
+            self._save_failed(error_line(exc))
             return
         if with_text:
             self._dirty = False
