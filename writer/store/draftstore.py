@@ -1,8 +1,9 @@
 """DraftStore: drafts, their revisions and the generation log, in one SQLite database.
 
 Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
-and changes nothing, so the caller keeps its text and retries. All methods are thread-safe: one
-lock serialises them, because the app autosaves from a worker thread.
+and changes nothing, so the caller keeps its text and retries. All methods are thread-safe (one
+lock serialises them): the app autosaves on its UI thread, but logs generations and lists models
+from worker threads.
 """
 
 from __future__ import annotations
