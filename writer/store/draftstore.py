@@ -2,8 +2,7 @@
 
 Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
 and changes nothing, so the caller keeps its text and retries. All methods are thread-safe (one
-lock serialises them): the app autosaves on its UI thread, but logs generations and lists models
-from worker threads.
+lock serialises them), though the app calls them on its UI thread: autosave is a timer there.
 """
 
 from __future__ import annotations
