@@ -149,7 +149,7 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         await pilot.press("enter")  # "Keep editing"
         monkeypatch.setattr(app.store, "save_text", real_text)
         monkeypatch.setattr(app.store, "save_revision", real_revision)
-        app._retry_at = 0  # do not wait out the retry delay in a test
+        app.session.retry_at = 0  # do not wait out the retry delay in a test
         await wait_for(pilot, lambda: app.status.save_state == "saved")
         assert app.store.get_draft(app.draft.id).text == "abc"
         assert app.editor.text == "abc"

@@ -90,7 +90,7 @@ async def test_file_that_cannot_be_written_keeps_its_text_in_the_store(tmp_path,
         assert "does not have your latest text" in app.screen.question
         await pilot.press("enter")  # Keep editing
         monkeypatch.setattr(writer.external, "atomic_write_text", real_write)
-        app._file_retry_at = 0  # do not wait out the retry delay in a test
+        app.session.file_retry_at = 0  # do not wait out the retry delay in a test
         await wait_for(pilot, lambda: app.status.save_state == "saved")
         assert path.read_text(encoding="utf-8") == "unsaveable"
 

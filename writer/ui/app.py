@@ -84,7 +84,6 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
     ) -> None:
         super().__init__()
         self.config = config or load_config()
-        self.file = Path(file).expanduser() if file else None
         self.requested_model = model
         self.requested_preset = preset
         self.requested_theme = theme
@@ -99,6 +98,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         self.overrides: dict[str, Any] = {}
         self.candidate_count = self.config.candidates
         self.init_saving()
+        self.file = Path(file).expanduser() if file else None
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -272,7 +272,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
 
         if self.store is None:
             self.notify(
-                "The drafts library is not available: " + self._save_error, severity="error"
+                "The drafts library is not available: " + self.session.save_error, severity="error"
             )
             return
         self.save_now()
@@ -308,9 +308,9 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         editor.history.checkpoint()
         editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
         editor.history.checkpoint()
-        self._dirty = False
+        self.session.dirty = False
         if self.external is not None:
-            self._dirty = True
+            self.session.dirty = True
             self.save_now(reason="external-save")  # the file gets the restored text too
         self.update_save_state()
         self.notify("Revision restored (ctrl+z undoes it).")

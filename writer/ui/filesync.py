@@ -1,7 +1,8 @@
 """Keeping an external file (`writer story.md`) and its draft in the store in step.
 
-A mixin of `WriterApp`, beside `SavingMixin`. The drafts store always gets the text first (it is
-what survives kill -9); the file is written after it. When the file cannot take the text (changed
+A mixin of `WriterApp`, beside `SavingMixin`: opening a file and settling differences with the
+user; the writes themselves are DraftSession's. The drafts store always gets the text first (it
+is what survives kill -9); the file is written after it. When the file cannot take the text (changed
 on disk by someone else, read-only, a missing folder) the text stays safe in the store, the status
 bar says so, and the difference is shown to the user: never resolved silently, here or on the
 next open.
@@ -14,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from writer.errors import WriterError, error_line
-
-RETRY_S = 5.0  # after a failed write of the file, try again this often
 
 
 def sentence(message: str) -> str:
@@ -32,10 +31,6 @@ class FileSyncMixin:
     file: Path | None
 
     def init_file_sync(self) -> None:
-        self._external_conflict = False  # the file changed on disk (or differs from the store)
-        self._file_error = ""  # why the last write of the file failed ("" when it did not)
-        self._file_retry_at = 0.0
-        self._new_draft_title = ""  # title of the draft created on the first save, if none yet
         self._divergence_question = ""  # asked once the draft is shown (and claimed)
 
     # -- opening --------------------------------------------------------------------------------
@@ -45,7 +40,7 @@ class FileSyncMixin:
         from writer.external import ExternalFile
 
         self.external, self.file = None, path
-        self._external_conflict, self._file_error = False, ""
+        self.session.conflict, self.session.file_error = False, ""
         self._divergence_question = ""
         if draft is None and self.store is not None:
             try:
@@ -103,7 +98,7 @@ class FileSyncMixin:
             )
             return draft.text
         self.draft = None  # created on the first save, so an empty visit leaves nothing
-        self._new_draft_title = path.name
+        self.session.new_draft_title = path.name
         self.notify(
             f"{problem}. What you type is saved as a new draft, “{path.name}”, in the drafts "
             "library (ctrl+o); the file is not written.",
@@ -132,7 +127,7 @@ class FileSyncMixin:
         self.store.save_revision(draft.id, file_text, "external-save")
         self.store.save_revision(draft.id, draft.text, "manual")
         self.draft = self.store.get_draft(draft.id)
-        self._external_conflict = True
+        self.session.conflict = True
         stamp = time.strftime("%H:%M %d %b", time.localtime(draft.updated))
         self._divergence_question = (
             f"{path.name} on disk is older than your latest text in writer (from {stamp}), "
@@ -143,66 +138,14 @@ class FileSyncMixin:
     def ask_about_divergence(self) -> None:
         """After the draft is shown: ask what to do about a file that lacks writer's text."""
         question, self._divergence_question = self._divergence_question, ""
-        if question and self._external_conflict and not self.read_only:
+        if question and self.session.conflict and not self.read_only:
             self._resolve_conflict(question)
 
-    # -- writing --------------------------------------------------------------------------------
     def _write_file(self, text: str) -> bool:
-        """Write the external file unless it changed on disk; False when it was not written."""
-        from writer.external import ExternalChangedError
-
-        if self._external_conflict:
-            return False
-        try:
-            if self.external.changed_on_disk():
-                raise ExternalChangedError(str(self.file))
-            self.external.save(text)
-        except ExternalChangedError:
-            self._external_conflict = True
-            self.notify(
-                f"{self.file} changed on disk since it was opened, so it was not overwritten. "
-                "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
-                title="File changed",
-                severity="warning",
-                timeout=15,
-            )
-            return False
-        except (WriterError, OSError) as exc:
-            self._file_failed(error_line(exc))
-            return False
-        if self._file_error:
-            self._file_error = ""
-            self.notify(f"{self.file.name} is written again.", title="Saved")
-        return True
-
-    def _file_failed(self, reason: str) -> None:
-        first = not self._file_error
-        self._file_error = reason
-        self._file_retry_at = time.monotonic() + RETRY_S
-        if first:
-            self.notify(
-                f"Could not write the file: {reason}. Your text is safe in writer's drafts "
-                f"store; writing the file is retried every {RETRY_S:g} s.",
-                title="File not saved",
-                severity="error",
-                timeout=15,
-            )
-
-    def retry_file(self) -> None:
-        """From the autosave timer: write the file again after a failure."""
-        if (
-            self.external is not None
-            and self._file_error
-            and not self._external_conflict
-            and time.monotonic() >= self._file_retry_at
-        ):
-            self._write_file(self.editor.text)
-            self.update_save_state()
-
-    @property
-    def file_in_step(self) -> bool:
-        """False while the external file lacks the text the store has."""
-        return self.external is None or not (self._external_conflict or self._file_error)
+        """Write the external file (see DraftSession.write_file) and show what came of it."""
+        written = self.session.write_file(text)
+        self.show_notices()
+        return written
 
     # -- conflicts ------------------------------------------------------------------------------
     def _resolve_conflict(self, question: str | None = None) -> None:
@@ -242,27 +185,27 @@ class FileSyncMixin:
         try:
             self.external.save(text, force=True)
         except (WriterError, OSError) as exc:
-            self._file_failed(error_line(exc))
-            self.update_save_state()
+            self.session.file_failed(error_line(exc))
+            self.show_notices()
             return
-        self._external_conflict = False
-        self._file_error = ""
-        self._dirty = True
+        self.session.conflict = False
+        self.session.file_error = ""
+        self.session.dirty = True
         self.save_now(reason="external-save")
         self.notify("Saved over the file on disk.")
 
     def _reload_file(self) -> None:
-        self._dirty = True
+        self.session.dirty = True
         self.save_now(reason="manual")  # keep our version in the history first
         try:
             text = self.external.reload()
         except (WriterError, OSError) as exc:
             self.notify(f"Cannot reload {self.file}: {error_line(exc)}", severity="error")
             return
-        self._external_conflict = False
-        self._file_error = ""
+        self.session.conflict = False
+        self.session.file_error = ""
         editor = self.editor
         editor.history.checkpoint()
         editor.replace(text, (0, 0), editor.document.end, maintain_selection_offset=False)
-        self._dirty = True
+        self.session.dirty = True
         self.save_now(reason="external-save")

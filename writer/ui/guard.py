@@ -65,7 +65,7 @@ class StoreGuardMixin:
         self.cancel_generation()
         try:
             self.check_store_file()
-            self.save_now(reason="quit" if self._dirty else None)
+            self.save_now(reason="quit" if self.session.dirty else None)
         except Exception as exc:  # exiting must not be stopped by a failed save
             self._log_exception(exc)
         self.close_store()
@@ -76,12 +76,13 @@ class StoreGuardMixin:
         self.exit(return_code=128 + int(sig))
 
     # -- the database file ----------------------------------------------------------------------
-    def remember_store_file(self) -> None:
+    def remember_store_file(self, store: Any = None) -> None:
         """Note which file the open store is, to notice when it is deleted or replaced."""
+        store = store or self.store
         self._store_file = None
-        if self.store is not None:
+        if store is not None:
             try:
-                st = os.stat(self.store.path)
+                st = os.stat(store.path)
             except OSError:
                 return
             self._store_file = (st.st_dev, st.st_ino)
@@ -120,7 +121,8 @@ class StoreGuardMixin:
         try:
             self.store = DraftStore.open(path, config=self.config)
         except WriterError as exc:
-            self._save_failed(error_line(exc))
+            self.session.store_failed(error_line(exc))
+            self.show_notices()
             return
         self.remember_store_file()
         text = self.editor.text
@@ -138,13 +140,14 @@ class StoreGuardMixin:
                     external_path=draft.external_path,
                 )
             elif text:
-                self._create_draft_for(text)
+                self.session.create_draft_for(text)
             if self.draft is not None:
                 self.store.acquire_lock(self.draft.id)
         except WriterError as exc:
-            self._save_failed(error_line(exc))
+            self.session.store_failed(error_line(exc))
+            self.show_notices()
             return
-        self._dirty = False
+        self.session.dirty = False
         self.update_save_state()
         what = (
             "it was written again with every draft this window could still read"

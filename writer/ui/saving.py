@@ -1,44 +1,64 @@
-"""Keeping the author's text safe: the draft or file that is open, autosave, retry, quit.
+"""Keeping the author's text safe, the Textual side: opening drafts, the autosave timer, quit.
 
-A mixin of `WriterApp`. Autosave runs on the UI thread (a SQLite write of one text takes a few
-milliseconds) from a timer: it saves once typing pauses for `autosave_interval`, and at the latest
-1.5 s after the first unsaved keystroke, so a kill -9 loses under 2 s of typing. A failed save
-(disk full, read-only data dir) keeps the text in the editor, says why once, and retries.
-The store is written first, always; an external file after it (see `filesync.py`).
+A mixin of `WriterApp` that drives a `DraftSession` (session.py, plain Python: dirty state,
+autosave timing, store-then-file saves, failures and retries) and shows what it reports. Autosave
+runs on the UI thread (a SQLite write of one text takes a few milliseconds) from a timer.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from writer.errors import WriterError, error_line
-from writer.ui.widgets.status import SaveState
-
-MAX_UNSAVED_S = 1.5  # save at the latest this long after the first unsaved change
-RETRY_S = 5.0  # after a failed save, try again this often
+from writer.ui.session import DraftSession
 
 
 class SavingMixin:
     """The open draft (a store draft, possibly shadowing an external file) and its saving."""
 
+    session: DraftSession
+
     def init_saving(self) -> None:
-        self.store: Any = None
-        self.draft: Any = None
-        self.external: Any = None
-        self.read_only = False
-        self._dirty = False
-        self._dirty_since = 0.0
-        self._last_change = 0.0
-        self._save_error = ""
-        self._retry_at = 0.0
+        def open_store() -> Any:
+            from writer.store import DraftStore
+
+            store = DraftStore.open(self.store_path, config=self.config)
+            self.remember_store_file(store)
+            return store
+
+        self.session = DraftSession(open_store, autosave_interval=self.autosave_interval)
         self._generation_ids: dict[int, int] = {}
         self._pending_insert: dict[int, int] = {}
         self._loading_text = False
         self._exiting = False
         self.init_file_sync()
         self.init_store_guard()
+
+    # The open draft's parts live on the session; these keep the app's (and screens') names.
+    store = property(
+        lambda self: self.session.store, lambda self, v: setattr(self.session, "store", v)
+    )
+    draft = property(
+        lambda self: self.session.draft, lambda self, v: setattr(self.session, "draft", v)
+    )
+    external = property(
+        lambda self: self.session.external, lambda self, v: setattr(self.session, "external", v)
+    )
+    file = property(
+        lambda self: self.session.file, lambda self, v: setattr(self.session, "file", v)
+    )
+    read_only = property(
+        lambda self: self.session.read_only, lambda self, v: setattr(self.session, "read_only", v)
+    )
+
+    def show_notices(self) -> None:
+        """Show what the session has to say, and its state in the status bar."""
+        for notice in self.session.take_notices():
+            self.notify(
+                notice.message, title=notice.title, severity=notice.severity, timeout=notice.timeout
+            )
+        self.save_state = self.session.state
 
     # -- opening --------------------------------------------------------------------------------
     def open_session(self) -> None:
@@ -49,7 +69,7 @@ class SavingMixin:
             self.store = DraftStore.open(self.store_path, config=self.config)
         except WriterError as exc:
             self.store = None
-            self._save_error = str(exc)
+            self.session.save_error = str(exc)
             self.notify(
                 f"Drafts cannot be saved: {exc}. Your text stays here; saving is retried.",
                 title="Drafts",
@@ -85,7 +105,7 @@ class SavingMixin:
         self.preset_name, self.overrides = preset, dict(overrides or {})
         self.requested_preset = None  # --preset applies to the first draft only
         self.preset_shown = self.preset_label()
-        self._dirty = False
+        self.session.loaded()
         self._update_title()
         self._claim_draft()
         self.update_save_state()
@@ -97,7 +117,7 @@ class SavingMixin:
         elif self.draft is not None:
             self.status.title = self.draft.display_title
         else:
-            self.status.title = self._new_draft_title
+            self.status.title = self.session.new_draft_title
         self.status.words = len(self.editor.text.split())
         self.sub_title = self.status.title
 
@@ -165,7 +185,7 @@ class SavingMixin:
             return
         not_file = f" This window does not write {self.file.name}." if self.external else ""
         self.external, self.file = None, None
-        self._external_conflict, self._file_error, self._divergence_question = False, "", ""
+        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
         self.read_only = False
         self.editor.read_only = False
         self._update_title()
@@ -192,8 +212,8 @@ class SavingMixin:
             self.notify(str(exc), severity="error")
             return
         self.external, self.file, self.draft = None, None, draft
-        self._external_conflict, self._file_error, self._divergence_question = False, "", ""
-        self._new_draft_title = ""
+        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
+        self.session.new_draft_title = ""
         text = draft.text
         if draft.external_path:
             text = self._open_external(Path(draft.external_path), draft)
@@ -229,11 +249,7 @@ class SavingMixin:
         if self._loading_text:
             self._loading_text = False
             return
-        now = time.monotonic()
-        if not self._dirty:
-            self._dirty_since = now
-        self._dirty = True
-        self._last_change = now
+        self.session.edited()
         if self.save_state == "saved":
             self.save_state = "unsaved"
 
@@ -241,15 +257,11 @@ class SavingMixin:
         if self.read_only or self._exiting:
             return
         self.check_store_file()
-        if not self._dirty:
-            self.retry_file()
-            return
-        now = time.monotonic()
-        if now < self._retry_at:
-            return
-        idle = now - self._last_change >= self.autosave_interval
-        if idle or now - self._dirty_since >= MAX_UNSAVED_S:
+        if self.session.autosave_due():
             self.save_now()
+        elif self.session.file_retry_due():
+            self.session.write_file(self.editor.text)
+            self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
         """Save the editor's text now: the store first, then the external file if any.
@@ -257,85 +269,23 @@ class SavingMixin:
         False (and a notification) when the store could not take it; a file that could not be
         written is reported by the status bar and `file_in_step`, its text being safe.
         """
-        if self.read_only:
-            return True
-        if not self._dirty and reason is None:
-            return True
-        text = self.editor.text
-        try:
-            if self.store is None:
-                from writer.store import DraftStore
-
-                self.store = DraftStore.open(self.store_path, config=self.config)
-                self.remember_store_file()
-            if self.draft is None:
-                self._create_draft_for(text)
-            if reason is not None:
-                self.store.save_revision(self.draft.id, text, reason)
-            else:
-                self.store.save_text(self.draft.id, text, self.editor.cursor_location)
-        except (WriterError, OSError) as exc:
-            self._save_failed(error_line(exc))
-            return False
-        self._dirty = False
-        if self._save_error:
-            self._save_error = ""
-            self.notify("Saved again: your text is safe.", title="Saved")
-        if self.external is not None:
-            self._write_file(text)
-        self.update_save_state()
-        return True
-
-    def _create_draft_for(self, text: str) -> None:
-        """The first save of text that has no draft yet (the store or the file was unusable)."""
-        title = self._new_draft_title
-        if self.external is not None:  # the store was unusable when the file was opened
-            title = ""
-            self.draft = self.store.create_draft(
-                self.external.path.name, text, external_path=self.external.path
-            )
-        else:
-            self.draft = self.store.create_draft(title, text)
-        self.store.acquire_lock(self.draft.id)
-        self._update_title()
-        if title:
-            self.notify(
-                f"Your text is saved as a new draft, “{self.draft.display_title}” (ctrl+o).",
-                title="Saved",
-                timeout=10,
-            )
+        had_draft = self.draft is not None
+        saved = self.session.save(self.editor.text, self.editor.cursor_location, reason)
+        if not had_draft and self.draft is not None:
+            self._update_title()
+        self.show_notices()
+        return saved
 
     def update_save_state(self) -> None:
-        """The status bar's save state, from the most serious condition down."""
-        state: SaveState = "saved"
-        if self.read_only:
-            state = "read-only"
-        elif self._save_error:
-            state = "save failed"
-        elif self._dirty:
-            state = "unsaved"
-        elif self.external is not None and self._external_conflict:
-            state = "file changed on disk"
-        elif self.external is not None and self._file_error:
-            state = "file not saved"
-        self.save_state = state
+        self.save_state = self.session.state
 
-    def _save_failed(self, reason: str) -> None:
-        first = not self._save_error
-        self._save_error = reason
-        self._retry_at = time.monotonic() + RETRY_S
-        self.save_state = "save failed"
-        if first:
-            self.notify(
-                f"Could not save: {reason}. Your text stays here; retrying every {RETRY_S:g} s.",
-                title="Not saved",
-                severity="error",
-                timeout=15,
-            )
+    @property
+    def file_in_step(self) -> bool:
+        return self.session.file_in_step
 
     def action_save(self) -> None:
         """ctrl+s: save now (and resolve a changed-on-disk conflict)."""
-        if self._external_conflict and self.external is not None:
+        if self.session.conflict and self.external is not None:
             self.save_now(reason="manual")  # the store has it, whatever the file does
             self._resolve_conflict()
             return
@@ -346,7 +296,7 @@ class SavingMixin:
         else:
             self.notify(
                 f"Saved in writer's drafts; {self.file.name} could not be written: "
-                f"{self._file_error}",
+                f"{self.session.file_error}",
                 severity="warning",
             )
 
@@ -388,10 +338,11 @@ class SavingMixin:
             text = self.editor.text if with_text else None
             self.store.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
-            self._save_failed(error_line(exc))
+            self.session.store_failed(error_line(exc))
+            self.show_notices()
             return
         if with_text:
-            self._dirty = False
+            self.session.dirty = False
             if self.external is not None:
                 self._write_file(text)
             self.update_save_state()
@@ -411,7 +362,7 @@ class SavingMixin:
         """ctrl+q: save, then quit; if the text is not safe everywhere it belongs, ask first."""
         self.cancel_generation()
         self.check_store_file()
-        saved = self.save_now(reason="quit" if self._dirty else None)
+        saved = self.save_now(reason="quit" if self.session.dirty else None)
         if saved and self.file_in_step:
             self._release_draft()
             self.exit()
@@ -424,10 +375,10 @@ class SavingMixin:
                 self.exit()
 
         if not saved:
-            question = f"Your latest text is not saved ({self._save_error})."
+            question = f"Your latest text is not saved ({self.session.save_error})."
             quit_label = "Quit and lose unsaved text"
         else:
-            why = "it changed on disk" if self._external_conflict else self._file_error
+            why = "it changed on disk" if self.session.conflict else self.session.file_error
             question = (
                 f"{self.file.name} does not have your latest text ({why}). The text is safe in "
                 "writer's drafts; opening the file again offers it."
