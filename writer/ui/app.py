@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, TextArea
+from textual.widgets import TextArea
 from textual.worker import Worker, WorkerState
 
 from writer.config import Config, load_config, save_config
@@ -27,13 +26,10 @@ from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
 from writer.ui.guard import StoreGuardMixin
 from writer.ui.saving import SavingMixin
+from writer.ui.screens.writing import WritingScreen
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
-from writer.ui.widgets.status import ModelState, SaveState, StatusBar
-
-# Actions that act on the story; they are disabled while a dialog covers the editor.
-EDITOR_ACTIONS = {"generate", "regenerate", "pick_preset", "parameters", "history"}
-EDITOR_ACTIONS |= {"alternatives", "models", "drafts", "cancel"}
+from writer.ui.widgets.status import StatusBar
 
 
 class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]):
@@ -44,30 +40,12 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
     Screen { layout: vertical; }
     #main { height: 1fr; }
     """
-    # Keys: see the help screen (f1) and README. ctrl+a and ctrl+b stay free for tmux/screen.
+    # Keys that work everywhere; the story's keys are the writing screen's (screens/writing.py).
     BINDINGS = [
-        Binding("ctrl+g", "generate('continue')", "Continue"),
-        Binding("ctrl+n", "generate('ideas')", "Ideas"),
-        Binding("ctrl+r", "regenerate", "Again", show=False),
-        Binding("escape", "cancel", "Cancel", show=False),
-        Binding("ctrl+t", "pick_preset", "Preset"),
-        Binding("f2", "parameters", "Params"),
-        Binding("ctrl+o", "drafts", "Drafts"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("f3", "history", "History", show=False),
-        Binding("f4", "alternatives", "Alternatives", show=False),
-        Binding("f5", "models", "Models", show=False),
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
-
-    save_state: reactive[SaveState] = reactive("saved")
-    """Whether the text is safe: the status bar follows it (red when a save failed)."""
-    model_state: reactive[ModelState] = reactive("loading")
-    """The model's state for the status bar; `model_detail` says which model or why not."""
-    model_detail: reactive[str] = reactive("")
-    preset_shown: reactive[str] = reactive("")
-    """The preset's name, with a `*` when this draft overrides some of its parameters."""
 
     def __init__(
         self,
@@ -101,16 +79,13 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         self.file = Path(file).expanduser() if file else None
 
     # -- layout ---------------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        yield StoryEditor(id="editor")
-        yield CandidatesPanel(id="candidates")
-        yield StatusBar(id="status").data_bind(
-            save_state=WriterApp.save_state,
-            model_state=WriterApp.model_state,
-            model_detail=WriterApp.model_detail,
-            preset=WriterApp.preset_shown,
-        )
-        yield Footer()
+    def get_default_screen(self) -> WritingScreen:
+        return WritingScreen(on_ready=self._start_writing, id="_default")
+
+    @property
+    def writing(self) -> WritingScreen:
+        """The writing screen (the default one), whatever dialog is on top."""
+        return self.default_screen  # type: ignore[return-value]
 
     @property
     def editor(self) -> StoryEditor:
@@ -124,10 +99,11 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
     def status(self) -> StatusBar:
         return self.query_one("#status", StatusBar)
 
-    def on_mount(self) -> None:
+    def _start_writing(self) -> None:
+        """Once the writing screen is composed: open the draft, load the model, autosave."""
         self._setup_themes()
         self.open_session()  # the draft or file: text, preset, overrides, model
-        self.preset_shown = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.editor.focus()
         self.load_model(self.requested_model or self.session_model() or self.config.model)
         self.start_autosave()
@@ -187,7 +163,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             return
         self.preset_name = name
         self.overrides = dict(overrides or {})
-        self.preset_shown = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.remember_settings()
 
     def apply_parameters(self, params: SamplingParams, candidates: int) -> None:
@@ -199,7 +175,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             if getattr(params, name) != getattr(base, name)
         }
         self.candidate_count = candidates
-        self.preset_shown = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.remember_settings()
 
     def action_pick_preset(self) -> None:
@@ -341,12 +317,6 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         self.push_screen(AlternativesScreen(records), chosen)
 
     # -- keys -----------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Story actions only from the main screen, not from under a dialog.
-        if action in EDITOR_ACTIONS and len(self.screen_stack) > 1:
-            return False
-        return True
-
     def action_cancel(self) -> None:
         """escape: stop a running request and close the panel."""
         self.cancel_generation()

@@ -75,23 +75,23 @@ class GenerationMixin:
             self.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
 
     def on_model_loading(self, message: ModelLoading) -> None:
-        self.model_state = "loading"
-        self.model_detail = message.name
+        self.writing.model_state = "loading"
+        self.writing.model_detail = message.name
 
     def on_model_ready(self, message: ModelReady) -> None:
         if message.name != self.model_name:
             return  # a model we switched away from finished loading late
         self.engine = message.engine
-        self.model_state = "ready"
-        self.model_detail = f"{message.name}, {message.device}".strip(", ")
+        self.writing.model_state = "ready"
+        self.writing.model_detail = f"{message.name}, {message.device}".strip(", ")
         self._model_settled.set()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         if message.name != self.model_name:
             return
         self.model_error = message.reason
-        self.model_state = "error"
-        self.model_detail = message.reason
+        self.writing.model_state = "error"
+        self.writing.model_detail = message.reason
         self._model_settled.set()
         self.notify(
             f"Model {message.name!r} did not load: {message.reason}",

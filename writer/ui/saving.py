@@ -58,7 +58,7 @@ class SavingMixin:
             self.notify(
                 notice.message, title=notice.title, severity=notice.severity, timeout=notice.timeout
             )
-        self.save_state = self.session.state
+        self.writing.save_state = self.session.state
 
     # -- opening --------------------------------------------------------------------------------
     def open_session(self) -> None:
@@ -104,7 +104,7 @@ class SavingMixin:
             preset, overrides = "balanced", {}
         self.preset_name, self.overrides = preset, dict(overrides or {})
         self.requested_preset = None  # --preset applies to the first draft only
-        self.preset_shown = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.session.loaded()
         self._update_title()
         self._claim_draft()
@@ -250,8 +250,8 @@ class SavingMixin:
             self._loading_text = False
             return
         self.session.edited()
-        if self.save_state == "saved":
-            self.save_state = "unsaved"
+        if self.writing.save_state == "saved":
+            self.writing.save_state = "unsaved"
 
     def _autosave_tick(self) -> None:
         if self.read_only or self._exiting:
@@ -277,7 +277,7 @@ class SavingMixin:
         return saved
 
     def update_save_state(self) -> None:
-        self.save_state = self.session.state
+        self.writing.save_state = self.session.state
 
     @property
     def file_in_step(self) -> bool:
