@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app_support import ScriptedEngine, loader_for, notified, run_app, wait_for
+from tests.test_app_support import (
+    ScriptedEngine,
+    loader_for,
+    message_log,
+    notified,
+    run_app,
+    wait_for,
+)
 from writer.presets import BUILTIN_PRESETS
 from writer.ui.app import WriterApp
+from writer.ui.messages import CandidatesStarted, GenerationFinished
 from writer.ui.screens.parameters import ParametersScreen
 from writer.ui.widgets.editor import prompt_text
+
+# Engine factories every engine-agnostic app test runs over (as harlequin runs its app tests over
+# each adapter); a remote engine adds one entry here.
+ENGINES = {
+    "scripted": lambda request: ScriptedEngine(),
+    "tiny-gpt2": lambda request: request.getfixturevalue("tiny_engine"),
+}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request):
+    """Each engine writer can drive, in turn."""
+    return ENGINES[request.param](request)
 
 
 async def type_text(pilot, text: str) -> None:
@@ -47,6 +68,26 @@ async def test_tiny_model_generate_insert_undo_and_save(tiny_engine, tmp_path):
 
 def lines(text: str) -> list[str]:
     return text.splitlines()
+
+
+async def test_every_engine_generates_inserts_and_undoes(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        app.overrides = {"max_new_tokens": 6}
+        await type_text(pilot, "Once upon a time")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
+        assert len(app.panel.texts) == app.candidate_count
+        log = message_log(app)  # the request's messages all carry its id
+        started = log.of(CandidatesStarted)[-1]
+        assert started.n == app.candidate_count
+        assert log.of(GenerationFinished)[-1].request == started.request
+        await pilot.press("tab", "1")
+        await pilot.pause()
+        assert app.editor.text != "Once upon a time"
+        await pilot.press("ctrl+z")
+        assert app.editor.text == "Once upon a time"
 
 
 async def test_candidates_stream_while_typing_and_insert_at_cursor_then():

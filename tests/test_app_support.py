@@ -116,6 +116,11 @@ def run_app(app, **kwargs):
     return app.run_test(message_hook=log, **kwargs)
 
 
+def message_log(app) -> MessageLog:
+    """The messages `app` (started with `run_app`) has handled so far."""
+    return _LOGS[app]
+
+
 def notices(app) -> list[str]:
     """The notifications `app` (started with `run_app`) has shown."""
     return _LOGS[app].notices()
