@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for
+from tests.test_app_support import (
+    ScriptedEngine,
+    loader_for,
+    message_log,
+    notified,
+    run_app,
+    wait_for,
+)
 from writer.presets import BUILTIN_PRESETS
 from writer.ui.app import WriterApp
+from writer.ui.messages import CandidatesStarted, GenerationFinished
 from writer.ui.screens.parameters import ParametersScreen
 from writer.ui.widgets.editor import prompt_text
+
+# Engine factories every engine-agnostic app test runs over (as harlequin runs its app tests over
+# each adapter); a remote engine adds one entry here.
+ENGINES = {
+    "scripted": lambda request: ScriptedEngine(),
+    "tiny-gpt2": lambda request: request.getfixturevalue("tiny_engine"),
+}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request):
+    """Each engine writer can drive, in turn."""
+    return ENGINES[request.param](request)
 
 
 async def type_text(pilot, text: str) -> None:
@@ -19,7 +40,7 @@ async def test_tiny_model_generate_insert_undo_and_save(tiny_engine, tmp_path):
     """The judged path on the real tiny GPT-2: type, ctrl+g, tab, 1, ctrl+s, ctrl+q."""
     story = tmp_path / "story.md"
     app = WriterApp(story, engine_loader=loader_for(tiny_engine))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
         app.overrides = {"max_new_tokens": 12}  # keep the test quick on a busy machine
         await type_text(pilot, "Once upon a time")
@@ -49,10 +70,30 @@ def lines(text: str) -> list[str]:
     return text.splitlines()
 
 
+async def test_every_engine_generates_inserts_and_undoes(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        app.overrides = {"max_new_tokens": 6}
+        await type_text(pilot, "Once upon a time")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
+        assert len(app.panel.texts) == app.candidate_count
+        log = message_log(app)  # the request's messages all carry its id
+        started = log.of(CandidatesStarted)[-1]
+        assert started.n == app.candidate_count
+        assert log.of(GenerationFinished)[-1].request == started.request
+        await pilot.press("tab", "1")
+        await pilot.pause()
+        assert app.editor.text != "Once upon a time"
+        await pilot.press("ctrl+z")
+        assert app.editor.text == "Once upon a time"
+
+
 async def test_candidates_stream_while_typing_and_insert_at_cursor_then():
     engine = ScriptedEngine(delay=0.05, tokens=12)
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready")
         await type_text(pilot, "The fox")
         await pilot.press("ctrl+g")
@@ -76,7 +117,7 @@ def app_texts(engine: ScriptedEngine) -> list[str]:
 async def test_escape_cancels_within_a_token_and_closes_panel():
     engine = ScriptedEngine(delay=0.05, tokens=400)
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: engine.steps_done >= 2)
@@ -91,7 +132,7 @@ async def test_escape_cancels_within_a_token_and_closes_panel():
 async def test_regenerate_uses_a_new_seed_and_the_text_before_the_cursor():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await type_text(pilot, "abc def")
         await pilot.press("left", "left", "left", "left")
         await pilot.press("ctrl+g")
@@ -107,7 +148,7 @@ async def test_regenerate_uses_a_new_seed_and_the_text_before_the_cursor():
 async def test_request_during_model_load_waits_then_runs():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine, delay=0.6))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         assert app.status.model_state == "loading"
         await pilot.press("x", "ctrl+g")  # the editor takes keys while the model loads
         assert app.editor.text == "x"
@@ -122,21 +163,20 @@ async def test_model_failure_is_reported_and_generation_fails_gracefully():
         raise WriterError("no model 'nope'; pass --model PATH to a local folder")
 
     app = WriterApp(model="nope", engine_loader=broken)
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "error")
         assert "no model 'nope'" in app.status.model_detail
         await pilot.press("h", "ctrl+g")
         await wait_for(pilot, lambda: not app.panel.running)
-        messages = [n.message for n in app._notifications]
-        assert any("did not load" in m for m in messages)
-        assert any("Generation failed" in m for m in messages)
+        await wait_for(pilot, lambda: notified(app, "did not load"))  # notify() is a message
+        await wait_for(pilot, lambda: notified(app, "Generation failed"))
         assert app.editor.text == "h"
 
 
 async def test_plot_ideas_enter_as_a_marked_note_left_out_of_prompts():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await type_text(pilot, "She ran.")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: engine.calls and not app.panel.running)
@@ -150,7 +190,7 @@ async def test_plot_ideas_enter_as_a_marked_note_left_out_of_prompts():
 async def test_preset_switch_applies_to_next_request_and_is_remembered():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press("ctrl+t")
         await pilot.pause()
         names = list(app.presets)
@@ -174,7 +214,7 @@ async def test_preset_switch_applies_to_next_request_and_is_remembered():
 async def test_parameters_refuse_invalid_values_in_place(field, bad, reason):
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_app(app, size=(100, 40)) as pilot:
         await pilot.press("f2")
         await pilot.pause()
         screen = app.screen
@@ -202,7 +242,7 @@ async def test_parameters_refuse_invalid_values_in_place(field, bad, reason):
 
 async def test_help_lists_keys_and_tmux_prefixes_stay_free():
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press("f1")
         await pilot.pause()
         from textual.widgets import DataTable
@@ -216,7 +256,7 @@ async def test_help_lists_keys_and_tmux_prefixes_stay_free():
 
 async def test_palette_switches_preset():
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await type_text(pilot, "Preset: wild")
@@ -242,7 +282,7 @@ async def test_models_screen_lists_finetuned_with_manifest_and_switches():
         return engine
 
     app = WriterApp(model="base", engine_loader=loader)
-    async with app.run_test(size=(110, 35)) as pilot:
+    async with run_app(app, size=(110, 35)) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready")
         await pilot.press("f5")
         await wait_for(pilot, lambda: getattr(app.screen, "models", None))
@@ -253,3 +293,19 @@ async def test_models_screen_lists_finetuned_with_manifest_and_switches():
         await wait_for(pilot, lambda: app.status.model_state == "ready")
         assert app.model_name == "my-style"
         assert app.store.get_draft(app.draft.id).model == "my-style"
+
+
+async def test_a_worker_error_nobody_caught_is_logged_and_shown_once():
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+
+    def boom() -> None:
+        raise RuntimeError("something broke")
+
+    async with run_app(app) as pilot:
+        app.run_worker(boom, thread=True, exit_on_error=False, group="probe")
+        await wait_for(pilot, lambda: notified(app, "probe failed: RuntimeError: something broke"))
+        await pilot.press("a")
+        assert app.editor.text == "a"  # still running
+    from writer.paths import log_path
+
+    assert "something broke" in log_path().read_text(encoding="utf-8")

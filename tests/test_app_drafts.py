@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for
+from tests.test_app_support import ScriptedEngine, loader_for, notified, run_app, wait_for
 from writer.store import DraftStore, StoreWriteError
 from writer.ui.app import WriterApp
 from writer.ui.screens.confirm import ChoiceScreen
@@ -17,7 +17,7 @@ def make_app(file=None, **kwargs) -> WriterApp:
 
 async def test_autosave_lands_in_the_store_within_two_seconds():
     app = make_app()
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press(*"words")
         typed = time.monotonic()
         store = DraftStore.open()
@@ -31,18 +31,18 @@ async def test_autosave_lands_in_the_store_within_two_seconds():
 
 async def test_no_file_reopens_the_last_draft():
     app = make_app()
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         await pilot.press(*"kept")
         await pilot.press("ctrl+q")
     again = make_app()
-    async with again.run_test() as pilot:
+    async with run_app(again) as pilot:
         assert again.editor.text == "kept"
 
 
 async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press(*"first")
         first_id = app.draft.id
         await pilot.press("ctrl+o")
@@ -76,7 +76,7 @@ async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatc
 
 async def test_history_restores_a_revision_as_one_undo_step():
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press(*"one")
         await pilot.press("ctrl+s")  # a manual revision: "one"
         await pilot.press(*" two")
@@ -95,7 +95,7 @@ async def test_history_restores_a_revision_as_one_undo_step():
 async def test_alternatives_reinsert_an_earlier_candidate():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: engine.calls and not app.panel.running)
         await pilot.press("escape")
@@ -112,7 +112,7 @@ async def test_alternatives_reinsert_an_earlier_candidate():
 async def test_external_file_is_created_saved_and_protected_from_outside_changes(tmp_path):
     story = tmp_path / "new-story.md"
     app = make_app(story)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_app(app, size=(100, 30)) as pilot:
         assert story.exists() and story.read_text() == ""
         await pilot.press(*"mine")
         await pilot.press("ctrl+s")
@@ -133,7 +133,7 @@ async def test_external_file_is_created_saved_and_protected_from_outside_changes
 
 async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
     app = make_app()
-    async with app.run_test() as pilot:
+    async with run_app(app) as pilot:
         real_text, real_revision = app.store.save_text, app.store.save_revision
 
         def full_disk(*args, **kwargs):
@@ -143,13 +143,13 @@ async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
         monkeypatch.setattr(app.store, "save_revision", full_disk)
         await pilot.press(*"abc")
         await wait_for(pilot, lambda: app.status.save_state == "save failed")
-        assert any("disk full" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: notified(app, "disk full"))  # notify() is a message
         await pilot.press("ctrl+q")  # unsaved text: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         await pilot.press("enter")  # "Keep editing"
         monkeypatch.setattr(app.store, "save_text", real_text)
         monkeypatch.setattr(app.store, "save_revision", real_revision)
-        app._retry_at = 0  # do not wait out the retry delay in a test
+        app.session.retry_at = 0  # do not wait out the retry delay in a test
         await wait_for(pilot, lambda: app.status.save_state == "saved")
         assert app.store.get_draft(app.draft.id).text == "abc"
         assert app.editor.text == "abc"
@@ -161,7 +161,7 @@ async def test_second_instance_is_told_and_opens_read_only():
     assert other.acquire_lock(draft.id)
     try:
         app = make_app()
-        async with app.run_test() as pilot:
+        async with run_app(app) as pilot:
             await pilot.pause()
             assert isinstance(app.screen, ChoiceScreen)
             assert "open in another writer" in app.screen.question
@@ -172,3 +172,18 @@ async def test_second_instance_is_told_and_opens_read_only():
         assert other.get_draft(draft.id).text == "hello"
     finally:
         other.close()
+
+
+async def test_failed_save_is_red_in_the_status_bar(monkeypatch):
+    app = make_app()
+    async with run_app(app) as pilot:
+
+        def full_disk(*args, **kwargs):
+            raise StoreWriteError("cannot write the drafts database: disk full")
+
+        monkeypatch.setattr(app.store, "save_text", full_disk)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.status.save_state == "save failed")
+        shown = app.status.render()
+        at = shown.plain.index("save failed")
+        assert "bold red" in [str(s.style) for s in shown.spans if s.start <= at < s.end]

@@ -10,6 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
+
+from textual.message import Message
+from textual.notifications import Notify
 
 from writer.engine.types import (
     Candidate,
@@ -25,6 +29,10 @@ class ScriptedEngine:
 
     name = "scripted"
     device = "cpu"
+    precision = "fp32"
+    supports_logprobs = False
+    supports_prefix_cache = False
+    max_candidates = 16
 
     def __init__(self, delay: float = 0.0, tokens: int = 4) -> None:
         self.delay = delay
@@ -57,6 +65,10 @@ class ScriptedEngine:
         stats = GenerationStats(3, 0, n * self.tokens, 0.01, max(time.monotonic() - start, 1e-3))
         yield GenerationDone(cands, stats, cancelled, seed or 0)
 
+    def generate(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+        events = list(self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel))
+        return events[-1].candidates
+
 
 def loader_for(engine: Any, delay: float = 0.0):
     """An engine_loader for WriterApp that returns `engine` (after `delay` seconds)."""
@@ -76,3 +88,48 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
+
+
+class MessageLog:
+    """Every message the app handles, in order: pass it as `run_test(message_hook=...)`."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    def notices(self) -> list[str]:
+        """The text of every notification shown so far."""
+        return [str(m.notification.message) for m in self.of(Notify)]
+
+
+_LOGS: WeakKeyDictionary[Any, MessageLog] = WeakKeyDictionary()
+
+
+def run_app(app, **kwargs):
+    """`app.run_test(...)` recording the app's messages for `notices` / `notified`."""
+    log = _LOGS[app] = MessageLog()
+    return app.run_test(message_hook=log, **kwargs)
+
+
+def message_log(app) -> MessageLog:
+    """The messages `app` (started with `run_app`) has handled so far."""
+    return _LOGS[app]
+
+
+def notices(app) -> list[str]:
+    """The notifications `app` (started with `run_app`) has shown."""
+    return _LOGS[app].notices()
+
+
+def notified(app, text: str) -> bool:
+    """Whether a notification containing `text` has been handled.
+
+    `App.notify` only posts a message, handled a moment later than a state set in the same call,
+    so tests wait for this (`await wait_for(pilot, lambda: notified(app, ...))`).
+    """
+    return any(text in notice for notice in notices(app))

@@ -127,3 +127,25 @@ def test_delete_refuses_a_draft_open_elsewhere(isolated_user_dirs) -> None:
         error = _one_line_error(run_writer("drafts", "delete", str(old), env=env))
         assert "open in another writer" in error
     assert run_writer("drafts", "delete", str(old), env=env).returncode == 0
+
+
+def test_restore_of_a_file_backed_draft_writes_the_file(isolated_user_dirs, tmp_path) -> None:
+    env = isolated_user_dirs
+    story = tmp_path / "story.md"
+    story.write_text("second version", encoding="utf-8")
+    with DraftStore.open() as store:
+        draft = store.create_draft("story.md", "first version", external_path=story)
+        store.save_revision(draft.id, "second version", "external-save")
+        first = next(r.id for r in store.history(draft.id) if r.text == "first version")
+
+    restored = run_writer("drafts", "restore", str(draft.id), str(first), env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert story.read_text(encoding="utf-8") == "first version"
+
+    # Edited outside writer since: the file is not overwritten, and the user is told so.
+    story.write_text("edited in vim", encoding="utf-8")
+    again = run_writer("drafts", "restore", str(draft.id), str(first), env=env)
+    assert again.returncode == 1
+    assert again.stderr.startswith("writer: warning: ") and again.stderr.count("\n") == 1
+    assert "changed outside writer" in again.stderr
+    assert story.read_text(encoding="utf-8") == "edited in vim"

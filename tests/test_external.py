@@ -120,3 +120,29 @@ def test_lone_surrogates_are_replaced_not_a_crash(folder: Path) -> None:
     path = folder / "s.md"
     ExternalFile.open(path).save("a\ud800b")
     assert path.read_text(encoding="utf-8") == "a\ufffdb"
+
+
+def test_stale_temp_files_of_a_killed_save_are_cleaned_on_open(folder: Path) -> None:
+    path = folder / "story.md"
+    path.write_text("kept", encoding="utf-8")
+    old = os.path.getmtime(path) - 3600
+    stale = folder / ".story.md.ab12_xyz.tmp"  # what a kill -9 inside atomic_write_text leaves
+    fresh = folder / ".story.md.cd34efgh.tmp"  # another window saving right now
+    other = folder / ".other.md.ab12cdef.tmp"  # not this file's
+    foreign = folder / ".story.md.backup.tmp"  # not writer's naming
+    for leftover in (stale, fresh, other, foreign):
+        leftover.write_text("partial", encoding="utf-8")
+    for leftover in (stale, other, foreign):
+        os.utime(leftover, (old, old))
+    target = folder / "precious.txt"
+    target.write_text("precious", encoding="utf-8")
+    link = folder / ".story.md.linklink.tmp"
+    link.symlink_to(target)
+    os.utime(link, (old, old), follow_symlinks=False)
+
+    f = ExternalFile.open(path)
+
+    assert f.text == "kept"
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and foreign.exists()
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == "precious"

@@ -99,3 +99,11 @@ def test_external_file_survives_kill_9(tmp_path: Path) -> None:
     # story itself is always whole.
     assert all(name.startswith(".story.md.") for name in leftovers)
     assert floor > 10
+    # The next open of the file removes what the kills left (once it is not a live save's).
+    from writer.external import ExternalFile
+
+    past = time.time() - 10
+    for name in leftovers:
+        os.utime(folder / name, (past, past))
+    assert ExternalFile.open(target).text == target.read_text(encoding="utf-8")
+    assert [p.name for p in folder.iterdir()] == ["story.md"]

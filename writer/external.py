@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from writer.store.textio import encodable
 from writer.textfiles import read_text_file
 
 _BOM = "\ufeff"
+# A save's temp file lives for milliseconds; one older than this was left by a killed writer.
+# (Only the window that holds the draft writes its file, so a live one is rare; deleting one
+# would only make that save fail and be retried.)
+STALE_TEMP_S = 1.0
 
 
 class ExternalChangedError(WriterError):
@@ -58,6 +64,38 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def clean_stale_temp_files(path: Path, *, now: float | None = None) -> list[Path]:
+    """Delete the temp files that a killed save of `path` left beside it; returns them.
+
+    Only names of writer's own making (`.NAME.` + mkstemp's 8 characters + `.tmp`), only regular
+    files (never a link), and only ones older than STALE_TEMP_S, so a save in progress in another
+    writer window is left alone.
+    """
+    now = time.time() if now is None else now
+    pattern = re.compile(re.escape(_temp_prefix(path)) + r"[A-Za-z0-9_]{8}\.tmp")
+    removed: list[Path] = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not pattern.fullmatch(name):
+            continue
+        candidate = path.parent / name
+        try:
+            st = candidate.lstat()
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= STALE_TEMP_S:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) so that a crash leaves either the old or the new file.
 
@@ -76,7 +114,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise WriterError(f"cannot save {path}: it is not a regular file")
     data = encodable(text).encode("utf-8")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     except OSError as exc:
         raise WriterError(
             f"cannot save {path}: {exc.strerror or exc} (is the folder writable and the disk "
@@ -119,9 +157,11 @@ class ExternalFile:
         """Read `path` (symlinks followed, so saves replace the target, not the link).
 
         A missing file opens empty and is created on the first save; a folder, an unreadable
-        or a non-UTF-8 file raises a one-line WriterError naming the file.
+        or a non-UTF-8 file raises a one-line WriterError naming the file. Temp files left by a
+        save that was killed (kill -9, power loss) are removed first.
         """
         resolved = Path(os.path.realpath(Path(path).expanduser()))
+        clean_stale_temp_files(resolved)
         if not resolved.exists():
             if not resolved.parent.is_dir():
                 raise WriterError(f"cannot open {path}: folder {resolved.parent} does not exist")
@@ -134,6 +174,11 @@ class ExternalFile:
     def exists(self) -> bool:
         """Whether the file was on disk when we last read or wrote it."""
         return self._fingerprint is not None
+
+    @property
+    def mtime(self) -> float | None:
+        """When the file was last modified as we last saw it (Unix time), None if missing."""
+        return self._fingerprint.mtime_ns / 1e9 if self._fingerprint is not None else None
 
     def changed_on_disk(self) -> bool:
         """True when the file differs from what we last read or wrote (edited, replaced or

@@ -173,9 +173,39 @@ def _restore(store, args: argparse.Namespace) -> int:
             f"draft {args.id} is open in another writer window; restore it from the app's "
             "history view, or close it there first"
         )
+    before = store.get_draft(args.id)
+    external, problem = None, ""
+    if before.external_path:
+        # A draft that belongs to a file: the file gets the restored text too, but only if it
+        # still holds the draft's text (otherwise writing it would lose an outside edit).
+        from writer.external import ExternalFile
+
+        try:
+            external = ExternalFile.open(before.external_path)
+        except WriterError as exc:
+            problem = str(exc)
+        else:
+            if external.exists and external.text != before.text:
+                problem = "it was changed outside writer since writer last saved it"
     d = store.restore_revision(args.id, args.revision)
     print(f"restored draft {d.id} to revision {args.revision} ({_words(d.word_count)})")
-    return 0
+    if not before.external_path:
+        return 0
+    if external is not None and not problem:
+        try:
+            external.save(d.text)
+        except WriterError as exc:
+            problem = str(exc)
+        else:
+            store.save_revision(d.id, d.text, "external-save")
+            print(f"wrote {external.path}")
+            return 0
+    print(
+        f"writer: warning: {before.external_path} was not written ({problem}); the restored "
+        f"text is in the drafts store only; `writer {before.external_path}` shows both",
+        file=sys.stderr,
+    )
+    return 1
 
 
 _ACTIONS = {

@@ -40,6 +40,7 @@ from writer.engine.types import (
     MAX_CANDIDATES,
     MAX_SEED,
     MODES,
+    CancelSignal,
     Candidate,
     CandidateDone,
     GenerationDone,
@@ -49,8 +50,6 @@ from writer.engine.types import (
 )
 from writer.errors import WriterError
 from writer.presets import SamplingParams
-
-CancelSignal = threading.Event | Callable[[], bool] | None
 
 
 def default_threads() -> int:
@@ -112,10 +111,14 @@ class _Row:
 
 
 class Engine:
-    """A loaded model plus the means to sample candidates from it.
+    """A loaded model plus the means to sample candidates from it (writer.engine.types.Engine).
 
     One request runs at a time (a lock serialises callers); the app runs requests in a worker.
     """
+
+    supports_logprobs = True
+    supports_prefix_cache = True
+    max_candidates = MAX_CANDIDATES
 
     def __init__(
         self,

@@ -1,12 +1,21 @@
-"""What the engine hands out: candidates and the events of a streamed generation.
+"""What an engine is and hands out: the `Engine` contract, candidates, and the events of a
+streamed generation.
 
-Plain dataclasses with no torch import, so the UI can name them without loading torch.
+Plain dataclasses and a Protocol with no torch import, so the UI can name them without loading
+torch. Every engine (the local GPT-2 in `generate.py`, the tests' scripted one, a remote server)
+satisfies `Engine`; the UI and the CLI depend on this contract only.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from writer.engine.context import ContextBreakdown
+    from writer.presets import SamplingParams
 
 Mode = Literal["continue", "ideas"]
 MODES: tuple[str, ...] = ("continue", "ideas")
@@ -58,10 +67,16 @@ class GenerationStats:
 
 @dataclass(frozen=True)
 class TokenDelta:
-    """New text for candidate `index` (may be "" while a multi-byte character is incomplete)."""
+    """New text for candidate `index` (may be "" while a multi-byte character is incomplete).
+
+    `token_id` and `logprob` describe the token behind it when the engine knows them (None
+    otherwise), for views of per-token probabilities.
+    """
 
     index: int
     text: str
+    token_id: int | None = None
+    logprob: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,55 @@ class GenerationDone:
     cancelled: bool = False
     seed: int = 0
     prompt_text: str = field(default="", repr=False)
-    # The story context's breakdown (writer.engine.context.ContextBreakdown) when one was used.
-    context: Any = field(default=None, repr=False)
+    # The story context's breakdown when one was used.
+    context: ContextBreakdown | None = field(default=None, repr=False)
 
 
 GenerationEvent = TokenDelta | CandidateDone | GenerationDone
+
+
+# How a caller stops a request: an Event that gets set, or a function that returns True.
+CancelSignal = threading.Event | Callable[[], bool] | None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The contract between writer and anything that proposes text.
+
+    `stream` yields TokenDelta events as text arrives, one CandidateDone per candidate as it
+    ends, and GenerationDone last (also when cancelled); candidate i uses seed `seed + i`, and
+    a random seed is chosen (and reported in GenerationDone.seed) when `seed` is None. It runs on
+    a worker thread and must check `cancel` at least once per token. `generate` returns the
+    finished candidates. Errors a user can fix are raised as WriterError with one line.
+
+    Capabilities let the UI offer only what an engine can do: `supports_logprobs` (candidates
+    carry meaningful log-probabilities), `supports_prefix_cache` (a continued prompt is cheaper),
+    `max_candidates` (the largest `n`).
+    """
+
+    name: str
+    device: str
+    precision: str
+    supports_logprobs: bool
+    supports_prefix_cache: bool
+    max_candidates: int
+
+    def stream(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        n: int = 3,
+        seed: int | None = None,
+        mode: str = "continue",
+        cancel: CancelSignal = None,
+    ) -> Iterator[GenerationEvent]: ...
+
+    def generate(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        n: int = 3,
+        seed: int | None = None,
+        mode: str = "continue",
+        cancel: CancelSignal = None,
+    ) -> list[Candidate]: ...

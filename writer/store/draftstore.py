@@ -1,8 +1,8 @@
 """DraftStore: drafts, their revisions and the generation log, in one SQLite database.
 
 Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
-and changes nothing, so the caller keeps its text and retries. All methods are thread-safe: one
-lock serialises them, because the app autosaves from a worker thread.
+and changes nothing, so the caller keeps its text and retries. All methods are thread-safe (one
+lock serialises them), though the app calls them on its UI thread: autosave is a timer there.
 """
 
 from __future__ import annotations
@@ -84,6 +84,18 @@ class DraftStore(OpeningMixin, GenerationLogMixin):
         with self._lock:
             self._locks.release_all()
             self._conn.close()
+
+    def copy_to(self, path: Path) -> None:
+        """Write a consistent copy of the whole database, as this connection sees it, to `path`
+        (SQLite's online backup). For a database file deleted while open: the connection still
+        reads the deleted file, so everything in it can be put back."""
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            target = sqlite3.connect(path)
+            try:
+                self._conn.backup(target)
+            finally:
+                target.close()
 
     def __enter__(self) -> DraftStore:
         return self

@@ -9,31 +9,30 @@ database in a temp dir.
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, TextArea
+from textual.widgets import TextArea
+from textual.worker import Worker, WorkerState
 
 from writer.config import Config, load_config, save_config
-from writer.errors import WriterError
+from writer.errors import WriterError, error_line, log_exception
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
+from writer.ui.guard import StoreGuardMixin
 from writer.ui.saving import SavingMixin
+from writer.ui.screens.writing import WritingScreen
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import StatusBar
 
-# Actions that act on the story; they are disabled while a dialog covers the editor.
-EDITOR_ACTIONS = {"generate", "regenerate", "pick_preset", "parameters", "history"}
-EDITOR_ACTIONS |= {"alternatives", "models", "drafts", "cancel"}
 
-
-class WriterApp(GenerationMixin, SavingMixin, App[None]):
+class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]):
     """The editor with live GPT-2 candidates."""
 
     TITLE = "writer"
@@ -41,19 +40,9 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
     Screen { layout: vertical; }
     #main { height: 1fr; }
     """
-    # Keys: see the help screen (f1) and README. ctrl+a and ctrl+b stay free for tmux/screen.
+    # Keys that work everywhere; the story's keys are the writing screen's (screens/writing.py).
     BINDINGS = [
-        Binding("ctrl+g", "generate('continue')", "Continue"),
-        Binding("ctrl+n", "generate('ideas')", "Ideas"),
-        Binding("ctrl+r", "regenerate", "Again", show=False),
-        Binding("escape", "cancel", "Cancel", show=False),
-        Binding("ctrl+t", "pick_preset", "Preset"),
-        Binding("f2", "parameters", "Params"),
-        Binding("ctrl+o", "drafts", "Drafts"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("f3", "history", "History", show=False),
-        Binding("f4", "alternatives", "Alternatives", show=False),
-        Binding("f5", "models", "Models", show=False),
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -73,7 +62,6 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
     ) -> None:
         super().__init__()
         self.config = config or load_config()
-        self.file = Path(file).expanduser() if file else None
         self.requested_model = model
         self.requested_preset = preset
         self.requested_theme = theme
@@ -88,13 +76,16 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         self.overrides: dict[str, Any] = {}
         self.candidate_count = self.config.candidates
         self.init_saving()
+        self.file = Path(file).expanduser() if file else None
 
     # -- layout ---------------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        yield StoryEditor(id="editor")
-        yield CandidatesPanel(id="candidates")
-        yield StatusBar(id="status")
-        yield Footer()
+    def get_default_screen(self) -> WritingScreen:
+        return WritingScreen(on_ready=self._start_writing, id="_default")
+
+    @property
+    def writing(self) -> WritingScreen:
+        """The writing screen (the default one), whatever dialog is on top."""
+        return self.default_screen  # type: ignore[return-value]
 
     @property
     def editor(self) -> StoryEditor:
@@ -108,13 +99,15 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
     def status(self) -> StatusBar:
         return self.query_one("#status", StatusBar)
 
-    def on_mount(self) -> None:
+    def _start_writing(self) -> None:
+        """Once the writing screen is composed: open the draft, load the model, autosave."""
         self._setup_themes()
         self.open_session()  # the draft or file: text, preset, overrides, model
-        self.status.preset = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.editor.focus()
         self.load_model(self.requested_model or self.session_model() or self.config.model)
         self.start_autosave()
+        self.install_signal_handlers()
 
     # -- themes ---------------------------------------------------------------------------------
     def _setup_themes(self) -> None:
@@ -179,7 +172,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
             return
         self.preset_name = name
         self.overrides = dict(overrides or {})
-        self.status.preset = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.remember_settings()
 
     def apply_parameters(self, params: SamplingParams, candidates: int) -> None:
@@ -191,7 +184,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
             if getattr(params, name) != getattr(base, name)
         }
         self.candidate_count = candidates
-        self.status.preset = self.preset_label()
+        self.writing.preset_shown = self.preset_label()
         self.remember_settings()
 
     def action_pick_preset(self) -> None:
@@ -289,7 +282,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
 
         if self.store is None:
             self.notify(
-                "The drafts library is not available: " + self._save_error, severity="error"
+                "The drafts library is not available: " + self.session.save_error, severity="error"
             )
             return
         self.save_now()
@@ -325,10 +318,11 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         editor.history.checkpoint()
         editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
         editor.history.checkpoint()
+        self.session.dirty = False
         if self.external is not None:
-            self.save_now(reason="external-save")
-        self._dirty = False
-        self.status.save_state = "saved"
+            self.session.dirty = True
+            self.save_now(reason="external-save")  # the file gets the restored text too
+        self.update_save_state()
         self.notify("Revision restored (ctrl+z undoes it).")
 
     def action_alternatives(self) -> None:
@@ -357,12 +351,6 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         self.push_screen(AlternativesScreen(records), chosen)
 
     # -- keys -----------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Story actions only from the main screen, not from under a dialog.
-        if action in EDITOR_ACTIONS and len(self.screen_stack) > 1:
-            return False
-        return True
-
     def action_cancel(self) -> None:
         """escape: stop a running request and close the panel."""
         self.cancel_generation()
@@ -371,6 +359,7 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         self.editor.focus()
 
     def on_unmount(self) -> None:
+        self.remove_signal_handlers()
         if self._cancel is not None:
             self._cancel.set()  # the engine stops within a token; exit need not wait long
         self.close_store()
@@ -381,21 +370,19 @@ class WriterApp(GenerationMixin, SavingMixin, App[None]):
         return not self._model_settled.is_set()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if event.text_area is self.editor:
+        # A change can arrive after the screen is torn down on exit: nothing to save then.
+        if isinstance(event.text_area, StoryEditor) and self.query(StoryEditor):
             self.text_changed()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The backstop for every worker: an error none of them caught is logged and shown in
+        one line, never a crash (workers run with exit_on_error=False)."""
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None:
+            self._log_exception(error)
+            what = event.worker.group if event.worker.group != "default" else "A background task"
+            self.notify(f"{what} failed: {error_line(error)}", severity="error", timeout=10)
 
     def _log_exception(self, exc: BaseException) -> None:
         """Full details to the log file; the screen only shows one line."""
-        try:
-            from writer.paths import log_path
-
-            path = log_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write("".join(traceback.format_exception(exc)))
-        except OSError:
-            pass
-
-
-def error_message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, WriterError) else f"{type(exc).__name__}: {exc}"
+        log_exception(exc)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from textual import work
 from textual.worker import get_current_worker
 
-from writer.errors import WriterError
+from writer.engine.types import Engine
+from writer.errors import error_line
 from writer.ui.messages import (
     CandidateDeltas,
     CandidateFinished,
@@ -31,28 +31,20 @@ from writer.ui.streaming import relay_stream
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 
-EngineLoader = Callable[[str, "str | None"], Any]
+EngineLoader = Callable[[str, "str | None"], Engine]
 
 
-def default_engine_loader(name: str, device: str | None) -> Any:
+def default_engine_loader(name: str, device: str | None) -> Engine:
     """Load an Engine with writer.engine (imports torch: call it on a worker thread only)."""
     from writer.engine import load_engine
 
     return load_engine(name, device=device)
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for a notification."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, WriterError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class GenerationMixin:
     """Loading the model and streaming candidates into the candidates panel."""
 
-    engine: Any = None
+    engine: Engine | None = None
     model_name: str = ""
     model_error: str = ""
     _engine_loader: EngineLoader
@@ -78,28 +70,28 @@ class GenerationMixin:
             engine = self._engine_loader(name, device)
         except Exception as exc:  # any failure is shown in the status bar, never a crash
             self._log_exception(exc)
-            self.post_message(ModelFailed(name, one_line(exc)))
+            self.post_message(ModelFailed(name, error_line(exc)))
         else:
             self.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
 
     def on_model_loading(self, message: ModelLoading) -> None:
-        self.status.model_state = "loading"
-        self.status.model_detail = message.name
+        self.writing.model_state = "loading"
+        self.writing.model_detail = message.name
 
     def on_model_ready(self, message: ModelReady) -> None:
         if message.name != self.model_name:
             return  # a model we switched away from finished loading late
         self.engine = message.engine
-        self.status.model_state = "ready"
-        self.status.model_detail = f"{message.name}, {message.device}".strip(", ")
+        self.writing.model_state = "ready"
+        self.writing.model_detail = f"{message.name}, {message.device}".strip(", ")
         self._model_settled.set()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         if message.name != self.model_name:
             return
         self.model_error = message.reason
-        self.status.model_state = "error"
-        self.status.model_detail = message.reason
+        self.writing.model_state = "error"
+        self.writing.model_detail = message.reason
         self._model_settled.set()
         self.notify(
             f"Model {message.name!r} did not load: {message.reason}",
@@ -122,7 +114,7 @@ class GenerationMixin:
         n = self.candidate_count
         seed = random.randrange(2**31)
         prompt = prompt_text(self.editor.text_before_cursor())
-        self._request_info[request] = {"mode": mode, "params": params, "seed": seed, "n": n}
+        self._request_info[request] = {"mode": mode, "params": params}
         self.panel.start(request, mode, n)
         if not self._model_settled.is_set():
             self.panel.waiting("waiting for the model to load…")
@@ -165,7 +157,7 @@ class GenerationMixin:
             relay_stream(events, request, self.post_message)
         except Exception as exc:  # reported as a notification; the text is untouched
             self._log_exception(exc)
-            self.post_message(GenerationFailed(request, one_line(exc)))
+            self.post_message(GenerationFailed(request, error_line(exc)))
         finally:
             close = getattr(events, "close", None)
             if close is not None:
@@ -222,4 +214,3 @@ class GenerationMixin:
         self.mark_inserted(message.panel.request, message.index)
         self.panel.close()
         self.editor.focus()
-        self._inserted_at = time.monotonic()

@@ -12,6 +12,8 @@ from typing import Any
 
 from textual.message import Message
 
+from writer.engine.types import Candidate, Engine, GenerationDone
+
 
 @dataclass
 class ModelLoading(Message):
@@ -25,7 +27,7 @@ class ModelReady(Message):
     """The model loaded; `engine` is the loaded Engine, `device` where it runs."""
 
     name: str
-    engine: Any
+    engine: Engine
     device: str
 
 
@@ -60,7 +62,7 @@ class CandidateFinished(Message):
 
     request: int
     index: int
-    candidate: Any
+    candidate: Candidate
 
 
 @dataclass
@@ -68,7 +70,7 @@ class GenerationFinished(Message):
     """The request ended; `done` is the engine's GenerationDone."""
 
     request: int
-    done: Any
+    done: GenerationDone
 
 
 @dataclass

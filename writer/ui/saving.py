@@ -1,41 +1,64 @@
-"""Keeping the author's text safe: the draft or file that is open, autosave, retry, quit.
+"""Keeping the author's text safe, the Textual side: opening drafts, the autosave timer, quit.
 
-A mixin of `WriterApp`. Autosave runs on the UI thread (a SQLite write of one text takes a few
-milliseconds) from a timer: it saves once typing pauses for `autosave_interval`, and at the latest
-1.5 s after the first unsaved keystroke, so a kill -9 loses under 2 s of typing. A failed save
-(disk full, read-only data dir) keeps the text in the editor, says why once, and retries.
+A mixin of `WriterApp` that drives a `DraftSession` (session.py, plain Python: dirty state,
+autosave timing, store-then-file saves, failures and retries) and shows what it reports. Autosave
+runs on the UI thread (a SQLite write of one text takes a few milliseconds) from a timer.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from writer.errors import WriterError
-from writer.ui.generation import one_line
-
-MAX_UNSAVED_S = 1.5  # save at the latest this long after the first unsaved change
-RETRY_S = 5.0  # after a failed save, try again this often
+from writer.errors import WriterError, error_line
+from writer.ui.session import DraftSession
 
 
 class SavingMixin:
     """The open draft (a store draft, possibly shadowing an external file) and its saving."""
 
+    session: DraftSession
+
     def init_saving(self) -> None:
-        self.store: Any = None
-        self.draft: Any = None
-        self.external: Any = None
-        self.read_only = False
-        self._dirty = False
-        self._dirty_since = 0.0
-        self._last_change = 0.0
-        self._save_error = ""
-        self._retry_at = 0.0
-        self._external_conflict = False
+        def open_store() -> Any:
+            from writer.store import DraftStore
+
+            store = DraftStore.open(self.store_path, config=self.config)
+            self.remember_store_file(store)
+            return store
+
+        self.session = DraftSession(open_store, autosave_interval=self.autosave_interval)
         self._generation_ids: dict[int, int] = {}
         self._pending_insert: dict[int, int] = {}
         self._loading_text = False
+        self._exiting = False
+        self.init_file_sync()
+        self.init_store_guard()
+
+    # The open draft's parts live on the session; these keep the app's (and screens') names.
+    store = property(
+        lambda self: self.session.store, lambda self, v: setattr(self.session, "store", v)
+    )
+    draft = property(
+        lambda self: self.session.draft, lambda self, v: setattr(self.session, "draft", v)
+    )
+    external = property(
+        lambda self: self.session.external, lambda self, v: setattr(self.session, "external", v)
+    )
+    file = property(
+        lambda self: self.session.file, lambda self, v: setattr(self.session, "file", v)
+    )
+    read_only = property(
+        lambda self: self.session.read_only, lambda self, v: setattr(self.session, "read_only", v)
+    )
+
+    def show_notices(self) -> None:
+        """Show what the session has to say, and its state in the status bar."""
+        for notice in self.session.take_notices():
+            self.notify(
+                notice.message, title=notice.title, severity=notice.severity, timeout=notice.timeout
+            )
+        self.writing.save_state = self.session.state
 
     # -- opening --------------------------------------------------------------------------------
     def open_session(self) -> None:
@@ -46,13 +69,14 @@ class SavingMixin:
             self.store = DraftStore.open(self.store_path, config=self.config)
         except WriterError as exc:
             self.store = None
-            self._save_error = str(exc)
+            self.session.save_error = str(exc)
             self.notify(
                 f"Drafts cannot be saved: {exc}. Your text stays here; saving is retried.",
                 title="Drafts",
                 severity="error",
                 timeout=15,
             )
+        self.remember_store_file()
         if self.store is not None and self.store.recovery_message:
             self.notify(self.store.recovery_message, title="Drafts", severity="warning", timeout=20)
         text = ""
@@ -62,35 +86,6 @@ class SavingMixin:
             self.draft = self.store.last_draft() or self.store.create_draft()
             text = self.draft.text
         self._show_draft(text)
-
-    def _open_external(self, path: Path) -> str:
-        from writer.external import ExternalFile
-
-        try:
-            self.external = ExternalFile.open(path)
-        except (WriterError, OSError) as exc:
-            self.external = None
-            self.notify(f"Cannot open {path}: {one_line(exc)}", severity="error", timeout=15)
-            self.read_only = True
-            return ""
-        text = self.external.text
-        if not self.external.exists:
-            try:
-                self.external.save(text)  # `writer new.md` creates the file right away
-            except (WriterError, OSError) as exc:
-                self.notify(f"Cannot create {path}: {one_line(exc)}", severity="error")
-        if self.store is not None:
-            try:
-                self.draft = self.store.find_by_external_path(path)
-                if self.draft is None:
-                    self.draft = self.store.create_draft(path.name, text, external_path=path)
-                elif self.draft.text != text:
-                    # Edited elsewhere since last time: keep that version in the history too.
-                    self.store.save_revision(self.draft.id, text, "external-save")
-                    self.draft = self.store.get_draft(self.draft.id)
-            except WriterError as exc:
-                self.notify(f"History of {path.name} is not kept: {exc}", severity="warning")
-        return text
 
     def _show_draft(self, text: str) -> None:
         """Put the draft's text and settings into the editor and status bar."""
@@ -109,17 +104,20 @@ class SavingMixin:
             preset, overrides = "balanced", {}
         self.preset_name, self.overrides = preset, dict(overrides or {})
         self.requested_preset = None  # --preset applies to the first draft only
-        self.status.preset = self.preset_label()
-        self._dirty = False
-        self.status.save_state = "saved"
+        self.writing.preset_shown = self.preset_label()
+        self.session.loaded()
         self._update_title()
         self._claim_draft()
+        self.update_save_state()
+        self.ask_about_divergence()
 
     def _update_title(self) -> None:
         if self.external is not None:
             self.status.title = str(self.file.name if self.file else "")
         elif self.draft is not None:
             self.status.title = self.draft.display_title
+        else:
+            self.status.title = self.session.new_draft_title
         self.status.words = len(self.editor.text.split())
         self.sub_title = self.status.title
 
@@ -136,13 +134,13 @@ class SavingMixin:
         return getattr(self.draft, "model", None)
 
     def _claim_draft(self) -> None:
-        """Two instances: the second one is told and chooses read-only or editing anyway."""
+        """Two instances: the second one is told and chooses read-only or a copy of its own."""
         if self.store is None or self.draft is None:
             return
         try:
             claimed = self.store.acquire_lock(self.draft.id)
         except (WriterError, OSError):
-            return  # locking is a courtesy; never block editing on it
+            claimed = True  # locking is a courtesy; never block editing on it
         if claimed:
             self.read_only = False
             self.editor.read_only = False
@@ -153,37 +151,73 @@ class SavingMixin:
         who = f" (process {owner})" if owner else ""
 
         def chosen(choice: str | None) -> None:
-            self.read_only = choice != "edit"
-            self.editor.read_only = self.read_only
-            self.status.save_state = "read-only" if self.read_only else "saved"
+            if choice == "copy":
+                self._edit_a_copy()
+            self.update_save_state()
 
         self.read_only = True
         self.editor.read_only = True
-        self.status.save_state = "read-only"
         self.push_screen(
             ChoiceScreen(
-                f"“{self.status.title}” is open in another writer{who}.",
-                [("readonly", "Open read-only"), ("edit", "Edit anyway")],
+                f"“{self.status.title}” is open in another writer{who}. Editing it here too "
+                "would overwrite one window's text with the other's.",
+                [("readonly", "Open read-only"), ("copy", "Edit a copy")],
             ),
             chosen,
         )
 
+    def _edit_a_copy(self) -> None:
+        """Fork the draft that another window holds: both texts survive, each in its draft."""
+        original = self.draft
+        title = f"{self.status.title or original.display_title} (copy)"
+        try:
+            self.draft = self.store.create_draft(
+                title,
+                self.editor.text,
+                preset=original.preset,
+                overrides=original.overrides,
+                model=original.model,
+            )
+            self.store.acquire_lock(self.draft.id)
+        except WriterError as exc:
+            self.draft = original
+            self.notify(f"Cannot make a copy: {exc}. The draft stays read-only.", severity="error")
+            return
+        not_file = f" This window does not write {self.file.name}." if self.external else ""
+        self.external, self.file = None, None
+        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
+        self.read_only = False
+        self.editor.read_only = False
+        self._update_title()
+        self.notify(
+            f"You are editing a copy, “{title}”; the original stays with the other window. "
+            f"Both are in the drafts library (ctrl+o).{not_file}",
+            title="A copy",
+            timeout=15,
+        )
+
     def switch_draft(self, draft_id: int | None) -> None:
-        """Save this draft, then open draft `draft_id` (None: a new one)."""
+        """Save this draft, then open draft `draft_id` (None: a new one); a draft that belongs
+        to a file opens that file, whichever way it was reached."""
         if not self.save_now():
             self.notify("Not switching: this draft could not be saved.", severity="error")
             return
         self._release_draft()
         try:
             if draft_id is None:
-                self.draft = self.store.create_draft()
+                draft = self.store.create_draft()
             else:
-                self.draft = self.store.get_draft(draft_id)
+                draft = self.store.get_draft(draft_id)
         except WriterError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.external, self.file, self._external_conflict = None, None, False
-        self._show_draft(self.draft.text)
+        self.external, self.file, self.draft = None, None, draft
+        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
+        self.session.new_draft_title = ""
+        text = draft.text
+        if draft.external_path:
+            text = self._open_external(Path(draft.external_path), draft)
+        self._show_draft(text)
 
     def _release_draft(self) -> None:
         if self.store is not None and self.draft is not None and not self.read_only:
@@ -215,129 +249,56 @@ class SavingMixin:
         if self._loading_text:
             self._loading_text = False
             return
-        now = time.monotonic()
-        if not self._dirty:
-            self._dirty_since = now
-        self._dirty = True
-        self._last_change = now
-        if self.status.save_state == "saved":
-            self.status.save_state = "unsaved"
+        self.session.edited()
+        if self.writing.save_state == "saved":
+            self.writing.save_state = "unsaved"
 
     def _autosave_tick(self) -> None:
-        if not self._dirty or self.read_only:
+        if self.read_only or self._exiting:
             return
-        now = time.monotonic()
-        if now < self._retry_at:
-            return
-        idle = now - self._last_change >= self.autosave_interval
-        if idle or now - self._dirty_since >= MAX_UNSAVED_S:
+        self.check_store_file()
+        if self.session.autosave_due():
             self.save_now()
+        elif self.session.file_retry_due():
+            self.session.write_file(self.editor.text)
+            self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
-        """Save the editor's text now; False (and a notification) if it could not be saved."""
-        if self.read_only:
-            return True
-        if not self._dirty and reason is None:
-            return True
-        text = self.editor.text
-        try:
-            if self.store is None:
-                from writer.store import DraftStore
+        """Save the editor's text now: the store first, then the external file if any.
 
-                self.store = DraftStore.open(self.store_path, config=self.config)
-                if self.draft is None:
-                    self.draft = self.store.create_draft(text=text)
-            if self.external is not None:
-                self._save_external(text)
-            if reason is not None:
-                self.store.save_revision(self.draft.id, text, reason)
-            else:
-                self.store.save_text(self.draft.id, text, self.editor.cursor_location)
-        except (WriterError, OSError) as exc:
-            self._save_failed(one_line(exc))
-            return False
-        self._dirty = False
-        if self._save_error:
-            self._save_error = ""
-            self.notify("Saved again: your text is safe.", title="Saved")
-        self.status.save_state = "file changed on disk" if self._external_conflict else "saved"
-        return not self._external_conflict
+        False (and a notification) when the store could not take it; a file that could not be
+        written is reported by the status bar and `file_in_step`, its text being safe.
+        """
+        had_draft = self.draft is not None
+        saved = self.session.save(self.editor.text, self.editor.cursor_location, reason)
+        if not had_draft and self.draft is not None:
+            self._update_title()
+        self.show_notices()
+        return saved
 
-    def _save_external(self, text: str) -> None:
-        """Write the external file atomically, unless someone changed it since we read it."""
-        if not self._external_conflict and self.external.changed_on_disk():
-            self._external_conflict = True
-            self.notify(
-                f"{self.file} changed on disk since it was opened, so it was not overwritten. "
-                "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
-                title="File changed",
-                severity="warning",
-                timeout=15,
-            )
-        if not self._external_conflict:
-            self.external.save(text)
+    def update_save_state(self) -> None:
+        self.writing.save_state = self.session.state
 
-    def _save_failed(self, reason: str) -> None:
-        first = not self._save_error
-        self._save_error = reason
-        self._retry_at = time.monotonic() + RETRY_S
-        self.status.save_state = "save failed"
-        if first:
-            self.notify(
-                f"Could not save: {reason}. Your text stays here; retrying every {RETRY_S:g} s.",
-                title="Not saved",
-                severity="error",
-                timeout=15,
-            )
+    @property
+    def file_in_step(self) -> bool:
+        return self.session.file_in_step
 
     def action_save(self) -> None:
         """ctrl+s: save now (and resolve a changed-on-disk conflict)."""
-        if self._external_conflict:
+        if self.session.conflict and self.external is not None:
+            self.save_now(reason="manual")  # the store has it, whatever the file does
             self._resolve_conflict()
             return
-        if self.save_now(reason="manual"):
+        if not self.save_now(reason="manual"):
+            return
+        if self.file_in_step:
             self.notify("Saved.", timeout=2)
-
-    def _resolve_conflict(self) -> None:
-        from writer.ui.screens.confirm import ChoiceScreen
-
-        def chosen(choice: str | None) -> None:
-            if choice == "overwrite":
-                try:
-                    self.external.save(self.editor.text, force=True)
-                except (WriterError, OSError) as exc:
-                    self._save_failed(one_line(exc))
-                    return
-                self._external_conflict = False
-                self._dirty = True
-                self.save_now(reason="external-save")
-                self.notify("Saved over the file on disk.")
-            elif choice == "reload":
-                self._dirty = True
-                self.save_now(reason="manual")  # keep our version in the history first
-                try:
-                    text = self.external.reload()
-                except (WriterError, OSError) as exc:
-                    self.notify(f"Cannot reload {self.file}: {one_line(exc)}", severity="error")
-                    return
-                self._external_conflict = False
-                editor = self.editor
-                editor.history.checkpoint()
-                editor.replace(text, (0, 0), editor.document.end, maintain_selection_offset=False)
-                self._dirty = True
-                self.save_now(reason="external-save")
-
-        self.push_screen(
-            ChoiceScreen(
-                f"{self.file} changed on disk since it was opened.",
-                [
-                    ("overwrite", "Overwrite it with my text"),
-                    ("reload", "Load the file from disk"),
-                    ("keep", "Keep editing"),
-                ],
-            ),
-            chosen,
-        )
+        else:
+            self.notify(
+                f"Saved in writer's drafts; {self.file.name} could not be written: "
+                f"{self.session.file_error}",
+                severity="warning",
+            )
 
     # -- generation log -------------------------------------------------------------------------
     def log_generation(self, request: int, info: dict[str, Any], done: Any) -> None:
@@ -377,11 +338,14 @@ class SavingMixin:
             text = self.editor.text if with_text else None
             self.store.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
-            self._save_failed(one_line(exc))
+            self.session.store_failed(error_line(exc))
+            self.show_notices()
             return
         if with_text:
-            self._dirty = False
-            self.status.save_state = "saved"
+            self.session.dirty = False
+            if self.external is not None:
+                self._write_file(text)
+            self.update_save_state()
 
     def close_store(self) -> None:
         """Release the draft and close the database (the app is going away)."""
@@ -395,9 +359,11 @@ class SavingMixin:
 
     # -- quitting -------------------------------------------------------------------------------
     async def action_quit(self) -> None:
-        """ctrl+q: save, then quit; if the text cannot be saved, ask first."""
+        """ctrl+q: save, then quit; if the text is not safe everywhere it belongs, ask first."""
         self.cancel_generation()
-        if self.save_now(reason="quit" if self._dirty else None):
+        self.check_store_file()
+        saved = self.save_now(reason="quit" if self.session.dirty else None)
+        if saved and self.file_in_step:
             self._release_draft()
             self.exit()
             return
@@ -408,11 +374,16 @@ class SavingMixin:
                 self._release_draft()
                 self.exit()
 
-        reason = "the file changed on disk" if self._external_conflict else self._save_error
+        if not saved:
+            question = f"Your latest text is not saved ({self.session.save_error})."
+            quit_label = "Quit and lose unsaved text"
+        else:
+            why = "it changed on disk" if self.session.conflict else self.session.file_error
+            question = (
+                f"{self.file.name} does not have your latest text ({why}). The text is safe in "
+                "writer's drafts; opening the file again offers it."
+            )
+            quit_label = "Quit without writing the file"
         self.push_screen(
-            ChoiceScreen(
-                f"Your latest text is not saved ({reason}).",
-                [("stay", "Keep editing"), ("quit", "Quit and lose unsaved text")],
-            ),
-            chosen,
+            ChoiceScreen(question, [("stay", "Keep editing"), ("quit", quit_label)]), chosen
         )

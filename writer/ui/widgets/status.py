@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
+
+SaveState = Literal[
+    "saved", "unsaved", "save failed", "read-only", "file changed on disk", "file not saved"
+]
+ModelState = Literal["loading", "ready", "error", "none"]
+SAVE_STYLES: dict[str, str] = {
+    "save failed": "bold red",
+    "file not saved": "bold red",
+    "file changed on disk": "bold yellow",
+    "unsaved": "yellow",
+    "read-only": "yellow",
+}
 
 
 class StatusBar(Static):
@@ -22,10 +36,10 @@ class StatusBar(Static):
     title: reactive[str] = reactive("")
     words: reactive[int] = reactive(0)
     preset: reactive[str] = reactive("")
-    model_state: reactive[str] = reactive("loading")  # loading | ready | error | none
+    model_state: reactive[ModelState] = reactive("loading")
     model_detail: reactive[str] = reactive("")
     speed: reactive[float | None] = reactive(None)
-    save_state: reactive[str] = reactive("saved")  # saved | unsaved | failed | read-only
+    save_state: reactive[SaveState] = reactive("saved")
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -40,6 +54,5 @@ class StatusBar(Static):
             text.append(f" ({self.model_detail})")
         if self.speed is not None:
             text.append(f"  {self.speed:.1f} tok/s")
-        save_styles = {"failed": "bold red", "unsaved": "yellow", "read-only": "yellow"}
-        text.append(f"  {self.save_state}", style=save_styles.get(self.save_state, ""))
+        text.append(f"  {self.save_state}", style=SAVE_STYLES.get(self.save_state, ""))
         return text

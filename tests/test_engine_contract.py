@@ -1,0 +1,27 @@
+"""Every engine writer can drive satisfies one contract: writer.engine.types.Engine."""
+
+from __future__ import annotations
+
+from tests.test_app_support import ScriptedEngine
+from writer.engine.types import CandidateDone, Engine, GenerationDone, TokenDelta
+from writer.presets import DEFAULT_PRESET, all_presets
+
+
+def _check(engine) -> None:
+    assert isinstance(engine, Engine)
+    params = all_presets()[DEFAULT_PRESET].params.replace(max_new_tokens=3)
+    events = list(engine.stream("Once upon a time", params, n=2, seed=5))
+    assert all(isinstance(e, TokenDelta | CandidateDone | GenerationDone) for e in events)
+    done = events[-1]
+    assert isinstance(done, GenerationDone) and len(done.candidates) == 2
+    assert [c.seed for c in done.candidates] == [5, 6]
+    assert len(engine.generate("Once upon a time", params, n=1, seed=5)) == 1
+    assert 1 <= 2 <= engine.max_candidates
+
+
+def test_scripted_engine_keeps_the_contract() -> None:
+    _check(ScriptedEngine(tokens=3))
+
+
+def test_local_gpt2_engine_keeps_the_contract(tiny_engine) -> None:
+    _check(tiny_engine)

@@ -1,0 +1,96 @@
+"""DraftSession without an app: autosave timing, store-then-file saves, failures and retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from writer.external import ExternalFile
+from writer.store import DraftStore, StoreWriteError
+from writer.ui.session import MAX_UNSAVED_S, RETRY_S, DraftSession
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def session(clock: Clock):
+    session = DraftSession(DraftStore.open, autosave_interval=0.5, clock=clock)
+    session.store = DraftStore.open()
+    session.draft = session.store.create_draft("Story")
+    yield session
+    session.store.close()
+
+
+def test_autosave_waits_for_a_pause_but_not_forever(session: DraftSession, clock: Clock) -> None:
+    assert not session.autosave_due()
+    session.edited()
+    assert session.state == "unsaved" and not session.autosave_due()
+    clock.now += 0.5
+    assert session.autosave_due()  # typing paused
+    for _ in range(int(MAX_UNSAVED_S / 0.25)):  # typing on without a pause
+        clock.now += 0.25
+        session.edited()
+    assert session.autosave_due()  # unsaved for MAX_UNSAVED_S: save anyway
+    assert session.save("typed")
+    assert session.state == "saved" and not session.autosave_due()
+    assert session.store.get_draft(session.draft.id).text == "typed"
+
+
+def test_failed_store_save_tells_once_and_retries_later(session, clock, monkeypatch) -> None:
+    def full(*args, **kwargs):
+        raise StoreWriteError("cannot write the drafts database: disk full")
+
+    monkeypatch.setattr(session.store, "save_text", full)
+    session.edited()
+    assert not session.save("lost?")
+    assert session.state == "save failed" and session.dirty
+    assert [n.severity for n in session.take_notices()] == ["error"]
+    clock.now += 1
+    assert not session.autosave_due()  # waits out RETRY_S
+    assert not session.save("lost?") and session.take_notices() == []  # told once
+    monkeypatch.undo()
+    clock.now += RETRY_S
+    assert session.autosave_due() and session.save("kept")
+    assert session.state == "saved"
+    assert "Saved again" in session.take_notices()[0].message
+
+
+def test_the_store_gets_the_text_before_the_file(session, clock, tmp_path, monkeypatch) -> None:
+    import writer.external
+
+    path = tmp_path / "story.md"
+    path.write_text("", encoding="utf-8")
+    session.external, session.file = ExternalFile.open(path), path
+
+    def read_only(target: Path, text: str) -> None:
+        raise writer.external.WriterError(f"cannot save {target}: Permission denied")
+
+    real = writer.external.atomic_write_text
+    monkeypatch.setattr(writer.external, "atomic_write_text", read_only)
+    session.edited()
+    assert session.save("mine")  # the store has it
+    assert session.store.get_draft(session.draft.id).text == "mine"
+    assert session.state == "file not saved" and not session.file_in_step
+    assert not session.file_retry_due()
+    monkeypatch.setattr(writer.external, "atomic_write_text", real)
+    clock.now += RETRY_S
+    assert session.file_retry_due() and session.write_file("mine")
+    assert path.read_text(encoding="utf-8") == "mine" and session.state == "saved"
+
+    path.write_text("theirs", encoding="utf-8")  # someone else writes the file
+    session.edited()
+    assert session.save("mine again")
+    assert session.state == "file changed on disk" and session.conflict
+    assert path.read_text(encoding="utf-8") == "theirs"
