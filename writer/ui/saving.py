@@ -250,8 +250,7 @@ class SavingMixin:
             self._loading_text = False
             return
         self.session.edited()
-        if self.writing.save_state == "saved":
-            self.writing.save_state = "unsaved"
+        self.writing.save_state = self.session.state  # "unsaved" unless something worse
 
     def _autosave_tick(self) -> None:
         if self.read_only or self._exiting:
