@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "eval": "evaluate",
     "compare": "compare",
     "stats": "stats",
+    "serve": "serve",
 }
 
 
