@@ -57,6 +57,12 @@ def build_app_parser() -> Parser:
     parser.add_argument(
         "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
     )
+    parser.add_argument(
+        "--engine",
+        metavar="URL",
+        help="write with a model on an OpenAI-compatible server (vLLM, llama.cpp, writer serve); "
+        "API key from WRITER_API_KEY",
+    )
     parser.add_argument("--version", action="version", version=f"writer {__version__}")
     return parser
 

@@ -47,6 +47,15 @@ def run_app(args: argparse.Namespace) -> int:
 
     from writer.ui.app import WriterApp
 
+    loader = None
+    engine = getattr(args, "engine", None) or config.engine
+    if engine and engine != "local":
+        from writer.engine.remote import remote_engine_loader
+
+        def notice(text: str) -> None:  # from the generation worker: a notification
+            app.call_from_thread(app.notify, text, title="Server", severity="warning")
+
+        loader = remote_engine_loader(engine, args.model, notice)
     app = WriterApp(
         file,
         model=args.model,
@@ -54,6 +63,7 @@ def run_app(args: argparse.Namespace) -> int:
         theme=args.theme,
         device=args.device,
         config=config,
+        engine_loader=loader,
     )
     app.run()
     code = int(app.return_code or 0)

@@ -594,3 +594,16 @@ def open_engine(
     from writer.engine import load_engine
 
     return load_engine(model, device=device, precision=precision)
+
+
+def remote_engine_loader(
+    url: str, server_model: str | None = None, notice: Callable[[str], None] | None = None
+) -> Callable[[str, str | None], RemoteEngine]:
+    """An engine loader for the app (`WriterApp(engine_loader=...)`): connects to the server
+    at `url` on the app's model worker; the app's model name is only a label then."""
+    base_url(url)  # a malformed URL fails before the app starts
+
+    def load(name: str, device: str | None) -> RemoteEngine:
+        return RemoteEngine(url, server_model, notice=notice or (lambda text: None))
+
+    return load

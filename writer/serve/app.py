@@ -105,6 +105,10 @@ class Server:
         self.model_name = model_name
         self.api_key = api_key
         self.gate = asyncio.Lock()  # FIFO: one generation at a time, in arrival order
+        # For /health: requests waiting or running, and generations cut short by a client.
+        self.waiting = 0
+        self.finished = 0
+        self.cancelled = 0
         self.app = Starlette(
             routes=[
                 Route("/health", self.health),
@@ -128,7 +132,14 @@ class Server:
 
     # -- small endpoints ------------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "requests": self.waiting,
+                "finished": self.finished,
+                "cancelled": self.cancelled,
+            }
+        )
 
     async def models(self, request: Request) -> Response:
         entry = {
@@ -260,17 +271,28 @@ class _Generation:
             finally:
                 loop.call_soon_threadsafe(out.put_nowait, None)
 
+        server = self.server
+        server.waiting += 1
         try:
-            async with self.server.gate:
+            async with server.gate:
                 thread = threading.Thread(target=run, daemon=True)
                 thread.start()
+                complete = False
                 try:
                     while (event := await out.get()) is not None:
+                        if isinstance(event, GenerationDone):
+                            complete = not event.cancelled
                         yield event
                 finally:
                     self.cancel.set()  # a client gone mid-stream stops its generation
+                    if complete:
+                        server.finished += 1
+                    else:
+                        server.cancelled += 1
+                    # Hold the turn until the engine stops (within a token of the cancel).
                     await asyncio.to_thread(thread.join)
         finally:
+            server.waiting -= 1
             self.cancel.set()
 
     def _logprobs(self, delta: TokenDelta) -> dict[str, Any] | None:
