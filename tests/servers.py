@@ -96,3 +96,71 @@ def build_long_model(tiny: Path, folder: Path) -> Path:
     )
     GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
+
+
+def build_gguf(model_dir: Path, path: Path) -> Path:
+    """The tiny GPT-2 as a GGUF file for llama.cpp (what llama.cpp's convert_hf_to_gguf.py
+    writes for GPT2LMHeadModel, f32, written here because the `gguf` package ships no
+    converter): hyper-parameters, the byte-level BPE vocabulary and merges, and the tensors
+    under llama.cpp's names (HF's Conv1D weights transposed to (out, in))."""
+    import json
+
+    import gguf
+    import numpy as np
+    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
+    model = GPT2LMHeadModel.from_pretrained(model_dir)
+    tokenizer = GPT2TokenizerFast.from_pretrained(model_dir)
+    cfg = model.config
+    writer = gguf.GGUFWriter(str(path), "gpt2")
+    writer.add_name("tiny-gpt2")
+    writer.add_context_length(cfg.n_positions)
+    writer.add_embedding_length(cfg.n_embd)
+    writer.add_feed_forward_length(4 * cfg.n_embd)
+    writer.add_block_count(cfg.n_layer)
+    writer.add_head_count(cfg.n_head)
+    writer.add_layer_norm_eps(cfg.layer_norm_epsilon)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    vocab = cfg.vocab_size
+    eos = tokenizer.eos_token_id
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")
+    writer.add_token_list(tokenizer.convert_ids_to_tokens(list(range(vocab))))
+    types = [gguf.TokenType.NORMAL] * vocab
+    types[eos] = gguf.TokenType.CONTROL
+    writer.add_token_types(types)
+    merges = json.loads((model_dir / "tokenizer.json").read_text("utf-8"))["model"]["merges"]
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    writer.add_bos_token_id(eos)
+    writer.add_eos_token_id(eos)
+    state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    conv = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+    names = {
+        "transformer.wte.weight": "token_embd.weight",
+        "transformer.wpe.weight": "position_embd.weight",
+        "transformer.ln_f.weight": "output_norm.weight",
+        "transformer.ln_f.bias": "output_norm.bias",
+        "lm_head.weight": "output.weight",
+    }
+    parts = {
+        "ln_1": "attn_norm",
+        "attn.c_attn": "attn_qkv",
+        "attn.c_proj": "attn_output",
+        "ln_2": "ffn_norm",
+        "mlp.c_fc": "ffn_up",
+        "mlp.c_proj": "ffn_down",
+    }
+    for i in range(cfg.n_layer):
+        for hf, ours in parts.items():
+            for kind in ("weight", "bias"):
+                names[f"transformer.h.{i}.{hf}.{kind}"] = f"blk.{i}.{ours}.{kind}"
+    for hf, ours in names.items():
+        data = state[hf]
+        if hf.endswith(conv):
+            data = np.ascontiguousarray(data.T)
+        writer.add_tensor(ours, data.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -186,9 +186,10 @@ class ServerTokenizer:
 
     exact = True
 
-    def __init__(self, client: httpx.Client, model: str) -> None:
+    def __init__(self, client: httpx.Client, model: str, prefix: str = "") -> None:
         self.client = client
         self.model = model
+        self.prefix = prefix  # "/extras" on llama-cpp-python's server
         self.eos_token_id: int | None = None
         self._pieces: dict[int, str] = {}
         ids = self._encode("<|endoftext|>")
@@ -222,8 +223,9 @@ class ServerTokenizer:
         return ids
 
     def _encode(self, text: str) -> list[int]:
-        body = {"model": self.model, "prompt": text, "content": text, "add_special_tokens": False}
-        response = request_with_retries(self.client, "POST", "/tokenize", json=body)
+        body = {"model": self.model, "prompt": text, "content": text, "input": text}
+        body["add_special_tokens"] = False
+        response = request_with_retries(self.client, "POST", self.prefix + "/tokenize", json=body)
         if response.status_code != 200:
             raise status_error(str(self.client.base_url), response, self.model)
         tokens = response.json().get("tokens", [])
@@ -237,22 +239,25 @@ class ServerTokenizer:
         if not ids:
             return ""
         body = {"model": self.model, "tokens": list(ids)}
-        response = request_with_retries(self.client, "POST", "/detokenize", json=body)
+        path = self.prefix + "/detokenize"
+        response = request_with_retries(self.client, "POST", path, json=body)
         if response.status_code != 200:
             raise status_error(str(self.client.base_url), response, self.model)
         data = response.json()
-        return str(data.get("prompt", data.get("content", "")))
+        return str(data.get("prompt", data.get("content", data.get("text", ""))))
 
 
 def probe_tokenizer(client: httpx.Client, model: str) -> ServerTokenizer | None:
-    """The server's tokenizer if it has /tokenize and /detokenize, else None."""
-    try:
-        tokenizer = ServerTokenizer(client, model)
-        if tokenizer.decode(tokenizer.encode("Once upon")) != "Once upon":
-            return None
-    except WriterError:
-        return None
-    return tokenizer
+    """The server's tokenizer if it has /tokenize and /detokenize (or llama-cpp-python's
+    /extras/tokenize), else None."""
+    for prefix in ("", "/extras"):
+        try:
+            tokenizer = ServerTokenizer(client, model, prefix)
+            if tokenizer.decode(tokenizer.encode("Once upon")) == "Once upon":
+                return tokenizer
+        except (WriterError, ValueError, KeyError, TypeError):
+            continue
+    return None
 
 
 class EstimateTokenizer:
