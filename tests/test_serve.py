@@ -164,3 +164,10 @@ def test_a_client_that_leaves_cancels_its_generation_and_the_queue_moves_on(
         assert proc.get("/health").json()["finished"] == 1
     finally:
         proc.stop()
+
+
+def test_a_taken_port_is_one_error_line(server, isolated_user_dirs, tiny_model_dir):
+    port = server.url.rsplit(":", 1)[1]
+    r = run_writer("serve", "--model", str(tiny_model_dir), "--port", port, env=isolated_user_dirs)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "cannot listen" in r.stderr and "--port" in r.stderr

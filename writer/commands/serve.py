@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 
 from writer.commands import device_type
@@ -60,22 +61,37 @@ def run(args: argparse.Namespace) -> int:
     from writer.serve.app import Server
 
     model = args.model or load_config().model
-    engine = load_engine(model, device=args.device, precision=args.precision)
+    sock = _bind(args.host, args.port)  # before the model loads: a taken port fails fast
+    try:
+        engine = load_engine(model, device=args.device, precision=args.precision)
+    except BaseException:
+        sock.close()
+        raise
     server = Server(engine, model, api_key=args.api_key)
     config = uvicorn.Config(
         server, host=args.host, port=args.port, log_level="warning", access_log=False
     )
     userver = uvicorn.Server(config)
     _announce(userver, model, args)
-    try:
-        userver.run()
-    except OSError as exc:
-        raise WriterError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from None
-    if not userver.started:
-        raise WriterError(f"cannot listen on {args.host}:{args.port}; is the port in use?")
+    userver.run(sockets=[sock])
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is one error line (uvicorn would log
+    and exit on its own)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise WriterError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port "
+            "(0 picks a free one)"
+        ) from None
+    return sock
 
 
 def _announce(userver, model: str, args: argparse.Namespace) -> None:
