@@ -197,3 +197,8 @@ def test_cancel_returns_at_once_from_a_stalled_server(long_server):
     rest = list(events)
     assert time.monotonic() - start < 5  # not the 120 s read timeout
     assert isinstance(rest[-1], GenerationDone) and rest[-1].cancelled
+
+
+def test_app_with_a_malformed_engine_url_is_one_line(isolated_user_dirs):
+    r = run_writer("--engine", "gpu-box:8000", env=isolated_user_dirs)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "http://" in r.stderr

@@ -154,7 +154,7 @@ class RemoteEngine:
         entry = self._pick_model(model)
         self.name = str(entry["id"])
         self.kind = server_kind(str(entry.get("owned_by", "")))
-        self.device = f"server {self.url}"
+        self.device = "server"
         self.context_size = self._context_size(entry)
         self.tokenizer: Any = probe_tokenizer(self.client, self.name) or EstimateTokenizer()
         self.supports_logprobs = True
