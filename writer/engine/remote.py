@@ -292,6 +292,8 @@ class RemoteEngine:
             body["return_tokens_as_token_ids"] = True
         if isinstance(stop, tuple):
             body["stop"] = list(stop)
+        elif self.kind == "writer" and stop != "none":
+            body["stop_rule"] = stop  # writer serve cuts sentences and paragraphs as locally
         for name in self._dropped:
             body.pop(name, None)
         return body
@@ -516,8 +518,13 @@ class RemoteEngine:
             cand.ids = [int(t) for t in extra.get("token_ids", [])]
             cand.ends = [len(cand.text)] * max(len(cand.ids), len(cand.ends))
         reason = choice.get("finish_reason")
-        if reason:
-            cand.reason = "stop" if reason == "stop" else "length"
+        if reason == "stop":
+            # vLLM names the stop text it met in stop_reason; otherwise the end-of-text token.
+            cand.reason = "stop" if isinstance(choice.get("stop_reason"), str) else "eos"
+        elif reason:
+            cand.reason = "length"
+        if isinstance(extra, dict) and extra.get("finish_reason"):
+            cand.reason = str(extra["finish_reason"])
         return count
 
     def _emit(
@@ -546,12 +553,12 @@ class RemoteEngine:
         yield CandidateDone(cand.index, cand.done)
 
     def _finish(self, cand: _Cand, reason: str, cut: int, tidy: Any) -> Candidate:
-        text = cand.text[:cut]
-        kept = sum(1 for end in cand.ends if end <= cut) or len(cand.ends)
-        kept = min(kept, len(cand.ends))
+        text = cand.text[:cut].rstrip("\ufffd")  # an incomplete character is not kept
+        if cand.mean is not None and cut >= len(cand.text):
+            kept = len(cand.ids)  # writer serve said which tokens its candidate kept
+        else:
+            kept = min(sum(1 for end in cand.ends if end <= cut) or len(cand.ends), len(cand.ends))
         values = cand.logprobs[:kept]
-        if reason == "stop" and cut == len(cand.text) and cand.reason == "stop":
-            reason = "eos"  # the server's own end: end-of-text or a stop text it cut
         candidate = Candidate(
             tidy(text) if tidy else text,
             kept,

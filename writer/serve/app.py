@@ -39,7 +39,7 @@ _OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
 _IGNORED = {"user", "best_of", "presence_penalty", "frequency_penalty", "suffix", "repeat_penalty"}
 _IGNORED |= {"repeat_last_n", "dry_penalty_last_n", "content", "add_special_tokens"}
 _CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
-_CONTROL |= {"return_tokens_as_token_ids", "stream_options"}
+_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", param: Any = None):
@@ -80,6 +80,11 @@ def parse_params(body: dict[str, Any]) -> SamplingParams:
         values["stop"] = tuple(stop) if isinstance(stop, list) else stop
         if values["stop"] in ("none", "sentence", "paragraph"):  # a text, as OpenAI means it
             values["stop"] = (values["stop"],)
+    rule = body.get("stop_rule")  # writer's own rules, from writer's remote engine
+    if rule is not None:
+        if stop or rule not in ("none", "sentence", "paragraph"):
+            raise BadRequest("stop_rule must be none, sentence or paragraph, without stop")
+        values["stop"] = rule
     try:
         return SamplingParams(**values)
     except ParamError as exc:
@@ -337,6 +342,7 @@ class _Generation:
                 "mean_logprob": cand.logprob,
                 "token_ids": list(cand.token_ids),
                 "seed": cand.seed,
+                "finish_reason": cand.finish_reason,
             },
         }
 
