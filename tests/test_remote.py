@@ -208,3 +208,21 @@ def test_cancel_returns_at_once_from_a_stalled_server(long_server):
 def test_app_with_a_malformed_engine_url_is_one_line(isolated_user_dirs):
     r = run_writer("--engine", "gpu-box:8000", env=isolated_user_dirs)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "http://" in r.stderr
+
+
+def test_server_logprobs_map_to_writers_per_token_shape():
+    from writer.engine.remote_http import token_details
+
+    openai_shape = {
+        "tokens": [" fox", " ran"],
+        "token_logprobs": [-1.5, -0.2],
+        "top_logprobs": [{" fox": -1.5, " cat": -0.9, " dog": -2.0}, {" ran": -0.2}],
+    }
+    records = token_details(openai_shape, 2)
+    assert records[0] == {
+        "token": " fox",
+        "logprob": -1.5,
+        "sampled_logprob": None,
+        "top": [{"token": " cat", "logprob": -0.9}, {"token": " fox", "logprob": -1.5}],
+    }
+    assert records[1]["top"] == [{"token": " ran", "logprob": -0.2}]

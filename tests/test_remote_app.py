@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import _isolated_env
 from tests.servers import ServeProcess, build_long_model
 from tests.test_app_support import notified, run_app, wait_for
-from writer.engine.remote import remote_engine_loader
+from writer.engine.opening import remote_engine_loader
 from writer.ui.app import WriterApp
 
 

@@ -51,7 +51,7 @@ def run_app(args: argparse.Namespace) -> int:
     label = args.model
     engine = getattr(args, "engine", None) or config.engine
     if engine and engine != "local":
-        from writer.engine.remote import remote_engine_loader
+        from writer.engine.opening import remote_engine_loader
         from writer.engine.remote_http import base_url
 
         def notice(text: str) -> None:  # from the generation worker: a notification

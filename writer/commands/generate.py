@@ -322,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
     as_json = args.json or bool(args.prompts)
 
     from writer.config import load_config
-    from writer.engine.remote import is_engine_url, open_engine
+    from writer.engine.opening import is_engine_url, open_engine
 
     if args.model is not None and not args.model.strip():
         raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")

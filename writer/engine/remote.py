@@ -11,10 +11,8 @@ of CHARS_PER_TOKEN characters a token where the server has none), so budgets wor
 
 from __future__ import annotations
 
-import json
 import queue
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -27,17 +25,21 @@ import httpx
 from writer.engine import prompts
 from writer.engine.context import StoryContext, assemble_context
 from writer.engine.remote_http import (
+    CONNECT_TIMEOUT,
     DEFAULT_CONTEXT,
     EstimateTokenizer,
+    Job,
+    abort_response,
     base_url,
     describe_failure,
-    error_message,
     make_client,
     probe_tokenizer,
+    read_stream,
     request_fields,
     request_with_retries,
     server_kind,
     status_error,
+    token_details,
 )
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
@@ -80,28 +82,12 @@ OPTIONAL_FIELDS = (
 )
 
 
-def is_engine_url(spec: str | None) -> bool:
-    return bool(spec) and spec.strip().lower().startswith(("http://", "https://"))
-
-
 def _is_cancelled(cancel: CancelSignal) -> bool:
     if cancel is None:
         return False
     if isinstance(cancel, threading.Event):
         return cancel.is_set()
     return bool(cancel())
-
-
-def _abort(response: httpx.Response | None) -> None:
-    """Shut the socket under a streaming response down, from any thread: a read blocked on it
-    returns at once and the server sees the client leave."""
-    if response is None:
-        return
-    try:
-        sock = response.extensions["network_stream"].get_extra_info("socket")
-        sock.shutdown(socket.SHUT_RDWR)
-    except (KeyError, AttributeError, OSError):
-        pass
 
 
 @dataclass
@@ -116,18 +102,6 @@ class _Cand:
     reason: str | None = None
     mean: float | None = None
     done: Candidate | None = None
-
-
-@dataclass
-class _Job:
-    """One HTTP request: candidates `first` .. `first + n - 1`."""
-
-    first: int
-    n: int
-    body: dict[str, Any]
-    response: httpx.Response | None = None
-    aborted: bool = False
-    seen: set[int] = field(default_factory=set)
 
 
 class RemoteEngine:
@@ -196,7 +170,7 @@ class RemoteEngine:
             if isinstance(value, int) and value > 1:
                 return value
         try:  # llama.cpp's server says its slot size in /props
-            response = self.client.get("/props", timeout=CONNECT_TIMEOUT_S)
+            response = self.client.get("/props", timeout=CONNECT_TIMEOUT)
             n_ctx = response.json()["default_generation_settings"]["n_ctx"]
             if isinstance(n_ctx, int) and n_ctx > 1:
                 return n_ctx
@@ -236,9 +210,22 @@ class RemoteEngine:
         *,
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
+        top_logprobs: int = 0,
+        token_logprobs: dict[int, list[dict[str, Any]]] | None = None,
     ) -> Iterator[GenerationEvent]:
         """As the local Engine.stream: deltas as the server sends them, CandidateDone per
-        candidate, GenerationDone last (also when cancelled)."""
+        candidate, GenerationDone last (also when cancelled).
+
+        With `token_logprobs` (a dict to fill), each candidate's tokens as the server scored
+        them go in it by candidate index, in `writer generate --logprobs K`'s shape:
+        {"token", "logprob", "sampled_logprob", "top": [{"token", "logprob"}, ...]} with the
+        `top_logprobs` likeliest (servers give at most 5-20). Servers report one log-probability
+        per token (vLLM: the model's; llama.cpp: after sampling), put in "logprob";
+        "sampled_logprob" is None."""
+        if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
+            raise WriterError(f"top_logprobs must be 0 to 20; got {top_logprobs!r}")
+        self._top = top_logprobs
+        self._details = token_logprobs
         if mode not in MODES:
             raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
         if not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
@@ -273,7 +260,7 @@ class RemoteEngine:
         ).ids, None
 
     def _body(
-        self, ids: list[int], params: SamplingParams, max_new: int, stop: Any
+        self, ids: list[int], params: SamplingParams, max_new: int, stop: Any, top: int
     ) -> dict[str, Any]:
         fields, unapplied = request_fields(params, self.kind, max_new)
         self._report(unapplied, "ignores")
@@ -285,7 +272,7 @@ class RemoteEngine:
             "model": self.name,
             "prompt": payload,
             "stream": True,
-            "logprobs": 1,
+            "logprobs": max(1, top),
             **fields,
         }
         if self.kind in ("vllm", "writer"):
@@ -318,6 +305,7 @@ class RemoteEngine:
         cancel: CancelSignal,
         context: StoryContext | None,
         prompt_ids: list[int] | None,
+        record: tuple[int, dict[int, list[dict[str, Any]]] | None] = (0, None),
     ) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
         max_new = min(params.max_new_tokens, self.context_size - 1)
@@ -327,19 +315,21 @@ class RemoteEngine:
         tidy = prompts.clean_idea if mode == "ideas" else None
         rows_n = 1 if params.greedy else n  # greedy candidates are all the same
         cands = [_Cand(i, seed + i) for i in range(rows_n)]
-        body = self._body(ids, params, max_new, stop)
+        body = self._body(ids, params, max_new, stop, record[0])
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         live: set[int] = set()
 
         def launch(first: int, count: int) -> None:
             job_body = {**body, "n": count, "seed": seed + first}
             if "seed" in self._dropped:
                 job_body.pop("seed")
-            job = _Job(first, count, job_body)
+            job = Job(first, count, job_body)
             jobs.append(job)
             live.add(id(job))
-            threading.Thread(target=self._read, args=(job, events), daemon=True).start()
+            threading.Thread(
+                target=read_stream, args=(self.client, job, events), daemon=True
+            ).start()
 
         if rows_n > 1 and (self._split_n or self.kind == "llamacpp"):
             for i in range(rows_n):
@@ -366,14 +356,14 @@ class RemoteEngine:
                         continue
                     if not new_tokens:
                         first_token_s = time.perf_counter() - start
-                    added = self._add(cand, item[3])
+                    added = self._add(cand, item[3], record)
                     new_tokens += added
                     yield from self._emit(cand, item[3], stop, tidy, added)
                     if all(c.done is not None for c in cands[job.first : job.first + job.n]):
                         # Every candidate of this request ended here (a stop rule, or the
                         # server said so): stop the server generating for it.
                         job.aborted = True
-                        _abort(job.response)
+                        abort_response(job.response)
                         live.discard(id(job))
                 elif what == "end":
                     live.discard(id(job))
@@ -419,7 +409,7 @@ class RemoteEngine:
         finally:
             for job in jobs:
                 job.aborted = True
-                _abort(job.response)
+                abort_response(job.response)
         for cand in cands:
             if cand.done is None:
                 cand.done = self._finish(cand, "cancelled", len(cand.text), tidy)
@@ -439,7 +429,7 @@ class RemoteEngine:
         )
         yield GenerationDone(candidates, stats, cancelled, seed, prompt, breakdown)
 
-    def _refused(self, job: _Job, status: int, reason: str) -> str | None:
+    def _refused(self, job: Job, status: int, reason: str) -> str | None:
         """What to retry after a refused request: "split" (n>1 refused), a field to drop, or
         None (a real error)."""
         if status != 400:
@@ -456,54 +446,13 @@ class RemoteEngine:
                 return name
         return None
 
-    def _read(self, job: _Job, events: queue.Queue[tuple[Any, ...]]) -> None:
-        """Thread: one request's SSE stream into `events`."""
-        delay = 0.25
-        for attempt in range(3):
-            try:
-                with self.client.stream("POST", "/v1/completions", json=job.body) as response:
-                    job.response = response
-                    if job.aborted:
-                        return
-                    if response.status_code != 200:
-                        response.read()
-                        events.put(
-                            ("status", job, response.status_code, error_message(response), response)
-                        )
-                        return
-                    for line in response.iter_lines():
-                        if job.aborted:
-                            return
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
-                        if isinstance(chunk, dict) and "error" in chunk:
-                            raise httpx.RemoteProtocolError(error_message_of(chunk))
-                        for choice in chunk.get("choices", []):
-                            events.put(("choice", job, int(choice.get("index", 0)), choice))
-                events.put(("end", job))
-                return
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was generated yet: safe to try again, with backoff.
-                if job.aborted:
-                    return
-                if attempt == 2:
-                    events.put(("fail", job, exc))
-                    return
-                time.sleep(delay)
-                delay *= 2
-            except (httpx.HTTPError, ValueError) as exc:
-                if not job.aborted:
-                    events.put(("fail", job, exc))
-                return
-
-    def _add(self, cand: _Cand, choice: dict[str, Any]) -> int:
+    def _add(self, cand: _Cand, choice: dict[str, Any], record: Any = (0, None)) -> int:
         """Append a chunk's text and token log-probabilities; return its token count."""
         cand.text += str(choice.get("text") or "")
         logprobs = choice.get("logprobs") or {}
+        top, details = record
+        if details is not None and logprobs:
+            details.setdefault(cand.index, []).extend(token_details(logprobs, top))
         values = [v for v in (logprobs.get("token_logprobs") or []) if v is not None]
         tokens = logprobs.get("tokens") or []
         count = max(1, len(values)) if choice.get("text") or values else 0
@@ -569,48 +518,3 @@ class RemoteEngine:
             tuple(cand.ids[:kept]),
         )
         return candidate
-
-
-CONNECT_TIMEOUT_S = 5.0
-
-
-def error_message_of(chunk: dict[str, Any]) -> str:
-    err = chunk.get("error")
-    if isinstance(err, dict):
-        return str(err.get("message", err))
-    return str(err)
-
-
-def open_engine(
-    engine: str | None,
-    model: str,
-    device: str | None = None,
-    *,
-    precision: str = "auto",
-    server_model: str | None = None,
-    notice: Callable[[str], None] | None = None,
-) -> Any:
-    """The engine the CLI and the app write with: a RemoteEngine when `engine` is a server URL
-    (`server_model` names its model; None: the only one it serves), else the local model."""
-    if is_engine_url(engine):
-        return RemoteEngine(str(engine), server_model, notice=notice)
-    if engine not in (None, "", "local"):
-        raise WriterError(
-            f"engine must be a server URL (http://host:port) or 'local'; got {engine!r}"
-        )
-    from writer.engine import load_engine
-
-    return load_engine(model, device=device, precision=precision)
-
-
-def remote_engine_loader(
-    url: str, server_model: str | None = None, notice: Callable[[str], None] | None = None
-) -> Callable[[str, str | None], RemoteEngine]:
-    """An engine loader for the app (`WriterApp(engine_loader=...)`): connects to the server
-    at `url` on the app's model worker; the app's model name is only a label then."""
-    base_url(url)  # a malformed URL fails before the app starts
-
-    def load(name: str, device: str | None) -> RemoteEngine:
-        return RemoteEngine(url, server_model, notice=notice or (lambda text: None))
-
-    return load

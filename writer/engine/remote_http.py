@@ -9,8 +9,12 @@ the extensions vLLM and llama.cpp share, and a note that non-standard ones may b
 
 from __future__ import annotations
 
+import json
 import os
+import queue
+import socket
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -345,3 +349,101 @@ def request_fields(
         if used and name not in supported:
             unapplied.append("dry_multiplier" if name == "dry" else name)
     return fields, unapplied
+
+
+def token_details(logprobs: dict[str, Any], top: int) -> list[dict[str, Any]]:
+    """An OpenAI completions `logprobs` object as writer's per-token records."""
+    tokens = logprobs.get("tokens") or []
+    values = logprobs.get("token_logprobs") or []
+    tops = logprobs.get("top_logprobs") or []
+    records = []
+    for i, token in enumerate(tokens):
+        alternatives = tops[i] if i < len(tops) and isinstance(tops[i], dict) else {}
+        ranked = sorted(alternatives.items(), key=lambda kv: -(kv[1] or float("-inf")))
+        records.append(
+            {
+                "token": token,
+                "logprob": values[i] if i < len(values) else None,
+                "sampled_logprob": None,
+                "top": [{"token": t, "logprob": v} for t, v in ranked[:top]],
+            }
+        )
+    return records
+
+
+def error_message_of(chunk: dict[str, Any]) -> str:
+    err = chunk.get("error")
+    if isinstance(err, dict):
+        return str(err.get("message", err))
+    return str(err)
+
+
+def abort_response(response: httpx.Response | None) -> None:
+    """Shut the socket under a streaming response down, from any thread: a read blocked on it
+    returns at once and the server sees the client leave."""
+    if response is None:
+        return
+    try:
+        sock = response.extensions["network_stream"].get_extra_info("socket")
+        sock.shutdown(socket.SHUT_RDWR)
+    except (KeyError, AttributeError, OSError):
+        pass
+
+
+@dataclass
+class Job:
+    """One HTTP request: candidates `first` .. `first + n - 1`."""
+
+    first: int
+    n: int
+    body: dict[str, Any]
+    response: httpx.Response | None = None
+    aborted: bool = False
+    seen: set[int] = field(default_factory=set)
+
+
+def read_stream(client: httpx.Client, job: Job, events: queue.Queue[tuple[Any, ...]]) -> None:
+    """Thread: one request's SSE stream into `events` as ("choice", job, index, choice),
+    then ("end", job); or ("status", job, code, reason, response), or ("fail", job, exc).
+    Connecting is retried with backoff (nothing was generated yet); nothing else is."""
+    delay = 0.25
+    for attempt in range(3):
+        try:
+            with client.stream("POST", "/v1/completions", json=job.body) as response:
+                job.response = response
+                if job.aborted:
+                    return
+                if response.status_code != 200:
+                    response.read()
+                    events.put(
+                        ("status", job, response.status_code, error_message(response), response)
+                    )
+                    return
+                for line in response.iter_lines():
+                    if job.aborted:
+                        return
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise httpx.RemoteProtocolError(error_message_of(chunk))
+                    for choice in chunk.get("choices", []):
+                        events.put(("choice", job, int(choice.get("index", 0)), choice))
+            events.put(("end", job))
+            return
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Nothing was generated yet: safe to try again, with backoff.
+            if job.aborted:
+                return
+            if attempt == 2:
+                events.put(("fail", job, exc))
+                return
+            time.sleep(delay)
+            delay *= 2
+        except (httpx.HTTPError, ValueError) as exc:
+            if not job.aborted:
+                events.put(("fail", job, exc))
+            return
