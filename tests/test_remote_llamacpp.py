@@ -1,8 +1,9 @@
 """writer's remote engine against a third-party server: llama-cpp-python's OpenAI-compatible
 server (from the package registry) with the tiny GPT-2 converted to GGUF.
 
-llama-cpp-python builds llama.cpp from source when installed (~30 minutes on 2 busy cores), so
-these tests are marked `llamacpp` and skipped where it is not installed:
+llama-cpp-python has no Linux wheels on PyPI: installing it builds llama.cpp from source, which
+did not finish in 20 minutes on the shared 2-core development machine (one compile job). So these
+tests are marked `llamacpp` and skipped where it is not installed; on a machine that has it:
 
     pip install 'llama-cpp-python[server]'
     pytest -m llamacpp tests/test_remote_llamacpp.py

@@ -263,7 +263,8 @@ class RemoteEngine:
         self, ids: list[int], params: SamplingParams, max_new: int, stop: Any, top: int
     ) -> dict[str, Any]:
         fields, unapplied = request_fields(params, self.kind, max_new)
-        self._report(unapplied, "ignores")
+        # An unknown server may apply more than the standard fields: say so, not "ignores".
+        self._report(unapplied, "may ignore" if self.kind == "other" else "ignores")
         if self.tokenizer.exact:
             payload: Any = ids
         else:
