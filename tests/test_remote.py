@@ -226,3 +226,14 @@ def test_server_logprobs_map_to_writers_per_token_shape():
         "top": [{"token": " cat", "logprob": -0.9}, {"token": " fox", "logprob": -1.5}],
     }
     assert records[1]["top"] == [{"token": " ran", "logprob": -0.2}]
+
+
+def test_remote_engine_keeps_the_engine_contract(server):
+    from tests.test_engine_contract import _check
+
+    engine = RemoteEngine(server.url)
+    _check(engine)
+    cancel = threading.Event()
+    cancel.set()  # cancelled before a token: still a GenerationDone, marked cancelled
+    events = list(engine.stream("Once", SamplingParams(max_new_tokens=50), 2, 1, cancel=cancel))
+    assert isinstance(events[-1], GenerationDone) and events[-1].cancelled
