@@ -171,3 +171,10 @@ def test_a_taken_port_is_one_error_line(server, isolated_user_dirs, tiny_model_d
     r = run_writer("serve", "--model", str(tiny_model_dir), "--port", port, env=isolated_user_dirs)
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert "cannot listen" in r.stderr and "--port" in r.stderr
+
+
+def test_an_oversized_or_broken_body_is_refused(server):
+    big = server.post("/v1/completions", content=b'{"prompt": "' + b"a" * (5 * 2**20) + b'"}')
+    assert big.status_code == 413 and "over 4 MB" in big.json()["error"]["message"]
+    broken = server.post("/v1/completions", content=b"{not json")
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]

@@ -38,6 +38,8 @@ from writer.presets import FIELDS, ParamError, SamplingParams
 _OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
 _IGNORED = {"user", "best_of", "presence_penalty", "frequency_penalty", "suffix", "repeat_penalty"}
 _IGNORED |= {"repeat_last_n", "dry_penalty_last_n", "content", "add_special_tokens"}
+# A request body's limit: a 1024-token prompt is ~10 KB of ids or text.
+MAX_BODY = 4 * 2**20
 _CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
 _CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
 
@@ -157,8 +159,13 @@ class Server:
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def _json(self, request: Request) -> dict[str, Any]:
+        raw = b""
+        async for part in request.stream():  # read at most MAX_BODY bytes, whatever it claims
+            raw += part
+            if len(raw) > MAX_BODY:
+                raise BadRequest(f"the request is over {MAX_BODY // 2**20} MB", None, 413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             raise BadRequest("the request body is not valid JSON") from None
         if not isinstance(body, dict):
