@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "eval": "evaluate",
     "compare": "compare",
     "stats": "stats",
+    "serve": "serve",
 }
 
 
@@ -55,6 +56,12 @@ def build_app_parser() -> Parser:
     parser.add_argument("--theme", help="theme name")
     parser.add_argument(
         "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
+    parser.add_argument(
+        "--engine",
+        metavar="URL",
+        help="write with a model on an OpenAI-compatible server (vLLM, llama.cpp, writer serve); "
+        "API key from WRITER_API_KEY",
     )
     parser.add_argument("--version", action="version", version=f"writer {__version__}")
     return parser

@@ -49,6 +49,10 @@ class Config:
     revisions_keep: int = 200
     # Seconds of activity folded into one revision.
     revision_interval: int = 60
+    # Where candidates come from: None or "local" (the model above, on this machine) or an
+    # OpenAI-compatible server's URL (vLLM, llama.cpp, `writer serve`); its API key comes
+    # from the WRITER_API_KEY environment variable, never from this file.
+    engine: str | None = None
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""
@@ -60,6 +64,17 @@ class Config:
                 raise WriterError(f"{name} must be a non-empty text in quotes; got {value!r}")
         if self.device is not None and not _DEVICE_RE.match(self.device):
             raise WriterError(f"device must be cpu, cuda, cuda:N, mps or auto; got {self.device!r}")
+        if self.engine is not None:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(self.engine) if isinstance(self.engine, str) else None
+            if self.engine != "local" and (
+                url is None or url.scheme not in ("http", "https") or not url.hostname
+            ):
+                raise WriterError(
+                    'engine must be "local" or a server URL such as "http://127.0.0.1:8000"; '
+                    f"got {self.engine!r}"
+                )
         for name, (low, high) in _INT_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

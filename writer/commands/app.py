@@ -47,13 +47,26 @@ def run_app(args: argparse.Namespace) -> int:
 
     from writer.ui.app import WriterApp
 
+    loader = None
+    label = args.model
+    engine = getattr(args, "engine", None) or config.engine
+    if engine and engine != "local":
+        from writer.engine.opening import remote_engine_loader
+        from writer.engine.remote_http import base_url
+
+        def notice(text: str) -> None:  # from the generation worker: a notification
+            app.call_from_thread(app.notify, text, title="Server", severity="warning")
+
+        loader = remote_engine_loader(engine, args.model, notice)
+        label = args.model or base_url(engine)  # the app's model name: the server's model
     app = WriterApp(
         file,
-        model=args.model,
+        model=label,
         preset=args.preset,
         theme=args.theme,
         device=args.device,
         config=config,
+        engine_loader=loader,
     )
     app.run()
     code = int(app.return_code or 0)

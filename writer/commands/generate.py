@@ -65,6 +65,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per prompt")
     p.add_argument("--output", "-o", metavar="F", help="write results to F instead of stdout")
+    _add_remote_arguments(p)
+
+
+def _add_remote_arguments(p: argparse.ArgumentParser) -> None:
+    """A model served elsewhere (issue 16), and batches with requests in flight."""
+    p.add_argument(
+        "--engine",
+        metavar="URL",
+        help="an OpenAI-compatible server (vLLM, llama.cpp, `writer serve`), e.g. "
+        "http://127.0.0.1:8000; --model then names its model (default: its only one); "
+        "the API key is read from WRITER_API_KEY (default: config `engine`, else local)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --prompts: keep N requests in flight (a server batches them; default 1)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --prompts and -o: skip the prompts whose results the file already holds",
+    )
 
 
 def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
@@ -271,13 +295,14 @@ def _check_output_path(path: str) -> None:
         pass
 
 
-def _open_output(path: str | None) -> IO[str]:
+def _open_output(path: str | None, append: bool = False) -> IO[str]:
     if path is None:
         return sys.stdout
     _check_output_path(path)
+    mode = os.O_APPEND if append else os.O_TRUNC
     try:
         # O_NONBLOCK: a FIFO that nobody reads gives an error at once instead of a hang.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o666)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode | os.O_NONBLOCK, 0o666)
     except OSError as exc:
         reason = "a pipe that nobody reads" if exc.errno == errno.ENXIO else exc.strerror or exc
         raise WriterError(f"cannot write output file {path}: {reason}") from None
@@ -297,16 +322,33 @@ def run(args: argparse.Namespace) -> int:
     as_json = args.json or bool(args.prompts)
 
     from writer.config import load_config
-    from writer.engine import load_engine
+    from writer.engine.opening import is_engine_url, open_engine
 
     if args.model is not None and not args.model.strip():
         raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
-    model_name = args.model if args.model is not None else load_config().model
-    engine = load_engine(model_name, device=args.device, precision=args.precision)
-    out = _open_output(args.output)
+    _check_batch_flags(args)
+    config = load_config()
+    spec = args.engine if args.engine is not None else config.engine
+    remote = is_engine_url(spec)
+    model_name = args.model if args.model is not None else config.model
+    done: set[int] = set()
+    if args.resume:
+        from writer.commands.batch import finished_indexes
+
+        done = finished_indexes(args.output, [r.prompt for r in requests])
+    engine = open_engine(
+        spec,
+        model_name,
+        device=args.device,
+        precision=args.precision,
+        server_model=args.model,
+    )
+    if remote:
+        model_name = engine.name
+    out = _open_output(args.output, append=args.resume)
     try:
         if args.prompts:
-            _run_batch(engine, requests, params, model_name, out, context)
+            _run_many(engine, requests, params, model_name, out, context, done, args.concurrency)
         else:
             req = requests[0]
             stream_live = not as_json and req.n == 1 and out.isatty()
@@ -334,12 +376,13 @@ def _run_one(
     model_name: str,
     live: IO[str] | None,
     context: Any = None,
+    cancel: Any = None,
 ) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
     done = None
     events = engine.stream(
-        req.prompt, params, n=req.n, seed=req.seed, mode=req.mode, context=context
+        req.prompt, params, n=req.n, seed=req.seed, mode=req.mode, context=context, cancel=cancel
     )
     for event in events:
         if live is not None and isinstance(event, TokenDelta):
@@ -399,34 +442,48 @@ def _write(
         )
 
 
-def _run_batch(
+def _check_batch_flags(args: argparse.Namespace) -> None:
+    from writer.commands.batch import MAX_CONCURRENCY
+
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}; got {args.concurrency}")
+    if args.concurrency > 1 and not args.prompts:
+        raise UsageError("--concurrency needs a batch: give --prompts F.jsonl")
+    if args.resume and not (args.prompts and args.output):
+        raise UsageError("--resume needs --prompts F.jsonl and -o OUT.jsonl (the file to go on)")
+
+
+def _run_many(
     engine: Any,
     requests: list[Request],
     params: SamplingParams,
     model_name: str,
     out: IO[str],
-    context: Any = None,
+    context: Any,
+    done: set[int],
+    concurrency: int,
 ) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """A batch, `concurrency` requests in flight, each result written as it finishes with its
+    prompt's index (writer.commands.batch)."""
+    from writer.commands.batch import run_batch, write_line
 
-    if not sys.stderr.isatty():  # no bar in a log file or a pipe, only the summary line
-        for req in requests:
-            _write(_run_one(engine, req, params, model_name, None, context), out, True, "")
-    else:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            # Transient: the bar is gone when the batch ends or fails, so an error stays one
-            # line on stderr.
-            transient=True,
-        ) as progress:
-            task = progress.add_task("generating", total=len(requests))
-            for req in requests:
-                _write(_run_one(engine, req, params, model_name, None, context), out, True, "")
-                progress.advance(task)
+    def run_one(index: int, cancel: Any) -> dict[str, Any]:
+        req = requests[index]
+        result = _run_one(engine, req, params, model_name, None, context, cancel)
+        stats = result.pop("_stats")
+        return {"index": index, **result, "_tokens": stats.new_tokens}
+
+    todo = [i for i in range(len(requests)) if i not in done]
+
+    def write(result: dict[str, Any]) -> None:
+        tokens = result.pop("_tokens")
+        write_line(out, result)
+        result["_tokens"] = tokens
+
+    meter = run_batch(run_one, todo, len(requests), write, concurrency)
     out.flush()  # a write error is reported before the summary, never after it
-    print(f"writer: generated {len(requests)}/{len(requests)} prompts", file=sys.stderr)
+    skipped = f", {len(done)} already done" if done else ""
+    print(
+        f"writer: generated {len(todo)}/{len(requests)} prompts{skipped} ({meter.rates()})",
+        file=sys.stderr,
+    )

@@ -1,0 +1,426 @@
+"""`writer serve`: writer's engine behind the OpenAI completions API subset that vLLM and
+llama.cpp serve (/v1/completions with n, streaming, logprobs and seed; /v1/models; /tokenize and
+/detokenize as vLLM has them), on Starlette.
+
+The engine runs one request at a time on a worker thread; requests wait their turn in arrival
+order (asyncio.Lock wakes waiters first in, first out). A client that disconnects cancels its
+generation: its cancel event is set, which the engine checks every token. Parameters are
+validated by SamplingParams, as the CLI's are; errors are OpenAI-style JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from writer.engine.types import (
+    MAX_CANDIDATES,
+    MAX_SEED,
+    CandidateDone,
+    GenerationDone,
+    TokenDelta,
+)
+from writer.errors import WriterError
+from writer.presets import FIELDS, ParamError, SamplingParams
+
+# OpenAI's request fields writer maps onto SamplingParams, and those it accepts and ignores.
+_OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
+_IGNORED = {"user", "best_of", "presence_penalty", "frequency_penalty", "suffix", "repeat_penalty"}
+_IGNORED |= {"repeat_last_n", "dry_penalty_last_n", "content", "add_special_tokens"}
+# A request body's limit: a 1024-token prompt is ~10 KB of ids or text.
+MAX_BODY = 4 * 2**20
+_CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
+_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error", param: Any = None):
+    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    return JSONResponse(body, status_code=status)
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.param = param
+        self.status = status
+
+
+def parse_params(body: dict[str, Any]) -> SamplingParams:
+    """SamplingParams from a request, with OpenAI's names and defaults (temperature 1, top_p 1,
+    top_k off, 16 tokens) where the request leaves a field out."""
+    values: dict[str, Any] = {
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": 0,
+        "repetition_penalty": 1.0,
+        "max_new_tokens": 16,
+    }
+    for key, value in body.items():
+        if key in _CONTROL or key in _IGNORED or value is None:
+            continue
+        name = _OPENAI_NAMES.get(key, key)
+        if name not in FIELDS or name == "stop":
+            raise BadRequest(f"unknown parameter {key!r}", key)
+        values[name] = value
+    if isinstance(values.get("top_k"), int) and values["top_k"] < 0:
+        values["top_k"] = 0  # -1 is "off" in vLLM and llama.cpp
+    if isinstance(values.get("bias"), dict):
+        values["bias"] = tuple(values["bias"].items())
+    stop = body.get("stop")
+    if stop:
+        values["stop"] = tuple(stop) if isinstance(stop, list) else stop
+        if values["stop"] in ("none", "sentence", "paragraph"):  # a text, as OpenAI means it
+            values["stop"] = (values["stop"],)
+    rule = body.get("stop_rule")  # writer's own rules, from writer's remote engine
+    if rule is not None:
+        if stop or rule not in ("none", "sentence", "paragraph"):
+            raise BadRequest("stop_rule must be none, sentence or paragraph, without stop")
+        values["stop"] = rule
+    try:
+        return SamplingParams(**values)
+    except ParamError as exc:
+        raise BadRequest(str(exc).replace("max_new_tokens", "max_tokens")) from None
+    except TypeError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _check_int(body: dict[str, Any], key: str, default: Any, low: int, high: int) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{key} must be a whole number from {low} to {high}; got {value!r}", key)
+    return value
+
+
+class Server:
+    """The ASGI app around one loaded engine."""
+
+    def __init__(self, engine: Any, model_name: str, api_key: str | None = None) -> None:
+        self.engine = engine
+        self.model_name = model_name
+        self.api_key = api_key
+        self.gate = asyncio.Lock()  # FIFO: one generation at a time, in arrival order
+        # For /health: requests waiting or running, and generations cut short by a client.
+        self.waiting = 0
+        self.finished = 0
+        self.cancelled = 0
+        self.app = Starlette(
+            routes=[
+                Route("/health", self.health),
+                Route("/v1/models", self.models),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/tokenize", self.tokenize, methods=["POST"]),
+                Route("/detokenize", self.detokenize, methods=["POST"]),
+            ]
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.api_key and scope["path"] != "/health":
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(b"authorization", b"").decode("latin-1")
+            expected = f"Bearer {self.api_key}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                response = error(401, "missing or wrong API key", "authentication_error")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    # -- small endpoints ------------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "requests": self.waiting,
+                "finished": self.finished,
+                "cancelled": self.cancelled,
+            }
+        )
+
+    async def models(self, request: Request) -> Response:
+        entry = {
+            "id": self.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "writer",
+            "max_model_len": self.engine.context_size,
+        }
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        raw = b""
+        async for part in request.stream():  # read at most MAX_BODY bytes, whatever it claims
+            raw += part
+            if len(raw) > MAX_BODY:
+                raise BadRequest(f"the request is over {MAX_BODY // 2**20} MB", None, 413)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BadRequest("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        model = body.get("model")
+        if model not in (None, self.model_name):
+            raise BadRequest(
+                f"the model {model!r} does not exist; this server serves {self.model_name!r}",
+                "model",
+                404,
+            )
+        return body
+
+    async def tokenize(self, request: Request) -> Response:
+        try:
+            body = await self._json(request)
+            text = body.get("prompt", body.get("content"))
+            if not isinstance(text, str):
+                raise BadRequest('"prompt" must be a text', "prompt")
+        except BadRequest as exc:
+            return error(exc.status, str(exc), param=exc.param)
+        ids = self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return JSONResponse(
+            {"tokens": list(ids), "count": len(ids), "max_model_len": self.engine.context_size}
+        )
+
+    async def detokenize(self, request: Request) -> Response:
+        try:
+            body = await self._json(request)
+            ids = body.get("tokens")
+            vocab = len(self.engine.tokenizer)
+            if not isinstance(ids, list) or not all(
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t < vocab for t in ids
+            ):
+                raise BadRequest(f'"tokens" must be a list of token ids 0 to {vocab - 1}', "tokens")
+        except BadRequest as exc:
+            return error(exc.status, str(exc), param=exc.param)
+        text = self.engine.tokenizer.decode(
+            ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+        return JSONResponse({"prompt": text, "content": text})
+
+    # -- completions ----------------------------------------------------------------------------
+    def _prompt(self, body: dict[str, Any]) -> tuple[str, list[int] | None]:
+        prompt = body.get("prompt", "")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
+            prompt = prompt[0]  # a batch of one
+        if isinstance(prompt, str):
+            return prompt, None
+        vocab = len(self.engine.tokenizer)
+        window = self.engine.context_size
+        if (
+            isinstance(prompt, list)
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
+            and all(0 <= t < vocab for t in prompt)
+        ):
+            if not 1 <= len(prompt) < window:
+                raise BadRequest(f"prompt must be 1 to {window - 1} tokens; got {len(prompt)}")
+            return "", list(prompt)
+        raise BadRequest(
+            f"prompt must be a text or a list of token ids 0 to {vocab - 1} (one prompt per "
+            "request)",
+            "prompt",
+        )
+
+    async def completions(self, request: Request) -> Response:
+        try:
+            body = await self._json(request)
+            if body.get("echo"):
+                raise BadRequest("echo is not supported", "echo")
+            prompt, ids = self._prompt(body)
+            params = parse_params(body)
+            n = _check_int(body, "n", 1, 1, MAX_CANDIDATES)
+            seed = _check_int(body, "seed", None, 0, MAX_SEED)
+            top = _check_int(body, "logprobs", None, 0, 5)
+        except BadRequest as exc:
+            return error(exc.status, str(exc), param=exc.param)
+        as_ids = bool(body.get("return_tokens_as_token_ids"))
+        job = _Generation(self, prompt, ids, params, n, seed, top, as_ids)
+        if body.get("stream"):
+            return StreamingResponse(job.sse(), media_type="text/event-stream")
+        return await job.whole(request)
+
+
+class _Generation:
+    """One request: runs the engine on a thread once its turn comes; events reach the event
+    loop through an asyncio queue."""
+
+    def __init__(self, server: Server, prompt: str, ids: Any, params: Any, n, seed, top, as_ids):
+        self.server = server
+        self.prompt, self.ids, self.params = prompt, ids, params
+        self.n, self.seed, self.top, self.as_ids = n, seed, top, as_ids
+        self.cancel = threading.Event()
+        self.id = f"cmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    async def events(self) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[Any] = asyncio.Queue()
+        engine = self.server.engine
+
+        def run() -> None:
+            try:
+                for event in engine.stream(
+                    self.prompt,
+                    self.params,
+                    n=self.n,
+                    seed=self.seed,
+                    cancel=self.cancel,
+                    prompt_ids=self.ids,
+                ):
+                    loop.call_soon_threadsafe(out.put_nowait, event)
+            except Exception as exc:  # reported to the client, never a dead server
+                loop.call_soon_threadsafe(out.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(out.put_nowait, None)
+
+        server = self.server
+        server.waiting += 1
+        try:
+            async with server.gate:
+                thread = threading.Thread(target=run, daemon=True)
+                thread.start()
+                complete = False
+                try:
+                    while (event := await out.get()) is not None:
+                        if isinstance(event, GenerationDone):
+                            complete = not event.cancelled
+                        yield event
+                finally:
+                    self.cancel.set()  # a client gone mid-stream stops its generation
+                    if complete:
+                        server.finished += 1
+                    else:
+                        server.cancelled += 1
+                    # Hold the turn until the engine stops (within a token of the cancel).
+                    await asyncio.to_thread(thread.join)
+        finally:
+            server.waiting -= 1
+            self.cancel.set()
+
+    def _logprobs(self, delta: TokenDelta) -> dict[str, Any] | None:
+        if self.top is None:
+            return None
+        if delta.token_id is None:
+            return {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+        token = (
+            f"token_id:{delta.token_id}"
+            if self.as_ids
+            else self.server.engine.tokenizer.decode([delta.token_id])
+        )
+        return {
+            "tokens": [token],
+            "token_logprobs": [delta.logprob],
+            "top_logprobs": [{token: delta.logprob}] if self.top else [],
+            "text_offset": [0],
+        }
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> str:
+        data = {
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.server.model_name,
+            "choices": choices,
+        }
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    @staticmethod
+    def _finish_reason(reason: str) -> str:
+        return "length" if reason in ("length", "cancelled") else "stop"
+
+    def _final(self, done: CandidateDone) -> dict[str, Any]:
+        cand = done.candidate
+        return {
+            "index": done.index,
+            "text": "",
+            "logprobs": None,
+            "finish_reason": self._finish_reason(cand.finish_reason),
+            "writer": {
+                "mean_logprob": cand.logprob,
+                "token_ids": list(cand.token_ids),
+                "seed": cand.seed,
+                "finish_reason": cand.finish_reason,
+            },
+        }
+
+    async def sse(self) -> AsyncIterator[str]:
+        sent: set[int] = set()
+        async for event in self.events():
+            if isinstance(event, Exception):
+                message = str(event) if isinstance(event, WriterError) else repr(event)
+                err = {"error": {"message": message, "type": "server_error"}}
+                yield f"data: {json.dumps(err)}\n\n"
+                return
+            if isinstance(event, TokenDelta) and event.text:
+                choice = {"index": event.index, "text": event.text, "finish_reason": None}
+                choice["logprobs"] = self._logprobs(event)
+                yield self._chunk([choice])
+            elif isinstance(event, CandidateDone):
+                sent.add(event.index)
+                yield self._chunk([self._final(event)])
+            elif isinstance(event, GenerationDone):
+                for cand in event.candidates:  # greedy copies: never streamed on their own
+                    if cand.index not in sent:
+                        if cand.text:
+                            yield self._chunk([{"index": cand.index, "text": cand.text}])
+                        yield self._chunk([self._final(CandidateDone(cand.index, cand))])
+        yield "data: [DONE]\n\n"
+
+    async def whole(self, request: Request) -> Response:
+        done: GenerationDone | None = None
+        stream = self.events()
+        waiter = asyncio.ensure_future(_last(stream))
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=0.1)
+            if not waiter.done() and await request.is_disconnected():
+                self.cancel.set()
+        result = waiter.result()
+        if isinstance(result, Exception):
+            return error(500, str(result), "server_error")
+        done = result
+        assert done is not None
+        choices = []
+        for cand in done.candidates:
+            choices.append(
+                {
+                    "index": cand.index,
+                    "text": cand.text,
+                    "logprobs": None,
+                    "finish_reason": self._finish_reason(cand.finish_reason),
+                    "writer": {"mean_logprob": cand.logprob, "seed": cand.seed},
+                }
+            )
+        completion = sum(c.tokens for c in done.candidates)
+        return JSONResponse(
+            {
+                "id": self.id,
+                "object": "text_completion",
+                "created": self.created,
+                "model": self.server.model_name,
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": done.stats.prompt_tokens,
+                    "completion_tokens": completion,
+                    "total_tokens": done.stats.prompt_tokens + completion,
+                },
+            }
+        )
+
+
+async def _last(events: AsyncIterator[Any]) -> Any:
+    last = None
+    async for event in events:
+        if isinstance(event, Exception):
+            return event
+        last = event
+    return last
