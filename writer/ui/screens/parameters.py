@@ -68,10 +68,10 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
     DEFAULT_CSS = """
     ParametersScreen { align: center middle; }
     ParametersScreen > Vertical {
-        width: 80; max-width: 95%; height: auto; max-height: 95%;
+        width: 80; max-width: 95%; height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
-    ParametersScreen VerticalScroll { height: auto; max-height: 30; }
+    ParametersScreen VerticalScroll { height: 1fr; }
     ParametersScreen .row { height: 1; margin-top: 1; }
     ParametersScreen .row Label { width: 26; }
     ParametersScreen .row Input { width: 1fr; }
