@@ -140,3 +140,37 @@ async def test_f2_refuses_each_new_sampler_in_place(field, bad, reason) -> None:
         await wait_for(pilot, lambda: reason in str(screen.query_one(f"#{field}-error").render()))
         await pilot.press("ctrl+s")
         assert app.screen is screen
+
+
+async def test_lorebook_import_and_export_in_the_dialog(tmp_path) -> None:
+    source = tmp_path / "lore.toml"
+    source.write_text('[[entry]]\nkeys = ["wyrm"]\ntext = "Wyrms sing."\n', encoding="utf-8")
+    out = tmp_path / "out.toml"
+    out.write_text("keep me", encoding="utf-8")
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app, size=(110, 45)) as pilot:
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
+        dialog = app.screen
+        path = dialog.query_one("#path")
+        path.value = str(tmp_path / "missing.toml")
+        dialog.query_one("#import").press()
+        await wait_for(pilot, lambda: "missing.toml" in str(dialog.query_one("#error").render()))
+        path.value = str(source)
+        dialog.query_one("#import").press()
+        await wait_for(pilot, lambda: "Wyrms sing." in dialog.query_one("#lorebook").text)
+        path.value = str(out)
+        dialog.query_one("#export").press()
+        await wait_for(
+            pilot, lambda: "press Export again" in str(dialog.query_one("#error").render())
+        )
+        assert out.read_text(encoding="utf-8") == "keep me"  # not replaced without consent
+        dialog.query_one("#export").press()
+        await wait_for(pilot, lambda: "Wyrms sing." in out.read_text(encoding="utf-8"))
+        from writer.engine.context import load_lorebook
+
+        assert load_lorebook(out) == load_lorebook(source)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
+        await wait_for(pilot, lambda: app.draft is not None)  # created to hold the context
+        assert app.store.get_story_context(app.draft.id).lorebook == load_lorebook(source)

@@ -150,6 +150,7 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
     def __init__(self, context: StoryContext) -> None:
         super().__init__()
         self.context = context
+        self._replace: Path | None = None  # the file a second Export press replaces
 
     def compose(self) -> ComposeResult:
         c = self.context
@@ -250,10 +251,17 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             from writer.store.export import check_target, write_export
 
             target = check_target(path, follow_links=True)
-            write_export(target, _entries_toml(StoryContext(lorebook=entries)), overwrite=True)
+            # Replacing a file takes a second press on Export with the same path: consent.
+            consent = target.exists and self._replace == target.path
+            if target.exists and not consent:
+                self._replace = target.path
+                self._error(f"{target.path} exists; press Export again to replace it.")
+                return
+            write_export(target, _entries_toml(StoryContext(lorebook=entries)), overwrite=consent)
         except (WriterError, OSError) as exc:
             self._error(error_line(exc))
             return
+        self._replace = None
         self._error("")
         self.notify(f"Exported {len(entries)} lorebook entries to {target.path}.")
 
