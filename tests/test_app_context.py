@@ -174,3 +174,23 @@ async def test_lorebook_import_and_export_in_the_dialog(tmp_path) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
         await wait_for(pilot, lambda: app.draft is not None)  # created to hold the context
         assert app.store.get_story_context(app.draft.id).lorebook == load_lorebook(source)
+
+
+async def test_viewer_says_why_when_the_engine_has_no_tokenizer() -> None:
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app, size=(110, 45)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
+        dialog = app.screen
+        dialog.query_one("#note_depth").value = "many"
+        await pilot.press("f8")
+        assert app.screen is dialog
+        assert "note_depth must be a whole number" in str(dialog.query_one("#error").render())
+        dialog.query_one("#note_depth").value = "2"
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextViewer))
+        viewer = app.screen
+        await wait_for(pilot, lambda: viewer.problem)
+        assert "tokenizer" in viewer.problem
+        assert "tokenizer" in str(viewer.query_one("#summary").render())
