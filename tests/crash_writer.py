@@ -37,6 +37,11 @@ def run_store(db_path: Path) -> None:
             store.mark_inserted(gen, 0, text)
         else:
             store.save_text(draft.id, text, cursor=(0, n))
+        if n % 5 == 0:  # the story context: memory and a lorebook entry, written together
+            from writer.engine.context import LoreEntry, StoryContext
+
+            entry = LoreEntry(keys=("w1",), text=text)
+            store.set_story_context(draft.id, StoryContext(memory=text, lorebook=(entry,)))
         print(n, flush=True)
 
 

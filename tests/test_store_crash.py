@@ -71,6 +71,10 @@ def test_store_survives_kill_9_and_keeps_a_prefix(tmp_path: Path) -> None:
             revision_versions = [_version(r.text) for r in reversed(history)]
             assert revision_versions == sorted(revision_versions)
             assert all(v <= version for v in revision_versions)
+            context = store.get_story_context(draft.id)  # never torn: memory and entry agree
+            if context.lorebook:
+                assert context.memory == context.lorebook[0].text
+                assert _version(context.memory) <= version
             total_saves += version - floor
             floor = version
         finally:

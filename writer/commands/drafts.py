@@ -110,9 +110,36 @@ def _show(store, args: argparse.Namespace) -> int:
     print("  ".join(settings))
     if d.external_path:
         print(f"file: {d.external_path}")
+    _show_context(store, d.id)
     print()
     sys.stdout.write(d.text if d.text.endswith("\n") or not d.text else d.text + "\n")
     return 0
+
+
+def _show_context(store, draft_id: int) -> None:
+    """The story context under the details: memory and note in full, one line per entry."""
+    from writer.store.rows import BadRowError
+
+    try:
+        context = store.get_story_context(draft_id)
+    except BadRowError as exc:
+        print(f"context: unreadable: {exc}")
+        return
+    if context.empty:
+        return
+    if context.memory.strip():
+        print("memory: " + context.memory.rstrip("\n").replace("\n", "\n        "))
+    if context.note.strip():
+        print(f"author's note (depth {context.note_depth} lines): {context.note.strip()}")
+    if context.lorebook:
+        print(f"lorebook: {len(context.lorebook)} entries (scan depth {context.scan_depth} tokens)")
+    for number, entry in enumerate(context.lorebook, 1):
+        keys = "always" if entry.always else ", ".join(entry.keys)
+        flags = (" regex" if entry.regex else "") + (
+            f" priority {entry.priority}" if entry.priority else ""
+        )
+        text = " ".join(entry.text.split())
+        print(f"  {number}. [{keys}]{flags}: {text[:70] + '…' if len(text) > 70 else text}")
 
 
 def _export(store, args: argparse.Namespace) -> int:

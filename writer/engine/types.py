@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from writer.engine.context import ContextBreakdown
+    from writer.engine.context import ContextBreakdown, StoryContext
     from writer.presets import SamplingParams
 
 Mode = Literal["continue", "ideas"]
@@ -119,7 +119,8 @@ class Engine(Protocol):
     ends, and GenerationDone last (also when cancelled); candidate i uses seed `seed + i`, and
     a random seed is chosen (and reported in GenerationDone.seed) when `seed` is None. It runs on
     a worker thread and must check `cancel` at least once per token. `generate` returns the
-    finished candidates. Errors a user can fix are raised as WriterError with one line.
+    finished candidates. Errors a user can fix are raised as WriterError with one line. The app
+    passes `context` (the draft's memory, note and lorebook) only when the draft has one.
 
     Capabilities let the UI offer only what an engine can do: `supports_logprobs` (candidates
     carry meaningful log-probabilities), `supports_prefix_cache` (a continued prompt is cheaper),
@@ -141,6 +142,8 @@ class Engine(Protocol):
         seed: int | None = None,
         mode: str = "continue",
         cancel: CancelSignal = None,
+        *,
+        context: StoryContext | None = None,
     ) -> Iterator[GenerationEvent]: ...
 
     def generate(

@@ -95,6 +95,14 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX comparisons_specs ON comparisons(a_spec, b_spec)",
     ],
+    # Story context per draft (memory, author's note, lorebook: writer.store.context), as JSON;
+    # no row means an empty context, so older drafts need no data migration.
+    [
+        """CREATE TABLE story_contexts (
+            draft_id INTEGER PRIMARY KEY REFERENCES drafts(id) ON DELETE CASCADE,
+            data TEXT NOT NULL
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

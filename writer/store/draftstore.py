@@ -19,6 +19,7 @@ from typing import Any
 from writer.config import Config
 from writer.errors import WriterError
 from writer.store import db, revisions, salvage
+from writer.store.context import StoryContextMixin, add_front_matter, split_front_matter
 from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
 from writer.store.models import (
@@ -39,7 +40,14 @@ from writer.store.rows import (
     in_range,
     revision_from_row,
 )
-from writer.store.textio import FORMATS, encodable, format_export, one_line, parse_import
+from writer.store.textio import (
+    FORMATS,
+    encodable,
+    format_export,
+    one_line,
+    parse_import,
+    parse_text,
+)
 
 _UNSET: Any = object()
 
@@ -49,7 +57,7 @@ def normalize_external(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-class DraftStore(OpeningMixin, GenerationLogMixin):
+class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
     def __init__(
@@ -422,12 +430,19 @@ class DraftStore(OpeningMixin, GenerationLogMixin):
             if revision.draft_id != draft.id:
                 raise WriterError(f"revision {revision_id} is not from draft {draft.id}")
             text = revision.text
-        return format_export(draft.title, text, fmt)
+        content = format_export(draft.title, text, fmt)
+        # Markdown carries the story context as front matter; plain text stays just the text.
+        return (
+            add_front_matter(content, self.get_story_context(draft.id)) if fmt == "md" else content
+        )
 
     def import_file(self, path: str | Path) -> Draft:
         """A new draft from a UTF-8 text file (title from its leading heading, else its name),
         recorded as an "import" revision. Bad files raise a one-line WriterError."""
         title, text = parse_import(Path(path))
+        context, text = split_front_matter(text, f"cannot import {path}")
+        if context is not None:  # the title heading follows the front matter
+            title, text = parse_text(text, title)
         now = self._clock()
         with self._write() as conn:
             cur = conn.execute(
@@ -436,6 +451,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin):
             )
             draft_id = int(cur.lastrowid)
             self._add_revision(conn, draft_id, text, "import", now)
+            if context is not None:
+                self._put_context(conn, draft_id, context)
             return draft_from_row(self._row(conn, draft_id))
 
     # -- two instances -------------------------------------------------------------------------

@@ -46,7 +46,11 @@ def parse_import(path: Path) -> tuple[str, str]:
     A leading Markdown heading becomes the title and is taken out of the text (so an exported
     .md file imports back to the same draft); otherwise the title is the file name's stem.
     """
-    text = read_text_file(path, purpose="import")
+    return parse_text(read_text_file(path, purpose="import"), one_line(path.stem))
+
+
+def parse_text(text: str, default_title: str) -> tuple[str, str]:
+    """(title, text) of an imported file's text: see `parse_import`."""
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None:
@@ -54,4 +58,4 @@ def parse_import(path: Path) -> tuple[str, str]:
         if match and match.group(1).strip():
             rest = "\n".join(lines[first + 1 :]).lstrip("\n")
             return one_line(match.group(1)), rest
-    return one_line(path.stem), text
+    return default_title, text

@@ -222,6 +222,11 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             "Alternatives", "Candidates of earlier requests (f4)", self.action_alternatives
         )
         yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
+        yield SystemCommand(
+            "Story context",
+            "Memory, author's note, lorebook (f8)",
+            self.writing.action_story_context,
+        )
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
 
     def _preset_cmd(self, name: str):

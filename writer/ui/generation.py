@@ -115,10 +115,13 @@ class GenerationMixin:
         seed = random.randrange(2**31)
         prompt = prompt_text(self.editor.text_before_cursor())
         self._request_info[request] = {"mode": mode, "params": params}
+        from writer.ui.screens.context import current_context
+
+        context = current_context(self)
         self.panel.start(request, mode, n)
         if not self._model_settled.is_set():
             self.panel.waiting("waiting for the model to load…")
-        self._generate(request, prompt, params, n, seed, mode, cancel)
+        self._generate(request, prompt, params, n, seed, mode, cancel, context)
 
     def action_regenerate(self) -> None:
         """The last kind of request again, with a new seed."""
@@ -135,7 +138,15 @@ class GenerationMixin:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
     def _generate(
-        self, request: int, prompt: str, params: Any, n: int, seed: int, mode: str, cancel: Any
+        self,
+        request: int,
+        prompt: str,
+        params: Any,
+        n: int,
+        seed: int,
+        mode: str,
+        cancel: Any,
+        context: Any = None,
     ) -> None:
         worker = get_current_worker()
 
@@ -153,7 +164,9 @@ class GenerationMixin:
         self.post_message(CandidatesStarted(request, mode, n))
         events = None
         try:
-            events = engine.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=stop)
+            # The draft's story context, only when it has one (engines without it still work).
+            extra = {"context": context} if context is not None and not context.empty else {}
+            events = engine.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=stop, **extra)
             relay_stream(events, request, self.post_message)
         except Exception as exc:  # reported as a notification; the text is untouched
             self._log_exception(exc)
@@ -184,6 +197,11 @@ class GenerationMixin:
             speed = done.stats.tokens_per_s
             if not done.cancelled:
                 self.status.speed = speed
+            window = getattr(self.engine, "context_size", None)
+            if done.context is not None:
+                self.writing.context_fill = f"ctx {done.context.total}/{done.context.window}"
+            elif window:
+                self.writing.context_fill = f"ctx {done.stats.prompt_tokens}/{window}"
             note = "cancelled" if done.cancelled else f"{speed:.1f} tok/s"
             self.panel.finish(note)
             for candidate in done.candidates:

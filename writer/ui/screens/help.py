@@ -20,6 +20,11 @@ KEYS: list[tuple[str, str, str]] = [
     ("Settings", "ctrl+t", "Switch the creativity preset"),
     ("Settings", "f2", "Parameters: temperature, top-k, top-p, penalty, length, count"),
     ("Settings", "f5", "Models: base and fine-tuned; switch the model"),
+    (
+        "Settings",
+        "f8",
+        "Story context: memory, author's note, lorebook; f8 again: what the model sees",
+    ),
     ("Settings", "ctrl+p", "Command palette: presets, themes, every dialog"),
     ("Drafts", "ctrl+o", "Drafts library: open, new, rename, delete, export"),
     ("Drafts", "ctrl+s", "Save now (autosave runs within 2 s of typing)"),

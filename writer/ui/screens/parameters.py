@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
@@ -20,8 +20,35 @@ EDITABLE: list[tuple[str, str]] = [
     ("top_p", "Top-p"),
     ("repetition_penalty", "Repetition penalty"),
     ("max_new_tokens", "Max new tokens"),
+    ("min_p", "Min-p"),
+    ("typical_p", "Typical-p"),
+    ("repetition_range", "Penalty range (tokens)"),
+    ("dry_multiplier", "DRY multiplier"),
+    ("dry_base", "DRY base"),
+    ("dry_allowed_length", "DRY allowed length"),
+    ("ban", "Banned phrases (a | b)"),
+    ("bias", "Phrase bias (a=2 | b=-1)"),
 ]
 CANDIDATES = ("candidates", "Number of candidates")
+# Phrases are edited on one line, separated by "|" (commas and semicolons occur in phrases).
+PHRASE_FIELDS = ("ban", "bias")
+
+
+def shown_value(params: SamplingParams, name: str) -> str:
+    """A parameter as its input shows it."""
+    value = getattr(params, name)
+    if name == "ban":
+        return " | ".join(value)
+    if name == "bias":
+        return " | ".join(f"{phrase}={weight:g}" for phrase, weight in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def field_value(name: str, text: str) -> object:
+    """An input's text as the value SamplingParams validates."""
+    if name in PHRASE_FIELDS:
+        return tuple(part.strip() for part in text.split("|") if part.strip())
+    return text.strip()
 
 
 def check_candidates(value: str) -> int:
@@ -41,14 +68,15 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
     DEFAULT_CSS = """
     ParametersScreen { align: center middle; }
     ParametersScreen > Vertical {
-        width: 72; max-width: 95%; height: auto; max-height: 95%;
+        width: 80; max-width: 95%; height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
+    ParametersScreen VerticalScroll { height: 1fr; }
     ParametersScreen .row { height: 1; margin-top: 1; }
-    ParametersScreen .row Label { width: 24; }
+    ParametersScreen .row Label { width: 26; }
     ParametersScreen .row Input { width: 1fr; }
     ParametersScreen .error {
-        color: $error; width: 100%; height: auto; padding-left: 24; display: none;
+        color: $error; width: 100%; height: auto; padding-left: 26; display: none;
     }
     ParametersScreen .error.-shown { display: block; }
     ParametersScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
@@ -69,13 +97,16 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
         with Vertical() as box:
             box.border_title = f"Parameters (preset {self.preset})"
             box.border_subtitle = "enter/ctrl+s: apply · escape: cancel"
-            for name, label in [*EDITABLE, CANDIDATES]:
-                value = self.candidates if name == "candidates" else getattr(self.params, name)
-                with Horizontal(classes="row"):
-                    yield Label(label)
-                    shown = f"{value:g}" if isinstance(value, float) else str(value)
-                    yield Input(shown, id=name, compact=True)
-                yield Label("", id=f"{name}-error", classes="error")
+            with VerticalScroll():
+                for name, label in [*EDITABLE, CANDIDATES]:
+                    if name == "candidates":
+                        shown = str(self.candidates)
+                    else:
+                        shown = shown_value(self.params, name)
+                    with Horizontal(classes="row"):
+                        yield Label(label)
+                        yield Input(shown, id=name, compact=True)
+                    yield Label("", id=f"{name}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -89,7 +120,7 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
             if name == "candidates":
                 check_candidates(value)
             else:
-                self.params.replace(**{name: value.strip()})
+                self.params.replace(**{name: field_value(name, value)})
         except (ParamError, TypeError, ValueError) as exc:
             return str(exc)
         return ""
@@ -129,5 +160,5 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
             self.query_one(f"#{first_bad}", Input).focus()
             self.app.bell()
             return
-        params = self.params.replace(**{k: v.strip() for k, v in values.items()})
+        params = self.params.replace(**{k: field_value(k, v) for k, v in values.items()})
         self.dismiss((params, check_candidates(self.query_one("#candidates", Input).value)))

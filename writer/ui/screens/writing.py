@@ -36,6 +36,7 @@ class WritingScreen(Screen[None]):
         Binding("f3", "history", "History", show=False),
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
+        Binding("f8", "story_context", "Context"),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")
@@ -43,6 +44,8 @@ class WritingScreen(Screen[None]):
     model_state: reactive[ModelState] = reactive("loading")
     """The model's state for the status bar; `model_detail` says which model or why not."""
     model_detail: reactive[str] = reactive("")
+    context_fill: reactive[str] = reactive("")
+    """The last request's (or edited context's) prompt size, e.g. "ctx 812/1024"."""
     preset_shown: reactive[str] = reactive("")
     """The preset's name, with a `*` when this draft overrides some of its parameters."""
 
@@ -83,6 +86,11 @@ class WritingScreen(Screen[None]):
     def action_models(self) -> None:
         self.app.action_models()
 
+    def action_story_context(self) -> None:
+        from writer.ui.screens.context import open_context_dialog
+
+        open_context_dialog(self.app)
+
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a dialog opened: hide the story keys in the footer
 
@@ -100,5 +108,6 @@ class WritingScreen(Screen[None]):
             model_state=WritingScreen.model_state,
             model_detail=WritingScreen.model_detail,
             preset=WritingScreen.preset_shown,
+            context_fill=WritingScreen.context_fill,
         )
         yield Footer()

@@ -1,4 +1,5 @@
-"""The status bar: draft title, word count, preset, model state, last speed, save state."""
+"""The status bar: draft title, word count, preset, model state, context fill, last speed,
+save state."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class StatusBar(Static):
     model_detail: reactive[str] = reactive("")
     speed: reactive[float | None] = reactive(None)
     save_state: reactive[SaveState] = reactive("saved")
+    context_fill: reactive[str] = reactive("")
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -52,6 +54,8 @@ class StatusBar(Static):
         text.append(state, style=model_styles.get(self.model_state, ""))
         if self.model_detail:
             text.append(f" ({self.model_detail})")
+        if self.context_fill:
+            text.append(f"  {self.context_fill}")
         if self.speed is not None:
             text.append(f"  {self.speed:.1f} tok/s")
         text.append(f"  {self.save_state}", style=SAVE_STYLES.get(self.save_state, ""))

@@ -1,0 +1,407 @@
+"""f8: the story context of the current draft (memory, author's note, lorebook), and its viewer.
+
+`ContextScreen` edits the three parts; the lorebook is edited as the TOML of a lorebook file
+(`[[entry]]` tables, the same shape `writer generate --lorebook` reads), and can be imported from
+or exported to such a file. `ContextViewer` shows what the model will see for the next request,
+part by part, with token counts and what was trimmed or left out: tokenizing needs the loaded
+engine's tokenizer, so it runs in a thread worker, never on the UI thread.
+
+The app keeps the context per draft (`current_context`), stores it with the draft
+(`DraftStore.set_story_context`) and passes it to the engine with every request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from writer.engine.context import (
+    AssembledContext,
+    StoryContext,
+    assemble_context,
+    load_lorebook,
+    parse_lorebook,
+)
+from writer.errors import WriterError, error_line
+from writer.ui.widgets.editor import prompt_text
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+PART_NAMES = {
+    "memory": "Memory",
+    "lorebook": "Lorebook",
+    "story": "Story",
+    "note": "Author's note",
+    "frame": "Ideas frame",
+}
+
+
+# -- the app's side: the draft's context -------------------------------------------------------
+def current_context(app: Any) -> StoryContext:
+    """The current draft's context, read from the store once per draft (empty without one)."""
+    draft = getattr(app, "draft", None)
+    key = getattr(draft, "id", None)
+    cached = getattr(app, "_story_context", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    context = StoryContext()
+    if key is not None and app.store is not None:
+        try:
+            context = app.store.get_story_context(key)
+        except WriterError as exc:
+            app.notify(error_line(exc), title="Story context", severity="error", timeout=10)
+    app._story_context = (key, context)
+    return context
+
+
+def save_context(app: Any, context: StoryContext) -> bool:
+    """Store `context` with the current draft (creating the draft first if it has none yet)."""
+    if app.session.read_only:
+        app.notify("This draft is open read-only; its context was not changed.", severity="warning")
+        return False
+    if app.draft is None:
+        app.session.dirty = True
+        if not app.save_now():
+            return False
+    try:
+        app.store.set_story_context(app.draft.id, context)
+    except WriterError as exc:
+        app.notify(
+            f"The story context was not saved: {error_line(exc)}",
+            title="Story context",
+            severity="error",
+            timeout=10,
+        )
+        return False
+    app._story_context = (app.draft.id, context)
+    return True
+
+
+def measure(engine: Any, story: str, context: StoryContext, max_new: int) -> AssembledContext:
+    """The next request's prompt (call on a worker thread: it tokenizes)."""
+    tokenizer = getattr(engine, "tokenizer", None)
+    window = getattr(engine, "context_size", None)
+    if tokenizer is None or not window:
+        raise WriterError("the loaded model does not expose its tokenizer; no token counts")
+    return assemble_context(tokenizer, story, context, window, min(max_new, window - 1))
+
+
+def fill_label(assembled: AssembledContext) -> str:
+    b = assembled.breakdown
+    return f"ctx {b.total}/{b.window}"
+
+
+# -- the editor dialog ----------------------------------------------------------------------
+def _entries_toml(context: StoryContext) -> str:
+    """Only the [[entry]] tables of the context's TOML (memory and note have their own boxes)."""
+    from writer.store.context import context_to_toml
+
+    text = context_to_toml(StoryContext(lorebook=context.lorebook))
+    start = text.find("[[entry]]")
+    return text[start:] if start >= 0 else ""
+
+
+def parse_entries(text: str, source: str = "lorebook") -> tuple:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WriterError(f"{source} is not valid TOML ({exc})") from None
+    return parse_lorebook(data, source)
+
+
+class ContextScreen(ModalScreen["StoryContext | None"]):
+    """Dismisses with the edited (valid) context, or None on escape."""
+
+    DEFAULT_CSS = """
+    ContextScreen { align: center middle; }
+    ContextScreen > Vertical {
+        width: 100; max-width: 95%; height: 95%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    ContextScreen Label { margin-top: 1; color: $text-muted; }
+    ContextScreen #memory { height: 6; }
+    ContextScreen #note { height: 3; }
+    ContextScreen #lorebook { height: 1fr; min-height: 6; }
+    ContextScreen .row { height: 1; margin-top: 1; }
+    ContextScreen .row Label { margin-top: 0; width: auto; padding-right: 1; }
+    ContextScreen .row Input { width: 12; }
+    ContextScreen #path { width: 1fr; }
+    ContextScreen #error { color: $error; height: auto; }
+    ContextScreen #buttons { height: auto; align-horizontal: right; }
+    ContextScreen Button { margin-left: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("f8", "view", "View context"),
+    ]
+
+    def __init__(self, context: StoryContext) -> None:
+        super().__init__()
+        self.context = context
+        self._replace: Path | None = None  # the file a second Export press replaces
+
+    def compose(self) -> ComposeResult:
+        c = self.context
+        with Vertical() as box:
+            box.border_title = "Story context"
+            box.border_subtitle = "ctrl+s: apply · f8: what the model sees · escape: cancel"
+            yield Label("Memory (always at the top: premise, characters, style)")
+            yield TextArea(c.memory, id="memory", soft_wrap=True)
+            with Horizontal(classes="row"):
+                yield Label("Author's note, inserted this many lines before the end:")
+                yield Input(str(c.note_depth), id="note_depth", compact=True)
+            yield TextArea(c.note, id="note", soft_wrap=True)
+            with Horizontal(classes="row"):
+                yield Label("Lorebook ([[entry]] keys, text, always, regex, priority); scan depth:")
+                yield Input(str(c.scan_depth), id="scan_depth", compact=True)
+            yield TextArea(_entries_toml(c), id="lorebook", language=None)
+            with Horizontal(classes="row"):
+                yield Label("Lorebook file:")
+                yield Input("", id="path", placeholder="lorebook.toml", compact=True)
+                yield Button("Import", id="import", compact=True)
+                yield Button("Export", id="export", compact=True)
+            yield Static("", id="error")
+            with Horizontal(id="buttons"):
+                yield Button("View", id="view")
+                yield Button("Apply", id="apply", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#memory", TextArea).focus()
+
+    def _error(self, reason: str) -> None:
+        self.query_one("#error", Static).update(escape(reason))
+        if reason:
+            self.app.bell()
+
+    def edited(self) -> StoryContext:
+        """The context as edited; WriterError (one line) naming what is wrong."""
+        depths = {}
+        for name in ("note_depth", "scan_depth"):
+            value = self.query_one(f"#{name}", Input).value.strip()
+            try:
+                depths[name] = int(value)
+            except ValueError:
+                raise WriterError(f"{name} must be a whole number; got {value!r}") from None
+        return StoryContext(
+            memory=self.query_one("#memory", TextArea).text,
+            note=self.query_one("#note", TextArea).text,
+            lorebook=parse_entries(self.query_one("#lorebook", TextArea).text),
+            **depths,
+        )
+
+    def action_apply(self) -> None:
+        try:
+            context = self.edited()
+        except WriterError as exc:
+            self._error(str(exc))
+            return
+        self.dismiss(context)
+
+    def action_view(self) -> None:
+        try:
+            context = self.edited()
+        except WriterError as exc:
+            self._error(str(exc))
+            return
+        self._error("")
+        self.app.push_screen(ContextViewer(context))
+
+    def _path(self) -> Path | None:
+        value = self.query_one("#path", Input).value.strip()
+        if not value:
+            self._error("Type a lorebook file's path first.")
+            self.query_one("#path", Input).focus()
+            return None
+        return Path(value).expanduser()
+
+    def _import(self) -> None:
+        path = self._path()
+        if path is None:
+            return
+        try:
+            entries = load_lorebook(path)
+        except WriterError as exc:
+            self._error(str(exc))
+            return
+        text = _entries_toml(StoryContext(lorebook=entries))
+        self.query_one("#lorebook", TextArea).load_text(text)
+        self._error("")
+        self.notify(f"Imported {len(entries)} lorebook entries from {path}.")
+
+    def _export(self) -> None:
+        path = self._path()
+        if path is None:
+            return
+        try:
+            text = self.query_one("#lorebook", TextArea).text
+            entries = parse_entries(text)
+            from writer.store.export import check_target, write_export
+
+            target = check_target(path, follow_links=True)
+            # Replacing a file takes a second press on Export with the same path: consent.
+            consent = target.exists and self._replace == target.path
+            if target.exists and not consent:
+                self._replace = target.path
+                self._error(f"{target.path} exists; press Export again to replace it.")
+                return
+            write_export(target, _entries_toml(StoryContext(lorebook=entries)), overwrite=consent)
+        except (WriterError, OSError) as exc:
+            self._error(error_line(exc))
+            return
+        self._replace = None
+        self._error("")
+        self.notify(f"Exported {len(entries)} lorebook entries to {target.path}.")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        action = {
+            "apply": self.action_apply,
+            "view": self.action_view,
+            "import": self._import,
+            "export": self._export,
+        }.get(event.button.id or "")
+        if action is None:
+            self.dismiss(None)
+        else:
+            action()
+
+
+# -- the viewer -----------------------------------------------------------------------------
+class ContextViewer(ModalScreen[None]):
+    """What the model will see for the next continue request, part by part."""
+
+    DEFAULT_CSS = """
+    ContextViewer { align: center middle; }
+    ContextViewer > Vertical {
+        width: 100; max-width: 95%; height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    ContextViewer #summary { height: auto; margin-bottom: 1; }
+    ContextViewer .part-title { text-style: bold; color: $accent; margin-top: 1; }
+    ContextViewer .part-text { color: $text; }
+    """
+    BINDINGS = [Binding("escape,q,f8", "dismiss(None)", "Close")]
+
+    def __init__(self, context: StoryContext) -> None:
+        super().__init__()
+        self.context = context
+        self.assembled: AssembledContext | None = None
+        self.problem = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "What the model sees next"
+            box.border_subtitle = "escape: close"
+            yield Static("counting tokens…", id="summary")
+            yield VerticalScroll(id="parts")
+
+    def on_mount(self) -> None:
+        app: Any = self.app
+        story = prompt_text(app.editor.text_before_cursor())
+        max_new = app.current_params().max_new_tokens
+        self._count(app.engine, story, max_new)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _count(self, engine: Any, story: str, max_new: int) -> None:
+        """Tokenizing: on a worker thread."""
+        try:
+            if engine is None:
+                raise WriterError("no model is loaded yet; counts appear once it is ready")
+            assembled = measure(engine, story, self.context, max_new)
+            texts = [_decode(engine, ids) for ids in _segments(assembled)]
+        except Exception as exc:  # shown in the viewer, never a crash
+            self.app.call_from_thread(self._show_problem, error_line(exc))
+            return
+        self.app.call_from_thread(self._show, assembled, texts)
+
+    def _show_problem(self, reason: str) -> None:
+        self.problem = reason
+        self.query_one("#summary", Static).update(escape(reason))
+
+    def _show(self, assembled: AssembledContext, texts: list[str]) -> None:
+        self.assembled = assembled
+        b = assembled.breakdown
+        lines = [
+            f"{b.total} of {b.window} tokens, {b.max_new_tokens} kept for the continuation: "
+            f"memory {b.memory}, lorebook {b.lorebook}, note {b.note}, story {b.story}",
+        ]
+        trimmed = [
+            f"{what} {n}"
+            for what, n in (
+                ("story (from its start)", b.story_trimmed),
+                ("memory (at its end)", b.memory_trimmed),
+                ("note", b.note_trimmed),
+            )
+            if n
+        ]
+        lines.append("trimmed tokens: " + (", ".join(trimmed) if trimmed else "none"))
+        for use in b.entries:
+            lines.append(f"lorebook entry {use.index} in ({use.why}): {use.tokens} tokens")
+        for use in b.left_out:
+            lines.append(f"lorebook entry {use.index} left out ({use.why}): {use.tokens} tokens")
+        self.query_one("#summary", Static).update(escape("\n".join(lines)))
+        parts = self.query_one("#parts", VerticalScroll)
+        widgets = []
+        for (name, count), text in zip(b.parts, texts, strict=True):
+            if not count:
+                continue
+            title = f"{PART_NAMES.get(name, name)} · {count} tokens"
+            widgets.append(Static(escape(title), classes="part-title"))
+            widgets.append(Static(escape(text), classes="part-text"))
+        parts.mount_all(widgets)
+
+
+def _segments(assembled: AssembledContext) -> list[list[int]]:
+    """The prompt ids cut into the breakdown's parts, in layout order."""
+    out, start = [], 0
+    for _, count in assembled.breakdown.parts:
+        out.append(assembled.ids[start : start + count])
+        start += count
+    return out
+
+
+def _decode(engine: Any, ids: list[int]) -> str:
+    return engine.tokenizer.decode(ids, clean_up_tokenization_spaces=False) if ids else ""
+
+
+def open_context_dialog(app: Any) -> None:
+    """f8 on the writing screen: edit, store, then show the new context fill."""
+
+    def done(context: StoryContext | None) -> None:
+        if context is None or not save_context(app, context):
+            return
+        app.notify("The story context applies to the next request.", title="Story context")
+        _update_fill(app, context)
+
+    app.push_screen(ContextScreen(current_context(app)), done)
+
+
+def _update_fill(app: Any, context: StoryContext) -> None:
+    """The status bar's `ctx N/M` for the next request, counted on a worker thread."""
+    engine = app.engine
+    if engine is None:
+        return
+    story = prompt_text(app.editor.text_before_cursor())
+    max_new = app.current_params().max_new_tokens
+
+    def count() -> None:
+        try:
+            label = fill_label(measure(engine, story, context, max_new))
+        except Exception:  # no tokenizer or no room: the next request's breakdown says
+            return
+        app.call_from_thread(setattr, app.writing, "context_fill", label)
+
+    app.run_worker(count, thread=True, exit_on_error=False, group="context-fill")
