@@ -64,8 +64,9 @@ class GPT2Checkpoint:
     config: dict[str, Any]
     tensors: dict[str, torch.Tensor] = field(repr=False)
 
-    def build_runner(self) -> GPT2Runner:
-        runner = GPT2Runner(self.shape, self.tensors, pack=True)
+    def build_runner(self, int8: bool = False) -> GPT2Runner:
+        """The engine's runner (oneDNN-packed, or int8 with `int8`); drops our tensors."""
+        runner = GPT2Runner(self.shape, self.tensors, pack=True, int8=int8)
         # The runner holds packed copies of the block matrices and the small tensors it needs;
         # dropping ours frees the originals.
         self.tensors = {}
