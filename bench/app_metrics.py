@@ -246,8 +246,8 @@ def _report(
             f"| process start to engine ready | {fmt(load['process_s'])} | <= 3 s |",
             f"| import writer.engine (torch, transformers) | {fmt(load['import_s'])} | |",
             f"| load_engine alone | {fmt(load['load_engine_s'])} | |",
-            f"| RSS, model loaded ({load.get('precision', '?')}) | {load['rss_loaded'] / mb:.0f} MB "
-            "| |",
+            f"| RSS, model loaded ({load.get('precision', '?')}) "
+            f"| {load['rss_loaded'] / mb:.0f} MB | |",
             f"| RSS, after one 4 x 64 request | {load['rss_after_request'] / mb:.0f} MB "
             "| <= 0.6 GB (issue 13, default precision) |",
         ]
