@@ -160,3 +160,22 @@ def test_governor_keeps_all_threads_on_a_quiet_machine_and_drops_under_a_hog() -
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("int8", marks=needs_int8)])
+def test_thread_count_does_not_change_the_numbers(tiny_model_dir, precision: str) -> None:
+    """The governor may switch threads mid-request: seeds must still reproduce exactly."""
+    engine = load_engine(str(tiny_model_dir), device="cpu", precision=precision, threads=2)
+    runner = engine.backend.runner
+    ids = torch.tensor(engine.tokenizer.encode("The ship sailed north for three days."))
+    saved = torch.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            first, kv = runner.prefill(ids, None)
+            step = runner.decode(torch.tensor([5, 6, 7]), kv, runner.new_suffix(3, 4))
+            outs.append((first, step))
+    finally:
+        torch.set_num_threads(saved)
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
