@@ -34,6 +34,10 @@ class ModelSpec:
 SPECS = {
     "small": ModelSpec("gpt2-small-random", n_embd=768, n_layer=12, n_head=12),
     "tiny": ModelSpec("gpt2-tiny-random", n_embd=64, n_layer=2, n_head=2),
+    # GPT-2's bigger sizes (real shapes, random weights): 355M, 774M, 1.56B parameters.
+    "medium": ModelSpec("gpt2-medium-random", n_embd=1024, n_layer=24, n_head=16),
+    "large": ModelSpec("gpt2-large-random", n_embd=1280, n_layer=36, n_head=20),
+    "xl": ModelSpec("gpt2-xl-random", n_embd=1600, n_layer=48, n_head=25),
 }
 
 

@@ -88,6 +88,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="measure instead: repeated-4-gram rate over 20 seeded candidates on a looping "
         "prompt, without and with DRY (quality, not speed)",
     )
+    p.add_argument(
+        "--isolated",
+        action="store_true",
+        help="run every way in its own fresh process (a user runs one or the other), "
+        "ways interleaved per round",
+    )
+    p.add_argument(
+        "--hog",
+        action="store_true",
+        help="threads under load: W1 with the engine, quiet and with a CPU hog on one core, "
+        "interleaved (the engine's thread governor on, and off for comparison)",
+    )
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="quality of every precision vs fp32 on a trained (peaked) GPT-2 small over "
+        ">= 2000 held-out positions (trains and caches it first: ~30 min on 2 cores)",
+    )
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # --isolated's child
     p.add_argument("--seed", type=int, default=1, help="sampling seed of round 0")
     p.add_argument("--json", type=Path, default=None, help="also write results to this file")
     p.add_argument(
@@ -145,14 +164,161 @@ def main(argv: list[str] | None = None) -> int:
         from bench import context_cache
 
         return context_cache.main(model_dir, args, log)
+    if args.quality:
+        from bench import cpu_quality
+
+        return cpu_quality.main(args, tokenizer_dir, log)
+    if args.hog:
+        from bench import hog
+
+        return hog.main(args, model_dir, log)
+    if args.worker:
+        return run_worker(args, model_dir)
     return run_benchmark(args, model_dir, log)
+
+
+def way_names(args: argparse.Namespace) -> list[str]:
+    """engine (default precision), engine-P per --precision, plain, ct2: as asked."""
+    names = ["engine"] + [f"engine-{p}" for p in args.precision]
+    if args.steer:
+        names.append("engine-steer")
+    if not args.no_plain:
+        names.append("plain")
+    if not args.no_ct2:
+        names.append("ct2")
+    return names
+
+
+def make_runner(
+    name: str, args: argparse.Namespace, model_dir: Path, tokenizer: Any, by_name: dict
+) -> Any:
+    """Load way `name`; return a callable (workload, seed) -> Measurement, or None (no ct2)."""
+    import torch
+
+    from writer.engine import load_engine
+
+    threads = torch.get_num_threads()
+    if name == "engine-steer":  # the default precision with every issue-11 sampler on
+        engine = load_engine(str(model_dir), device="cpu", threads=threads)
+        run = _engine_runner(engine, name, by_name, steer=True)
+        run.engine = engine  # type: ignore[attr-defined]
+        return run
+    if name.startswith("engine"):
+        precision = name.partition("-")[2] or "auto"
+        engine = load_engine(str(model_dir), device="cpu", precision=precision, threads=threads)
+        run = _engine_runner(engine, name, by_name)
+        run.engine = engine  # type: ignore[attr-defined]
+        return run
+    if name == "plain":
+        from transformers import GPT2LMHeadModel
+
+        plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+        return lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
+    ct2_dir = models.build_ct2(model_dir)
+    if ct2_dir is None:
+        return None
+    import ctranslate2
+
+    def load_ct2() -> Any:
+        return ctranslate2.Generator(
+            str(ct2_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
+        )
+
+    if args.ct2_resident or args.worker:
+        gen = load_ct2()
+        return lambda wl, seed: ways.run_ct2(gen, tokenizer, wl, seed)
+
+    # Measured here: a CTranslate2 Generator that has run once slows every other torch
+    # computation in the process by 15-25% for as long as it lives (its own threads use no CPU
+    # meanwhile; deleting it restores the speed). So by default each ct2 run gets a fresh
+    # Generator (loading is not timed) that is gone again before the next way runs;
+    # --ct2-resident keeps one alive throughout, --isolated gives each way its own process.
+    def ct2_isolated(wl: Any, seed: int) -> Any:
+        gen = load_ct2()
+        try:
+            return ways.run_ct2(gen, tokenizer, wl, seed)
+        finally:
+            del gen
+            gc.collect()
+
+    return ct2_isolated
+
+
+def run_worker(args: argparse.Namespace, model_dir: Path) -> int:
+    """--isolated's child: load one way, warm it up, time each workload once, print JSON."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from writer.engine.generate import default_threads
+
+    torch.set_num_threads(args.threads or default_threads())
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    by_name = {w.name: w for w in make_workloads(tokenizer, quick=args.quick)}
+    start = time.perf_counter()
+    run = make_runner(args.worker, args, model_dir, tokenizer, by_name)
+    load_s = time.perf_counter() - start
+    first = run(by_name["W2"], args.seed)  # warm-up; its first token is the process's first
+    out = []
+    for name in args.workloads.split(","):
+        out.append(run(by_name[name.strip()], args.seed).to_dict())
+    precision = getattr(getattr(run, "engine", None), "precision", None)
+    print(
+        "WORKER "
+        + json.dumps(
+            {
+                "load_s": load_s,
+                "process_first_token_s": first.first_token_s,
+                "precision": precision,
+                "measurements": out,
+            }
+        ),
+        flush=True,
+    )
+    return 0
+
+
+def _isolated_rounds(
+    args: argparse.Namespace, model_dir: Path, names: list[str], log: Any
+) -> tuple[list[ways.Measurement], dict[str, Any]]:
+    """Each round, each way (rotating order) in a fresh process of its own."""
+    import subprocess
+
+    measurements: list[ways.Measurement] = []
+    extras: dict[str, Any] = {}
+    for round_ in range(args.repeat):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            cmd = [sys.executable, "-m", "bench.run", "--worker", name]
+            cmd += ["--models-dir", str(args.models_dir), "--model", args.model]
+            cmd += ["--workloads", args.workloads, "--seed", str(args.seed + round_)]
+            if args.tokenizer:
+                cmd += ["--tokenizer", args.tokenizer]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            if args.quick:
+                cmd.append("--quick")
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")), None)
+            if line is None:
+                raise SystemExit(f"bench: error: way {name} failed:\n{proc.stderr[-3000:]}")
+            data = json.loads(line[len("WORKER ") :])
+            extras.setdefault(name, []).append(
+                {k: v for k, v in data.items() if k != "measurements"}
+            )
+            for m in data["measurements"]:
+                m.pop("decode_tps", None)
+                measurements.append(ways.Measurement(**m))
+                log(
+                    f"round {round_ + 1}/{args.repeat} {m['workload']} {name} (own process): "
+                    f"wall {m['wall_s']:.3f}s first {m['first_token_s']:.3f}s"
+                )
+    return measurements, extras
 
 
 def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     import torch
-    from transformers import AutoTokenizer, GPT2LMHeadModel
+    from transformers import AutoTokenizer
 
-    from writer.engine import load_engine
     from writer.engine.generate import default_threads
 
     threads = args.threads or default_threads()
@@ -163,62 +329,53 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     by_name = {w.name: w for w in all_workloads}
     workloads = [w for w in all_workloads if w.name in wanted]
     skipped: list[str] = []
-
-    log("loading the engine(s), the plain model and CTranslate2")
-    engines = {
-        "engine": load_engine(str(model_dir), device="cpu", precision="fp32", threads=threads)
-    }
-    for precision in args.precision:
-        if precision != "fp32":
-            engines[f"engine-{precision}"] = load_engine(
-                str(model_dir), device="cpu", precision=precision, threads=threads
-            )
-    runners: dict[str, Any] = {}
-    for name, engine in engines.items():
-        runners[name] = _engine_runner(engine, name, by_name)
-    if args.steer:
-        runners["engine-steer"] = _engine_runner(engines["engine"], "engine-steer", by_name, True)
-    if not args.no_plain:
-        plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
-        runners["plain"] = lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
     if args.no_ct2:
         skipped.append("CTranslate2 skipped (--no-ct2)")
+    elif models.build_ct2(model_dir) is None:
+        skipped.append("CTranslate2 not installed (pip install -e '.[bench]'); ct2 skipped")
+        args.no_ct2 = True
+    names = way_names(args)
+    extras: dict[str, Any] = {}
+    engines: dict[str, Any] = {}
+    if args.isolated:
+        log("every way in its own process: " + ", ".join(names))
+        measurements, extras = _isolated_rounds(args, model_dir, names, log)
     else:
-        ct2_dir = models.build_ct2(model_dir)
-        if ct2_dir is None:
-            skipped.append("CTranslate2 not installed (pip install -e '.[bench]'); ct2 skipped")
-        else:
-            import ctranslate2
+        log("loading the engine(s), the plain model and CTranslate2")
+        runners = {name: make_runner(name, args, model_dir, tokenizer, by_name) for name in names}
+        engines = {n: r.engine for n, r in runners.items() if hasattr(r, "engine")}
+        measurements = _interleaved_rounds(args, runners, workloads, by_name, log)
 
-            def load_ct2() -> Any:
-                return ctranslate2.Generator(
-                    str(ct2_dir),
-                    device="cpu",
-                    compute_type="int8",
-                    intra_threads=threads,
-                    inter_threads=1,
-                )
+    quality = []
+    if engines and len(args.precision) > 0:
+        from writer.engine import load_engine
 
-            if args.ct2_resident:
-                gen = load_ct2()
-                runners["ct2"] = lambda wl, seed: ways.run_ct2(gen, tokenizer, wl, seed)
-            else:
-                # Measured here: a CTranslate2 Generator that has run once slows every other
-                # torch computation in the process by 15-25% for as long as it lives (its own
-                # threads use no CPU meanwhile; deleting it restores the speed). So by default
-                # each ct2 run gets a fresh Generator (loading is not timed) that is gone again
-                # before the next way runs; --ct2-resident keeps one alive throughout.
-                def ct2_isolated(wl: Any, seed: int) -> Any:
-                    gen = load_ct2()
-                    try:
-                        return ways.run_ct2(gen, tokenizer, wl, seed)
-                    finally:
-                        del gen
-                        gc.collect()
+        reference = load_engine(str(model_dir), device="cpu", precision="fp32", threads=threads)
+        held = heldout_ids(tokenizer, 96 if args.quick else 384)
+        for engine in engines.values():
+            if engine.precision != "fp32":
+                quality.append(compare(reference, engine, held, engine.precision))
+    precisions = {n: e.precision for n, e in engines.items()}
+    precisions.update({n: x[0]["precision"] for n, x in extras.items() if x[0]["precision"]})
+    return _report(
+        args,
+        model_dir,
+        threads,
+        measurements,
+        workloads,
+        names,
+        by_name,
+        quality,
+        skipped,
+        precisions,
+        extras,
+    )
 
-                runners["ct2"] = ct2_isolated
+
+def _interleaved_rounds(
+    args: argparse.Namespace, runners: dict[str, Any], workloads: list, by_name: dict, log: Any
+) -> list[ways.Measurement]:
     names = list(runners)
-
     log("warming up every way once")
     for name in names:
         runners[name](by_name["W2"], args.seed)
@@ -235,19 +392,35 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
                     f"first {m.first_token_s:.3f}s"
                 )
 
-    quality = []
-    for name, engine in engines.items():
-        if name != "engine":
-            held = heldout_ids(tokenizer, 96 if args.quick else 384)
-            quality.append(compare(engines["engine"], engine, held, engine.precision))
+    return measurements
 
+
+def _report(
+    args: argparse.Namespace,
+    model_dir: Path,
+    threads: int,
+    measurements: list[ways.Measurement],
+    workloads: list,
+    names: list[str],
+    by_name: dict,
+    quality: list,
+    skipped: list[str],
+    precisions: dict[str, str],
+    extras: dict[str, Any],
+) -> int:
     summary = report.summarise(measurements)
     w1 = len(by_name["W1"].prompt_ids)
     check_lines = report.checks(summary, prompt_ratio=len(by_name["W3"].prompt_ids) / w1)
     if args.quick:
         check_lines = [f"{c}  [quick run: not meaningful]" for c in check_lines]
     machine = report.machine_note(threads)
-    setup = {"model": f"{model_dir.name} ({args.model})", "repeat": args.repeat}
+    setup = {
+        "model": f"{model_dir.name} ({args.model})",
+        "repeat": args.repeat,
+        "isolated": args.isolated,
+        "precisions": precisions,
+        "processes": extras,
+    }
     print(report.markdown(summary, workloads, names, machine, setup, check_lines, quality, skipped))
     if args.json:
         data = {

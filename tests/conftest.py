@@ -144,10 +144,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir: Path):
-    """One loaded Engine on the tiny model, shared by the engine tests."""
+    """One loaded Engine on the tiny model, shared by the engine tests: fp32, the exact
+    precision that greedy decoding is checked in (CPU's auto is int8)."""
     from writer.engine import load_engine
 
-    return load_engine(str(tiny_model_dir), device="cpu")
+    return load_engine(str(tiny_model_dir), device="cpu", precision="fp32")
 
 
 def run_writer(

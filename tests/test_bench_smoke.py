@@ -52,8 +52,13 @@ def test_quick_benchmark_reports_every_way_and_workload(
     assert rows[("W1", "engine")]["reused_tokens"] == 0
     assert len(data["checks"]) >= 8
     assert all(c.split()[0] in ("PASS", "FAIL", "SKIP") for c in data["checks"])
-    (quality,) = data["quality"]
-    assert quality["precision"] == "bf16" and 0.5 <= quality["top1_agreement"] <= 1.0
+    from writer.engine.generate import auto_precision
+
+    # Every engine not in fp32 is compared with an fp32 reference: the default (auto) and bf16.
+    by_precision = {q["precision"]: q for q in data["quality"]}
+    assert set(by_precision) == {"bf16"} | ({auto_precision("cpu")} - {"fp32"})
+    assert all(0.5 <= q["top1_agreement"] <= 1.0 for q in data["quality"])
+    assert data["setup"]["precisions"]["engine"] == auto_precision("cpu")
     report = capsys.readouterr().out
     assert "| W4 | engine (reused 48) |" in report
     assert "Machine:" in report and "threads for every way" in report
@@ -81,3 +86,33 @@ def test_hf_cache_layout_loads_as_gpt2_offline(
     assert done.returncode == 0, done.stderr
     spec = models.SPECS["tiny"]
     assert done.stdout.split() == ["hub", str(spec.n_layer), str(spec.n_embd), "50256"]
+
+
+def test_isolated_mode_runs_each_way_in_its_own_process(
+    tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.run import main
+
+    out = tmp_path / "isolated.json"
+    argv = ["--quick", "--isolated", "--no-plain", "--no-ct2", "--workloads", "W1,W2"]
+    assert main([*argv, "--models-dir", str(models_dir), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["setup"]["isolated"] is True
+    assert {(r["workload"], r["way"]) for r in data["summary"]} == {
+        ("W1", "engine"),
+        ("W2", "engine"),
+    }
+    (proc,) = data["setup"]["processes"]["engine"]
+    assert proc["load_s"] > 0 and proc["process_first_token_s"] > 0
+    assert "each way in its own process" in capsys.readouterr().out
+
+
+def test_hog_mode_reports_quiet_and_hog_times(
+    models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.run import main
+
+    assert main(["--quick", "--hog", "--repeat", "1", "--models-dir", str(models_dir)]) == 0
+    report = capsys.readouterr().out
+    assert "| on (default) |" in report and "| off (fixed threads) |" in report
+    assert "W1 with a hog: engine" in report

@@ -7,6 +7,7 @@ transformers' DynamicCache (correct, slower, no cross-request cache).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import torch
@@ -30,6 +31,80 @@ class DecodeSession(Protocol):
     # by masking only (no backtracking).
 
 
+class ThreadGovernor:
+    """Drops torch to one thread while its thread pool is being starved, and back when not.
+
+    Why: with 2 threads on 2 cores and another program busy on one of them, every parallel
+    region waits for the thread that has no core, and a decode step takes 5-10x longer than
+    with one thread (measured: a 3 x 60 request in 30-38 s instead of 3.5-4.8 s). Leaving a
+    core free always would cost a quiet machine a third of its speed, so instead each decode
+    step is timed: the fastest step seen with one thread is the yardstick (learnt from one
+    probe step per request while unknown), and when two steps in a row with all threads are
+    slower than it, the rest run with one thread. Every `PROBE_EVERY` steps one step tries all
+    threads again and keeps them if it beats the yardstick.
+    """
+
+    PROBE_EVERY = 16
+    enabled = True  # bench turns this off to show what it prevents
+
+    def __init__(self) -> None:
+        self.full = torch.get_num_threads()
+        self.current = self.full
+        self.best: dict[tuple[int, int], float] = {}  # (threads, rows) -> fastest step, s
+        self.slow_steps = 0
+        self.steps_at_one = 0
+        self.calibrating = False
+        self.probing = False
+        self.drops = 0  # times it fell back to one thread (read by bench)
+
+    def begin(self) -> None:
+        """At a request's start: adopt a thread count set from outside since the last one."""
+        now = torch.get_num_threads()
+        if now != self.current:
+            self.full = self.current = now
+
+    def _set(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.current = threads
+
+    def before_step(self, rows: int, step: int) -> int:
+        """Choose (and set) the thread count for decode step `step`; returns it."""
+        if not self.enabled or self.full <= 1:
+            return self.current
+        if self.current == self.full and (1, rows) not in self.best and step == 2:
+            self.calibrating = True  # learn the one-thread yardstick on this one step
+            self._set(1)
+        elif self.current == 1:
+            self.steps_at_one += 1
+            if self.steps_at_one >= self.PROBE_EVERY:
+                self.steps_at_one = 0
+                self.probing = True
+                self._set(self.full)
+        return self.current
+
+    def after_step(self, rows: int, threads: int, seconds: float) -> None:
+        key = (threads, rows)
+        self.best[key] = min(self.best.get(key, seconds), seconds)
+        if not self.enabled or self.full <= 1:
+            return
+        if self.calibrating:
+            self.calibrating = False
+            self._set(self.full)
+            return
+        one = self.best.get((1, rows))
+        if threads != self.full or one is None:
+            return
+        if seconds > one:
+            self.slow_steps += 1
+            if self.probing or self.slow_steps >= 2:
+                self.slow_steps = 0
+                self.drops += 1
+                self._set(1)
+        else:
+            self.slow_steps = 0
+        self.probing = False
+
+
 class FastGPT2Backend:
     """GPT2Runner plus a one-entry prefix cache: the last prompt's keys/values and logits.
 
@@ -43,6 +118,7 @@ class FastGPT2Backend:
         self._ids: list[int] = []
         self._kv: PrefixKV | None = None
         self._last_logits: torch.Tensor | None = None
+        self.governor = ThreadGovernor()
 
     def cache_info(self) -> dict[str, int]:
         return {"entries": 0 if self._kv is None else 1, "tokens": len(self._ids)}
@@ -51,6 +127,7 @@ class FastGPT2Backend:
         self._ids, self._kv, self._last_logits = [], None, None
 
     def begin(self, ids: list[int], batch: int, capacity: int) -> _FastSession | CudaGraphSession:
+        self.governor.begin()
         common = 0
         for a, b in zip(self._ids, ids, strict=False):
             if a != b:
@@ -69,7 +146,7 @@ class FastGPT2Backend:
             self._ids, self._kv, self._last_logits = list(ids), kv, logits
         if graphs_available(self.runner.device):
             return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
-        return _FastSession(self.runner, kv, logits, reused, batch, capacity)
+        return _FastSession(self.runner, kv, logits, reused, batch, capacity, self.governor)
 
 
 class _FastSession:
@@ -81,15 +158,26 @@ class _FastSession:
         reused: int,
         batch: int,
         capacity: int,
+        governor: ThreadGovernor | None = None,
     ) -> None:
         self.runner = runner
         self.prefix = prefix
         self.first_logits = logits
         self.reused = reused
         self.suffix = runner.new_suffix(batch, capacity)
+        self.governor = governor
+        self.steps = 0
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.runner.decode(tokens, self.prefix, self.suffix)
+        self.steps += 1
+        if self.governor is None:
+            return self.runner.decode(tokens, self.prefix, self.suffix)
+        rows = tokens.shape[0]
+        threads = self.governor.before_step(rows, self.steps)
+        start = time.perf_counter()
+        logits = self.runner.decode(tokens, self.prefix, self.suffix)
+        self.governor.after_step(rows, threads, time.perf_counter() - start)
+        return logits
 
     def keep(self, rows: torch.Tensor) -> None:
         self.suffix.select(rows)
@@ -158,16 +246,18 @@ class _TransformersSession:
         self.cache.batch_select_indices(rows)
 
 
-def make_backend(model: Any, owns_model: bool = False) -> FastGPT2Backend | TransformersBackend:
+def make_backend(
+    model: Any, owns_model: bool = False, int8: bool = False
+) -> FastGPT2Backend | TransformersBackend:
     """The fast back end for GPT-2-family models, transformers' forward for anything else.
 
     `owns_model`: the engine loaded the model for inference only, so its weights may be
-    repacked in place (see GPT2Runner).
+    repacked in place (see GPT2Runner); with `int8` too, as int8 (the "int8" precision).
     """
     from writer.engine.weights import GPT2Checkpoint
 
     if isinstance(model, GPT2Checkpoint):
-        return FastGPT2Backend(model.build_runner())
+        return FastGPT2Backend(model.build_runner(int8=int8))
     if GPT2Runner.supports(model):
-        return FastGPT2Backend(GPT2Runner.from_model(model, owns_model=owns_model))
+        return FastGPT2Backend(GPT2Runner.from_model(model, owns_model=owns_model, int8=int8))
     return TransformersBackend(model)

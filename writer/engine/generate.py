@@ -136,8 +136,11 @@ class Engine:
         self.tokenizer = tokenizer
         self.name = name
         self.device = device
+        self.backend = make_backend(model, owns_model, int8=precision == "int8")
+        runner = getattr(self.backend, "runner", None)
+        if precision == "int8" and not getattr(runner, "int8", False):
+            precision = "fp32"  # a model only transformers runs keeps its float32 weights
         self.precision = precision
-        self.backend = make_backend(model, owns_model)
         if owns_model:
             release_free_memory()
         self.context_size = self.backend.context_size
@@ -484,7 +487,7 @@ class Engine:
         return len(ids)
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def auto_precision(device: str) -> str:
@@ -493,10 +496,17 @@ def auto_precision(device: str) -> str:
 
     CUDA with bf16: "bf16" (measured on an H100 with `python -m bench.gpu_check`: 99.07% top-1,
     mean KL 5e-5 over 4,096 held-out positions; W1 on GPT-2 XL 0.37 s against 0.62 s in fp32).
-    Elsewhere "fp32", the exact mode, until a quantized CPU path is measured against the bound.
+    CPU: "int8" wherever torch's fbgemm int8 kernel runs (x86), the fastest CPU path measured
+    on both CPU kinds met (AMD EPYC with VNNI, Intel Xeon with AMX); its quality against fp32
+    is measured by `python -m bench.cpu_quality` (see README). Elsewhere "fp32", the exact mode.
     """
     if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16"
+    if device == "cpu":
+        from writer.engine.quant import int8_available
+
+        if int8_available():
+            return "int8"
     return "fp32"
 
 
@@ -510,7 +520,8 @@ def load_engine(
     """Load a model by hub id, folder or fine-tuned name and wrap it in an Engine.
 
     `precision` "fp32" (exactly the model's distribution), "bf16" (faster, slightly different
-    numbers; see bench/ for its measured agreement) or "auto" (default: `auto_precision`).
+    numbers; see bench/ for its measured agreement), "int8" (CPU only: int8 weights, float32
+    activations; fastest on x86 CPUs) or "auto" (default: `auto_precision`).
     `threads` sets torch's intra-op threads (default: `default_threads()`).
 
     Plain GPT-2 folders load through `writer.engine.weights` (no transformers model code,
@@ -528,10 +539,17 @@ def load_engine(
         raise WriterError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
     torch.set_num_threads(threads or default_threads())
     if precision == "auto":
-        from writer.engine.models import pick_device
-
         device = pick_device(device)
         precision = auto_precision(device)
+    if precision == "int8":
+        from writer.engine.quant import int8_available
+
+        device = pick_device(device)
+        if device != "cpu" or not int8_available():
+            raise WriterError(
+                "precision int8 needs an x86 CPU (torch's fbgemm kernels); "
+                "use --precision auto, fp32 or bf16"
+            )
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     source = resolve_model(name_or_path)
     folder = None

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from writer.engine.quant import Int8Linear
+
 # Rows at or below this take the `W @ h^T` form for the lm_head (decode); more rows use F.linear.
 _SMALL_ROWS = 32
 
@@ -52,24 +54,34 @@ class Linear:
     """y = x @ W + b for a GPT-2 Conv1D, with W held the fastest way available.
 
     Packed: a oneDNN blocked copy of W (the Conv1D's own weight can then be dropped).
+    Int8: per-channel int8 (see quant.py), for the "int8" precision.
     Plain: the Conv1D's weight as it is, through `addmm`, as transformers computes it; used for
     a model the caller owns (fine-tuning samples), whose weights must stay shared and trainable.
     """
 
     def __init__(
-        self, weight: torch.Tensor, bias: torch.Tensor, pack: bool, transpose: bool = False
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        pack: bool,
+        transpose: bool = False,
+        int8: bool = False,
     ) -> None:
         """`weight` is a Conv1D weight, [in, out]. `transpose` (GPU, engine-owned weights):
         hold it as [out, in] for `F.linear`, the layout cuBLAS reads fastest with few rows."""
         self.bias = bias
         self.out_features = weight.shape[1]
+        self.int8 = Int8Linear(weight.t(), bias) if int8 else None
+        pack = pack and not int8
         self.packed = (
             torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), 4) if pack else None
         )
-        self.weight_t = weight.t().contiguous() if transpose and not pack else None
-        self.weight = None if pack or transpose else weight
+        self.weight_t = weight.t().contiguous() if transpose and not pack and not int8 else None
+        self.weight = None if pack or transpose or int8 else weight
 
     def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
+        if self.int8 is not None:
+            return self.int8(x, gelu)
         if self.packed is not None:
             if gelu is None:
                 return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
@@ -229,7 +241,9 @@ class GPT2Runner:
         )
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, *, owns_model: bool = False) -> GPT2Runner:
+    def from_model(
+        cls, model: torch.nn.Module, *, owns_model: bool = False, int8: bool = False
+    ) -> GPT2Runner:
         """A runner over a transformers GPT-2 model's weights.
 
         With `owns_model` (the engine loaded it and nobody trains it), the Conv1D weights are
@@ -240,8 +254,8 @@ class GPT2Runner:
         assert shape is not None
         tensors = {name: p.detach() for name, p in model.named_parameters()}
         tensors["lm_head.weight"] = model.lm_head.weight.detach()
-        runner = cls(shape, tensors, pack=owns_model)
-        if runner.packed or runner.transposed:
+        runner = cls(shape, tensors, pack=owns_model, int8=owns_model and int8)
+        if runner.packed or runner.transposed or runner.int8:
             for block, blk in zip(model.transformer.h, runner.blocks, strict=True):
                 block.attn.c_attn, block.attn.c_proj = (
                     PackedConv1D(blk.attn),
@@ -251,12 +265,19 @@ class GPT2Runner:
         return runner
 
     def __init__(
-        self, shape: GPT2Shape, tensors: Mapping[str, torch.Tensor], *, pack: bool = False
+        self,
+        shape: GPT2Shape,
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        pack: bool = False,
+        int8: bool = False,
     ) -> None:
         """Build from GPT-2 tensors named as in its checkpoints ("transformer." prefix optional).
 
         `pack`: hold the four matrices of each block as oneDNN packed copies (where available),
         the fast layout; the caller should then drop its own references to the originals.
+        `int8` (CPU, float32 tensors): hold them and the lm_head as per-channel int8 instead
+        (the "int8" precision; activations, layer norms, attention and KV stay float32).
         """
 
         def t(name: str) -> torch.Tensor:
@@ -276,10 +297,13 @@ class GPT2Runner:
         self.lnf_w = t("ln_f.weight")
         self.lnf_b = t("ln_f.bias")
         # [vocab, d]; GPT-2 ties it to the token embeddings.
-        self.lm_head = tensors.get("lm_head.weight", self.wte)
+        self.lm_head: torch.Tensor | None = tensors.get("lm_head.weight", self.wte)
         self.dtype = self.wte.dtype
         self.device = self.wte.device
-        self.packed = pack and packing_available(self.device, self.dtype)
+        self.int8 = int8
+        if int8 and (self.device.type != "cpu" or self.dtype != torch.float32):
+            raise ValueError("int8 weights need float32 tensors on the CPU")
+        self.packed = pack and not int8 and packing_available(self.device, self.dtype)
         # On a GPU the engine's own weights are held transposed instead (see Linear).
         self.transposed = pack and self.device.type == "cuda"
         # A packed copy of the lm_head too (+154 MB for GPT-2 small; the embedding lookup still
@@ -288,6 +312,14 @@ class GPT2Runner:
         self.lm_head_packed = (
             torch.ops.mkldnn._reorder_linear_weight(self.lm_head, 4) if self.packed else None
         )
+        # int8: the lm_head is a quarter of the bytes of each decode step in int8 (38.6 MB of
+        # GPT-2 small's ~124 MB); the tied fp32 matrix stays for the embedding lookup.
+        self.lm_head_int8 = Int8Linear(self.lm_head, None) if int8 else None
+        if int8:
+            # The embedding lookup then needs the matrix only for a few rows a step: held in
+            # bf16 (-77 MB for GPT-2 small, what keeps the app under 0.6 GB), widened per row.
+            self.wte = self.wte.to(torch.bfloat16)
+            self.lm_head = None
         self.blocks: list[_Block] = []
         for i in range(shape.n_layer):
 
@@ -297,6 +329,7 @@ class GPT2Runner:
                     t(f"h.{i}.{name}.bias"),
                     self.packed,
                     transpose=self.transposed,
+                    int8=int8,
                 )
 
             self.blocks.append(
@@ -330,9 +363,12 @@ class GPT2Runner:
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Final layer norm and lm_head for hidden states [rows, d] -> [rows, vocab] (float32)."""
         h = self._ln(h, self.lnf_w, self.lnf_b)
-        if self.lm_head_packed is not None:
+        if self.lm_head_int8 is not None:
+            out = self.lm_head_int8(h)
+        elif self.lm_head_packed is not None:
             out = torch.ops.mkldnn._linear_pointwise(h, self.lm_head_packed, None, "none", [], "")
         elif h.shape[0] <= _SMALL_ROWS:
+            assert self.lm_head is not None
             out = torch.mm(self.lm_head, h.t()).t()
         else:
             out = F.linear(h, self.lm_head)
@@ -354,7 +390,7 @@ class GPT2Runner:
         if past + t > self.n_positions:
             raise ValueError(f"{past + t} positions exceed the model's {self.n_positions}")
         pos = torch.arange(past, past + t, device=self.device)
-        h = self.wte[ids] + self.wpe[pos]  # [T, d]
+        h = self.wte[ids].to(self.dtype) + self.wpe[pos]  # [T, d]
         keys: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         mask = None
@@ -401,7 +437,7 @@ class GPT2Runner:
         n = tokens.shape[0]
         s = suffix.length
         p = prefix.length
-        h = self.wte[tokens] + self.wpe[p + s]  # [n, d]
+        h = self.wte[tokens].to(self.dtype) + self.wpe[p + s]  # [n, d]
         for i, blk in enumerate(self.blocks):
             qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
             q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
