@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import run_writer
+from conftest import run_writer
 
 
 def one_error_line(result) -> str:

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import CORPUS, run_writer
+from conftest import CORPUS, run_writer
 
 MAX_SEED = 2**63 - 1
 

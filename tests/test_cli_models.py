@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_writer
+from conftest import run_writer
 
 
 def _fake_finetuned(data_home: str, name: str, manifest: dict | None) -> Path:

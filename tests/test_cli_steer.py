@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import run_writer
+from conftest import run_writer
 
 LORE = """
 [[entry]]

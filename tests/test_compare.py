@@ -6,8 +6,8 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, run_writer
 
-from tests.conftest import CORPUS, run_writer
 from tests.test_app_support import wait_for
 from writer.store import DraftStore
 from writer.store.judgments import ComparisonSummary, Judgment, JudgmentLog

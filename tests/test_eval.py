@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, run_writer
 
-from tests.conftest import CORPUS, run_writer
 from writer.engine.corpus import encode_documents, find_text_files, read_corpus, split_holdout
 from writer.engine.evaluate import check_window, perplexity
 from writer.errors import WriterError

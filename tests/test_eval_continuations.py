@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+from conftest import CORPUS, run_writer
 from rouge_score import rouge_scorer
 
-from tests.conftest import CORPUS, run_writer
 from writer.engine.metrics import (
     bleu,
     chrf,

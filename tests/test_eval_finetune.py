@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.conftest import CORPUS, run_writer
+from conftest import CORPUS, run_writer
 
 FAST = ["--steps", "6", "--block-size", "32", "--batch-size", "2", "--micro-batch-size", "2"]
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
-from tests.conftest import CORPUS
 from writer.engine.finetune import FinetuneInterrupted, FinetuneOptions, finetune
 from writer.errors import WriterError
 

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import CORPUS, run_writer
+from conftest import CORPUS, run_writer
 
 FAST = ["--block-size", "32", "--batch-size", "4", "--micro-batch-size", "2"]
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import _isolated_env, run_writer
 
-from tests.conftest import _isolated_env, run_writer
 from tests.servers import ServeProcess, build_long_model
 from writer.engine.context import StoryContext, assemble_context
 from writer.engine.remote import RemoteEngine

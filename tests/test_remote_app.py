@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import _isolated_env
 
-from tests.conftest import _isolated_env
 from tests.servers import ServeProcess, build_long_model
 from tests.test_app_support import notified, run_app, wait_for
 from writer.engine.opening import remote_engine_loader

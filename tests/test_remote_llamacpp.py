@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import run_writer
 
-from tests.conftest import run_writer
 from tests.servers import build_gguf
 
 pytest.importorskip("llama_cpp.server", reason="pip install 'llama-cpp-python[server]'")

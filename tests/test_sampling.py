@@ -32,9 +32,8 @@ SAMPLED = SamplingParams(
 @pytest.fixture(scope="module")
 def looping_engine(tiny_model_dir):
     """The tiny model after 300 steps on the corpus: it loops on a repeated sentence."""
+    from conftest import CORPUS
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tests.conftest import CORPUS
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from conftest import _isolated_env, run_writer
 
-from tests.conftest import _isolated_env, run_writer
 from tests.servers import ServeProcess, build_long_model
 
 KEY = "s3cret-test-key"

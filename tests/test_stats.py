@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_writer
+from conftest import run_writer
+
 from tests.test_app_support import ScriptedEngine, loader_for, wait_for
 from writer.presets import get_preset
 from writer.store import DraftStore

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import run_writer
+from conftest import run_writer
+
 from tests.test_app_support import ScriptedEngine, loader_for
 from writer.config import load_config
 from writer.paths import config_path, user_themes_dir
