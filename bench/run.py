@@ -77,6 +77,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "range, phrase bans and bias all on (issue 11; target: within 10%% of engine)",
     )
     p.add_argument(
+        "--logprobs",
+        type=int,
+        nargs="?",
+        const=10,
+        default=None,
+        metavar="K",
+        help="add an engine-logprobs way: the engine recording per-token probabilities with K "
+        "alternatives (default 10; issue 12; target: W1 wall within 5%% of engine)",
+    )
+    p.add_argument(
         "--context-cache",
         action="store_true",
         help="measure instead: first-token time after typing 20 tokens, with memory + 3 "
@@ -178,6 +188,10 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
         runners[name] = _engine_runner(engine, name, by_name)
     if args.steer:
         runners["engine-steer"] = _engine_runner(engines["engine"], "engine-steer", by_name, True)
+    if args.logprobs is not None:
+        runners["engine-logprobs"] = _engine_runner(
+            engines["engine"], "engine-logprobs", by_name, logprobs=args.logprobs
+        )
     if not args.no_plain:
         plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
         runners["plain"] = lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
@@ -265,14 +279,20 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     return 0
 
 
-def _engine_runner(engine: Any, name: str, by_name: dict[str, Any], steer: bool = False) -> Any:
+def _engine_runner(
+    engine: Any,
+    name: str,
+    by_name: dict[str, Any],
+    steer: bool = False,
+    logprobs: int | None = None,
+) -> Any:
     """A callable timing `engine` on a workload: cold (cache cleared) or warm (W4 after W1)."""
 
     def run(wl: Any, seed: int) -> ways.Measurement:
         engine.clear_cache()
         if wl.warm_from:  # untimed: warms
-            ways.run_engine(engine, by_name[wl.warm_from], seed, way=name, steer=steer)
-        return ways.run_engine(engine, wl, seed, way=name, steer=steer)
+            ways.run_engine(engine, by_name[wl.warm_from], seed, name, steer, logprobs)
+        return ways.run_engine(engine, wl, seed, way=name, steer=steer, logprobs=logprobs)
 
     return run
 
