@@ -92,7 +92,7 @@ class ScriptedEngine:
         for cand in cands:
             yield CandidateDone(cand.index, cand)
         stats = GenerationStats(3, 0, n * self.tokens, 0.01, max(time.monotonic() - start, 1e-3))
-        yield GenerationDone(cands, stats, cancelled, seed or 0)
+        yield GenerationDone(cands, stats, cancelled, seed or 0, prompt)
 
     def generate(self, prompt, params, n=3, seed=None, mode="continue", cancel=None, **kw):
         events = list(self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel, **kw))

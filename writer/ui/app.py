@@ -25,6 +25,7 @@ from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, a
 from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
 from writer.ui.guard import StoreGuardMixin
+from writer.ui.probabilities import ProbabilitiesMixin
 from writer.ui.saving import SavingMixin
 from writer.ui.screens.writing import WritingScreen
 from writer.ui.widgets.candidates import CandidatesPanel
@@ -32,7 +33,9 @@ from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import StatusBar
 
 
-class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]):
+class WriterApp(
+    GenerationMixin, ProbabilitiesMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]
+):
     """The editor with live GPT-2 candidates."""
 
     TITLE = "writer"

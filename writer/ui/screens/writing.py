@@ -36,6 +36,8 @@ class WritingScreen(Screen[None]):
         Binding("f3", "history", "History", show=False),
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
+        Binding("f8", "next_token", "Next token", show=False),
+        Binding("f9", "inserted_probabilities", "Probabilities", show=False),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")
@@ -82,6 +84,12 @@ class WritingScreen(Screen[None]):
 
     def action_models(self) -> None:
         self.app.action_models()
+
+    def action_next_token(self) -> None:
+        self.app.action_next_token()
+
+    def action_inserted_probabilities(self) -> None:
+        self.app.action_inserted_probabilities()
 
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a dialog opened: hide the story keys in the footer

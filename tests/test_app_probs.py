@@ -1,0 +1,138 @@
+"""Pilot tests of issue 12's flows: the probabilities view, swap-and-continue (from a candidate
+and from the text just inserted), and the next token at the cursor; over every engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_app import ENGINES, type_text
+from tests.test_app_support import loader_for, message_log, notified, run_app, wait_for
+from writer.ui.app import WriterApp
+from writer.ui.messages import GenerationFinished
+from writer.ui.screens.tokens import NextTokenScreen, TokenProbsScreen, legend
+
+PROMPT = "Once upon a time"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request):
+    """Each engine writer can drive, in turn (as in test_app.py)."""
+    return ENGINES[request.param](request)
+
+
+async def _generate(pilot, app) -> None:
+    await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+    app.overrides = {"max_new_tokens": 6, "stop": "none"}
+    await type_text(pilot, PROMPT)
+    await pilot.press("ctrl+g")
+    await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
+
+
+def _requests(app) -> list[GenerationFinished]:
+    return message_log(app).of(GenerationFinished)
+
+
+async def test_probabilities_view_shades_tokens_and_lists_alternatives(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        tokens = app.panel.tokens[0]
+        assert tokens and "".join(t.text for t in tokens) == app.panel.texts[0]
+        await pilot.press("tab", "p")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        view = app.screen
+        assert view.tokens == list(tokens) and view.position == 0
+        options = view.query_one("#alternatives")
+        assert options.option_count == 10
+        first = str(options.get_option_at_index(0).prompt)
+        assert "%" in first
+        assert "legend" in {w.id for w in view.query("Static")}
+        assert "model probability" in legend().plain
+        await pilot.press("right")
+        assert view.position == min(1, len(tokens) - 1)
+        info = str(view.query_one("#token-info").render())
+        assert f"token {view.position + 1}/{len(tokens)}" in info
+        await pilot.press("p")  # the same key closes it
+        await wait_for(pilot, lambda: not isinstance(app.screen, TokenProbsScreen))
+        assert app.editor.text == PROMPT  # viewing changes nothing
+
+
+async def test_swap_and_continue_from_a_candidate(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        tokens = app.panel.tokens[0]
+        await pilot.press("tab", "p")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        position = min(1, len(tokens) - 1)
+        await pilot.press("right")
+        # the second alternative that is a whole character (not the one already there)
+        top = tokens[position].top
+        j = next(
+            i
+            for i, c in enumerate(top)
+            if "\ufffd" not in c.text and c.text != tokens[position].text
+        )
+        before = len(_requests(app))
+        await pilot.press(*["down"] * j, "enter")
+        await wait_for(pilot, lambda: len(_requests(app)) > before, 30)
+        await wait_for(pilot, lambda: not app.panel.running, 30)
+        stem = "".join(t.text for t in tokens[:position]) + top[j].text
+        expected_text = app.editor.document.text  # TextArea normalises line breaks
+        assert expected_text.splitlines() == (PROMPT + stem).splitlines()
+        done = _requests(app)[-1].done
+        assert done.prompt_text == expected_text  # N new candidates from the swap point
+        # the same as generating from the edited text directly with the same seed
+        direct = engine.generate(expected_text, app.current_params(), n=3, seed=done.seed)
+        assert [c.text for c in done.candidates] == [c.text for c in direct]
+        assert app.panel.texts == [c.text for c in direct]
+        await pilot.press("ctrl+z")  # the swap was one undo step
+        assert app.editor.text == PROMPT
+
+
+async def test_swap_in_the_text_just_inserted(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        tokens = app.panel.tokens[1]
+        await pilot.press("tab", "2")
+        await pilot.pause()
+        inserted = app.editor.text
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        assert app.screen.tokens == list(tokens)
+        top = tokens[0].top
+        j = next(i for i, c in enumerate(top) if "\ufffd" not in c.text and "\r" not in c.text)
+        before = len(_requests(app))
+        await pilot.press(*["down"] * j, "enter")
+        await wait_for(pilot, lambda: len(_requests(app)) > before, 30)
+        # the inserted candidate was cut at token 0 and the alternative put in its place
+        assert app.editor.text == PROMPT + top[j].text
+        assert _requests(app)[-1].done.prompt_text == PROMPT + top[j].text
+        await wait_for(pilot, lambda: not app.panel.running, 30)
+        await pilot.press("escape", "ctrl+z")
+        assert app.editor.text == inserted
+        # once another request has run, f9 has nothing to show
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
+
+
+async def test_next_token_at_the_cursor_inserts_the_pick(engine):
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        await type_text(pilot, PROMPT)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, NextTokenScreen))
+        choices = app.screen.choices
+        assert len(choices) == 10
+        expected = engine.next_tokens(PROMPT, app.current_params(), 10)
+        assert [c.token_id for c in choices] == [c.token_id for c in expected]
+        options = app.screen.query_one("OptionList")
+        assert "%" in str(options.get_option_at_index(0).prompt)
+        j = next(i for i, c in enumerate(choices) if "\ufffd" not in c.text and "\r" not in c.text)
+        await pilot.press(*["down"] * j, "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NextTokenScreen))
+        assert app.editor.text == PROMPT + choices[j].text
+        await pilot.press("ctrl+z")  # one undo step
+        assert app.editor.text == PROMPT
