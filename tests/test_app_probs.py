@@ -136,3 +136,49 @@ async def test_next_token_at_the_cursor_inserts_the_pick(engine):
         assert app.editor.text == PROMPT + choices[j].text
         await pilot.press("ctrl+z")  # one undo step
         assert app.editor.text == PROMPT
+
+
+async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
+    from tests.test_app_support import ScriptedEngine
+    from writer.ui.screens.branches import BranchesScreen
+
+    engine = ScriptedEngine()
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        await pilot.press("tab", "1")
+        await wait_for(pilot, lambda: app.store.generations(app.draft.id)[0].inserted == 0)
+        record = app.store.generations(app.draft.id)[0]
+        first, second = (c["text"] for c in record.candidates[:2])
+        await type_text(pilot, " The end.")
+        await pilot.press("ctrl+s")
+        story = PROMPT + first + " The end."
+        assert app.editor.text == story
+        # the log keeps the candidates, not their per-token probabilities
+        assert "token_logprobs" not in record.candidates[0]
+
+    again = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(again, size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: again.draft is not None and again.editor.text == story)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
+        view = again.screen
+        options = view.query_one("OptionList")
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert "at …" + PROMPT in prompts[0]  # the point, by the text before it
+        assert prompts[1].startswith("  ✓") and first.strip() in prompts[1]  # the path taken
+        assert not prompts[2].startswith("  ✓") and second.strip() in prompts[2]
+        options.highlighted = 2
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
+        assert again.editor.text == PROMPT + second + " The end."  # in place of the first
+        assert again.store.generations(again.draft.id)[0].inserted == 1
+        await pilot.press("ctrl+z")  # one undo step
+        assert again.editor.text == story
+        # a point: enter moves the cursor there (the end of the prompt)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
+        again.screen.query_one("OptionList").highlighted = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
+        assert again.editor.cursor_location == (0, len(PROMPT))

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from writer.config import Config, load_config, save_config
 from writer.errors import WriterError, error_line, log_exception
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.branches import BranchesMixin
 from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
 from writer.ui.guard import StoreGuardMixin
@@ -34,7 +35,13 @@ from writer.ui.widgets.status import StatusBar
 
 
 class WriterApp(
-    GenerationMixin, ProbabilitiesMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]
+    GenerationMixin,
+    ProbabilitiesMixin,
+    BranchesMixin,
+    SavingMixin,
+    FileSyncMixin,
+    StoreGuardMixin,
+    App[None],
 ):
     """The editor with live GPT-2 candidates."""
 
@@ -225,6 +232,10 @@ class WriterApp(
             "Alternatives", "Candidates of earlier requests (f4)", self.action_alternatives
         )
         yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
+        yield SystemCommand(
+            "Branches", "Every request's candidates, by story point (ctrl+l)", self.action_branches
+        )
+        yield SystemCommand("Next token", "Most likely next tokens (f8)", self.action_next_token)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
 
     def _preset_cmd(self, name: str):

@@ -28,6 +28,11 @@ KEYS: list[tuple[str, str, str]] = [
     ("Drafts", "ctrl+s", "Save now (autosave runs within 2 s of typing)"),
     ("Drafts", "f3", "History: restore an earlier revision"),
     ("Drafts", "f4", "Alternatives: candidates of earlier requests"),
+    (
+        "Drafts",
+        "ctrl+l",
+        "Branches: each request's candidates by story point; go back, swap one in",
+    ),
     ("App", "f1", "This help"),
     ("App", "ctrl+q", "Quit (saves first; asks if it cannot)"),
 ]

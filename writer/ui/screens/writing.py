@@ -38,6 +38,7 @@ class WritingScreen(Screen[None]):
         Binding("f5", "models", "Models", show=False),
         Binding("f8", "next_token", "Next token", show=False),
         Binding("f9", "inserted_probabilities", "Probabilities", show=False),
+        Binding("ctrl+l", "branches", "Branches", show=False),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")
@@ -90,6 +91,9 @@ class WritingScreen(Screen[None]):
 
     def action_inserted_probabilities(self) -> None:
         self.app.action_inserted_probabilities()
+
+    def action_branches(self) -> None:
+        self.app.action_branches()
 
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a dialog opened: hide the story keys in the footer
