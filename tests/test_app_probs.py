@@ -182,3 +182,26 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
         assert again.editor.cursor_location == (0, len(PROMPT))
+
+
+async def test_markup_like_tokens_are_shown_as_text():
+    from tests.test_app_support import ScriptedEngine
+    from writer.engine.types import TokenChoice, TokenLogprobs
+
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        tok = TokenLogprobs(1, "[b]x[/b]", -0.1, -0.1, (TokenChoice(1, "[red]", -0.1, -0.1),))
+        app.push_screen(TokenProbsScreen([tok], "t"))
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        await pilot.pause()
+        assert "[b]x[/b]" in str(app.screen.query_one("#token-info").render())
+        option = app.screen.query_one("#alternatives").get_option_at_index(0)
+        assert "[red]" in str(option.prompt)
+        await pilot.press("escape")
+        # p on a candidate that has no token data yet says so instead of opening
+        app.panel.start(99, "continue", 1)
+        app.panel.focus()
+        await pilot.press("p")
+        await wait_for(pilot, lambda: notified(app, "No token probabilities for this candidate"))
+        assert not isinstance(app.screen, TokenProbsScreen)

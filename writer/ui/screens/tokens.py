@@ -147,9 +147,12 @@ class TokenProbsScreen(ModalScreen["SwapChoice | None"]):
             return
         tok = self.tokens[self.position]
         sampled = percent(tok.sampled_logprob)
+        # Content, not a markup string: a token such as "[b]" is text, not a style.
         info.update(
-            f"token {self.position + 1}/{len(self.tokens)} {shown(tok.text)!r}: "
-            f"model {percent(tok.logprob)}, sampling {sampled}"
+            Content(
+                f"token {self.position + 1}/{len(self.tokens)} {shown(tok.text)!r}: "
+                f"model {percent(tok.logprob)}, sampling {sampled}"
+            )
         )
         for j, alt in enumerate(tok.top):
             mark = "✓" if alt.token_id == tok.token_id else " "
