@@ -190,3 +190,23 @@ def test_logprobs_bounds_are_checked(tiny_engine) -> None:
         tiny_engine.next_tokens(PROMPT, params, k=-1)
     cand = tiny_engine.generate(PROMPT, params, n=1, seed=1, logprobs=0)[0]
     assert cand.token_logprobs and all(t.top == () for t in cand.token_logprobs)
+
+
+def test_the_transformers_back_end_reports_the_same(tiny_model_dir, reference) -> None:
+    """Models off the fast path (transformers' forward) give the same token data."""
+    from writer.engine.backends import TransformersBackend
+    from writer.engine.generate import Engine
+    from writer.engine.models import load_model_and_tokenizer
+
+    _, tokenizer, _ = load_model_and_tokenizer(str(tiny_model_dir), device="cpu")
+    fallback = Engine(reference, tokenizer)
+    fallback.backend = TransformersBackend(reference)
+    params = _params(temperature=0.8, top_k=10)
+    choices = fallback.next_tokens(PROMPT, params, k=5)
+    expected = torch.log_softmax(_logits(reference, _prompt_ids(fallback, PROMPT)), -1)
+    top_lp, top_ids = expected.topk(5)
+    assert [c.token_id for c in choices] == top_ids.tolist()
+    assert [c.logprob for c in choices] == pytest.approx(top_lp.tolist(), abs=1e-4)
+    cand = fallback.generate(PROMPT, params, n=1, seed=2, logprobs=3)[0]
+    assert len(cand.token_logprobs) == cand.tokens
+    assert cand.token_logprobs[0].top[0].token_id == top_ids[0]
