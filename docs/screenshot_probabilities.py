@@ -7,8 +7,10 @@ needed for a picture), the probabilities view of candidate 1 open on its fourth 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import math
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HOME = tempfile.mkdtemp(prefix="writer-shot-")  # keep the user's drafts out of it
+atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = os.path.join(HOME, var.lower())
 
