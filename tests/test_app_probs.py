@@ -205,3 +205,23 @@ async def test_markup_like_tokens_are_shown_as_text():
         await pilot.press("p")
         await wait_for(pilot, lambda: notified(app, "No token probabilities for this candidate"))
         assert not isinstance(app.screen, TokenProbsScreen)
+
+
+def test_shading_bands_stand_out_in_every_bundled_theme():
+    """Each band's colour is far from the panel's background in each bundled theme, and the
+    bands differ by text style too (bold, underline, reverse), which 16-colour terminals keep."""
+    from textual.color import Color
+
+    from writer.themes import load_themes
+    from writer.ui.screens.tokens import BANDS
+
+    themes = {t.name: t for t in load_themes().themes}
+    assert {"writer-dark", "writer-light", "writer-paper"} <= set(themes)
+    for name in ("writer-dark", "writer-light", "writer-paper"):
+        colours = themes[name].to_color_system().generate()
+        surface = Color.parse(colours["surface"])
+        for variable in ("success", "warning", "error"):
+            colour = surface + Color.parse(colours[variable])
+            assert abs(colour.brightness - surface.brightness) >= 0.3, (name, variable)
+    attributes = [set(style.split()) & {"bold", "underline", "reverse"} for *_, style in BANDS]
+    assert len({frozenset(a) for a in attributes}) == len(BANDS)
