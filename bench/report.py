@@ -125,6 +125,13 @@ def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) 
                 None if r is None else r >= 0.9,
                 f"{wl} decode with every issue-11 sampler on: {_x(r)} of engine's rate (>= 0.9x)",
             )
+    if any(way == "engine-logprobs" for _, way in summary):
+        # Issue 12: recording per-token probabilities costs at most 5% of W1's wall time.
+        r = _ratio(get("W1", "engine-logprobs", "wall_s"), get("W1", "engine", "wall_s"))
+        line(
+            None if r is None else r <= 1.05,
+            f"W1 wall recording token probabilities: {_x(r)} of engine's (<= 1.05x)",
+        )
     short = [f"{wl}/{way}" for (wl, way), row in summary.items() if row["notes"]]
     line(
         not short,

@@ -77,6 +77,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "range, phrase bans and bias all on (issue 11; target: within 10%% of engine)",
     )
     p.add_argument(
+        "--logprobs",
+        type=int,
+        nargs="?",
+        const=10,
+        default=None,
+        metavar="K",
+        help="add an engine-logprobs way: the engine recording per-token probabilities with K "
+        "alternatives (default 10; issue 12; target: W1 wall within 5%% of engine)",
+    )
+    p.add_argument(
         "--context-cache",
         action="store_true",
         help="measure instead: first-token time after typing 20 tokens, with memory + 3 "
@@ -182,6 +192,8 @@ def way_names(args: argparse.Namespace) -> list[str]:
     names = ["engine"] + [f"engine-{p}" for p in args.precision]
     if args.steer:
         names.append("engine-steer")
+    if args.logprobs is not None:
+        names.append("engine-logprobs")
     if not args.no_plain:
         names.append("plain")
     if not args.no_ct2:
@@ -201,6 +213,11 @@ def make_runner(
     if name == "engine-steer":  # the default precision with every issue-11 sampler on
         engine = load_engine(str(model_dir), device="cpu", threads=threads)
         run = _engine_runner(engine, name, by_name, steer=True)
+        run.engine = engine  # type: ignore[attr-defined]
+        return run
+    if name == "engine-logprobs":  # the default precision, recording per-token probabilities
+        engine = load_engine(str(model_dir), device="cpu", threads=threads)
+        run = _engine_runner(engine, name, by_name, logprobs=args.logprobs)
         run.engine = engine  # type: ignore[attr-defined]
         return run
     if name.startswith("engine"):
@@ -438,14 +455,20 @@ def _report(
     return 0
 
 
-def _engine_runner(engine: Any, name: str, by_name: dict[str, Any], steer: bool = False) -> Any:
+def _engine_runner(
+    engine: Any,
+    name: str,
+    by_name: dict[str, Any],
+    steer: bool = False,
+    logprobs: int | None = None,
+) -> Any:
     """A callable timing `engine` on a workload: cold (cache cleared) or warm (W4 after W1)."""
 
     def run(wl: Any, seed: int) -> ways.Measurement:
         engine.clear_cache()
         if wl.warm_from:  # untimed: warms
-            ways.run_engine(engine, by_name[wl.warm_from], seed, way=name, steer=steer)
-        return ways.run_engine(engine, wl, seed, way=name, steer=steer)
+            ways.run_engine(engine, by_name[wl.warm_from], seed, name, steer, logprobs)
+        return ways.run_engine(engine, wl, seed, way=name, steer=steer, logprobs=logprobs)
 
     return run
 

@@ -116,11 +116,17 @@ STEER = {
 
 
 def run_engine(
-    engine: Any, wl: Workload, seed: int, way: str = "engine", steer: bool = False
+    engine: Any,
+    wl: Workload,
+    seed: int,
+    way: str = "engine",
+    steer: bool = False,
+    logprobs: int | None = None,
 ) -> Measurement:
     """Time `engine.stream` on `wl`; the caller clears or warms the prefix cache first.
 
-    `steer`: with the issue 11 samplers enabled (`STEER`)."""
+    `steer`: with the issue 11 samplers enabled (`STEER`); `logprobs`: recording per-token
+    probabilities with that many alternatives (issue 12)."""
     from writer.engine.types import GenerationDone
     from writer.presets import SamplingParams
 
@@ -139,7 +145,8 @@ def run_engine(
     first = None
     with PeakRSS() as rss:
         start = time.perf_counter()
-        for event in engine.stream(wl.prompt, params, n=wl.n, seed=seed):
+        extra = {} if logprobs is None else {"logprobs": logprobs}
+        for event in engine.stream(wl.prompt, params, n=wl.n, seed=seed, **extra):
             if first is None:
                 first = time.perf_counter() - start
             if isinstance(event, GenerationDone):

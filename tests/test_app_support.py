@@ -7,6 +7,7 @@ real tiny GPT-2 (see test_app.py).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -20,17 +21,33 @@ from writer.engine.types import (
     CandidateDone,
     GenerationDone,
     GenerationStats,
+    TokenChoice,
     TokenDelta,
+    TokenLogprobs,
 )
 
 
+def scripted_choices(prefix: str, k: int, chosen: str | None = None) -> tuple[TokenChoice, ...]:
+    """k alternatives " {prefix}0", " {prefix}1", ... with falling probabilities (50%, 25%...);
+    `chosen` (when given) comes first."""
+    texts = ([chosen] if chosen else []) + [f" {prefix}{j}" for j in range(k)]
+    return tuple(
+        TokenChoice(1000 + j, text, math.log(0.5 ** (j + 1)), math.log(0.5 ** (j + 1)))
+        for j, text in enumerate(texts[:k])
+    )
+
+
 class ScriptedEngine:
-    """Yields `tokens` steps of " c{index}t{step}" per candidate, `delay` seconds apart."""
+    """Yields `tokens` steps of " c{index}t{step}" per candidate, `delay` seconds apart.
+
+    With `logprobs=k` every step is one token of probability 50% whose alternatives are
+    " alt0".. (see `scripted_choices`); `next_tokens` offers " next0", " next1", ...
+    """
 
     name = "scripted"
     device = "cpu"
     precision = "fp32"
-    supports_logprobs = False
+    supports_logprobs = True
     supports_prefix_cache = False
     max_candidates = 16
 
@@ -41,10 +58,13 @@ class ScriptedEngine:
         self.steps_done = 0
         self.started = threading.Event()
 
-    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+    def stream(
+        self, prompt, params, n=3, seed=None, mode="continue", cancel=None, *, logprobs=None
+    ):
         self.calls.append({"prompt": prompt, "params": params, "n": n, "seed": seed, "mode": mode})
         self.started.set()
         texts = [""] * n
+        infos: list[list[TokenLogprobs]] = [[] for _ in range(n)]
         start = time.monotonic()
         cancelled = False
         for step in range(self.tokens):
@@ -57,17 +77,30 @@ class ScriptedEngine:
             for i in range(n):
                 piece = f" c{i}t{step}"
                 texts[i] += piece
-                yield TokenDelta(i, piece)
+                tokens: tuple[TokenLogprobs, ...] = ()
+                if logprobs is not None:
+                    top = scripted_choices("alt", logprobs, piece)
+                    tokens = (TokenLogprobs(step, piece, math.log(0.5), math.log(0.5), top),)
+                    infos[i].extend(tokens)
+                yield TokenDelta(i, piece, step, -1.0, tokens)
         reason = "cancelled" if cancelled else "length"
-        cands = [Candidate(t, step, -1.0, (seed or 0) + i, i, reason) for i, t in enumerate(texts)]
+        steps = step if cancelled else self.tokens
+        cands = [
+            Candidate(t, steps, -1.0, (seed or 0) + i, i, reason, (), tuple(infos[i]))
+            for i, t in enumerate(texts)
+        ]
         for cand in cands:
             yield CandidateDone(cand.index, cand)
         stats = GenerationStats(3, 0, n * self.tokens, 0.01, max(time.monotonic() - start, 1e-3))
-        yield GenerationDone(cands, stats, cancelled, seed or 0)
+        yield GenerationDone(cands, stats, cancelled, seed or 0, prompt)
 
-    def generate(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
-        events = list(self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel))
+    def generate(self, prompt, params, n=3, seed=None, mode="continue", cancel=None, **kw):
+        events = list(self.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=cancel, **kw))
         return events[-1].candidates
+
+    def next_tokens(self, text, params, k=10):
+        self.calls.append({"next_tokens": text, "params": params, "k": k})
+        return list(scripted_choices("next", k))
 
 
 def loader_for(engine: Any, delay: float = 0.0):

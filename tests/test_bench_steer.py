@@ -54,3 +54,16 @@ def test_loops_measurement_reports_both_ways(
     assert main(["--quick", "--models-dir", str(models_dir), "--loops"]) == 0
     report = capsys.readouterr().out
     assert "| balanced, no repetition penalty |" in report and "| same + DRY" in report
+
+
+def test_logprobs_way_runs_w1_and_reports_its_check(tmp_path: Path, models_dir: Path) -> None:
+    """Issue 12: the engine-logprobs way records token probabilities; the check line is there."""
+    from bench.run import main
+
+    out = tmp_path / "logprobs.json"
+    argv = ["--quick", "--models-dir", str(models_dir), "--json", str(out), "--logprobs",
+            "--workloads", "W1", "--no-ct2", "--no-plain"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert {r["way"] for r in data["summary"]} == {"engine", "engine-logprobs"}
+    assert any("recording token probabilities" in c for c in data["checks"])

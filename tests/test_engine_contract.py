@@ -17,6 +17,15 @@ def _check(engine) -> None:
     assert [c.seed for c in done.candidates] == [5, 6]
     assert len(engine.generate("Once upon a time", params, n=1, seed=5)) == 1
     assert 1 <= 2 <= engine.max_candidates
+    # per-token data (issue 12): one entry per token, its texts adding up to the candidate's
+    cands = engine.generate("Once upon a time", params, n=2, seed=5, logprobs=3)
+    for cand in cands:
+        assert len(cand.token_logprobs) == cand.tokens
+        assert "".join(t.text for t in cand.token_logprobs) == cand.text
+        assert all(len(t.top) == 3 for t in cand.token_logprobs)
+    choices = engine.next_tokens("Once upon a time", params, 4)
+    assert len(choices) == 4
+    assert [c.logprob for c in choices] == sorted((c.logprob for c in choices), reverse=True)
 
 
 def test_scripted_engine_keeps_the_contract() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from writer.commands import device_type, seed_type
-from writer.engine.types import MAX_CANDIDATES, MAX_SEED
+from writer.engine.types import MAX_CANDIDATES, MAX_LOGPROBS, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
 from writer.textfiles import MAX_TEXT_BYTES, read_text_file
@@ -64,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"seed of candidate 1, 0 to {MAX_SEED} (candidate i uses seed+i-1)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per prompt")
+    p.add_argument(
+        "--logprobs",
+        type=int,
+        metavar="K",
+        help=f"with --json: each candidate's tokens with their log-probabilities and the K "
+        f"(0 to {MAX_LOGPROBS}) most likely alternatives at each",
+    )
     p.add_argument("--output", "-o", metavar="F", help="write results to F instead of stdout")
     _add_remote_arguments(p)
 
@@ -320,6 +327,7 @@ def run(args: argparse.Namespace) -> int:
     requests = read_requests(args)
     context = read_context(args)
     as_json = args.json or bool(args.prompts)
+    logprobs = _check_logprobs(args.logprobs, as_json)
 
     from writer.config import load_config
     from writer.engine.opening import is_engine_url, open_engine
@@ -348,12 +356,14 @@ def run(args: argparse.Namespace) -> int:
     out = _open_output(args.output, append=args.resume)
     try:
         if args.prompts:
-            _run_many(engine, requests, params, model_name, out, context, done, args.concurrency)
+            _run_many(
+                engine, requests, params, model_name, out, context, done, args.concurrency, logprobs
+            )
         else:
             req = requests[0]
             stream_live = not as_json and req.n == 1 and out.isatty()
             live = out if stream_live else None
-            result = _run_one(engine, req, params, model_name, live, context)
+            result = _run_one(engine, req, params, model_name, live, context, logprobs=logprobs)
             _write(result, out, as_json, preset, streamed=stream_live)
         out.flush()
     except BrokenPipeError:
@@ -377,12 +387,21 @@ def _run_one(
     live: IO[str] | None,
     context: Any = None,
     cancel: Any = None,
+    logprobs: int | None = None,
 ) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
     done = None
+    extra = {} if logprobs is None else {"logprobs": logprobs}  # engines without it still work
     events = engine.stream(
-        req.prompt, params, n=req.n, seed=req.seed, mode=req.mode, context=context, cancel=cancel
+        req.prompt,
+        params,
+        n=req.n,
+        seed=req.seed,
+        mode=req.mode,
+        context=context,
+        cancel=cancel,
+        **extra,
     )
     for event in events:
         if live is not None and isinstance(event, TokenDelta):
@@ -398,15 +417,49 @@ def _run_one(
         "precision": engine.precision,
         "params": params.to_dict(),
         "seed": done.seed,
-        "candidates": [
-            {"text": c.text, "tokens": c.tokens, "logprob": round(c.logprob, 4), "seed": c.seed}
-            for c in done.candidates
-        ],
+        "candidates": [_candidate_json(c, logprobs is not None) for c in done.candidates],
         "_stats": done.stats,
     }
     if done.context is not None:
         result["context"] = done.context.to_dict()
     return result
+
+
+def _check_logprobs(k: int | None, as_json: bool) -> int | None:
+    if k is None:
+        return None
+    if not 0 <= k <= MAX_LOGPROBS:
+        raise UsageError(f"--logprobs must be 0 to {MAX_LOGPROBS} alternatives; got {k}")
+    if not as_json:
+        raise UsageError("--logprobs needs --json (the probabilities are part of the JSON)")
+    return k
+
+
+def _logprob_json(x: float) -> float | None:
+    """A natural-log probability for JSON: null for -inf (a token sampling could not pick)."""
+    return None if x == float("-inf") else round(x, 6)
+
+
+def _candidate_json(c: Any, with_logprobs: bool) -> dict[str, Any]:
+    data = {"text": c.text, "tokens": c.tokens, "logprob": round(c.logprob, 4), "seed": c.seed}
+    if with_logprobs:
+        data["logprobs"] = [
+            {
+                "token": t.text,
+                "logprob": _logprob_json(t.logprob),
+                "sampled_logprob": _logprob_json(t.sampled_logprob),
+                "top": [
+                    {
+                        "token": a.text,
+                        "logprob": _logprob_json(a.logprob),
+                        "sampled_logprob": _logprob_json(a.sampled_logprob),
+                    }
+                    for a in t.top
+                ],
+            }
+            for t in c.token_logprobs
+        ]
+    return data
 
 
 def _write(
@@ -463,6 +516,7 @@ def _run_many(
     context: Any,
     done: set[int],
     concurrency: int,
+    logprobs: int | None = None,
 ) -> None:
     """A batch, `concurrency` requests in flight, each result written as it finishes with its
     prompt's index (writer.commands.batch)."""
@@ -470,7 +524,7 @@ def _run_many(
 
     def run_one(index: int, cancel: Any) -> dict[str, Any]:
         req = requests[index]
-        result = _run_one(engine, req, params, model_name, None, context, cancel)
+        result = _run_one(engine, req, params, model_name, None, context, cancel, logprobs)
         stats = result.pop("_stats")
         return {"index": index, **result, "_tokens": stats.new_tokens}
 

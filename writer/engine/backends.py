@@ -128,6 +128,16 @@ class FastGPT2Backend:
 
     def begin(self, ids: list[int], batch: int, capacity: int) -> _FastSession | CudaGraphSession:
         self.governor.begin()
+        kv, logits, reused = self._prefill(ids)
+        if graphs_available(self.runner.device):
+            return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
+        return _FastSession(self.runner, kv, logits, reused, batch, capacity, self.governor)
+
+    def prompt_logits(self, ids: list[int]) -> torch.Tensor:
+        """The next-token logits [vocab] after `ids`, through (and into) the prefix cache."""
+        return self._prefill(ids)[1]
+
+    def _prefill(self, ids: list[int]) -> tuple[PrefixKV, torch.Tensor, int]:
         common = 0
         for a, b in zip(self._ids, ids, strict=False):
             if a != b:
@@ -144,9 +154,8 @@ class FastGPT2Backend:
             logits, kv = self.runner.prefill(new, prefix)
             reused = common
             self._ids, self._kv, self._last_logits = list(ids), kv, logits
-        if graphs_available(self.runner.device):
-            return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
-        return _FastSession(self.runner, kv, logits, reused, batch, capacity, self.governor)
+        assert kv is not None
+        return kv, logits, reused
 
 
 class _FastSession:
@@ -207,6 +216,12 @@ class TransformersBackend:
 
     def begin(self, ids: list[int], batch: int, capacity: int) -> _TransformersSession:
         return _TransformersSession(self.model, ids, batch)
+
+    def prompt_logits(self, ids: list[int]) -> torch.Tensor:
+        """The next-token logits [vocab] after `ids` (one forward, no cache kept)."""
+        with torch.inference_mode():
+            out = self.model(torch.tensor([ids], device=self.model.device), logits_to_keep=1)
+        return out.logits[0, -1].float()
 
 
 def _cache_keyword(model: Any) -> str:

@@ -29,15 +29,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import LogitsProcessorList
 
 from writer.engine import prompts
 from writer.engine.backends import make_backend
 from writer.engine.context import StoryContext, assemble_context
-from writer.engine.phrases import BanMatcher, BanTracker, token_table
+from writer.engine.phrases import BanMatcher, BanTracker, TokenTable, token_table
 from writer.engine.sampling import apply_processors, build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
+from writer.engine.tokenprobs import (
+    StepRecord,
+    TokenTexts,
+    next_token_choices,
+    pieces,
+    record_step,
+    token_logprobs,
+)
 from writer.engine.types import (
+    DEFAULT_LOGPROBS,
     MAX_CANDIDATES,
+    MAX_LOGPROBS,
     MAX_SEED,
     MODES,
     CancelSignal,
@@ -46,7 +57,9 @@ from writer.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationStats,
+    TokenChoice,
     TokenDelta,
+    TokenLogprobs,
 )
 from writer.errors import WriterError
 from writer.presets import SamplingParams
@@ -81,6 +94,20 @@ def release_free_memory() -> None:
         pass
 
 
+def _check_logprobs(k: int | None, name: str) -> None:
+    if k is None and name == "logprobs":
+        return
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_LOGPROBS:
+        raise WriterError(f"{name} must be 0 to {MAX_LOGPROBS} alternatives per token; got {k!r}")
+
+
+def _forget_records(row: _Row, position: int) -> None:
+    """A rolled-back row loses its tokens from `position` on, and their records with them."""
+    if row.records is not None:
+        del row.records[position:], row.offsets[position:]
+        row.sent = min(row.sent, position)
+
+
 def _is_cancelled(cancel: CancelSignal) -> bool:
     if cancel is None:
         return False
@@ -92,11 +119,15 @@ def _is_cancelled(cancel: CancelSignal) -> bool:
 class _Row:
     """Book-keeping for one candidate while it is generated."""
 
-    def __init__(self, index: int, seed: int) -> None:
+    def __init__(self, index: int, seed: int, recording: bool = False) -> None:
         self.index = index
         self.seed = seed
         self.ids: list[int] = []
         self.logprobs: list[float] = []
+        # With `logprobs=k`: each token's record, where its text ends, tokens streamed so far.
+        self.records: list[StepRecord] | None = [] if recording else None
+        self.offsets: list[int] = []
+        self.sent = 0
         self.text = ""
         self.emitted = 0
         self.done: Candidate | None = None
@@ -151,6 +182,7 @@ class Engine:
             raise WriterError(f"model {name!r} has no end-of-text token; use a GPT-2 model")
         self.eos_token_id = int(eos)
         self._lock = threading.Lock()
+        self._texts = TokenTexts(tokenizer)
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -174,6 +206,7 @@ class Engine:
         *,
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
+        logprobs: int | None = None,
     ) -> list[Candidate]:
         """The n finished candidates for `prompt` (see `stream`)."""
         done: GenerationDone | None = None
@@ -186,6 +219,7 @@ class Engine:
             cancel=cancel,
             context=context,
             prompt_ids=prompt_ids,
+            logprobs=logprobs,
         )
         for event in events:
             if isinstance(event, GenerationDone):
@@ -204,6 +238,7 @@ class Engine:
         *,
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
+        logprobs: int | None = None,
     ) -> Iterator[GenerationEvent]:
         """Yield TokenDelta events as tokens arrive, CandidateDone as each candidate ends, and
         GenerationDone last. Candidate i uses seed `seed + i`; a random seed is chosen when
@@ -212,6 +247,9 @@ class Engine:
         With `context` (memory, author's note, lorebook) the prompt is assembled by
         `writer.engine.context.assemble_context` and GenerationDone.context has its breakdown;
         `prompt_ids` (already assembled, e.g. by the app) are used as they are.
+
+        `logprobs=k` records per-token probabilities with k alternatives (writer.engine.types
+        .TokenLogprobs) on every candidate and delta; None records nothing.
         """
         if mode not in MODES:
             raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -223,6 +261,44 @@ class Engine:
             isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
         ):
             raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
+        self._check_prompt(context, prompt_ids)
+        _check_logprobs(logprobs, "logprobs")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        with self._lock:
+            try:
+                yield from self._run(
+                    prompt, params, n, int(seed), mode, cancel, context, prompt_ids, logprobs
+                )
+            finally:
+                release_free_memory()
+
+    def next_tokens(
+        self,
+        text: str,
+        params: SamplingParams,
+        k: int = DEFAULT_LOGPROBS,
+        *,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
+    ) -> list[TokenChoice]:
+        """The k most likely tokens after `text` (framed as `stream` frames a continuation of
+        it, so the numbers are those its first token is drawn from), most likely first, with
+        their probabilities under the model and under `params`. Uses and fills the prefix
+        cache: asking here and then generating from the same text prefills it once."""
+        if not isinstance(params, SamplingParams):
+            raise TypeError("params must be a SamplingParams")
+        self._check_prompt(context, prompt_ids)
+        _check_logprobs(k, "k")
+        with self._lock:
+            built, _, _ = self._prompt(text, params, "continue", context, prompt_ids)
+            logits = self.backend.prompt_logits(built.ids)
+            ids = torch.tensor([built.ids], dtype=torch.long, device=self.device)
+            processors, _ = self._processors(params, len(built.ids), "continue", logits.shape[-1])
+            scores = apply_processors(processors, ids, len(built.ids), [0], logits[None])
+            return next_token_choices(logits, scores[0], k, params.greedy, self._texts)
+
+    def _check_prompt(self, context: StoryContext | None, prompt_ids: list[int] | None) -> None:
         if context is not None and not isinstance(context, StoryContext):
             raise TypeError("context must be a StoryContext")
         if prompt_ids is not None and (
@@ -231,28 +307,16 @@ class Engine:
             raise WriterError(
                 f"prompt_ids must be 1 to {self.context_size - 1} tokens, without a context"
             )
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        with self._lock:
-            try:
-                yield from self._run(
-                    prompt, params, n, int(seed), mode, cancel, context, prompt_ids
-                )
-            finally:
-                release_free_memory()
 
-    def _run(
+    def _prompt(
         self,
         prompt: str,
         params: SamplingParams,
-        n: int,
-        seed: int,
         mode: str,
-        cancel: CancelSignal,
-        context: StoryContext | None = None,
-        prompt_ids: list[int] | None = None,
-    ) -> Iterator[GenerationEvent]:
-        start = time.perf_counter()
+        context: StoryContext | None,
+        prompt_ids: list[int] | None,
+    ) -> tuple[prompts.Prompt, Any, int]:
+        """The request's token ids, the context breakdown (or None) and its token budget."""
         max_new = min(params.max_new_tokens, self.context_size - 1)
         breakdown = None
         if prompt_ids is not None:
@@ -265,12 +329,43 @@ class Engine:
             built, breakdown = prompts.Prompt(assembled.ids, 0), assembled.breakdown
         else:
             built = prompts.build_prompt(self.tokenizer, prompt, mode, self.context_size, max_new)
+        return built, breakdown, max_new
+
+    def _processors(
+        self, params: SamplingParams, prompt_length: int, mode: str, vocab: int
+    ) -> tuple[LogitsProcessorList, TokenTable | None]:
+        needs_table = params.ban or params.bias or params.dry_multiplier > 0
+        table = token_table(self.tokenizer, vocab) if needs_table else None
+        processors = build_processors(
+            params,
+            prompt_length=prompt_length,
+            min_new_tokens=3 if mode == "ideas" else 0,
+            eos_token_id=self.eos_token_id,
+            device=self.device,
+            table=table,
+        )
+        return processors, table
+
+    def _run(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        n: int,
+        seed: int,
+        mode: str,
+        cancel: CancelSignal,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
+        logprobs: int | None = None,
+    ) -> Iterator[GenerationEvent]:
+        start = time.perf_counter()
+        built, breakdown, max_new = self._prompt(prompt, params, mode, context, prompt_ids)
         stop = "sentence" if mode == "ideas" else params.stop
         # An idea streams as generated; its final text is tidied to one clean line.
         tidy = prompts.clean_idea if mode == "ideas" else None
         # Greedy candidates are all the same: compute one and copy it.
         rows_n = 1 if params.greedy else n
-        rows = [_Row(i, seed + i) for i in range(rows_n)]
+        rows = [_Row(i, seed + i, logprobs is not None) for i in range(rows_n)]
         generators = []
         for row in rows:
             gen = torch.Generator(device=self.device)
@@ -279,16 +374,7 @@ class Engine:
 
         session = self.backend.begin(built.ids, rows_n, max_new)
         vocab = session.first_logits.shape[-1]
-        needs_table = params.ban or params.bias or params.dry_multiplier > 0
-        table = token_table(self.tokenizer, vocab) if needs_table else None
-        processors = build_processors(
-            params,
-            prompt_length=len(built.ids),
-            min_new_tokens=3 if mode == "ideas" else 0,
-            eos_token_id=self.eos_token_id,
-            device=self.device,
-            table=table,
-        )
+        processors, table = self._processors(params, len(built.ids), mode, vocab)
         bans = None
         if params.ban and table is not None:
             bans = BanTracker(BanMatcher(table, params.ban), table, built.ids, max_new)
@@ -309,7 +395,11 @@ class Engine:
             masked = bans.mask(logits, [rows[r] for r in active]) if bans else logits
             scores = apply_processors(processors, history, p, lengths, masked)
             tokens = choose_tokens(scores, params.greedy, [generators[r] for r in active])
-            logprobs = torch.log_softmax(logits, dim=-1).gather(1, tokens[:, None])[:, 0]
+            model_lp = torch.log_softmax(logits, dim=-1)
+            chosen_lp = model_lp.gather(1, tokens[:, None])[:, 0]
+            records = None
+            if logprobs is not None:  # one top-k on this step's logits; nothing when not asked
+                records = record_step(model_lp, scores, tokens, logprobs, params.greedy)
             if not new_tokens:
                 first_token_s = time.perf_counter() - start
             new_tokens += len(active)
@@ -323,16 +413,18 @@ class Engine:
                         if position is not None:
                             rollback[b] = position
                             rows[r].text = self._decode(rows[r].ids)
+                            _forget_records(rows[r], position)
             events, finished = self._advance(
                 rows,
                 active,
                 chosen,
-                logprobs.tolist(),
+                chosen_lp.tolist(),
                 stop,
                 max_new,
                 tidy,
                 skip=rollback,
                 hold=bans.safe_chars if bans else None,
+                records=records,
             )
             yield from events
             if _is_cancelled(cancel):
@@ -381,18 +473,7 @@ class Engine:
             candidates.append(row.done)
         if params.greedy and n > 1:
             first = candidates[0]
-            candidates = [
-                Candidate(
-                    first.text,
-                    first.tokens,
-                    first.logprob,
-                    seed,
-                    i,
-                    first.finish_reason,
-                    first.token_ids,
-                )
-                for i in range(n)
-            ]
+            candidates = [dataclasses.replace(first, seed=seed, index=i) for i in range(n)]
         stats = GenerationStats(
             prompt_tokens=len(built.ids),
             reused_tokens=session.reused,
@@ -414,6 +495,7 @@ class Engine:
         tidy: Callable[[str], str] | None = None,
         skip: Container[int] = (),
         hold: Callable[[_Row, Callable[[list[int]], str]], int] | None = None,
+        records: list[StepRecord] | None = None,
     ) -> tuple[list[GenerationEvent], set[int]]:
         """Add one token to each active row; return the events and the rows that finished.
 
@@ -434,6 +516,9 @@ class Engine:
                 row.ids.append(token)
                 row.logprobs.append(logprob)
                 row.text = self._decode(row.ids)
+                if row.records is not None and records is not None:
+                    row.records.append(records[b])
+                    row.offsets.append(len(row.text.rstrip("\ufffd")))
                 cut = find_stop(row.text, stop)
                 if cut is not None:
                     reason = "stop"
@@ -444,13 +529,17 @@ class Engine:
                 if hold is not None:
                     safe = min(safe, hold(row, self._decode))
                 if safe > row.emitted:
-                    events.append(TokenDelta(row.index, row.text[row.emitted : safe]))
+                    piece = row.text[row.emitted : safe]
+                    shown = self._streamed_tokens(row, safe)
+                    events.append(TokenDelta(row.index, piece, token, logprob, shown))
                     row.emitted = safe
                 continue
             row.done = self._finish(row, reason, cut)
-            if len(row.done.text) > row.emitted:
-                events.append(TokenDelta(row.index, row.done.text[row.emitted :]))
-                row.emitted = len(row.done.text)
+            rest = row.done.token_logprobs[row.sent :]
+            if len(row.done.text) > row.emitted or rest:
+                piece = row.done.text[row.emitted :]
+                events.append(TokenDelta(row.index, piece, token, logprob, rest))
+                row.emitted = max(row.emitted, len(row.done.text))
             if tidy is not None:
                 row.done = dataclasses.replace(row.done, text=tidy(row.done.text))
             events.append(CandidateDone(row.index, row.done))
@@ -461,6 +550,13 @@ class Engine:
         text = row.text[:cut].rstrip("\ufffd")
         kept = self._tokens_covering(row.ids, len(text)) if cut < len(row.text) else len(row.ids)
         logprob = sum(row.logprobs[:kept]) / kept if kept else 0.0
+        infos: tuple[TokenLogprobs, ...] = ()
+        if row.records is not None:
+            shares = pieces(text, row.offsets, 0, kept)
+            infos = tuple(
+                token_logprobs(rec, share, self._texts)
+                for rec, share in zip(row.records[:kept], shares, strict=True)
+            )
         return Candidate(
             text,
             kept,
@@ -469,7 +565,23 @@ class Engine:
             row.index,
             reason,
             tuple(row.ids[:kept]),  # type: ignore[arg-type]
+            infos,
         )
+
+    def _streamed_tokens(self, row: _Row, shown: int) -> tuple[TokenLogprobs, ...]:
+        """The recorded tokens whose text now lies within the first `shown` characters."""
+        if row.records is None:
+            return ()
+        end = row.sent
+        while end < len(row.offsets) and row.offsets[end] <= shown:
+            end += 1
+        shares = pieces(row.text, row.offsets, row.sent, end)
+        out = tuple(
+            token_logprobs(row.records[i], share, self._texts)
+            for i, share in zip(range(row.sent, end), shares, strict=True)
+        )
+        row.sent = end
+        return out
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(

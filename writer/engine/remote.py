@@ -212,6 +212,7 @@ class RemoteEngine:
         prompt_ids: list[int] | None = None,
         top_logprobs: int = 0,
         token_logprobs: dict[int, list[dict[str, Any]]] | None = None,
+        logprobs: int | None = None,
     ) -> Iterator[GenerationEvent]:
         """As the local Engine.stream: deltas as the server sends them, CandidateDone per
         candidate, GenerationDone last (also when cancelled).
@@ -222,6 +223,8 @@ class RemoteEngine:
         `top_logprobs` likeliest (servers give at most 5-20). Servers report one log-probability
         per token (vLLM: the model's; llama.cpp: after sampling), put in "logprob";
         "sampled_logprob" is None."""
+        if logprobs is not None:  # the Engine contract's name for the same request
+            top_logprobs = logprobs
         if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
             raise WriterError(f"top_logprobs must be 0 to 20; got {top_logprobs!r}")
         self._top = top_logprobs
@@ -239,6 +242,12 @@ class RemoteEngine:
         if seed is None:
             seed = secrets.randbelow(2**31)
         return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids)
+
+    def next_tokens(self, text: str, params: SamplingParams, k: int = 10) -> list[Any]:
+        """Not offered over the completions API yet: one clear line instead."""
+        raise WriterError(
+            "the next-token list needs a local model; it is not available with --engine yet"
+        )
 
     def _prompt(
         self,

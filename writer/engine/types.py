@@ -23,10 +23,48 @@ MODES: tuple[str, ...] = ("continue", "ideas")
 MAX_CANDIDATES = 16
 # Seeds are 0..2**63-1: what SQLite's INTEGER (the generation log) and torch's seeding both hold.
 MAX_SEED = 2**63 - 1
+# Alternatives recorded per generated token (`logprobs=k`); OpenAI's API allows 20 as well.
+MAX_LOGPROBS = 20
+DEFAULT_LOGPROBS = 10
 
 # Why a candidate ended: its token budget, a stop rule or text, the end-of-text token, or the
 # caller cancelled the request.
 FinishReason = Literal["length", "stop", "eos", "cancelled"]
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """One token that could come next, with its natural-log probabilities.
+
+    `logprob` is under the model (its raw distribution, before any sampling setting);
+    `sampled_logprob` under the distribution the sampler actually drew from (after penalties,
+    temperature, top-k/top-p/min-p/typical-p; greedy decoding is a point mass on its choice).
+    A token the sampler could not pick has `sampled_logprob` == -inf. `text` is the token's own
+    text ("\ufffd" where it is only part of a character).
+    """
+
+    token_id: int
+    text: str
+    logprob: float
+    sampled_logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprobs:
+    """One generated token and what the model weighed at its position.
+
+    `text` is this token's share of the candidate's text: the texts of a candidate's tokens add
+    up to `Candidate.text` ("continue" mode), so a token that only starts a multi-byte character
+    has "" and the one that completes it has the whole character. `top` holds the k most likely
+    tokens under the model at this position, most likely first (the chosen one among them when
+    it is that likely).
+    """
+
+    token_id: int
+    text: str
+    logprob: float
+    sampled_logprob: float
+    top: tuple[TokenChoice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,7 +74,8 @@ class Candidate:
     `text` is only the new text, never the prompt. `tokens` counts the generated tokens kept,
     `logprob` is their mean log-probability under the model (unmodified by sampling settings),
     and `seed` reproduces this candidate: `writer generate --seed SEED -n 1` with the same model,
-    prompt and parameters.
+    prompt and parameters. `token_logprobs` has one entry per kept token when the request asked
+    for them (`logprobs=k`) and the engine supports them; it is empty otherwise.
     """
 
     text: str
@@ -46,6 +85,7 @@ class Candidate:
     index: int = 0
     finish_reason: FinishReason = "length"
     token_ids: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    token_logprobs: tuple[TokenLogprobs, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,14 +109,18 @@ class GenerationStats:
 class TokenDelta:
     """New text for candidate `index` (may be "" while a multi-byte character is incomplete).
 
-    `token_id` and `logprob` describe the token behind it when the engine knows them (None
-    otherwise), for views of per-token probabilities.
+    `token_id` and `logprob` describe the last token behind it when the engine knows them (None
+    otherwise). With `logprobs=k` requested, `tokens` holds the per-token data of the tokens
+    whose text this delta completes (their texts add up to `text`, except the final delta of a
+    candidate cut at a stop, whose last token is clipped there); `Candidate.token_logprobs`
+    is the authoritative list.
     """
 
     index: int
     text: str
     token_id: int | None = None
     logprob: float | None = None
+    tokens: tuple[TokenLogprobs, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,9 +166,16 @@ class Engine(Protocol):
     finished candidates. Errors a user can fix are raised as WriterError with one line. The app
     passes `context` (the draft's memory, note and lorebook) only when the draft has one.
 
+    `logprobs=k` (0 to MAX_LOGPROBS) asks for per-token data on every candidate
+    (`Candidate.token_logprobs`, `TokenDelta.tokens`) with k alternatives per token; None (the
+    default) records nothing and costs nothing. `next_tokens(text, params, k)` is the next-token
+    distribution after `text` (as a continuation prompt): the k most likely tokens under the
+    model, most likely first, with their probabilities under `params` too.
+
     Capabilities let the UI offer only what an engine can do: `supports_logprobs` (candidates
-    carry meaningful log-probabilities), `supports_prefix_cache` (a continued prompt is cheaper),
-    `max_candidates` (the largest `n`).
+    carry meaningful log-probabilities, `logprobs=k` and `next_tokens` work; an engine without
+    them returns no token data and an empty `next_tokens`), `supports_prefix_cache` (a continued
+    prompt is cheaper), `max_candidates` (the largest `n`).
     """
 
     name: str
@@ -144,6 +195,7 @@ class Engine(Protocol):
         cancel: CancelSignal = None,
         *,
         context: StoryContext | None = None,
+        logprobs: int | None = None,
     ) -> Iterator[GenerationEvent]: ...
 
     def generate(
@@ -154,4 +206,10 @@ class Engine(Protocol):
         seed: int | None = None,
         mode: str = "continue",
         cancel: CancelSignal = None,
+        *,
+        logprobs: int | None = None,
     ) -> list[Candidate]: ...
+
+    def next_tokens(
+        self, text: str, params: SamplingParams, k: int = DEFAULT_LOGPROBS
+    ) -> list[TokenChoice]: ...

@@ -22,8 +22,35 @@ GENERATIONS_KEEP = 500
 
 def _candidate_dict(candidate: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(candidate) and not isinstance(candidate, type):
-        return dataclasses.asdict(candidate)
-    return dict(candidate)
+        data = dataclasses.asdict(candidate)
+    else:
+        data = dict(candidate)
+    # Per-token probabilities are for the live view only: 10 alternatives a token would make
+    # each logged request tens of kilobytes (the log keeps 500 per draft).
+    data.pop("token_logprobs", None)
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class BranchPoint:
+    """A point of the story where continuations were asked for, and every request made there
+    (newest first): each request's candidates are the branches that grow from it.
+
+    `prompt_tail` (the last 200 characters of the text before the point) is how the point is
+    found in the text again (`locate`).
+    """
+
+    prompt_tail: str
+    requests: tuple[GenerationRecord, ...]
+
+    @property
+    def latest(self) -> float:
+        return self.requests[0].created
+
+    def locate(self, text: str) -> int | None:
+        """Where this point is in `text` now (the end of its last occurrence), or None."""
+        found = text.rfind(self.prompt_tail)
+        return None if found < 0 else found + len(self.prompt_tail)
 
 
 class GenerationLogMixin:
@@ -89,6 +116,15 @@ class GenerationLogMixin:
                 draft = self._row(conn, row[0])
                 self._replace_text(conn, draft, text, now, force_snapshot=True)
                 self._add_revision(conn, row[0], text, "insert", now)
+
+    def branch_points(self, draft_id: int, limit: int = GENERATIONS_KEEP) -> list[BranchPoint]:
+        """The draft's continuation requests grouped by the point they were asked at (the same
+        text before the cursor), the point asked at most recently first."""
+        points: dict[str, list[GenerationRecord]] = {}
+        for record in self.generations(draft_id, limit):  # newest first
+            if record.mode == "continue" and record.prompt_tail and record.candidates:
+                points.setdefault(record.prompt_tail, []).append(record)
+        return [BranchPoint(tail, tuple(records)) for tail, records in points.items()]
 
     def generations(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
         """The draft's latest requests, newest first."""

@@ -22,9 +22,11 @@ from textual.worker import Worker, WorkerState
 from writer.config import Config, load_config, save_config
 from writer.errors import WriterError, error_line, log_exception
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.branches import BranchesMixin
 from writer.ui.filesync import FileSyncMixin
 from writer.ui.generation import EngineLoader, GenerationMixin, default_engine_loader
 from writer.ui.guard import StoreGuardMixin
+from writer.ui.probabilities import ProbabilitiesMixin
 from writer.ui.saving import SavingMixin
 from writer.ui.screens.writing import WritingScreen
 from writer.ui.widgets.candidates import CandidatesPanel
@@ -32,7 +34,15 @@ from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import StatusBar
 
 
-class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, App[None]):
+class WriterApp(
+    GenerationMixin,
+    ProbabilitiesMixin,
+    BranchesMixin,
+    SavingMixin,
+    FileSyncMixin,
+    StoreGuardMixin,
+    App[None],
+):
     """The editor with live GPT-2 candidates."""
 
     TITLE = "writer"
@@ -227,6 +237,10 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
             "Memory, author's note, lorebook (f8)",
             self.writing.action_story_context,
         )
+        yield SystemCommand(
+            "Branches", "Every request's candidates, by story point (ctrl+l)", self.action_branches
+        )
+        yield SystemCommand("Next token", "Most likely next tokens (f12)", self.action_next_token)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
 
     def _preset_cmd(self, name: str):

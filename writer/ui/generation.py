@@ -15,7 +15,7 @@ from typing import Any
 from textual import work
 from textual.worker import get_current_worker
 
-from writer.engine.types import Engine
+from writer.engine.types import DEFAULT_LOGPROBS, Engine
 from writer.errors import error_line
 from writer.ui.messages import (
     CandidateDeltas,
@@ -103,6 +103,7 @@ class GenerationMixin:
     # -- requests -------------------------------------------------------------------------------
     def action_generate(self, mode: str = "continue") -> None:
         """Start N candidates (or plot ideas) from the text before the cursor."""
+        self.forget_insert()  # an inserted text stops being the last generation
         self._last_mode = mode
         self._request += 1
         request = self._request
@@ -166,6 +167,9 @@ class GenerationMixin:
         try:
             # The draft's story context, only when it has one (engines without it still work).
             extra = {"context": context} if context is not None and not context.empty else {}
+            # Token probabilities for the view (p): one top-k per step, when the engine has them.
+            if engine.supports_logprobs:
+                extra["logprobs"] = DEFAULT_LOGPROBS
             events = engine.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=stop, **extra)
             relay_stream(events, request, self.post_message)
         except Exception as exc:  # reported as a notification; the text is untouched
@@ -188,7 +192,8 @@ class GenerationMixin:
 
     def on_candidate_finished(self, message: CandidateFinished) -> None:
         if message.request == self.panel.request:
-            self.panel.finish_candidate(message.index, message.candidate.text)
+            candidate = message.candidate
+            self.panel.finish_candidate(message.index, candidate.text, candidate.token_logprobs)
 
     def on_generation_finished(self, message: GenerationFinished) -> None:
         done = message.done
@@ -205,7 +210,9 @@ class GenerationMixin:
             note = "cancelled" if done.cancelled else f"{speed:.1f} tok/s"
             self.panel.finish(note)
             for candidate in done.candidates:
-                self.panel.finish_candidate(candidate.index, candidate.text)
+                self.panel.finish_candidate(
+                    candidate.index, candidate.text, candidate.token_logprobs
+                )
         if info is not None and done.candidates:
             self.log_generation(message.request, info, done)
 
@@ -228,7 +235,12 @@ class GenerationMixin:
         if message.mode == "ideas":
             self.editor.insert_idea(message.text)
         else:
+            start = self.editor.cursor_location
             self.editor.insert_as_one_step(message.text)
+            tokens = (
+                self.panel.tokens[message.index] if message.index < len(self.panel.tokens) else ()
+            )
+            self.remember_insert(start, message.text, tokens)
         self.mark_inserted(message.panel.request, message.index)
         self.panel.close()
         self.editor.focus()

@@ -17,6 +17,9 @@ KEYS: list[tuple[str, str, str]] = [
     ("Editor", "ctrl+z / ctrl+y", "Undo / redo (an insertion is one undo step)"),
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
+    ("Candidates", "p", "Token probabilities of the highlighted candidate; swap one and continue"),
+    ("Editor", "f12", "Next token at the cursor: the 10 most likely, enter inserts one"),
+    ("Editor", "f9", "Token probabilities of the text just inserted; swap one and continue"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),
     ("Settings", "f2", "Parameters: temperature, top-k, top-p, penalty, length, count"),
     ("Settings", "f5", "Models: base and fine-tuned; switch the model"),
@@ -30,6 +33,11 @@ KEYS: list[tuple[str, str, str]] = [
     ("Drafts", "ctrl+s", "Save now (autosave runs within 2 s of typing)"),
     ("Drafts", "f3", "History: restore an earlier revision"),
     ("Drafts", "f4", "Alternatives: candidates of earlier requests"),
+    (
+        "Drafts",
+        "ctrl+l",
+        "Branches: each request's candidates by story point; go back, swap one in",
+    ),
     ("App", "f1", "This help"),
     ("App", "ctrl+q", "Quit (saves first; asks if it cannot)"),
 ]

@@ -37,6 +37,9 @@ class WritingScreen(Screen[None]):
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
         Binding("f8", "story_context", "Context"),
+        Binding("f12", "next_token", "Next token", show=False),
+        Binding("f9", "inserted_probabilities", "Probabilities", show=False),
+        Binding("ctrl+l", "branches", "Branches", show=False),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")
@@ -90,6 +93,15 @@ class WritingScreen(Screen[None]):
         from writer.ui.screens.context import open_context_dialog
 
         open_context_dialog(self.app)
+
+    def action_next_token(self) -> None:
+        self.app.action_next_token()
+
+    def action_inserted_probabilities(self) -> None:
+        self.app.action_inserted_probabilities()
+
+    def action_branches(self) -> None:
+        self.app.action_branches()
 
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a dialog opened: hide the story keys in the footer

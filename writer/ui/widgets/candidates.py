@@ -1,7 +1,9 @@
 """The candidates panel: continuations (or plot ideas) streaming in, labelled 1..N.
 
 `1`..`9` choose candidate N; `up`/`down` + `enter` choose the highlighted one. Choosing posts
-`CandidatesPanel.Chosen`; the app inserts the text into the editor and gives focus back.
+`CandidatesPanel.Chosen`; the app inserts the text into the editor and gives focus back. `p`
+asks for the highlighted candidate's token probabilities (`ProbabilitiesRequested`); the
+panel keeps each finished candidate's tokens for that (`tokens`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+
+from writer.engine.types import TokenLogprobs
 
 TITLES = {"continue": "Continuations", "ideas": "Plot ideas"}
 
@@ -43,7 +47,15 @@ class CandidatesPanel(OptionList):
 
     BINDINGS = [
         *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
+        Binding("p", "probabilities", "Probabilities", show=False),
     ]
+
+    @dataclass
+    class ProbabilitiesRequested(Message):
+        """The author wants to see candidate `index`'s token probabilities."""
+
+        panel: CandidatesPanel
+        index: int
 
     @dataclass
     class Chosen(Message):
@@ -60,6 +72,7 @@ class CandidatesPanel(OptionList):
         self.mode = "continue"
         self.texts: list[str] = []
         self.finished: list[bool] = []
+        self.tokens: list[tuple[TokenLogprobs, ...]] = []
         self.running = False
 
     # -- lifecycle of one request ---------------------------------------------------------------
@@ -69,6 +82,7 @@ class CandidatesPanel(OptionList):
         self.mode = mode
         self.texts = [""] * n
         self.finished = [False] * n
+        self.tokens = [()] * n
         self.running = True
         self.set_options(Option(self._render_candidate(i)) for i in range(n))
         self.highlighted = 0 if n else None
@@ -86,10 +100,14 @@ class CandidatesPanel(OptionList):
                 self.texts[index] += piece
                 self.replace_option_prompt_at_index(index, self._render_candidate(index))
 
-    def finish_candidate(self, index: int, text: str) -> None:
-        """Candidate `index` is final: `text` is its definitive text (stop rules may trim it)."""
+    def finish_candidate(
+        self, index: int, text: str, tokens: tuple[TokenLogprobs, ...] = ()
+    ) -> None:
+        """Candidate `index` is final: `text` is its definitive text (stop rules may trim it),
+        `tokens` its per-token probabilities when the engine gave them."""
         if 0 <= index < len(self.texts):
             self.texts[index] = text
+            self.tokens[index] = tokens
             self.finished[index] = True
             self.replace_option_prompt_at_index(index, self._render_candidate(index))
 
@@ -116,13 +134,17 @@ class CandidatesPanel(OptionList):
     def _update_titles(self, note: str = "") -> None:
         title = TITLES.get(self.mode, "Candidates")
         self.border_title = f"{title} · generating…" if self.running else title
-        keys = "tab: focus · 1-9: insert · ctrl+r: again · esc: close"
+        keys = "tab: focus · 1-9: insert · p: probabilities · ctrl+r: again · esc: close"
         self.border_subtitle = f"{note} · {keys}" if note else keys
 
     # -- choosing ---------------------------------------------------------------------------------
     def action_choose(self, index: int) -> None:
         if 0 <= index < len(self.texts):
             self.post_message(self.Chosen(self, index, self.texts[index], self.mode))
+
+    def action_probabilities(self) -> None:
+        if self.highlighted is not None and 0 <= self.highlighted < len(self.texts):
+            self.post_message(self.ProbabilitiesRequested(self, self.highlighted))
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
