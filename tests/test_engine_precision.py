@@ -30,9 +30,10 @@ def fp32_engine(tiny_model_dir) -> Engine:
 
 
 @needs_int8
-def test_auto_on_cpu_is_int8_where_fbgemm_runs(tiny_model_dir) -> None:
-    assert auto_precision("cpu") == "int8"
-    engine = load_engine(str(tiny_model_dir), device="cpu")
+def test_auto_on_cpu_is_exact_fp32_and_int8_is_opt_in(tiny_model_dir) -> None:
+    assert auto_precision("cpu") == "fp32"
+    assert load_engine(str(tiny_model_dir), device="cpu").precision == "fp32"
+    engine = load_engine(str(tiny_model_dir), device="cpu", precision="int8")
     assert engine.precision == "int8" and engine.backend.runner.int8
 
 

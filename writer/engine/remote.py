@@ -108,6 +108,8 @@ class RemoteEngine:
     """writer.engine.types.Engine over a server's /v1/completions."""
 
     supports_prefix_cache = False  # the server's own prefix cache, if any, is its business
+    # Per-token alternatives (the probabilities view, next-token lists) are local-only for now.
+    supports_token_logprobs = False
     max_candidates = MAX_CANDIDATES
     precision = "server"
 
