@@ -63,6 +63,12 @@ class ThreadGovernor:
         if now != self.current:
             self.full = self.current = now
 
+    def end(self) -> None:
+        """At a request's end: give torch back its full thread count, so what runs next (a
+        fine-tune's training step, the next request) is not left on one thread by this one."""
+        if self.current != self.full:
+            self._set(self.full)
+
     def _set(self, threads: int) -> None:
         torch.set_num_threads(threads)
         self.current = threads
@@ -122,6 +128,9 @@ class FastGPT2Backend:
 
     def cache_info(self) -> dict[str, int]:
         return {"entries": 0 if self._kv is None else 1, "tokens": len(self._ids)}
+
+    def end_request(self) -> None:
+        self.governor.end()
 
     def clear_cache(self) -> None:
         self._ids, self._kv, self._last_logits = [], None, None

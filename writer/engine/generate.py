@@ -271,6 +271,9 @@ class Engine:
                     prompt, params, n, int(seed), mode, cancel, context, prompt_ids, logprobs
                 )
             finally:
+                end = getattr(self.backend, "end_request", None)
+                if end is not None:
+                    end()
                 release_free_memory()
 
     def next_tokens(
