@@ -26,10 +26,12 @@ class RecordingEngine:
             setattr(self, name, getattr(engine, name))
         self.supports_prefix_cache = engine.supports_prefix_cache
 
-    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None, context=None):
+    def stream(
+        self, prompt, params, n=3, seed=None, mode="continue", cancel=None, context=None, **kw
+    ):
         self.contexts.append(context)
         return self.engine.stream(
-            prompt, params, n=n, seed=seed, mode=mode, cancel=cancel, context=context
+            prompt, params, n=n, seed=seed, mode=mode, cancel=cancel, context=context, **kw
         )
 
 
