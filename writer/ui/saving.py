@@ -93,11 +93,11 @@ class SavingMixin:
         self.editor.load_text(text)
         draft = self.draft
         if draft is not None:
-            row, column = draft.cursor or (0, 0)
-            self.editor.cursor_location = (row, column)
+            self.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.requested_preset or draft.preset or self.config.preset
             overrides = draft.overrides if draft.preset == preset else {}
         else:
+            self.editor.restore_position(None, None)
             preset, overrides = self.requested_preset or self.config.preset, {}
         if preset not in self.presets:
             self.notify(f"Unknown preset {preset!r}; using balanced.", severity="warning")
@@ -106,6 +106,7 @@ class SavingMixin:
         self.requested_preset = None  # --preset applies to the first draft only
         self.writing.preset_shown = self.preset_label()
         self.session.loaded()
+        self.session.opened_at(*self.editor.position)
         self._update_title()
         self._claim_draft()
         self.update_save_state()
@@ -202,6 +203,7 @@ class SavingMixin:
         if not self.save_now():
             self.notify("Not switching: this draft could not be saved.", severity="error")
             return
+        self.session.remember_position(*self.editor.position)
         self._release_draft()
         try:
             if draft_id is None:
@@ -258,6 +260,8 @@ class SavingMixin:
         self.check_store_file()
         if self.session.autosave_due():
             self.save_now()
+        elif not self.session.dirty and self.session.position_due(*self.editor.position):
+            self.session.remember_position(*self.editor.position)
         elif self.session.file_retry_due():
             self.session.write_file(self.editor.text)
             self.show_notices()
@@ -269,7 +273,8 @@ class SavingMixin:
         written is reported by the status bar and `file_in_step`, its text being safe.
         """
         had_draft = self.draft is not None
-        saved = self.session.save(self.editor.text, self.editor.cursor_location, reason)
+        cursor, scroll = self.editor.position
+        saved = self.session.save(self.editor.text, cursor, reason, scroll)
         if not had_draft and self.draft is not None:
             self._update_title()
         self.show_notices()
@@ -362,6 +367,7 @@ class SavingMixin:
         self.cancel_generation()
         self.check_store_file()
         saved = self.save_now(reason="quit" if self.session.dirty else None)
+        self.session.remember_position(*self.editor.position)
         if saved and self.file_in_step:
             self._release_draft()
             self.exit()

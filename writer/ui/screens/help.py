@@ -15,6 +15,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Editor", "escape", "Cancel a running generation and close the candidates"),
     ("Editor", "tab", "Move to the candidates panel (shift+tab: back)"),
     ("Editor", "ctrl+z / ctrl+y", "Undo / redo (an insertion is one undo step)"),
+    ("Editor", "ctrl+home / ctrl+end", "Start / end of the story (reopens where you left off)"),
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from textual.binding import Binding
 from textual.widgets import TextArea
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
@@ -36,6 +37,13 @@ class StoryEditor(TextArea):
     }
     """
 
+    BINDINGS = [
+        Binding("ctrl+home", "document_start", "Start", show=False),
+        Binding("ctrl+end", "document_end", "End", show=False),
+        Binding("ctrl+shift+home", "document_start(True)", show=False),
+        Binding("ctrl+shift+end", "document_end(True)", show=False),
+    ]
+
     def __init__(self, text: str = "", **kwargs) -> None:
         super().__init__(
             text,
@@ -66,3 +74,36 @@ class StoryEditor(TextArea):
         column = self.cursor_location[1]
         before = "\n" if column > 0 else ""
         self.insert_as_one_step(before + format_idea(idea) + "\n")
+
+    def action_document_start(self, select: bool = False) -> None:
+        """ctrl+home: the start of the story (with shift: select up to it)."""
+        self.move_cursor((0, 0), select=select)
+
+    def action_document_end(self, select: bool = False) -> None:
+        """ctrl+end: the end of the story, where a returning author usually continues."""
+        self.move_cursor(self.document.end, select=select)
+
+    @property
+    def position(self) -> tuple[tuple[int, int], int]:
+        """Where the author is: the cursor (row, column) and the first visible line."""
+        return self.cursor_location, round(self.scroll_offset.y)
+
+    def restore_position(self, cursor: tuple[int, int] | None, scroll: int | None) -> None:
+        """Put the cursor and the view back where they were; with no scroll recorded (a new
+        file, a draft never reopened), at the end of the text. A position beyond the text (it
+        changed outside writer) is clamped; the cursor is always left in view."""
+        if scroll is None or cursor is None:
+            self.move_cursor(self.document.end)
+            self.call_after_refresh(self.scroll_cursor_visible)
+            return
+        last = self.document.line_count - 1
+        row = min(max(0, cursor[0]), last)
+        column = min(max(0, cursor[1]), len(self.document.get_line(row)))
+        self.move_cursor((row, column), center=False)
+
+        def scroll_back() -> None:
+            self.scroll_to(y=scroll, animate=False, immediate=True)
+            self.scroll_cursor_visible()
+
+        # The view can only scroll once the wrapped text is laid out.
+        self.call_after_refresh(scroll_back)
