@@ -3,7 +3,7 @@ replace, a word goal, save as, and shaping candidates."""
 
 from __future__ import annotations
 
-from tests.test_app_support import ScriptedEngine, loader_for, run_app, wait_for
+from tests.test_app_support import ScriptedEngine, loader_for, notices, run_app, wait_for
 from writer.store import DraftStore
 from writer.ui.app import WriterApp
 
@@ -83,3 +83,146 @@ async def test_ctrl_home_and_ctrl_end_go_to_the_start_and_end_of_the_story():
         await wait_for(pilot, lambda: app.editor.scroll_offset.y == 0)
         await pilot.press("ctrl+shift+end")
         assert app.editor.selected_text == LINES
+
+
+# -- find, replace, goal, save as (issue 10, item 4) ------------------------------------------
+STORY = "The cat sat.\nA dog ran.\nThe Cat slept."
+
+
+async def type_into(pilot, screen_type, text: str) -> None:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type))
+    await pilot.press(*text)
+
+
+async def test_find_and_find_next_select_matches_case_insensitively_and_wrap():
+    from writer.ui.screens.find import FindScreen
+
+    seed_draft(STORY, cursor=(0, 0), scroll=0)
+    app = make_app()
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await pilot.press("ctrl+f")
+        await type_into(pilot, FindScreen, "cat")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.selected_text == "cat")
+        assert app.editor.selection.start == (0, 4)
+        await pilot.press("f8")
+        assert app.editor.selection.start == (2, 4) and app.editor.selected_text == "Cat"
+        await pilot.press("f8")  # wraps to the first again
+        assert app.editor.selection.start == (0, 4)
+        await pilot.press("shift+f8")  # backwards wraps to the last
+        assert app.editor.selection.start == (2, 4)
+        await pilot.press("ctrl+f")
+        await type_into(pilot, FindScreen, "\b\b\bmouse")
+        app.screen.query_one("#query").value = "mouse"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("not in the story" in n for n in notices(app)))
+        assert app.editor.text == STORY
+
+
+async def test_replace_next_and_replace_all_are_undoable_steps():
+    from writer.ui.screens.find import FindScreen
+
+    seed_draft(STORY, cursor=(0, 0), scroll=0)
+    app = make_app()
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, FindScreen))
+        app.screen.query_one("#query").value = "cat"
+        app.screen.query_one("#replacement").value = "fox"
+        await pilot.press("enter")  # the first press finds; the selection is the match
+        await wait_for(pilot, lambda: app.editor.selected_text == "cat")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, FindScreen))
+        assert app.screen.query_one("#replacement").value == "fox"  # remembered
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.text.startswith("The fox sat."))
+        assert app.editor.selected_text == "Cat"  # the next match is selected
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, FindScreen))
+        await pilot.click("#all")
+        await wait_for(
+            pilot, lambda: app.editor.text == STORY.replace("cat", "fox").replace("Cat", "fox")
+        )
+        await wait_for(pilot, lambda: any("Replaced 2" in n for n in notices(app)))
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+
+
+async def test_word_goal_is_shown_as_progress_and_kept_per_draft():
+    from writer.ui.screens.prompt import PromptScreen
+
+    draft_id = seed_draft(STORY, cursor=(0, 0), scroll=0)
+    app = make_app()
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await pilot.press("f10")
+        await type_into(pilot, PromptScreen, "1,000")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "9/1000 words" in str(app.status.render()))
+        await pilot.press("f10")
+        await type_into(pilot, PromptScreen, "x")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("whole number" in n for n in notices(app)))
+        assert app.status.goal == 1000
+        with DraftStore.open() as store:
+            assert store.get_draft(draft_id).word_goal == 1000
+    again = make_app()
+    async with run_app(again) as pilot:
+        await wait_for(pilot, lambda: again.status.goal == 1000)
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(again.screen, PromptScreen))
+        again.screen.query_one("Input").value = ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: again.status.goal is None)
+        assert "9 words" in str(again.status.render())
+
+
+async def test_save_as_writes_the_text_asks_before_overwriting_and_refuses_the_store(tmp_path):
+    from writer.ui.screens.confirm import ChoiceScreen
+    from writer.ui.screens.prompt import PromptScreen
+
+    seed_draft(STORY, cursor=(0, 0), scroll=0)
+    app = make_app()
+    target = tmp_path / "out.txt"
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await pilot.press("end", *" More")
+
+        async def save_as(path: str) -> None:
+            await pilot.press("f12")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+            app.screen.query_one("Input").value = path
+            await pilot.press("enter")
+
+        await save_as(str(target))
+        await wait_for(pilot, lambda: target.exists())
+        assert target.read_text(encoding="utf-8") == app.editor.text + "\n"
+        target.write_text("keep me", encoding="utf-8")
+        await save_as(str(target))
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any("cancelled" in n for n in notices(app)))
+        assert target.read_text(encoding="utf-8") == "keep me"
+        await save_as(str(app.store.path))
+        await wait_for(pilot, lambda: any("Not saved" in n for n in notices(app)))
+
+
+async def test_opening_the_candidates_panel_keeps_the_cursor_line_in_view():
+    seed_draft(cursor=(120, 0), scroll=99)  # the line being written is the view's last
+    app = make_app()
+    async with run_app(app, size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.editor.scroll_offset.y == 99)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+
+        def cursor_in_view() -> bool:
+            top = app.editor.scroll_offset.y
+            _, row = app.editor.wrapped_document.location_to_offset(app.editor.cursor_location)
+            return top <= row < top + app.editor.scrollable_content_region.height
+
+        await wait_for(pilot, cursor_in_view)
+        assert app.editor.size.height < 20  # the panel took room

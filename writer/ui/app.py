@@ -223,6 +223,7 @@ class WriterApp(GenerationMixin, SavingMixin, FileSyncMixin, StoreGuardMixin, Ap
         )
         yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
+        yield from self.writing.commands()
 
     def _preset_cmd(self, name: str):
         return lambda: self.set_preset(name)

@@ -120,6 +120,7 @@ class SavingMixin:
         else:
             self.status.title = self.session.new_draft_title
         self.status.words = len(self.editor.text.split())
+        self.status.goal = getattr(self.draft, "word_goal", None)
         self.sub_title = self.status.title
 
     def refresh_title(self) -> None:
@@ -240,6 +241,20 @@ class SavingMixin:
                 self.store.set_draft_settings(self.draft.id, model=self.model_name)
         except WriterError as exc:
             self.notify(f"Settings not saved: {exc}", severity="warning")
+
+    def set_word_goal(self, goal: int | None) -> None:
+        """This draft's word goal (None removes it): shown in the status bar, kept per draft."""
+        self.status.goal = goal
+        if self.store is None or self.draft is None or self.read_only:
+            self.notify("The goal is shown but not kept: the draft cannot be saved now.")
+            return
+        try:
+            self.store.set_word_goal(self.draft.id, goal)
+            self.draft.word_goal = goal
+        except WriterError as exc:
+            self.notify(f"Word goal not saved: {exc}", severity="warning")
+            return
+        self.notify(f"Word goal: {goal} words." if goal else "Word goal removed.", timeout=3)
 
     # -- autosave -------------------------------------------------------------------------------
     def start_autosave(self) -> None:

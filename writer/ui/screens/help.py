@@ -16,6 +16,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("Editor", "tab", "Move to the candidates panel (shift+tab: back)"),
     ("Editor", "ctrl+z / ctrl+y", "Undo / redo (an insertion is one undo step)"),
     ("Editor", "ctrl+home / ctrl+end", "Start / end of the story (reopens where you left off)"),
+    ("Editor", "ctrl+f / f8", "Find / find the next match (shift+f8: the previous one)"),
+    ("Editor", "f9", "Replace: the next match or all of them (one undo step)"),
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),
@@ -26,6 +28,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("Drafts", "ctrl+s", "Save now (autosave runs within 2 s of typing)"),
     ("Drafts", "f3", "History: restore an earlier revision"),
     ("Drafts", "f4", "Alternatives: candidates of earlier requests"),
+    ("Drafts", "f10", "Word goal for this draft: the status bar shows 812/1000 words"),
+    ("Drafts", "f12", "Save as: a copy of the text in a file (works when the store does not)"),
     ("App", "f1", "This help"),
     ("App", "ctrl+q", "Quit (saves first; asks if it cannot)"),
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from textual import events
 from textual.binding import Binding
 from textual.widgets import TextArea
+from textual.widgets.text_area import Selection
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
@@ -107,3 +109,62 @@ class StoryEditor(TextArea):
 
         # The view can only scroll once the wrapped text is laid out.
         self.call_after_refresh(scroll_back)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The candidates panel opening (or growing) shrinks the editor: the line being written
+        # must stay in view.
+        self.call_after_refresh(self.scroll_cursor_visible)
+
+    # -- find and replace ---------------------------------------------------------------------
+    @staticmethod
+    def _pattern(query: str) -> re.Pattern[str]:
+        return re.compile(re.escape(query), re.IGNORECASE)
+
+    def find_next(self, query: str, backwards: bool = False) -> bool:
+        """Select the next match of `query` (case-insensitive) after the selection, or the one
+        before it, wrapping around the story; False when there is none."""
+        if not query:
+            return False
+        text = self.text
+        doc = self.document
+        start, end = sorted(self.selection)
+        pattern = self._pattern(query)
+        if backwards:
+            before = doc.get_index_from_location(start)
+            matches = list(pattern.finditer(text, 0, before)) or list(pattern.finditer(text))
+            match = matches[-1] if matches else None
+        else:
+            after = doc.get_index_from_location(end)
+            match = pattern.search(text, after) or pattern.search(text)
+        if match is None:
+            return False
+        self.selection = Selection(
+            doc.get_location_from_index(match.start()), doc.get_location_from_index(match.end())
+        )
+        self.scroll_cursor_visible(center=True)
+        return True
+
+    def replace_next(self, query: str, replacement: str) -> bool:
+        """Replace the selected match (one undo step), then select the next one. With no match
+        selected, the first press only finds. False when there is no match at all."""
+        start, end = sorted(self.selection)
+        if query and self._pattern(query).fullmatch(self.selected_text):
+            self.history.checkpoint()
+            result = self.replace(replacement, start, end)
+            self.history.checkpoint()
+            self.selection = Selection.cursor(result.end_location)
+        return self.find_next(query)
+
+    def replace_all(self, query: str, replacement: str) -> int:
+        """Replace every match of `query` (case-insensitive) as one undo step; the count."""
+        if not query:
+            return 0
+        new, count = self._pattern(query).subn(lambda _m: replacement, self.text)
+        if count:
+            cursor = self.cursor_location
+            self.history.checkpoint()
+            self.replace(new, (0, 0), self.document.end, maintain_selection_offset=False)
+            self.history.checkpoint()
+            row = min(cursor[0], self.document.line_count - 1)
+            self.move_cursor((row, min(cursor[1], len(self.document.get_line(row)))))
+        return count
