@@ -226,3 +226,73 @@ async def test_opening_the_candidates_panel_keeps_the_cursor_line_in_view():
 
         await wait_for(pilot, cursor_in_view)
         assert app.editor.size.height < 20  # the panel took room
+
+
+# -- shaping candidates (issue 10, item 5) -----------------------------------------------------
+class SentenceEngine(ScriptedEngine):
+    """Each candidate streams `text` word by word (candidate i prefixed with `i:`)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+        from writer.engine.types import (
+            Candidate,
+            CandidateDone,
+            GenerationDone,
+            GenerationStats,
+            TokenDelta,
+        )
+
+        self.calls.append({"prompt": prompt, "n": n, "mode": mode})
+        texts = []
+        for i in range(n):
+            text = f" {i}:{self.text}"
+            for piece in text.split(" ")[1:]:
+                yield TokenDelta(i, " " + piece)
+            texts.append(text)
+        cands = [Candidate(t, 5, -1.0, i, i, "length") for i, t in enumerate(texts)]
+        for cand in cands:
+            yield CandidateDone(cand.index, cand)
+        yield GenerationDone(cands, GenerationStats(3, 0, 5 * n, 0.01, 0.01), False, seed or 0)
+
+
+async def test_s_inserts_only_the_first_sentence_of_the_highlighted_candidate():
+    engine = SentenceEngine("She ran. Then “Stop!” he cried. And more")
+    seed_draft("Once.", cursor=(0, 5), scroll=0)
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == "Once.")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await pilot.press("tab", "down", "s")
+        await wait_for(pilot, lambda: app.editor.text == "Once. 1:She ran.")
+        assert not app.panel.is_open
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: app.editor.text == "Once.")
+
+
+async def test_c_continues_the_highlighted_candidate_and_inserts_both():
+    engine = ScriptedEngine(tokens=2)
+    seed_draft("Once.", cursor=(0, 5), scroll=0)
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == "Once.")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await pilot.press("tab", "down", "c")
+        await wait_for(pilot, lambda: len(engine.calls) == 2 and not app.panel.running)
+        assert engine.calls[1]["prompt"] == "Once. c1t0 c1t1"
+        assert app.panel.border_title.startswith("Continuing “c1t0 c1t1”")
+        assert app.editor.text == "Once."  # nothing inserted yet
+        await pilot.press("c")  # and again: the continuation of the continuation
+        await wait_for(pilot, lambda: len(engine.calls) == 3 and not app.panel.running)
+        assert engine.calls[2]["prompt"] == "Once. c1t0 c1t1 c0t0 c0t1"
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.editor.text == "Once. c1t0 c1t1 c0t0 c0t1 c2t0 c2t1")
+        await pilot.press("ctrl+g")  # a fresh request continues the story, not a candidate
+        await wait_for(pilot, lambda: len(engine.calls) == 4)
+        assert engine.calls[3]["prompt"] == app.editor.text
+        await wait_for(pilot, lambda: not app.panel.running)
+        assert not app.panel.border_title.startswith("Continuing")

@@ -52,6 +52,9 @@ class GenerationMixin:
     _request: int = 0
     _cancel: threading.Event | None = None
     _last_mode: str = "continue"
+    _last_prefix: str = ""
+    # A "continue this candidate" request: its candidates go in after that candidate's text.
+    _prefix: tuple[int, str] = (0, "")
     _request_info: dict[int, dict[str, Any]]
 
     # -- the model ------------------------------------------------------------------------------
@@ -101,9 +104,10 @@ class GenerationMixin:
         )
 
     # -- requests -------------------------------------------------------------------------------
-    def action_generate(self, mode: str = "continue") -> None:
-        """Start N candidates (or plot ideas) from the text before the cursor."""
-        self._last_mode = mode
+    def action_generate(self, mode: str = "continue", prefix: str = "") -> None:
+        """Start N candidates (or plot ideas) from the text before the cursor (and `prefix`,
+        a candidate being continued, which is inserted with whichever is chosen)."""
+        self._last_mode, self._last_prefix = mode, prefix
         self._request += 1
         request = self._request
         if self._cancel is not None:
@@ -113,8 +117,10 @@ class GenerationMixin:
         params = self.current_params()
         n = self.candidate_count
         seed = random.randrange(2**31)
-        prompt = prompt_text(self.editor.text_before_cursor())
+        prompt = prompt_text(self.editor.text_before_cursor()) + prefix
         self._request_info[request] = {"mode": mode, "params": params}
+        self._prefix = (request, prefix)
+        self.panel.continuing = prefix
         self.panel.start(request, mode, n)
         if not self._model_settled.is_set():
             self.panel.waiting("waiting for the model to load…")
@@ -122,7 +128,18 @@ class GenerationMixin:
 
     def action_regenerate(self) -> None:
         """The last kind of request again, with a new seed."""
-        self.action_generate(self._last_mode)
+        self.action_generate(self._last_mode, self._last_prefix)
+
+    def on_candidates_panel_continue_requested(
+        self, message: CandidatesPanel.ContinueRequested
+    ) -> None:
+        """c in the panel: N new candidates continuing the highlighted one."""
+        if not message.text.strip():
+            self.notify("That candidate is empty; choose another or press ctrl+r.")
+            return
+        request, prefix = self._prefix
+        base = prefix if request == message.panel.request else ""
+        self.action_generate("continue", base + message.text)
 
     def cancel_generation(self) -> bool:
         """Stop the running request (the engine checks every token); True if one was running."""
@@ -210,7 +227,9 @@ class GenerationMixin:
         if message.mode == "ideas":
             self.editor.insert_idea(message.text)
         else:
-            self.editor.insert_as_one_step(message.text)
+            request, prefix = self._prefix
+            prefix = prefix if request == message.panel.request else ""
+            self.editor.insert_as_one_step(prefix + message.text)
         self.mark_inserted(message.panel.request, message.index)
         self.panel.close()
         self.editor.focus()

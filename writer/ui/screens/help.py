@@ -20,6 +20,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("Editor", "f9", "Replace: the next match or all of them (one undo step)"),
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
+    ("Candidates", "s", "Insert the highlighted candidate up to its first sentence's end"),
+    ("Candidates", "c", "Continue the highlighted candidate: N more from the story plus it"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),
     ("Settings", "f2", "Parameters: temperature, top-k, top-p, penalty, length, count"),
     ("Settings", "f5", "Models: base and fine-tuned; switch the model"),

@@ -43,6 +43,9 @@ class CandidatesPanel(OptionList):
 
     BINDINGS = [
         *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
+        # Shaping the highlighted candidate before it goes in (issue 10).
+        Binding("s", "choose_sentence", "First sentence", show=False),
+        Binding("c", "continue_candidate", "Continue it", show=False),
     ]
 
     @dataclass
@@ -54,6 +57,14 @@ class CandidatesPanel(OptionList):
         text: str
         mode: str
 
+    @dataclass
+    class ContinueRequested(Message):
+        """The author wants N new candidates that continue candidate `index` (`text`)."""
+
+        panel: CandidatesPanel
+        index: int
+        text: str
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.request = 0
@@ -61,6 +72,7 @@ class CandidatesPanel(OptionList):
         self.texts: list[str] = []
         self.finished: list[bool] = []
         self.running = False
+        self.continuing = ""  # the candidate text this request continues ("" for the story)
 
     # -- lifecycle of one request ---------------------------------------------------------------
     def start(self, request: int, mode: str, n: int) -> None:
@@ -115,6 +127,8 @@ class CandidatesPanel(OptionList):
 
     def _update_titles(self, note: str = "") -> None:
         title = TITLES.get(self.mode, "Candidates")
+        if self.continuing:
+            title = f"Continuing “{' '.join(self.continuing.split())[:40]}”"
         self.border_title = f"{title} · generating…" if self.running else title
         keys = "tab: focus · 1-9: insert · ctrl+r: again · esc: close"
         self.border_subtitle = f"{note} · {keys}" if note else keys
@@ -123,6 +137,30 @@ class CandidatesPanel(OptionList):
     def action_choose(self, index: int) -> None:
         if 0 <= index < len(self.texts):
             self.post_message(self.Chosen(self, index, self.texts[index], self.mode))
+
+    def _highlighted_text(self) -> tuple[int, str] | None:
+        index = self.highlighted
+        if index is None or not 0 <= index < len(self.texts):
+            return None
+        return index, self.texts[index]
+
+    def action_choose_sentence(self) -> None:
+        """s: insert the highlighted candidate only up to the end of its first sentence."""
+        from writer.engine.stops import find_stop  # plain text rules; no torch
+
+        chosen = self._highlighted_text()
+        if chosen is not None:
+            index, text = chosen
+            cut = find_stop(text, "sentence")
+            self.post_message(self.Chosen(self, index, text[:cut] if cut else text, self.mode))
+
+    def action_continue_candidate(self) -> None:
+        """c: N new candidates from the story plus the highlighted candidate."""
+        chosen = self._highlighted_text()
+        if chosen is not None and self.mode == "continue":
+            self.post_message(self.ContinueRequested(self, *chosen))
+        elif chosen is not None:
+            self.notify("Plot ideas are not continued; ctrl+g continues the story.")
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
