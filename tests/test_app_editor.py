@@ -296,3 +296,37 @@ async def test_c_continues_the_highlighted_candidate_and_inserts_both():
         assert engine.calls[3]["prompt"] == app.editor.text
         await wait_for(pilot, lambda: not app.panel.running)
         assert not app.panel.border_title.startswith("Continuing")
+
+
+# -- a long manuscript (issue 10, item 1) ------------------------------------------------------
+async def test_word_count_follows_typing_pasting_and_undo():
+    seed_draft("One two\nthree", cursor=(1, 5), scroll=0)
+    app = make_app()
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.words == 3)
+        await pilot.press(*" four", "enter", *"five six")
+        await wait_for(pilot, lambda: app.status.words == 6)
+        app.editor.insert("\nseven\n\n eight  nine\n")
+        await wait_for(pilot, lambda: app.status.words == 9)
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: app.status.words == len(app.editor.text.split()))
+        app.editor.replace("", (0, 0), app.editor.document.end)
+        await wait_for(pilot, lambda: app.status.words == 0)
+
+
+async def test_a_request_reads_only_the_tail_of_a_long_manuscript():
+    text = "\n".join(f"Paragraph {i} " + "word " * 40 for i in range(3000))  # ~630 KB
+    engine = ScriptedEngine()
+    seed_draft(text)  # opens at the end
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == text)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: engine.calls)
+        prompt = engine.calls[0]["prompt"]
+        assert text.endswith(prompt) and 32_768 <= len(prompt) < 40_000
+        assert prompt.startswith("Paragraph ")  # cut at a line start, stable while typing
+        app.editor.move_cursor((1, 0))  # near the start: the text before the cursor, whole
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: len(engine.calls) == 2)
+        assert engine.calls[1]["prompt"] == text[: text.index("\n") + 1]

@@ -41,6 +41,13 @@ def default_engine_loader(name: str, device: str | None) -> Engine:
     return load_engine(name, device=device)
 
 
+def prompt_chars(engine: Any) -> int:
+    """How much of the story's end a request reads: comfortably more characters than the
+    model's window holds tokens (a GPT-2 token averages about 4 characters of prose; 16 leaves
+    room for long tokens), so the engine still fits the window itself, from a tail only."""
+    return max(int(getattr(engine, "context_size", 0) or 0), 2048) * 16
+
+
 class GenerationMixin:
     """Loading the model and streaming candidates into the candidates panel."""
 
@@ -117,7 +124,7 @@ class GenerationMixin:
         params = self.current_params()
         n = self.candidate_count
         seed = random.randrange(2**31)
-        prompt = prompt_text(self.editor.text_before_cursor()) + prefix
+        prompt = prompt_text(self.editor.text_before_cursor(prompt_chars(self.engine))) + prefix
         self._request_info[request] = {"mode": mode, "params": params}
         self._prefix = (request, prefix)
         self.panel.continuing = prefix

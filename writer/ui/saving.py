@@ -31,6 +31,7 @@ class SavingMixin:
         self._generation_ids: dict[int, int] = {}
         self._pending_insert: dict[int, int] = {}
         self._loading_text = False
+        self._words_stale = False  # the editor changed since the status bar's word count
         self._exiting = False
         self.init_file_sync()
         self.init_store_guard()
@@ -119,7 +120,8 @@ class SavingMixin:
             self.status.title = self.draft.display_title
         else:
             self.status.title = self.session.new_draft_title
-        self.status.words = len(self.editor.text.split())
+        self.status.words = self.editor.word_count()
+        self._words_stale = False
         self.status.goal = getattr(self.draft, "word_goal", None)
         self.sub_title = self.status.title
 
@@ -261,8 +263,9 @@ class SavingMixin:
         self.set_interval(self.autosave_interval / 2, self._autosave_tick, name="autosave")
 
     def text_changed(self) -> None:
-        """Called on every edit of the editor."""
-        self.status.words = len(self.editor.text.split())
+        """Called on every edit of the editor: nothing here may cost time in the length of
+        the story (the word count is the autosave timer's, a few times a second)."""
+        self._words_stale = True
         if self._loading_text:
             self._loading_text = False
             return
@@ -270,6 +273,9 @@ class SavingMixin:
         self.writing.save_state = self.session.state  # "unsaved" unless something worse
 
     def _autosave_tick(self) -> None:
+        if self._words_stale:
+            self._words_stale = False
+            self.status.words = self.editor.word_count()
         if self.read_only or self._exiting:
             return
         self.check_store_file()

@@ -25,6 +25,33 @@ def prompt_text(text: str) -> str:
     return IDEA_NOTE_RE.sub("", text)
 
 
+TAIL_ALIGN = 4096  # see StoryEditor.text_before_cursor
+
+
+class WordCounter:
+    """Counts the words of a document's lines, remembering each line's count.
+
+    An edit leaves every other line the same `str` object, whose hash Python caches, so a
+    recount costs a dictionary lookup per line, not a split of the whole text (not measured
+    here; bench/manuscript.py times the keystroke path as a whole). Newlines separate words,
+    so the sum over lines is the count of the whole text.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def count(self, lines: list[str]) -> int:
+        known, counts, total = self._counts, {}, 0
+        for line in lines:
+            words = known.get(line)
+            if words is None:
+                words = len(line.split())
+            counts[line] = words
+            total += words
+        self._counts = counts
+        return total
+
+
 class StoryEditor(TextArea):
     """The author's text. Tab leaves the editor (to the candidates), it does not indent."""
 
@@ -55,10 +82,35 @@ class StoryEditor(TextArea):
             language=None,
             **kwargs,
         )
+        self._words = WordCounter()
 
-    def text_before_cursor(self) -> str:
-        """Everything from the start of the story up to the cursor."""
-        return self.get_text_range((0, 0), self.cursor_location)
+    def text_before_cursor(self, max_chars: int | None = None) -> str:
+        """The story up to the cursor; with `max_chars`, only its last `max_chars` or more
+        characters: what a prompt needs is the tail the context window holds, and building it
+        then costs the same on a 5 MB manuscript as on a page.
+
+        The cut is stable while the author types (at a line start, or at a multiple of
+        TAIL_ALIGN characters into a long line), so consecutive requests keep their first
+        tokens and the engine can reuse its cached prefix.
+        """
+        row, column = self.cursor_location
+        if max_chars is None:
+            return self.get_text_range((0, 0), (row, column))
+        lines = self.document.lines
+        parts = [lines[row][:column]]
+        size = column
+        while row > 0 and size < max_chars:
+            row -= 1
+            parts.append(lines[row])
+            size += len(lines[row]) + 1
+        extra = size - max_chars
+        if extra > TAIL_ALIGN:  # a long first line: cut into it, at an aligned place
+            parts[-1] = parts[-1][(extra // TAIL_ALIGN) * TAIL_ALIGN :]
+        return self.document.newline.join(reversed(parts))
+
+    def word_count(self) -> int:
+        """Words in the story (runs of non-space characters), recounting only changed lines."""
+        return self._words.count(self.document.lines)
 
     def insert_as_one_step(self, text: str) -> None:
         """Insert `text` at the cursor as a single undo step (also when it is one character).
