@@ -330,3 +330,87 @@ async def test_a_request_reads_only_the_tail_of_a_long_manuscript():
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: len(engine.calls) == 2)
         assert engine.calls[1]["prompt"] == text[: text.index("\n") + 1]
+
+
+# -- f2 and the models screen (issue 10, item 7) -----------------------------------------------
+def test_a_fine_tunes_manifest_reads_as_fields():
+    from writer.ui.screens.models import describe_manifest
+
+    text = describe_manifest(
+        {
+            "name": "my-style",
+            "base": "gpt2",
+            "method": "lora",
+            "data_fingerprint": "0123456789abcdef0123",
+            "files": [f"ch{i}.txt" for i in range(7)],
+            "tokens": 120345,
+            "train_tokens": 108000,
+            "holdout_tokens": 12345,
+            "steps": 150,
+            "tokens_seen": 1228800,
+            "block_size": 512,
+            "batch_size": 8,
+            "micro_batch_size": 2,
+            "lr": 0.001,
+            "seed": 0,
+            "perplexity_before": 45.23,
+            "perplexity_after": 31.8,
+            "train_seconds": 483.0,
+            "date": "2026-11-26T13:00:00+00:00",
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "lora_targets": ["c_attn", "c_proj"],
+            "future_key": {"a": 1},
+        }
+    )
+    assert text.splitlines() == [
+        "Base model: gpt2",
+        "Method: LoRA (rank 8; alpha 16; adapts c_attn, c_proj)",
+        "Trained: 2026-11-26 13:00:00 UTC, in 8 min 3 s",
+        "Training steps: 150 (1,228,800 tokens seen)",
+        "Text: 7 files, 120,345 tokens (108,000 for training, 12,345 held out)",
+        "Files: ch0.txt, ch1.txt, ch2.txt, ch3.txt, ch4.txt (+2 more)",
+        "Held-out perplexity: 45.2 before → 31.8 after (30% lower)",
+        "Settings: block 512 tokens, batch 8, micro-batch 2, learning rate 0.001, seed 0",
+        "Data fingerprint: 0123456789abcdef",
+        'future_key: {"a": 1}',
+    ]
+    assert describe_manifest({"steps": "odd", "perplexity_before": "x"}).splitlines() == [
+        "Training steps: odd",
+        "perplexity_before: x",
+    ]
+
+
+async def test_f2_edits_the_stop_rule_and_ngram_blocking():
+    from writer.ui.screens.parameters import ParametersScreen
+
+    engine = ScriptedEngine()
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(100, 40)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParametersScreen))
+        screen = app.screen
+        assert screen.query_one("#stop").value == str(app.current_params().stop)
+        screen.query_one("#stop").value = "often"
+        screen.query_one("#no_repeat_ngram_size").value = "99"
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: "to 20" in str(screen.query_one("#no_repeat_ngram_size-error").render())
+        )
+        assert app.screen is screen  # refused: still open
+        screen.query_one("#no_repeat_ngram_size").value = "3"
+        screen.query_one("#stop").value = "THE END|***"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is not screen)
+        params = app.current_params()
+        assert params.stop == ("THE END", "***") and params.no_repeat_ngram_size == 3
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParametersScreen))
+        assert app.screen.query_one("#stop").value == "THE END|***"
+        app.screen.query_one("#stop").value = "sentence"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.current_params().stop == "sentence")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: engine.calls)
+        assert engine.calls[0]["params"].stop == "sentence"
+        assert engine.calls[0]["params"].no_repeat_ngram_size == 3

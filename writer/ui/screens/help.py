@@ -23,7 +23,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Candidates", "s", "Insert the highlighted candidate up to its first sentence's end"),
     ("Candidates", "c", "Continue the highlighted candidate: N more from the story plus it"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),
-    ("Settings", "f2", "Parameters: temperature, top-k, top-p, penalty, length, count"),
+    ("Settings", "f2", "Parameters: temperature, top-k/p, penalty, n-grams, stop, length, count"),
     ("Settings", "f5", "Models: base and fine-tuned; switch the model"),
     ("Settings", "ctrl+p", "Command palette: presets, themes, every dialog"),
     ("Drafts", "ctrl+o", "Drafts library: open, new, rename, delete, export"),

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from writer.presets import ParamError, SamplingParams
+from writer.presets import STOP_RULES, ParamError, SamplingParams
 
 EDITABLE: list[tuple[str, str]] = [
     ("temperature", "Temperature"),
@@ -20,8 +20,26 @@ EDITABLE: list[tuple[str, str]] = [
     ("top_p", "Top-p"),
     ("repetition_penalty", "Repetition penalty"),
     ("max_new_tokens", "Max new tokens"),
+    ("no_repeat_ngram_size", "No-repeat n-gram (0 off)"),
+    ("stop", "Stop"),
 ]
 CANDIDATES = ("candidates", "Number of candidates")
+
+
+def shown_value(name: str, value: object) -> str:
+    """A parameter as typed in its field; several stop texts are joined with `|`."""
+    if name == "stop" and isinstance(value, tuple):
+        return "|".join(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def typed_value(name: str, text: str) -> object:
+    """A field's text as SamplingParams takes it: `stop` is none, sentence, paragraph, or
+    texts separated by `|` (each stops the candidate where it appears)."""
+    text = text.strip()
+    if name == "stop" and text not in STOP_RULES and "|" in text:
+        return tuple(text.split("|"))
+    return text
 
 
 def check_candidates(value: str) -> int:
@@ -73,8 +91,7 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
                 value = self.candidates if name == "candidates" else getattr(self.params, name)
                 with Horizontal(classes="row"):
                     yield Label(label)
-                    shown = f"{value:g}" if isinstance(value, float) else str(value)
-                    yield Input(shown, id=name, compact=True)
+                    yield Input(shown_value(name, value), id=name, compact=True)
                 yield Label("", id=f"{name}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply", id="apply", variant="primary")
@@ -89,7 +106,7 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
             if name == "candidates":
                 check_candidates(value)
             else:
-                self.params.replace(**{name: value.strip()})
+                self.params.replace(**{name: typed_value(name, value)})
         except (ParamError, TypeError, ValueError) as exc:
             return str(exc)
         return ""
@@ -129,5 +146,5 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
             self.query_one(f"#{first_bad}", Input).focus()
             self.app.bell()
             return
-        params = self.params.replace(**{k: v.strip() for k, v in values.items()})
+        params = self.params.replace(**{k: typed_value(k, v) for k, v in values.items()})
         self.dismiss((params, check_candidates(self.query_one("#candidates", Input).value)))
