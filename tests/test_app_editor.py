@@ -414,3 +414,27 @@ async def test_f2_edits_the_stop_rule_and_ngram_blocking():
         await wait_for(pilot, lambda: engine.calls)
         assert engine.calls[0]["params"].stop == "sentence"
         assert engine.calls[0]["params"].no_repeat_ngram_size == 3
+
+
+async def test_e_edits_a_candidate_before_inserting_it():
+    from writer.ui.screens.edit_candidate import EditCandidateScreen
+
+    engine = ScriptedEngine(tokens=2)
+    seed_draft("Once.", cursor=(0, 5), scroll=0)
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == "Once.")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await pilot.press("tab", "down", "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditCandidateScreen))
+        assert app.screen.query_one("#candidate-text").text == " c1t0 c1t1"
+        await pilot.press("escape")  # cancelled: the story is untouched, the panel stays
+        await wait_for(pilot, lambda: not isinstance(app.screen, EditCandidateScreen))
+        assert app.editor.text == "Once." and app.panel.is_open
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditCandidateScreen))
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"mine")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.editor.text == "Once. c1t0 mine")
+        assert not app.panel.is_open

@@ -273,16 +273,22 @@ class SavingMixin:
         self.writing.save_state = self.session.state  # "unsaved" unless something worse
 
     def _autosave_tick(self) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            editor, status = self.editor, self.status
+        except NoMatches:
+            return  # the app is exiting: its widgets are already gone
         if self._words_stale:
             self._words_stale = False
-            self.status.words = self.editor.word_count()
+            status.words = editor.word_count()
         if self.read_only or self._exiting:
             return
         self.check_store_file()
         if self.session.autosave_due():
             self.save_now()
-        elif not self.session.dirty and self.session.position_due(*self.editor.position):
-            self.session.remember_position(*self.editor.position)
+        elif not self.session.dirty and self.session.position_due(*editor.position):
+            self.session.remember_position(*editor.position)
         elif self.session.file_retry_due():
             self.session.write_file(self.editor.text)
             self.show_notices()

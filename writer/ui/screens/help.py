@@ -21,6 +21,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
     ("Candidates", "s", "Insert the highlighted candidate up to its first sentence's end"),
+    ("Candidates", "e", "Edit the highlighted candidate, then insert it (ctrl+s)"),
     ("Candidates", "c", "Continue the highlighted candidate: N more from the story plus it"),
     ("Settings", "ctrl+t", "Switch the creativity preset"),
     ("Settings", "f2", "Parameters: temperature, top-k/p, penalty, n-grams, stop, length, count"),

@@ -46,6 +46,7 @@ class CandidatesPanel(OptionList):
         # Shaping the highlighted candidate before it goes in (issue 10).
         Binding("s", "choose_sentence", "First sentence", show=False),
         Binding("c", "continue_candidate", "Continue it", show=False),
+        Binding("e", "edit_candidate", "Edit it", show=False),
     ]
 
     @dataclass
@@ -153,6 +154,22 @@ class CandidatesPanel(OptionList):
             index, text = chosen
             cut = find_stop(text, "sentence")
             self.post_message(self.Chosen(self, index, text[:cut] if cut else text, self.mode))
+
+    def action_edit_candidate(self) -> None:
+        """e: edit the highlighted candidate, then insert what the author made of it."""
+        from writer.ui.screens.edit_candidate import EditCandidateScreen
+
+        chosen = self._highlighted_text()
+        if chosen is None:
+            return
+        index, text = chosen
+        mode = self.mode
+
+        def done(edited: str | None) -> None:
+            if edited is not None:
+                self.post_message(self.Chosen(self, index, edited, mode))
+
+        self.app.push_screen(EditCandidateScreen(text), done)
 
     def action_continue_candidate(self) -> None:
         """c: N new candidates from the story plus the highlighted candidate."""
