@@ -63,7 +63,8 @@ async def test_unreadable_file_with_a_draft_edits_writers_copy(tmp_path):
         await wait_for(pilot, lambda: notified(app, "writer's own copy"))
         await pilot.press(*"more ")
         await pilot.press("ctrl+q")
-    assert [d.text for d in stored_drafts()] == ["more first"]
+    # typed where the author left off: the end of "first" (a file opens where it was left)
+    assert [d.text for d in stored_drafts()] == ["firstmore "]
     assert path.read_bytes() == b"\xff\xfe bad"
 
 

@@ -98,7 +98,7 @@ async def test_swap_in_the_text_just_inserted(engine):
         await pilot.press("tab", "2")
         await pilot.pause()
         inserted = app.editor.text
-        await pilot.press("f9")
+        await pilot.press("shift+f9")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
         assert app.screen.tokens == list(tokens)
         top = tokens[0].top
@@ -113,7 +113,7 @@ async def test_swap_in_the_text_just_inserted(engine):
         await pilot.press("escape", "ctrl+z")
         assert app.editor.text == inserted
         # once another request has run, f9 has nothing to show
-        await pilot.press("f9")
+        await pilot.press("shift+f9")
         await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
 
 
@@ -122,7 +122,7 @@ async def test_next_token_at_the_cursor_inserts_the_pick(engine):
     async with run_app(app, size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
         await type_text(pilot, PROMPT)
-        await pilot.press("f12")
+        await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, NextTokenScreen))
         choices = app.screen.choices
         assert len(choices) == 10

@@ -94,3 +94,31 @@ def test_the_store_gets_the_text_before_the_file(session, clock, tmp_path, monke
     assert session.save("mine again")
     assert session.state == "file changed on disk" and session.conflict
     assert path.read_text(encoding="utf-8") == "theirs"
+
+
+def test_a_moved_cursor_is_recorded_at_most_every_few_seconds_and_never_read_only(
+    session: DraftSession, clock: Clock
+) -> None:
+    from writer.ui.session import POSITION_S
+
+    session.opened_at((0, 0), 0)
+    assert not session.position_due((0, 0), 0)  # where it opened: nothing to record
+    assert not session.position_due((3, 1), 2)  # moved, but just opened
+    clock.now += POSITION_S
+    assert session.position_due((3, 1), 2)
+    session.remember_position((3, 1), 2)
+    draft = session.store.get_draft(session.draft.id)
+    assert (draft.cursor, draft.scroll) == ((3, 1), 2)
+    assert not session.position_due((3, 1), 2)  # already recorded
+    session.read_only = True
+    clock.now += POSITION_S
+    session.remember_position((9, 9), 9)
+    assert session.store.get_draft(session.draft.id).cursor == (3, 1)
+    session.read_only = False
+
+    def broken(*args: object) -> None:
+        raise StoreWriteError("cannot save to the drafts database: the disk is full")
+
+    session.store.set_position = broken  # the position is a courtesy, never an error
+    session.remember_position((5, 5), 5)
+    assert session.take_notices() == [] and session.state == "saved"

@@ -313,3 +313,21 @@ def test_lone_surrogates_are_saved_as_replacement_characters(store) -> None:
     assert store.get_draft(d.id).text == "b\ufffd" and store.get_draft(d.id).title == "t\ufffd"
     store.save_revision(d.id, "c\ud800", "insert")
     assert store.history(d.id)[0].text == "c\ufffd"
+
+
+def test_position_and_word_goal_are_kept_per_draft_without_reordering_the_library():
+    from writer.errors import WriterError
+
+    with DraftStore.open() as store:
+        older = store.create_draft("Older", "a\nb")
+        newer = store.create_draft("Newer", "c")
+        assert older.scroll is None and older.word_goal is None  # never recorded: open at end
+        store.set_position(older.id, (1, 1), 7)
+        store.set_word_goal(older.id, 80000)
+        draft = store.get_draft(older.id)
+        assert (draft.cursor, draft.scroll, draft.word_goal) == ((1, 1), 7, 80000)
+        assert [d.id for d in store.list_drafts()] == [newer.id, older.id]  # not an edit
+        store.set_word_goal(older.id, None)
+        assert store.get_draft(older.id).word_goal is None
+        with pytest.raises(WriterError, match="whole number"):
+            store.set_word_goal(older.id, -5)

@@ -103,6 +103,12 @@ MIGRATIONS: list[list[str]] = [
             data TEXT NOT NULL
         )""",
     ],
+    # Where the author left off and what they aim for, per draft (the editor, issue 10).
+    # scroll_row NULL: never recorded (the draft opens at its end); word_goal NULL: no goal.
+    [
+        "ALTER TABLE drafts ADD COLUMN scroll_row INTEGER",
+        "ALTER TABLE drafts ADD COLUMN word_goal INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -186,6 +186,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         *,
         force_snapshot: bool,
         cursor: tuple[int, int] | None = None,
+        scroll: int | None = None,
     ) -> None:
         """Set a draft's text, first keeping the old text as an "auto" revision when due."""
         draft_id, old_text, created = row[0], row[2], row[3]
@@ -210,6 +211,10 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
             conn.execute(
                 "UPDATE drafts SET cursor_row = ?, cursor_col = ? WHERE id = ?",
                 (int(cursor[0]), int(cursor[1]), draft_id),
+            )
+        if scroll is not None:
+            conn.execute(
+                "UPDATE drafts SET scroll_row = ? WHERE id = ?", (max(0, scroll), draft_id)
             )
 
     # -- drafts --------------------------------------------------------------------------------
@@ -289,8 +294,14 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
                     continue
         return None
 
-    def save_text(self, draft_id: int, text: str, cursor: tuple[int, int] | None = None) -> None:
-        """The autosave: store `text` (and the cursor) in one transaction.
+    def save_text(
+        self,
+        draft_id: int,
+        text: str,
+        cursor: tuple[int, int] | None = None,
+        scroll: int | None = None,
+    ) -> None:
+        """The autosave: store `text` (and the cursor and scroll line) in one transaction.
 
         Feeds revision coalescing: the text being replaced becomes an "auto" revision at most
         once per `revision_interval` of activity, or when this save deletes a large piece.
@@ -298,7 +309,9 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         now = self._clock()
         with self._write() as conn:
             row = self._row(conn, draft_id)
-            self._replace_text(conn, row, text, now, force_snapshot=False, cursor=cursor)
+            self._replace_text(
+                conn, row, text, now, force_snapshot=False, cursor=cursor, scroll=scroll
+            )
 
     def rename_draft(self, draft_id: int, title: str) -> None:
         """Set the title (collapsed to one line)."""
@@ -336,6 +349,32 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
                 )
             if model is not _UNSET:
                 conn.execute("UPDATE drafts SET model = ? WHERE id = ?", (model, int(draft_id)))
+
+    def set_position(self, draft_id: int, cursor: tuple[int, int], scroll: int) -> None:
+        """Where the author left off: the cursor (row, column) and the first visible line.
+        Not an edit, so `updated` (the library's order) stays."""
+        with self._write() as conn:
+            self._row(conn, draft_id, readable=False)
+            conn.execute(
+                "UPDATE drafts SET cursor_row = ?, cursor_col = ?, scroll_row = ? WHERE id = ?",
+                (
+                    max(0, int(cursor[0])),
+                    max(0, int(cursor[1])),
+                    max(0, int(scroll)),
+                    int(draft_id),
+                ),
+            )
+
+    def set_word_goal(self, draft_id: int, goal: int | None) -> None:
+        """The draft's target length in words; None (or 0) clears it."""
+        if goal is not None and not 0 <= int(goal) < 2**31:
+            raise WriterError(f"a word goal must be a whole number from 1 to {2**31 - 1}")
+        with self._write() as conn:
+            self._row(conn, draft_id, readable=False)
+            conn.execute(
+                "UPDATE drafts SET word_goal = ? WHERE id = ?",
+                (int(goal or 0) or None, int(draft_id)),
+            )
 
     def set_external_path(self, draft_id: int, path: str | Path | None) -> None:
         """Tie the draft to an external file (or untie it with None)."""

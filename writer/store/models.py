@@ -39,7 +39,9 @@ def word_count(text: str) -> int:
 
 @dataclass
 class Draft:
-    """One draft as stored. `cursor` is the editor location (row, column), both 0-based."""
+    """One draft as stored. `cursor` is the editor location (row, column), both 0-based;
+    `scroll` the editor's first visible line (None: never recorded, so open at the end);
+    `word_goal` the author's target length in words (None: no goal)."""
 
     id: int
     title: str
@@ -51,6 +53,8 @@ class Draft:
     model: str | None = None
     cursor: tuple[int, int] = (0, 0)
     external_path: str | None = None
+    scroll: int | None = None
+    word_goal: int | None = None
 
     @property
     def word_count(self) -> int:

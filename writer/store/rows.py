@@ -19,7 +19,7 @@ MAX_ID = 2**63 - 1
 
 DRAFT_COLUMNS = (
     "id, title, text, created, updated, preset, overrides, model, cursor_row, cursor_col, "
-    "external_path"
+    "external_path, scroll_row, word_goal"
 )
 
 PREVIEW_CHARS = 60
@@ -102,6 +102,8 @@ def draft_text(draft_id: object, value: object) -> str:
 def draft_from_row(row: tuple) -> Draft:
     """A Draft from a DRAFT_COLUMNS row; BadRowError if its text is not text."""
     (did, title, text, created, updated, preset, overrides, model, row_, col, ext) = row[:11]
+    scroll = row[11] if len(row) > 11 else None  # rows of an older schema (salvage) lack them
+    goal = row[12] if len(row) > 12 else None
     try:
         parsed = json.loads(overrides) if isinstance(overrides, str) else {}
     except ValueError:
@@ -117,6 +119,8 @@ def draft_from_row(row: tuple) -> Draft:
         model=_optional(model),
         cursor=(max(0, _int(row_)), max(0, _int(col))),
         external_path=_optional(ext),
+        scroll=max(0, scroll) if isinstance(scroll, int) else None,
+        word_goal=goal if isinstance(goal, int) and 0 < goal < 2**31 else None,
     )
 
 

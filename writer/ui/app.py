@@ -242,6 +242,7 @@ class WriterApp(
         )
         yield SystemCommand("Next token", "Most likely next tokens (f12)", self.action_next_token)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
+        yield from self.writing.commands()
 
     def _preset_cmd(self, name: str):
         return lambda: self.set_preset(name)

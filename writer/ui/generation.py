@@ -41,6 +41,13 @@ def default_engine_loader(name: str, device: str | None) -> Engine:
     return load_engine(name, device=device)
 
 
+def prompt_chars(engine: Any) -> int:
+    """How much of the story's end a request reads: comfortably more characters than the
+    model's window holds tokens (a GPT-2 token averages about 4 characters of prose; 16 leaves
+    room for long tokens), so the engine still fits the window itself, from a tail only."""
+    return max(int(getattr(engine, "context_size", 0) or 0), 2048) * 16
+
+
 class GenerationMixin:
     """Loading the model and streaming candidates into the candidates panel."""
 
@@ -52,6 +59,9 @@ class GenerationMixin:
     _request: int = 0
     _cancel: threading.Event | None = None
     _last_mode: str = "continue"
+    _last_prefix: str = ""
+    # A "continue this candidate" request: its candidates go in after that candidate's text.
+    _prefix: tuple[int, str] = (0, "")
     _request_info: dict[int, dict[str, Any]]
 
     # -- the model ------------------------------------------------------------------------------
@@ -101,10 +111,11 @@ class GenerationMixin:
         )
 
     # -- requests -------------------------------------------------------------------------------
-    def action_generate(self, mode: str = "continue") -> None:
-        """Start N candidates (or plot ideas) from the text before the cursor."""
+    def action_generate(self, mode: str = "continue", prefix: str = "") -> None:
+        """Start N candidates (or plot ideas) from the text before the cursor (and `prefix`,
+        a candidate being continued, which is inserted with whichever is chosen)."""
         self.forget_insert()  # an inserted text stops being the last generation
-        self._last_mode = mode
+        self._last_mode, self._last_prefix = mode, prefix
         self._request += 1
         request = self._request
         if self._cancel is not None:
@@ -114,11 +125,13 @@ class GenerationMixin:
         params = self.current_params()
         n = self.candidate_count
         seed = random.randrange(2**31)
-        prompt = prompt_text(self.editor.text_before_cursor())
+        prompt = prompt_text(self.editor.text_before_cursor(prompt_chars(self.engine))) + prefix
         self._request_info[request] = {"mode": mode, "params": params}
         from writer.ui.screens.context import current_context
 
         context = current_context(self)
+        self._prefix = (request, prefix)
+        self.panel.continuing = prefix
         self.panel.start(request, mode, n)
         if not self._model_settled.is_set():
             self.panel.waiting("waiting for the model to load…")
@@ -126,7 +139,18 @@ class GenerationMixin:
 
     def action_regenerate(self) -> None:
         """The last kind of request again, with a new seed."""
-        self.action_generate(self._last_mode)
+        self.action_generate(self._last_mode, self._last_prefix)
+
+    def on_candidates_panel_continue_requested(
+        self, message: CandidatesPanel.ContinueRequested
+    ) -> None:
+        """c in the panel: N new candidates continuing the highlighted one."""
+        if not message.text.strip():
+            self.notify("That candidate is empty; choose another or press ctrl+r.")
+            return
+        request, prefix = self._prefix
+        base = prefix if request == message.panel.request else ""
+        self.action_generate("continue", base + message.text)
 
     def cancel_generation(self) -> bool:
         """Stop the running request (the engine checks every token); True if one was running."""
@@ -235,12 +259,16 @@ class GenerationMixin:
         if message.mode == "ideas":
             self.editor.insert_idea(message.text)
         else:
+            request, prefix = self._prefix
+            prefix = prefix if request == message.panel.request else ""
             start = self.editor.cursor_location
-            self.editor.insert_as_one_step(message.text)
+            self.editor.insert_as_one_step(prefix + message.text)
             tokens = (
                 self.panel.tokens[message.index] if message.index < len(self.panel.tokens) else ()
             )
-            self.remember_insert(start, message.text, tokens)
+            # The probabilities of inserted text (shift+f9) describe the candidate alone, so a
+            # continued candidate (inserted after its prefix) is not offered there.
+            self.remember_insert(start, message.text, () if prefix else tokens)
         self.mark_inserted(message.panel.request, message.index)
         self.panel.close()
         self.editor.focus()

@@ -31,6 +31,7 @@ class SavingMixin:
         self._generation_ids: dict[int, int] = {}
         self._pending_insert: dict[int, int] = {}
         self._loading_text = False
+        self._words_stale = False  # the editor changed since the status bar's word count
         self._exiting = False
         self.init_file_sync()
         self.init_store_guard()
@@ -93,11 +94,11 @@ class SavingMixin:
         self.editor.load_text(text)
         draft = self.draft
         if draft is not None:
-            row, column = draft.cursor or (0, 0)
-            self.editor.cursor_location = (row, column)
+            self.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.requested_preset or draft.preset or self.config.preset
             overrides = draft.overrides if draft.preset == preset else {}
         else:
+            self.editor.restore_position(None, None)
             preset, overrides = self.requested_preset or self.config.preset, {}
         if preset not in self.presets:
             self.notify(f"Unknown preset {preset!r}; using balanced.", severity="warning")
@@ -106,6 +107,7 @@ class SavingMixin:
         self.requested_preset = None  # --preset applies to the first draft only
         self.writing.preset_shown = self.preset_label()
         self.session.loaded()
+        self.session.opened_at(*self.editor.position)
         self._update_title()
         self._claim_draft()
         self.update_save_state()
@@ -118,7 +120,9 @@ class SavingMixin:
             self.status.title = self.draft.display_title
         else:
             self.status.title = self.session.new_draft_title
-        self.status.words = len(self.editor.text.split())
+        self.status.words = self.editor.word_count()
+        self._words_stale = False
+        self.status.goal = getattr(self.draft, "word_goal", None)
         self.sub_title = self.status.title
 
     def refresh_title(self) -> None:
@@ -202,6 +206,7 @@ class SavingMixin:
         if not self.save_now():
             self.notify("Not switching: this draft could not be saved.", severity="error")
             return
+        self.session.remember_position(*self.editor.position)
         self._release_draft()
         try:
             if draft_id is None:
@@ -239,13 +244,28 @@ class SavingMixin:
         except WriterError as exc:
             self.notify(f"Settings not saved: {exc}", severity="warning")
 
+    def set_word_goal(self, goal: int | None) -> None:
+        """This draft's word goal (None removes it): shown in the status bar, kept per draft."""
+        self.status.goal = goal
+        if self.store is None or self.draft is None or self.read_only:
+            self.notify("The goal is shown but not kept: the draft cannot be saved now.")
+            return
+        try:
+            self.store.set_word_goal(self.draft.id, goal)
+            self.draft.word_goal = goal
+        except WriterError as exc:
+            self.notify(f"Word goal not saved: {exc}", severity="warning")
+            return
+        self.notify(f"Word goal: {goal} words." if goal else "Word goal removed.", timeout=3)
+
     # -- autosave -------------------------------------------------------------------------------
     def start_autosave(self) -> None:
         self.set_interval(self.autosave_interval / 2, self._autosave_tick, name="autosave")
 
     def text_changed(self) -> None:
-        """Called on every edit of the editor."""
-        self.status.words = len(self.editor.text.split())
+        """Called on every edit of the editor: nothing here may cost time in the length of
+        the story (the word count is the autosave timer's, a few times a second)."""
+        self._words_stale = True
         if self._loading_text:
             self._loading_text = False
             return
@@ -253,11 +273,22 @@ class SavingMixin:
         self.writing.save_state = self.session.state  # "unsaved" unless something worse
 
     def _autosave_tick(self) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            editor, status = self.editor, self.status
+        except NoMatches:
+            return  # the app is exiting: its widgets are already gone
+        if self._words_stale:
+            self._words_stale = False
+            status.words = editor.word_count()
         if self.read_only or self._exiting:
             return
         self.check_store_file()
         if self.session.autosave_due():
             self.save_now()
+        elif not self.session.dirty and self.session.position_due(*editor.position):
+            self.session.remember_position(*editor.position)
         elif self.session.file_retry_due():
             self.session.write_file(self.editor.text)
             self.show_notices()
@@ -269,7 +300,8 @@ class SavingMixin:
         written is reported by the status bar and `file_in_step`, its text being safe.
         """
         had_draft = self.draft is not None
-        saved = self.session.save(self.editor.text, self.editor.cursor_location, reason)
+        cursor, scroll = self.editor.position
+        saved = self.session.save(self.editor.text, cursor, reason, scroll)
         if not had_draft and self.draft is not None:
             self._update_title()
         self.show_notices()
@@ -362,6 +394,7 @@ class SavingMixin:
         self.cancel_generation()
         self.check_store_file()
         saved = self.save_now(reason="quit" if self.session.dirty else None)
+        self.session.remember_position(*self.editor.position)
         if saved and self.file_in_step:
             self._release_draft()
             self.exit()

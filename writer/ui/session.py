@@ -22,6 +22,7 @@ from writer.errors import WriterError, error_line
 
 MAX_UNSAVED_S = 1.5  # save at the latest this long after the first unsaved change
 RETRY_S = 5.0  # after a failed save (of the store or the file), try again this often
+POSITION_S = 2.0  # a cursor moved without typing is recorded at most this often
 
 SaveState = Literal[
     "saved", "unsaved", "save failed", "read-only", "file changed on disk", "file not saved"
@@ -67,6 +68,8 @@ class DraftSession:
         self.file_retry_at = 0.0
         self.new_draft_title = ""  # title of the draft made on the first save, if none yet
         self._notices: list[Notice] = []
+        self._position: tuple[tuple[int, int], int] | None = None  # last one recorded
+        self._position_at = float("-inf")
 
     # -- what the screen shows ------------------------------------------------------------------
     def tell(self, message: str, severity: Severity = "information", **kw: Any) -> None:
@@ -132,7 +135,11 @@ class DraftSession:
 
     # -- saving ---------------------------------------------------------------------------------
     def save(
-        self, text: str, cursor: tuple[int, int] | None = None, reason: str | None = None
+        self,
+        text: str,
+        cursor: tuple[int, int] | None = None,
+        reason: str | None = None,
+        scroll: int | None = None,
     ) -> bool:
         """Save `text`: the store first, then the external file if any. False when the store
         could not take it (the text stays the caller's; retried after RETRY_S). A file that
@@ -149,7 +156,9 @@ class DraftSession:
             if reason is not None:
                 self.store.save_revision(self.draft.id, text, reason)
             else:
-                self.store.save_text(self.draft.id, text, cursor)
+                self.store.save_text(self.draft.id, text, cursor, scroll)
+                if cursor is not None and scroll is not None:
+                    self._position, self._position_at = (tuple(cursor), scroll), self._clock()
         except (WriterError, OSError) as exc:
             self.store_failed(error_line(exc))
             return False
@@ -160,6 +169,30 @@ class DraftSession:
         if self.external is not None:
             self.write_file(text)
         return True
+
+    # -- where the author left off -------------------------------------------------------------
+    def position_due(self, cursor: tuple[int, int], scroll: int) -> bool:
+        """Whether a cursor or scroll moved without typing should be recorded now (throttled)."""
+        return (
+            tuple(cursor),
+            scroll,
+        ) != self._position and self._clock() - self._position_at >= POSITION_S
+
+    def remember_position(self, cursor: tuple[int, int], scroll: int) -> None:
+        """Record where the author is, for the next open. A courtesy: a failure is not shown
+        (the text's own saves report a broken store)."""
+        position = (tuple(cursor), scroll)
+        if self.read_only or self.store is None or self.draft is None or position == self._position:
+            return
+        self._position, self._position_at = position, self._clock()
+        try:
+            self.store.set_position(self.draft.id, cursor, scroll)
+        except (WriterError, OSError):
+            pass
+
+    def opened_at(self, cursor: tuple[int, int], scroll: int) -> None:
+        """The draft was just shown there: nothing new to record."""
+        self._position, self._position_at = (tuple(cursor), scroll), self._clock()
 
     def create_draft_for(self, text: str) -> None:
         """The first save of text that has no draft yet (the store or the file was unusable)."""

@@ -30,13 +30,100 @@ from writer.errors import WriterError
 from writer.ui.messages import ModelsListed
 
 
+def _num(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _duration(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return str(seconds)
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
 def describe_manifest(manifest: dict) -> str:
-    """The manifest as `key: value` lines (nested values as compact JSON)."""
+    """A fine-tune's manifest as readable lines (base, method, when, data, perplexity,
+    settings); keys this version does not know follow as `key: value`."""
     if not manifest:
         return "(no manifest: a base model)"
+    m = dict(manifest)
+    m.pop("name", None)  # the screen shows the name above
+    get = m.pop
     lines = []
-    for key, value in manifest.items():
-        shown = value if isinstance(value, (str, int, float)) else json.dumps(value)
+    if "base" in m:
+        lines.append(f"Base model: {get('base')}")
+    if "method" in m:
+        method = str(get("method"))
+        detail = [
+            f"{k} {get(key)}"
+            for key, k in (("lora_r", "rank"), ("lora_alpha", "alpha"))
+            if key in m
+        ]
+        if "lora_targets" in m:
+            targets = get("lora_targets")
+            detail.append(
+                "adapts "
+                + (", ".join(map(str, targets)) if isinstance(targets, list) else str(targets))
+            )
+        name = {"lora": "LoRA", "full": "full fine-tune"}.get(method, method)
+        lines.append(f"Method: {name}" + (f" ({'; '.join(detail)})" if detail else ""))
+    when = []
+    if "date" in m:
+        when.append(str(get("date")).replace("T", " ").replace("+00:00", " UTC"))
+    if "train_seconds" in m:
+        when.append(f"in {_duration(get('train_seconds'))}")
+    if when:
+        lines.append("Trained: " + ", ".join(when))
+    if "steps" in m:
+        seen = f" ({_num(get('tokens_seen'))} tokens seen)" if "tokens_seen" in m else ""
+        lines.append(f"Training steps: {_num(get('steps'))}{seen}")
+    files = get("files", None)
+    if "tokens" in m or files is not None:
+        parts = []
+        if isinstance(files, list):
+            parts.append(f"{len(files)} file{'s' if len(files) != 1 else ''}")
+        if "tokens" in m:
+            split = [
+                f"{_num(get(key))} {label}"
+                for key, label in (("train_tokens", "for training"), ("holdout_tokens", "held out"))
+                if key in m
+            ]
+            parts.append(
+                f"{_num(get('tokens'))} tokens" + (f" ({', '.join(split)})" if split else "")
+            )
+        lines.append("Text: " + ", ".join(parts))
+        if isinstance(files, list) and files:
+            more = f" (+{len(files) - 5} more)" if len(files) > 5 else ""
+            lines.append("Files: " + ", ".join(map(str, files[:5])) + more)
+    before, after = m.get("perplexity_before"), m.get("perplexity_after")
+    if isinstance(before, int | float) and isinstance(after, int | float):
+        del m["perplexity_before"], m["perplexity_after"]
+        lower = before > 0 and after < before
+        change = f" ({(1 - after / before) * 100:.0f}% lower)" if lower else ""
+        lines.append(f"Held-out perplexity: {before:.1f} before → {after:.1f} after{change}")
+    settings = []
+    for key, label in (
+        ("block_size", "block {} tokens"),
+        ("batch_size", "batch {}"),
+        ("micro_batch_size", "micro-batch {}"),
+        ("lr", "learning rate {:g}"),
+        ("seed", "seed {}"),
+    ):
+        if key in m:
+            value = get(key)
+            try:
+                settings.append(label.format(value))
+            except (TypeError, ValueError):
+                settings.append(f"{key} {value}")
+    if settings:
+        lines.append("Settings: " + ", ".join(settings))
+    if "data_fingerprint" in m:
+        lines.append(f"Data fingerprint: {str(get('data_fingerprint'))[:16]}")
+    for key, value in m.items():
+        shown = value if isinstance(value, str | int | float) else json.dumps(value)
         lines.append(f"{key}: {shown}")
     return "\n".join(lines)
 

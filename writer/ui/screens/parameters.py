@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from writer.presets import ParamError, SamplingParams
+from writer.presets import STOP_RULES, ParamError, SamplingParams
 
 EDITABLE: list[tuple[str, str]] = [
     ("temperature", "Temperature"),
@@ -28,6 +28,8 @@ EDITABLE: list[tuple[str, str]] = [
     ("dry_allowed_length", "DRY allowed length"),
     ("ban", "Banned phrases (a | b)"),
     ("bias", "Phrase bias (a=2 | b=-1)"),
+    ("no_repeat_ngram_size", "No-repeat n-gram (0 off)"),
+    ("stop", "Stop"),
 ]
 CANDIDATES = ("candidates", "Number of candidates")
 # Phrases are edited on one line, separated by "|" (commas and semicolons occur in phrases).
@@ -35,20 +37,27 @@ PHRASE_FIELDS = ("ban", "bias")
 
 
 def shown_value(params: SamplingParams, name: str) -> str:
-    """A parameter as its input shows it."""
+    """A parameter as its input shows it: phrases and several stop texts joined with `|`."""
     value = getattr(params, name)
     if name == "ban":
         return " | ".join(value)
     if name == "bias":
         return " | ".join(f"{phrase}={weight:g}" for phrase, weight in value)
+    if name == "stop" and isinstance(value, tuple):
+        return "|".join(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def field_value(name: str, text: str) -> object:
-    """An input's text as the value SamplingParams validates."""
+    """An input's text as the value SamplingParams validates: `ban`/`bias` are phrases
+    separated by `|`; `stop` is none, sentence, paragraph, or texts separated by `|` (each
+    stops the candidate where it appears)."""
     if name in PHRASE_FIELDS:
         return tuple(part.strip() for part in text.split("|") if part.strip())
-    return text.strip()
+    text = text.strip()
+    if name == "stop" and text not in STOP_RULES and "|" in text:
+        return tuple(text.split("|"))
+    return text
 
 
 def check_candidates(value: str) -> int:

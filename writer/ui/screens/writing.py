@@ -16,12 +16,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from writer.ui.editing import EditingKeys
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
 
 
-class WritingScreen(Screen[None]):
+class WritingScreen(EditingKeys, Screen[None]):
     """Editor, candidates and status bar. Keys: see the help screen (f1) and README."""
 
     # ctrl+a and ctrl+b stay free for tmux/screen.
@@ -37,9 +38,17 @@ class WritingScreen(Screen[None]):
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
         Binding("f8", "story_context", "Context"),
-        Binding("f12", "next_token", "Next token", show=False),
-        Binding("f9", "inserted_probabilities", "Probabilities", show=False),
+        # f6/f7 are TextArea's select-line/select-all: priority, so the screen's keys win.
+        Binding("f7", "next_token", "Next token", show=False, priority=True),
+        Binding("shift+f9", "inserted_probabilities", "Probabilities", show=False),
         Binding("ctrl+l", "branches", "Branches", show=False),
+        # The editor's writing-tool keys (editing.py); f3 is history and f8 the story context.
+        Binding("ctrl+f", "find", "Find", show=False),
+        Binding("f6", "find_next", "Find next", show=False, priority=True),
+        Binding("shift+f6", "find_next(True)", "Find previous", show=False),
+        Binding("f9", "replace", "Replace", show=False),
+        Binding("f10", "word_goal", "Word goal", show=False),
+        Binding("f12", "save_as", "Save as", show=False),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")

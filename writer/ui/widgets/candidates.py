@@ -48,6 +48,10 @@ class CandidatesPanel(OptionList):
     BINDINGS = [
         *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
         Binding("p", "probabilities", "Probabilities", show=False),
+        # Shaping the highlighted candidate before it goes in (issue 10).
+        Binding("s", "choose_sentence", "First sentence", show=False),
+        Binding("c", "continue_candidate", "Continue it", show=False),
+        Binding("e", "edit_candidate", "Edit it", show=False),
     ]
 
     @dataclass
@@ -66,6 +70,14 @@ class CandidatesPanel(OptionList):
         text: str
         mode: str
 
+    @dataclass
+    class ContinueRequested(Message):
+        """The author wants N new candidates that continue candidate `index` (`text`)."""
+
+        panel: CandidatesPanel
+        index: int
+        text: str
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.request = 0
@@ -74,6 +86,7 @@ class CandidatesPanel(OptionList):
         self.finished: list[bool] = []
         self.tokens: list[tuple[TokenLogprobs, ...]] = []
         self.running = False
+        self.continuing = ""  # the candidate text this request continues ("" for the story)
 
     # -- lifecycle of one request ---------------------------------------------------------------
     def start(self, request: int, mode: str, n: int) -> None:
@@ -133,6 +146,8 @@ class CandidatesPanel(OptionList):
 
     def _update_titles(self, note: str = "") -> None:
         title = TITLES.get(self.mode, "Candidates")
+        if self.continuing:
+            title = f"Continuing “{' '.join(self.continuing.split())[:40]}”"
         self.border_title = f"{title} · generating…" if self.running else title
         keys = "tab: focus · 1-9: insert · p: probabilities · ctrl+r: again · esc: close"
         self.border_subtitle = f"{note} · {keys}" if note else keys
@@ -145,6 +160,46 @@ class CandidatesPanel(OptionList):
     def action_probabilities(self) -> None:
         if self.highlighted is not None and 0 <= self.highlighted < len(self.texts):
             self.post_message(self.ProbabilitiesRequested(self, self.highlighted))
+
+    def _highlighted_text(self) -> tuple[int, str] | None:
+        index = self.highlighted
+        if index is None or not 0 <= index < len(self.texts):
+            return None
+        return index, self.texts[index]
+
+    def action_choose_sentence(self) -> None:
+        """s: insert the highlighted candidate only up to the end of its first sentence."""
+        from writer.engine.stops import find_stop  # plain text rules; no torch
+
+        chosen = self._highlighted_text()
+        if chosen is not None:
+            index, text = chosen
+            cut = find_stop(text, "sentence")
+            self.post_message(self.Chosen(self, index, text[:cut] if cut else text, self.mode))
+
+    def action_edit_candidate(self) -> None:
+        """e: edit the highlighted candidate, then insert what the author made of it."""
+        from writer.ui.screens.edit_candidate import EditCandidateScreen
+
+        chosen = self._highlighted_text()
+        if chosen is None:
+            return
+        index, text = chosen
+        mode = self.mode
+
+        def done(edited: str | None) -> None:
+            if edited is not None:
+                self.post_message(self.Chosen(self, index, edited, mode))
+
+        self.app.push_screen(EditCandidateScreen(text), done)
+
+    def action_continue_candidate(self) -> None:
+        """c: N new candidates from the story plus the highlighted candidate."""
+        chosen = self._highlighted_text()
+        if chosen is not None and self.mode == "continue":
+            self.post_message(self.ContinueRequested(self, *chosen))
+        elif chosen is not None:
+            self.notify("Plot ideas are not continued; ctrl+g continues the story.")
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from textual import events
+from textual.binding import Binding
 from textual.widgets import TextArea
+from textual.widgets.text_area import Selection
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
@@ -22,6 +25,33 @@ def prompt_text(text: str) -> str:
     return IDEA_NOTE_RE.sub("", text)
 
 
+TAIL_ALIGN = 4096  # see StoryEditor.text_before_cursor
+
+
+class WordCounter:
+    """Counts the words of a document's lines, remembering each line's count.
+
+    An edit leaves every other line the same `str` object, whose hash Python caches, so a
+    recount costs a dictionary lookup per line, not a split of the whole text (not measured
+    here; bench/manuscript.py times the keystroke path as a whole). Newlines separate words,
+    so the sum over lines is the count of the whole text.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def count(self, lines: list[str]) -> int:
+        known, counts, total = self._counts, {}, 0
+        for line in lines:
+            words = known.get(line)
+            if words is None:
+                words = len(line.split())
+            counts[line] = words
+            total += words
+        self._counts = counts
+        return total
+
+
 class StoryEditor(TextArea):
     """The author's text. Tab leaves the editor (to the candidates), it does not indent."""
 
@@ -36,6 +66,13 @@ class StoryEditor(TextArea):
     }
     """
 
+    BINDINGS = [
+        Binding("ctrl+home", "document_start", "Start", show=False),
+        Binding("ctrl+end", "document_end", "End", show=False),
+        Binding("ctrl+shift+home", "document_start(True)", show=False),
+        Binding("ctrl+shift+end", "document_end(True)", show=False),
+    ]
+
     def __init__(self, text: str = "", **kwargs) -> None:
         super().__init__(
             text,
@@ -45,10 +82,35 @@ class StoryEditor(TextArea):
             language=None,
             **kwargs,
         )
+        self._words = WordCounter()
 
-    def text_before_cursor(self) -> str:
-        """Everything from the start of the story up to the cursor."""
-        return self.get_text_range((0, 0), self.cursor_location)
+    def text_before_cursor(self, max_chars: int | None = None) -> str:
+        """The story up to the cursor; with `max_chars`, only its last `max_chars` or more
+        characters: what a prompt needs is the tail the context window holds, and building it
+        then costs the same on a 5 MB manuscript as on a page.
+
+        The cut is stable while the author types (at a line start, or at a multiple of
+        TAIL_ALIGN characters into a long line), so consecutive requests keep their first
+        tokens and the engine can reuse its cached prefix.
+        """
+        row, column = self.cursor_location
+        if max_chars is None:
+            return self.get_text_range((0, 0), (row, column))
+        lines = self.document.lines
+        parts = [lines[row][:column]]
+        size = column
+        while row > 0 and size < max_chars:
+            row -= 1
+            parts.append(lines[row])
+            size += len(lines[row]) + 1
+        extra = size - max_chars
+        if extra > TAIL_ALIGN:  # a long first line: cut into it, at an aligned place
+            parts[-1] = parts[-1][(extra // TAIL_ALIGN) * TAIL_ALIGN :]
+        return self.document.newline.join(reversed(parts))
+
+    def word_count(self) -> int:
+        """Words in the story (runs of non-space characters), recounting only changed lines."""
+        return self._words.count(self.document.lines)
 
     def insert_as_one_step(self, text: str) -> None:
         """Insert `text` at the cursor as a single undo step (also when it is one character).
@@ -66,3 +128,95 @@ class StoryEditor(TextArea):
         column = self.cursor_location[1]
         before = "\n" if column > 0 else ""
         self.insert_as_one_step(before + format_idea(idea) + "\n")
+
+    def action_document_start(self, select: bool = False) -> None:
+        """ctrl+home: the start of the story (with shift: select up to it)."""
+        self.move_cursor((0, 0), select=select)
+
+    def action_document_end(self, select: bool = False) -> None:
+        """ctrl+end: the end of the story, where a returning author usually continues."""
+        self.move_cursor(self.document.end, select=select)
+
+    @property
+    def position(self) -> tuple[tuple[int, int], int]:
+        """Where the author is: the cursor (row, column) and the first visible line."""
+        return self.cursor_location, round(self.scroll_offset.y)
+
+    def restore_position(self, cursor: tuple[int, int] | None, scroll: int | None) -> None:
+        """Put the cursor and the view back where they were; with no scroll recorded (a new
+        file, a draft never reopened), at the end of the text. A position beyond the text (it
+        changed outside writer) is clamped; the cursor is always left in view."""
+        if scroll is None or cursor is None:
+            self.move_cursor(self.document.end)
+            self.call_after_refresh(self.scroll_cursor_visible)
+            return
+        last = self.document.line_count - 1
+        row = min(max(0, cursor[0]), last)
+        column = min(max(0, cursor[1]), len(self.document.get_line(row)))
+        self.move_cursor((row, column), center=False)
+
+        def scroll_back() -> None:
+            self.scroll_to(y=scroll, animate=False, immediate=True)
+            self.scroll_cursor_visible()
+
+        # The view can only scroll once the wrapped text is laid out.
+        self.call_after_refresh(scroll_back)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The candidates panel opening (or growing) shrinks the editor: the line being written
+        # must stay in view.
+        self.call_after_refresh(self.scroll_cursor_visible)
+
+    # -- find and replace ---------------------------------------------------------------------
+    @staticmethod
+    def _pattern(query: str) -> re.Pattern[str]:
+        return re.compile(re.escape(query), re.IGNORECASE)
+
+    def find_next(self, query: str, backwards: bool = False) -> bool:
+        """Select the next match of `query` (case-insensitive) after the selection, or the one
+        before it, wrapping around the story; False when there is none."""
+        if not query:
+            return False
+        text = self.text
+        doc = self.document
+        start, end = sorted(self.selection)
+        pattern = self._pattern(query)
+        if backwards:
+            before = doc.get_index_from_location(start)
+            matches = list(pattern.finditer(text, 0, before)) or list(pattern.finditer(text))
+            match = matches[-1] if matches else None
+        else:
+            after = doc.get_index_from_location(end)
+            match = pattern.search(text, after) or pattern.search(text)
+        if match is None:
+            return False
+        self.selection = Selection(
+            doc.get_location_from_index(match.start()), doc.get_location_from_index(match.end())
+        )
+        self.scroll_cursor_visible(center=True)
+        return True
+
+    def replace_next(self, query: str, replacement: str) -> bool:
+        """Replace the selected match (one undo step), then select the next one. With no match
+        selected, the first press only finds. False when there is no match at all."""
+        start, end = sorted(self.selection)
+        if query and self._pattern(query).fullmatch(self.selected_text):
+            self.history.checkpoint()
+            result = self.replace(replacement, start, end)
+            self.history.checkpoint()
+            self.selection = Selection.cursor(result.end_location)
+        return self.find_next(query)
+
+    def replace_all(self, query: str, replacement: str) -> int:
+        """Replace every match of `query` (case-insensitive) as one undo step; the count."""
+        if not query:
+            return 0
+        new, count = self._pattern(query).subn(lambda _m: replacement, self.text)
+        if count:
+            cursor = self.cursor_location
+            self.history.checkpoint()
+            self.replace(new, (0, 0), self.document.end, maintain_selection_offset=False)
+            self.history.checkpoint()
+            row = min(cursor[0], self.document.line_count - 1)
+            self.move_cursor((row, min(cursor[1], len(self.document.get_line(row)))))
+        return count

@@ -36,6 +36,8 @@ class StatusBar(Static):
 
     title: reactive[str] = reactive("")
     words: reactive[int] = reactive(0)
+    goal: reactive[int | None] = reactive(None)
+    """The draft's word goal: the count shows as `812/1000 words` while one is set."""
     preset: reactive[str] = reactive("")
     model_state: reactive[ModelState] = reactive("loading")
     model_detail: reactive[str] = reactive("")
@@ -46,7 +48,11 @@ class StatusBar(Static):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.title or "Untitled", style="bold")
-        text.append(f"  {self.words} word{'s' if self.words != 1 else ''}")
+        if self.goal:
+            done = self.words >= self.goal
+            text.append(f"  {self.words}/{self.goal} words", style="green" if done else "")
+        else:
+            text.append(f"  {self.words} word{'s' if self.words != 1 else ''}")
         text.append(f"  preset: {self.preset}")
         model_styles = {"ready": "green", "loading": "yellow", "error": "bold red"}
         text.append("  model: ")

@@ -1,0 +1,35 @@
+"""bench/manuscript.py --quick drives the real app under a pty end to end (no timing judged)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_quick_manuscript_bench_completes(tmp_path: Path) -> None:
+    out = tmp_path / "manuscript.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.manuscript",
+            "--quick",
+            "--timeout",
+            "60",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["size"] == "100KB" and result["bytes"] > 100_000
+    assert result["first_paint_s"] is not None  # the manuscript's end was painted
+    assert result["echo_ms"]["n"] > 0
+    assert result["paste_bracketed"]["shown_s"] is not None
+    assert result["paste_bracketed"]["saved_s"] is not None
+    assert "| 100KB |" in done.stdout
