@@ -240,7 +240,7 @@ class WriterApp(
         yield SystemCommand(
             "Branches", "Every request's candidates, by story point (ctrl+l)", self.action_branches
         )
-        yield SystemCommand("Next token", "Most likely next tokens (f12)", self.action_next_token)
+        yield SystemCommand("Next token", "Most likely next tokens (f7)", self.action_next_token)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
         yield from self.writing.commands()
 
