@@ -236,7 +236,7 @@ class SentenceEngine(ScriptedEngine):
         super().__init__()
         self.text = text
 
-    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None):
+    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None, **kw):
         from writer.engine.types import (
             Candidate,
             CandidateDone,
