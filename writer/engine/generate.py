@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Container, Iterator
@@ -49,8 +48,6 @@ from writer.engine.types import (
     DEFAULT_LOGPROBS,
     MAX_CANDIDATES,
     MAX_LOGPROBS,
-    MAX_SEED,
-    MODES,
     CancelSignal,
     Candidate,
     CandidateDone,
@@ -60,6 +57,7 @@ from writer.engine.types import (
     TokenChoice,
     TokenDelta,
     TokenLogprobs,
+    check_request,
 )
 from writer.errors import WriterError
 from writer.presets import SamplingParams
@@ -251,20 +249,9 @@ class Engine:
         `logprobs=k` records per-token probabilities with k alternatives (writer.engine.types
         .TokenLogprobs) on every candidate and delta; None records nothing.
         """
-        if mode not in MODES:
-            raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
-        if not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
-            raise WriterError(f"n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
-        if not isinstance(params, SamplingParams):
-            raise TypeError("params must be a SamplingParams")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
-        ):
-            raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
+        seed = check_request(params, n, seed, mode)
         self._check_prompt(context, prompt_ids)
         _check_logprobs(logprobs, "logprobs")
-        if seed is None:
-            seed = secrets.randbelow(2**31)
         with self._lock:
             try:
                 yield from self._run(

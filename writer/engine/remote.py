@@ -12,7 +12,6 @@ of CHARS_PER_TOKEN characters a token where the server has none), so budgets wor
 from __future__ import annotations
 
 import queue
-import secrets
 import sys
 import threading
 import time
@@ -44,8 +43,6 @@ from writer.engine.remote_http import (
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
-    MAX_SEED,
-    MODES,
     CancelSignal,
     Candidate,
     CandidateDone,
@@ -53,6 +50,7 @@ from writer.engine.types import (
     GenerationEvent,
     GenerationStats,
     TokenDelta,
+    check_request,
 )
 from writer.errors import WriterError
 from writer.presets import SamplingParams
@@ -231,18 +229,7 @@ class RemoteEngine:
             raise WriterError(f"top_logprobs must be 0 to 20; got {top_logprobs!r}")
         self._top = top_logprobs
         self._details = token_logprobs
-        if mode not in MODES:
-            raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
-        if not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
-            raise WriterError(f"n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
-        if not isinstance(params, SamplingParams):
-            raise TypeError("params must be a SamplingParams")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
-        ):
-            raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
-        if seed is None:
-            seed = secrets.randbelow(2**31)
+        seed = check_request(params, n, seed, mode)
         return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids)
 
     def next_tokens(self, text: str, params: SamplingParams, k: int = 10) -> list[Any]:

@@ -213,3 +213,24 @@ class Engine(Protocol):
     def next_tokens(
         self, text: str, params: SamplingParams, k: int = DEFAULT_LOGPROBS
     ) -> list[TokenChoice]: ...
+
+
+def check_request(params: SamplingParams, n: int, seed: int | None, mode: str) -> int:
+    """Validate what every engine's `stream` is asked for; return the seed to use (a random
+    one when `seed` is None). One place, so the local and remote engines refuse alike."""
+    import secrets
+
+    from writer.errors import WriterError
+    from writer.presets import SamplingParams
+
+    if mode not in MODES:
+        raise WriterError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+    if not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+        raise WriterError(f"n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}")
+    if not isinstance(params, SamplingParams):
+        raise TypeError("params must be a SamplingParams")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise WriterError(f"seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
+    return secrets.randbelow(2**31) if seed is None else seed
