@@ -53,6 +53,8 @@ async def test_appears_after_a_pause_and_right_arrow_accepts_it():
         assert app.editor.text == "Once upon a time" + SUGGESTED
         assert app.editor.suggestion == ""
         assert app.editor.cursor_location == (0, len("Once upon a time" + SUGGESTED))
+        await pilot.press("ctrl+z")  # the suggestion is its own undo step
+        assert app.editor.text == "Once upon a time"
 
 
 async def test_any_other_key_dismisses_and_changes_nothing_else():

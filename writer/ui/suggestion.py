@@ -119,6 +119,7 @@ class InlineSuggester:
             params = app.current_params().replace(max_new_tokens=SUGGESTION_TOKENS)
         except Exception:
             return
+        context = self._story_context()
         self.dismiss()  # a new request replaces any running one
         cancel = threading.Event()
         self._cancel = cancel
@@ -126,11 +127,21 @@ class InlineSuggester:
         at = editor.cursor_location
         self._in_flight += 1
         editor.run_worker(
-            lambda: self._ask(engine, prompt, params, cancel, request, at),
+            lambda: self._ask(engine, prompt, params, cancel, request, at, context),
             thread=True,
             group="inline-suggestion",
             exit_on_error=False,
         )
+
+    def _story_context(self) -> Any:
+        """The draft's story context (memory, note, lorebook), or None when it has none."""
+        from writer.ui.screens.context import current_context
+
+        try:
+            context = current_context(self.editor.app)
+        except Exception:
+            return None  # an unreadable context is reported where it is edited, not here
+        return None if context.empty else context
 
     def _candidates_running(self) -> bool:
         from writer.ui.widgets.candidates import CandidatesPanel
@@ -146,6 +157,7 @@ class InlineSuggester:
         cancel: threading.Event,
         request: int,
         at: tuple[int, int],
+        context: Any = None,
     ) -> None:
         """On a worker thread: one short candidate, shown if nothing happened meanwhile."""
         from textual.worker import get_current_worker
@@ -166,6 +178,8 @@ class InlineSuggester:
                 n=1,
                 seed=random.randrange(2**31),
                 cancel=stop,
+                # Only when the draft has one, as the candidates do (not every engine takes it).
+                **({"context": context} if context is not None else {}),
             )
             for event in events:
                 if stop():
