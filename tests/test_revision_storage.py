@@ -199,3 +199,34 @@ def test_salvage_rebuilds_delta_revisions_and_story_contexts(tmp_path, monkeypat
         assert store.get_story_context(1) == context
         history = {r.id: r.text for r in store.history(1) if r.reason != "recovered"}
         assert history == expected
+
+
+FULL_DISK = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+sys.argv = ["writer", *sys.argv[1:]]
+runpy.run_module("writer", run_name="__main__")
+"""
+
+
+def test_an_old_database_that_cannot_be_migrated_is_still_read(isolated_user_dirs) -> None:
+    """A full disk: migration 5 cannot run, so the schema-4 rows are read as they are."""
+    import subprocess
+    import sys
+
+    texts = ["first version " * 400, "second version " * 400]
+    path = Path(isolated_user_dirs["XDG_DATA_HOME"]) / "writer" / "writer.db"
+    path.parent.mkdir(parents=True)
+    _schema_4_database(path, texts)
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, "drafts", "export", "1", "--revision", "1"],
+        env=isolated_user_dirs,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert texts[0] in done.stdout and "read-only" in done.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # untouched

@@ -185,8 +185,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
     def _latest_revision(self, conn: sqlite3.Connection, draft_id: int) -> tuple | None:
         """(id, text, created) of the draft's newest revision; text None when unreadable."""
         row = conn.execute(
-            "SELECT id, text, created, base_id, delta FROM revisions WHERE draft_id = ? "
-            "ORDER BY id DESC LIMIT 1",
+            f"SELECT id, text, created, {self._packed_columns(conn)} FROM revisions "
+            "WHERE draft_id = ? ORDER BY id DESC LIMIT 1",
             (draft_id,),
         ).fetchone()
         if row is None:
@@ -199,6 +199,13 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         except ValueError:
             text = None
         return row[0], text, row[2]
+
+    @staticmethod
+    def _packed_columns(conn: sqlite3.Connection) -> str:
+        """base_id and delta, or two NULLs in a database from before migration 5 (one opened
+        read-only is read as it is, never migrated)."""
+        names = {r[1] for r in conn.execute("PRAGMA table_info(revisions)")}
+        return "base_id, delta" if "delta" in names else "NULL, NULL"
 
     def _revision(self, conn: sqlite3.Connection, row: tuple) -> Revision:
         """A Revision from (id, draft_id, created, reason, text, base_id, delta)."""
@@ -439,8 +446,9 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         with self._read() as conn:
             self._row(conn, draft_id, readable=False)  # a bad text must not hide its history
             rows = conn.execute(
-                "SELECT id, draft_id, created, reason, text, base_id, delta FROM revisions "
-                "WHERE draft_id = ? ORDER BY id DESC",
+                "SELECT id, draft_id, created, reason, text, "
+                f"{self._packed_columns(conn)} FROM revisions WHERE draft_id = ? "
+                "ORDER BY id DESC",
                 (int(draft_id),),
             ).fetchall()
             revisions = []
@@ -457,8 +465,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         if in_range(int(revision_id)):
             with self._read() as conn:
                 r = conn.execute(
-                    "SELECT id, draft_id, created, reason, text, base_id, delta FROM revisions "
-                    "WHERE id = ?",
+                    "SELECT id, draft_id, created, reason, text, "
+                    f"{self._packed_columns(conn)} FROM revisions WHERE id = ?",
                     (int(revision_id),),
                 ).fetchone()
                 if r is not None:
