@@ -12,8 +12,8 @@ the results merged (the first way that has a row wins):
    reads every table leaf page still intact, whatever happened to the pages above it.
 Rows are told apart by their shape (column count and types), since the schema may be gone. A
 draft whose own row is lost but whose revisions survive is rebuilt from its newest revision.
-A revision stored as a delta (writer.store.revstore) comes back only with its base; it goes
-into the fresh store as a plain row.
+A revision stored as a delta (writer.store.revstore) comes back only with its base; the fresh
+store packs what it gets again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from writer.store.db import memory_copy
 from writer.store.deltas import apply_delta, decompress_text
+from writer.store.revstore import BaseCache, store_revision
 from writer.store.rows import as_text
 from writer.store.sqlitefile import database_image, leaf_rows, orphan_texts
 
@@ -398,14 +399,10 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         report.rebuilt += 1
         report.partial += ("revisions", newest[0]) in found.partial
     report.drafts = len(drafts)
-    # Plain rows: the fresh store packs the revisions it writes from now on.
-    for rid, row in sorted(revisions.items()):
+    bases: BaseCache = {}
+    for rid, row in sorted(revisions.items()):  # oldest first, packed as the store packs them
         if row[1] in drafts:
-            conn.execute(
-                "INSERT INTO revisions (id, draft_id, text, created, reason) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (rid, row[1], row[2], _float(row[3]), str(row[4])),
-            )
+            store_revision(conn, row[1], row[2], _float(row[3]), str(row[4]), bases, rid=rid)
             report.revisions += 1
     for gid, row in sorted(found.generations.items()):
         if row[1] in drafts:
@@ -433,10 +430,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
             )
             report.contexts += 1
     for did, text in drafts.items():
-        conn.execute(
-            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, 'recovered')",
-            (did, text, now),
-        )
+        store_revision(conn, did, text, now, "recovered", bases)
     for name, seq in found.sequence.items():
         # IDs the damaged store handed out are never handed out again.
         conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, name))
@@ -447,10 +441,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
             "INSERT INTO drafts (title, text, created, updated) VALUES (?, ?, ?, ?)",
             (f"Recovered fragment {n} (its beginning is lost)", text, now, now),
         )
-        conn.execute(
-            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, 'recovered')",
-            (cur.lastrowid, text, now),
-        )
+        store_revision(conn, int(cur.lastrowid), text, now, "recovered", bases)
         report.fragments += 1
     return report
 
