@@ -108,6 +108,21 @@ async def test_typing_cancels_a_running_request():
         assert app.editor.suggestion == "" and app.editor.text == "Rainy"
 
 
+async def test_nothing_is_asked_in_a_read_only_editor():
+    engine = ScriptedEngine()
+    app = _app(engine, inline_suggestion=True, suggestion_pause=0.2)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await _type(pilot, "Kept")
+        await wait_for(pilot, lambda: app.editor.suggestion != "")
+        app.editor.read_only = True  # as for a draft another window is editing
+        await pilot.press("left")
+        assert app.editor.suggestion == ""
+        asked = len(_calls(engine))
+        app.editor.suggester._paused()  # the pause ends: no request, nothing shown
+        assert len(_calls(engine)) == asked and not app.editor.suggester.running
+
+
 def test_a_suggestion_ends_with_its_first_sentence():
     assert first_sentence(" she said. Then she left.") == " she said."
     assert first_sentence(' "Go!" he cried. More') == ' "Go!"'

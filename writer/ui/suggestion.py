@@ -11,8 +11,8 @@ One request at a time, one candidate, up to SUGGESTION_TOKENS tokens, cut at the
 sentence, from `app.engine` on a thread worker. Every keystroke (and every cursor move) cancels
 the running request (the engine checks the cancel signal every token), removes the suggestion
 and starts the pause again. Nothing is asked while candidates are streaming, while text is
-selected, before a model is ready, or under a dialog; a failed request is dropped silently (it
-was only a hint, and the next pause tries again).
+selected, in a read-only editor, before a model is ready, or under a dialog; a failed request
+is dropped silently (it was only a hint, and the next pause tries again).
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ class InlineSuggester:
         if (
             engine is None
             or not editor.has_focus
+            or editor.read_only  # a draft open read-only elsewhere: nothing may go in
             or editor.screen is not app.screen
             or not editor.selection.is_empty
             or editor.suggestion
