@@ -30,7 +30,21 @@ BAD_CONFIGS = {
     "[model]\nname = 'x'": "model must be a non-empty text",
     "colour = 'red'": "unknown setting 'colour'",
     "model = ": "is not valid TOML",
+    'inline_suggestion = "yes"': "inline_suggestion must be true or false",
+    "inline_suggestion = 1": "inline_suggestion must be true or false",
+    "suggestion_pause = 0": "suggestion_pause must be a number of seconds from 0.2 to 60",
+    "suggestion_pause = nan": "suggestion_pause must be a number of seconds",
+    "suggestion_pause = true": "suggestion_pause must be a number of seconds",
 }
+
+
+def test_inline_suggestion_is_off_by_default_and_takes_whole_or_decimal_seconds() -> None:
+    assert Config().inline_suggestion is False and Config().suggestion_pause == 1.0
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("inline_suggestion = true\nsuggestion_pause = 2\n", encoding="utf-8")
+    config = load_config()
+    assert config.inline_suggestion is True and config.suggestion_pause == 2
 
 
 @pytest.mark.parametrize("text", BAD_CONFIGS)

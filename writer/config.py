@@ -7,6 +7,8 @@ Example::
     theme = "writer-paper"
     candidates = 3
     revisions_keep = 200
+    inline_suggestion = true   # a greyed suggestion after a pause; right arrow accepts
+    suggestion_pause = 1.0
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class Config:
     # OpenAI-compatible server's URL (vLLM, llama.cpp, `writer serve`); its API key comes
     # from the WRITER_API_KEY environment variable, never from this file.
     engine: str | None = None
+    # A single greyed suggestion at the cursor after `suggestion_pause` seconds without typing
+    # (writer.ui.suggestion): right arrow accepts it, any other key dismisses it. Off by default.
+    inline_suggestion: bool = False
+    suggestion_pause: float = 1.0
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""
@@ -75,6 +81,15 @@ class Config:
                     'engine must be "local" or a server URL such as "http://127.0.0.1:8000"; '
                     f"got {self.engine!r}"
                 )
+        if not isinstance(self.inline_suggestion, bool):
+            raise WriterError(
+                f"inline_suggestion must be true or false; got {self.inline_suggestion!r}"
+            )
+        pause = self.suggestion_pause
+        if isinstance(pause, bool) or not isinstance(pause, int | float) or not 0.2 <= pause <= 60:
+            raise WriterError(
+                f"suggestion_pause must be a number of seconds from 0.2 to 60; got {pause!r}"
+            )
         for name, (low, high) in _INT_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

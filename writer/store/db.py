@@ -24,11 +24,13 @@ from pathlib import Path
 
 from writer.errors import WriterError
 from writer.store.models import StoreWriteError
+from writer.store.revstore import pack_existing
 from writer.store.rows import lenient_text
 
-# Each migration is a list of statements, applied in order inside one transaction; the schema
-# version (PRAGMA user_version) is the number of migrations applied. Append, never edit.
-MIGRATIONS: list[list[str]] = [
+# Each migration is a list of statements (or functions of the connection, for data steps),
+# applied in order inside one transaction; the schema version (PRAGMA user_version) is the
+# number of migrations applied. Append, never edit.
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
     [
         """CREATE TABLE drafts (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted ID is never reused
@@ -109,7 +111,24 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE drafts ADD COLUMN scroll_row INTEGER",
         "ALTER TABLE drafts ADD COLUMN word_goal INTEGER",
     ],
+    # Revisions that scale (issue 10): a large text is a delta against a compressed base
+    # (writer.store.revstore, .deltas); existing rows are converted. No foreign key on base_id:
+    # the store deletes a base only once no revision uses it, and salvage must be able to
+    # insert rows whatever survived.
+    [
+        """CREATE TABLE revision_bases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+            data BLOB NOT NULL  -- zlib-compressed UTF-8 text
+        )""",
+        "CREATE INDEX revision_bases_draft ON revision_bases(draft_id, id)",
+        "ALTER TABLE revisions ADD COLUMN base_id INTEGER",
+        "ALTER TABLE revisions ADD COLUMN delta BLOB",
+        pack_existing,
+    ],
 ]
+# After this migration the space the old full texts took is given back (VACUUM).
+_VACUUM_AFTER = 5
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # SQLite result codes that mean "this file is not a usable database" (not "busy" or "full").
@@ -179,15 +198,24 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                     f"the drafts database {path} was written by a newer writer (schema "
                     f"{version}, this one knows {SCHEMA_VERSION}); upgrade writer"
                 )
-            if version < target:
+            applied = version < target
+            if applied:
                 for statement in MIGRATIONS[target - 1]:
-                    conn.execute(statement)
+                    if callable(statement):
+                        statement(conn)
+                    else:
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        if applied and target == _VACUUM_AFTER:
+            # Best effort, outside any transaction: another process holding the file open
+            # only means the space is reused later instead of given back now.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("VACUUM")
 
 
 def _is_unusable(exc: sqlite3.DatabaseError, path: Path) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from writer.config import Config
 from writer.errors import WriterError
-from writer.store import db, revisions, salvage
+from writer.store import db, revisions, revstore, salvage
 from writer.store.context import StoryContextMixin, add_front_matter, split_front_matter
 from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
@@ -74,6 +74,10 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         self._config = config
         self._clock = clock
         self._lock = threading.RLock()
+        # Decompressed revision bases (by ID; IDs are never reused) and each draft's newest
+        # revision text, so an autosave does not rebuild texts it has just written.
+        self._bases: revstore.BaseCache = {}
+        self._latest_text: dict[int, tuple[int, str]] = {}
         self._locks = DraftLocks(path.parent / "locks")
         #: Where an unusable database was moved on open, or None.
         self.recovered = recovered
@@ -132,8 +136,15 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, db.write_transaction(self._conn, self.path) as conn:
-            yield conn
+        with self._lock:
+            try:
+                with db.write_transaction(self._conn, self.path) as conn:
+                    yield conn
+            except BaseException:
+                # A rolled-back insert's ID is handed out again: forget what it held.
+                self._bases.clear()
+                self._latest_text.clear()
+                raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -159,23 +170,53 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
     def _add_revision(
         self, conn: sqlite3.Connection, draft_id: int, text: str, reason: str, now: float
     ) -> int:
-        cur = conn.execute(
-            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, ?)",
-            (draft_id, text, now, reason),
-        )
+        rid = revstore.store_revision(conn, draft_id, text, now, reason, self._bases)
         ids = conn.execute(
             "SELECT id, reason FROM revisions WHERE draft_id = ? ORDER BY id", (draft_id,)
         ).fetchall()
         doomed = revisions.revisions_to_prune(ids, self.revisions_keep)
         if doomed:
             conn.executemany("DELETE FROM revisions WHERE id = ?", [(i,) for i in doomed])
-        return int(cur.lastrowid)
+            revstore.drop_unused_bases(conn, draft_id)
+        # (_write forgets this if the transaction rolls back.)
+        self._latest_text[draft_id] = (rid, text)
+        return rid
 
     def _latest_revision(self, conn: sqlite3.Connection, draft_id: int) -> tuple | None:
-        return conn.execute(
-            "SELECT id, text, created FROM revisions WHERE draft_id = ? ORDER BY id DESC LIMIT 1",
+        """(id, text, created) of the draft's newest revision; text None when unreadable."""
+        row = conn.execute(
+            f"SELECT id, text, created, {self._packed_columns(conn)} FROM revisions "
+            "WHERE draft_id = ? ORDER BY id DESC LIMIT 1",
             (draft_id,),
         ).fetchone()
+        if row is None:
+            return None
+        cached = self._latest_text.get(draft_id)
+        if cached is not None and cached[0] == row[0]:
+            return row[0], cached[1], row[2]
+        try:
+            text: str | None = revstore.revision_text(conn, row[1], row[3], row[4], self._bases)
+        except ValueError:
+            text = None
+        return row[0], text, row[2]
+
+    @staticmethod
+    def _packed_columns(conn: sqlite3.Connection) -> str:
+        """base_id and delta, or two NULLs in a database from before migration 5 (one opened
+        read-only is read as it is, never migrated)."""
+        names = {r[1] for r in conn.execute("PRAGMA table_info(revisions)")}
+        return "base_id, delta" if "delta" in names else "NULL, NULL"
+
+    def _revision(self, conn: sqlite3.Connection, row: tuple) -> Revision:
+        """A Revision from (id, draft_id, created, reason, text, base_id, delta)."""
+        try:
+            text = revstore.revision_text(conn, row[4], row[5], row[6], self._bases)
+        except ValueError as exc:
+            raise BadRowError(
+                f"revision {row[0]} cannot be read: {exc} (was the database changed by another "
+                "program?)"
+            ) from None
+        return revision_from_row((*row[:4], text))
 
     def _replace_text(
         self,
@@ -405,16 +446,17 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         with self._read() as conn:
             self._row(conn, draft_id, readable=False)  # a bad text must not hide its history
             rows = conn.execute(
-                "SELECT id, draft_id, created, reason, text FROM revisions WHERE draft_id = ? "
+                "SELECT id, draft_id, created, reason, text, "
+                f"{self._packed_columns(conn)} FROM revisions WHERE draft_id = ? "
                 "ORDER BY id DESC",
                 (int(draft_id),),
             ).fetchall()
-        revisions = []
-        for r in rows:
-            try:
-                revisions.append(revision_from_row(r))
-            except BadRowError:
-                continue  # one unreadable revision must not hide the others
+            revisions = []
+            for r in rows:
+                try:
+                    revisions.append(self._revision(conn, r))
+                except BadRowError:
+                    continue  # one unreadable revision must not hide the others
         return revisions
 
     def get_revision(self, revision_id: int) -> Revision:
@@ -423,14 +465,15 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
         if in_range(int(revision_id)):
             with self._read() as conn:
                 r = conn.execute(
-                    "SELECT id, draft_id, created, reason, text FROM revisions WHERE id = ?",
+                    "SELECT id, draft_id, created, reason, text, "
+                    f"{self._packed_columns(conn)} FROM revisions WHERE id = ?",
                     (int(revision_id),),
                 ).fetchone()
-        if r is None:
-            raise WriterError(
-                f"no revision with ID {revision_id}; see `writer drafts history DRAFT_ID`"
-            )
-        return revision_from_row(r)
+                if r is not None:
+                    return self._revision(conn, r)
+        raise WriterError(
+            f"no revision with ID {revision_id}; see `writer drafts history DRAFT_ID`"
+        )
 
     def restore_revision(self, draft_id: int, revision_id: int) -> Draft:
         """Make an older revision the draft's text. The replaced text is kept ("before-restore")

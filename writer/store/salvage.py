@@ -1,6 +1,7 @@
 """Salvaging the text of a damaged drafts database that was moved aside.
 
-Every table that holds text is read (drafts, revisions, the generation log), three ways, and
+Every table that holds text is read (drafts, revisions and their bases, the generation log,
+story contexts), three ways, and
 the results merged (the first way that has a row wins):
 1. SQLite itself, on an in-memory image of the file with its -wal applied (never on the moved
    file, which stays byte for byte as it was), each table forwards and backwards so rows on
@@ -11,11 +12,14 @@ the results merged (the first way that has a row wins):
    reads every table leaf page still intact, whatever happened to the pages above it.
 Rows are told apart by their shape (column count and types), since the schema may be gone. A
 draft whose own row is lost but whose revisions survive is rebuilt from its newest revision.
+A revision stored as a delta (writer.store.revstore) comes back only with its base; the fresh
+store packs what it gets again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from writer.store.db import memory_copy
+from writer.store.deltas import apply_delta, decompress_text
+from writer.store.revstore import BaseCache, store_revision
 from writer.store.rows import as_text
 from writer.store.sqlitefile import database_image, leaf_rows, orphan_texts
 
@@ -31,7 +37,13 @@ DRAFT_SQL = (
     "SELECT id, title, text, created, updated, preset, overrides, model, cursor_row, "
     "cursor_col, external_path FROM drafts ORDER BY id {order}"
 )
-REVISION_SQL = "SELECT id, draft_id, text, created, reason FROM revisions ORDER BY id {order}"
+REVISION_SQL = (
+    "SELECT id, draft_id, text, created, reason, base_id, delta FROM revisions ORDER BY id {order}"
+)
+# Databases from before migration 5 (no base_id/delta columns).
+OLD_REVISION_SQL = "SELECT id, draft_id, text, created, reason FROM revisions ORDER BY id {order}"
+BASE_SQL = "SELECT id, draft_id, data FROM revision_bases ORDER BY id {order}"
+CONTEXT_SQL = "SELECT draft_id, data FROM story_contexts ORDER BY draft_id {order}"
 GENERATION_SQL = (
     "SELECT id, draft_id, created, mode, params, seed, model, prompt_tail, candidates, inserted "
     "FROM generations ORDER BY id {order}"
@@ -46,6 +58,8 @@ class Salvaged:
     drafts: dict[int, tuple] = field(default_factory=dict)
     revisions: dict[int, tuple] = field(default_factory=dict)
     generations: dict[int, tuple] = field(default_factory=dict)
+    bases: dict[int, tuple] = field(default_factory=dict)  # (id, draft_id, compressed text)
+    contexts: dict[int, tuple] = field(default_factory=dict)  # (draft_id, JSON)
     sequence: dict[str, int] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
@@ -76,13 +90,17 @@ def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tupl
         v += [None] * (11 - len(v))
         if isinstance(v[1], str):
             return "drafts", (rowid, *v[1:11])
-        if isinstance(v[1], int):
+        if isinstance(v[1], int) and v[5] is None:  # a delta cut short cannot be applied
             created = float(v[3]) if _num(v[3]) else 0.0
             reason = v[4] if isinstance(v[4], str) else "recovered"
-            return "revisions", (rowid, v[1], v[2], created, reason)
+            return "revisions", (rowid, v[1], v[2], created, reason, None, None)
         return None
-    if len(v) == 2 and v[0] in ("drafts", "revisions", "generations") and isinstance(v[1], int):
+    if len(v) == 2 and v[0] in _SEQUENCES and isinstance(v[1], int):
         return "sequence", (v[0], v[1])
+    if len(v) == 2 and v[0] is None and _is_context(v[1]):
+        return "contexts", (rowid, v[1])
+    if len(v) == 3 and v[0] is None and isinstance(v[1], int) and isinstance(v[2], bytes):
+        return "bases", (rowid, v[1], v[2])
     if len(v) < 5 or v[0] not in (None, rowid):
         return None
     if len(v) >= 11 and isinstance(v[1], str) and _num(v[3]) and _num(v[4]):
@@ -92,8 +110,26 @@ def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tupl
         if isinstance(v[4], str) and isinstance(v[8], str):
             return "generations", (rowid, *v[1:10])
     elif isinstance(v[1], int) and isinstance(v[2], str) and _num(v[3]) and isinstance(v[4], str):
-        return "revisions", (rowid, v[1], v[2], float(v[3]), v[4])
+        base_id, delta = (v[5], v[6]) if len(v) >= 7 else (None, None)
+        return "revisions", (rowid, v[1], v[2], float(v[3]), v[4], base_id, delta)
     return None
+
+
+_SEQUENCES = ("drafts", "revisions", "generations", "revision_bases")
+
+
+def _is_context(value: object) -> bool:
+    """A story context row's JSON (writer.store.context): an object, not any two-column row."""
+    from writer.store.context import context_from_dict
+
+    text = as_text(value)
+    if text is None or not text.startswith("{"):
+        return False
+    try:
+        context_from_dict(json.loads(text), "a salvaged story context")
+    except Exception:
+        return False
+    return True
 
 
 def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
@@ -101,13 +137,17 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
     for table, sql in (
         ("drafts", DRAFT_SQL),
         ("revisions", REVISION_SQL),
+        ("revisions", OLD_REVISION_SQL),
+        ("bases", BASE_SQL),
+        ("contexts", CONTEXT_SQL),
         ("generations", GENERATION_SQL),
     ):
         for order in ("ASC", "DESC"):
             try:
                 for row in conn.execute(sql.format(order=order)):
                     if isinstance(row[0], int) and classify_row(table, row):
-                        count += found.add(table, row[0], tuple(row))
+                        row = tuple(row) + (None, None) * (table == "revisions" and len(row) == 5)
+                        count += found.add(table, row[0], row)
             except sqlite3.Error:
                 continue
     with contextlib.suppress(sqlite3.Error):
@@ -121,6 +161,10 @@ def classify_row(table: str, row: tuple) -> bool:
     """Whether a row SQLite returned for `table` has text where writer keeps text. SQLite does
     not check what it reads from an overflow page: a NUL means a wiped page, and the page scan
     (which cuts the text there and says so) is left to read that row."""
+    if table == "bases":
+        return isinstance(row[1], int) and isinstance(row[2], bytes)
+    if table == "contexts":
+        return _is_context(row[1])
     value = row[2] if table in ("drafts", "revisions") else row[8]
     text = as_text(value) if table == "drafts" else value
     return isinstance(text, str) and "\0" not in text
@@ -227,7 +271,7 @@ def _with_page_scan(image: bytes, found: Salvaged) -> None:
         else:
             found.partial.add(key)
     known = [as_text(r[2]) or "" for r in found.drafts.values()]
-    known += [r[2] for r in found.revisions.values() if isinstance(r[2], str)]
+    known += [text for _rid, _did, text, *_ in _revision_texts(found).values()]
     for _page, text in orphan_texts(image, used):
         # A stale copy of a text we have (an older page not yet reused) is not news; its last
         # few characters may be leftovers of the page, so they are not compared.
@@ -265,6 +309,7 @@ class SalvageReport:
     fragments: int = 0  # texts whose draft is lost, kept as new drafts
     revisions: int = 0
     generations: int = 0
+    contexts: int = 0  # story contexts (memory, author's note, lorebook)
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
 
@@ -279,6 +324,32 @@ def _int_or_none(value: object) -> int | None:
 
 def _float(value: object) -> float:
     return float(value) if _num(value) else 0.0
+
+
+def _revision_texts(found: Salvaged) -> dict[int, tuple]:
+    """The salvaged revisions as (id, draft_id, text, created, reason), deltas applied to their
+    bases; one whose base is lost or damaged is left out (nothing of it can be trusted)."""
+    bases: dict[int, str | None] = {}
+    out: dict[int, tuple] = {}
+    for rid, row in found.revisions.items():
+        rid, did, text, created, reason, base_id, delta = row
+        if base_id is not None:
+            if base_id not in bases:
+                base = found.bases.get(base_id)
+                try:
+                    bases[base_id] = decompress_text(base[2]) if base else None
+                except ValueError:
+                    bases[base_id] = None
+            base_text = bases[base_id]
+            if base_text is None or not isinstance(delta, bytes):
+                continue
+            try:
+                text = apply_delta(base_text, delta)
+            except ValueError:
+                continue
+        if isinstance(text, str):
+            out[rid] = (rid, did, text, created, reason)
+    return out
 
 
 def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> SalvageReport:
@@ -312,8 +383,9 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         )
         drafts[did] = text
         report.partial += ("drafts", did) in found.partial
+    revisions = _revision_texts(found)
     by_draft: dict[int, list[tuple]] = {}
-    for _rid, row in sorted(found.revisions.items()):
+    for _rid, row in sorted(revisions.items()):
         by_draft.setdefault(row[1], []).append(row)
     for did, revs in by_draft.items():
         if did in drafts or did < 1:
@@ -327,13 +399,10 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         report.rebuilt += 1
         report.partial += ("revisions", newest[0]) in found.partial
     report.drafts = len(drafts)
-    for rid, row in sorted(found.revisions.items()):
+    bases: BaseCache = {}
+    for rid, row in sorted(revisions.items()):  # oldest first, packed as the store packs them
         if row[1] in drafts:
-            conn.execute(
-                "INSERT INTO revisions (id, draft_id, text, created, reason) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (rid, row[1], row[2], _float(row[3]), str(row[4])),
-            )
+            store_revision(conn, row[1], row[2], _float(row[3]), str(row[4]), bases, rid=rid)
             report.revisions += 1
     for gid, row in sorted(found.generations.items()):
         if row[1] in drafts:
@@ -354,11 +423,14 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 ),
             )
             report.generations += 1
+    for did, row in sorted(found.contexts.items()):
+        if did in drafts:
+            conn.execute(
+                "INSERT INTO story_contexts (draft_id, data) VALUES (?, ?)", (did, as_text(row[1]))
+            )
+            report.contexts += 1
     for did, text in drafts.items():
-        conn.execute(
-            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, 'recovered')",
-            (did, text, now),
-        )
+        store_revision(conn, did, text, now, "recovered", bases)
     for name, seq in found.sequence.items():
         # IDs the damaged store handed out are never handed out again.
         conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, name))
@@ -369,10 +441,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
             "INSERT INTO drafts (title, text, created, updated) VALUES (?, ?, ?, ?)",
             (f"Recovered fragment {n} (its beginning is lost)", text, now, now),
         )
-        conn.execute(
-            "INSERT INTO revisions (draft_id, text, created, reason) VALUES (?, ?, ?, 'recovered')",
-            (cur.lastrowid, text, now),
-        )
+        store_revision(conn, int(cur.lastrowid), text, now, "recovered", bases)
         report.fragments += 1
     return report
 
@@ -398,6 +467,8 @@ def describe(moved: Path, report: SalvageReport | None) -> str:
         parts.append(f"{report.revisions} revision(s)")
     if report.generations:
         parts.append(f"{report.generations} generation log entries")
+    if report.contexts:
+        parts.append(f"{report.contexts} story context(s)")
     how = " and ".join(report.methods) if report.methods else "a scan"
     return (
         f"{head} and a new one was started with {', '.join(parts)} recovered from it "

@@ -141,6 +141,7 @@ class ModelsScreen(ModalScreen[str | None]):
     ModelsScreen OptionList { width: 40%; height: 1fr; }
     ModelsScreen #manifest { width: 60%; height: 1fr; padding: 0 1; overflow-y: auto; }
     ModelsScreen Input { margin: 0 1; }
+    ModelsScreen #load-error { color: $error; padding: 0 1; height: auto; max-height: 8; }
     """
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -170,6 +171,15 @@ class ModelsScreen(ModalScreen[str | None]):
             box.border_subtitle = (
                 "enter: switch · c: compare blind · r: rename · d: delete · escape: close"
             )
+            # The status bar has room for the start of a load error; here it is whole.
+            error = getattr(self.app, "model_error", "")
+            failed = Static(
+                f"Model {self.current!r} did not load: {error}" if error else "",
+                id="load-error",
+                markup=False,
+            )
+            failed.display = bool(error)
+            yield failed
             with Horizontal():
                 yield OptionList(Option("listing…", disabled=True))
                 yield Static("", id="manifest", markup=False)

@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
 
+from writer.ui.suggestion import InlineSuggester
+
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
 IDEA_NOTE_RE = re.compile(r"^\[Idea: .*\]\n?", re.MULTILINE)
@@ -83,6 +85,15 @@ class StoryEditor(TextArea):
             **kwargs,
         )
         self._words = WordCounter()
+        self.suggester: InlineSuggester | None = None
+
+    def on_mount(self) -> None:
+        self.suggester = InlineSuggester.for_editor(self)  # None unless config.toml asks
+
+    def on_key(self, event: events.Key) -> None:
+        # Runs before TextArea's own key handling: a key dismisses the inline suggestion.
+        if self.suggester is not None:
+            self.suggester.key(event.key)
 
     def text_before_cursor(self, max_chars: int | None = None) -> str:
         """The story up to the cursor; with `max_chars`, only its last `max_chars` or more
