@@ -7,6 +7,8 @@ Example::
     theme = "writer-paper"
     candidates = 3
     revisions_keep = 200
+    column = 72       # the page's measure in characters (0: the full width)
+    focus = false     # focus mode (hide the bars, dim all but the paragraph being written)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _TEXT_FIELDS = ("model", "preset", "theme", "device")
 CONFIG_FILE_LIMIT = 1024 * 1024
+COLUMN_MIN, COLUMN_MAX = 20, 400
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")  # as `--device` accepts
 
 
@@ -53,6 +56,10 @@ class Config:
     # OpenAI-compatible server's URL (vLLM, llama.cpp, `writer serve`); its API key comes
     # from the WRITER_API_KEY environment variable, never from this file.
     engine: str | None = None
+    # The page: the text wraps at `column` characters, centred (0: the terminal's full width);
+    # focus mode hides the bars and dims every paragraph but the one being written.
+    column: int = 72
+    focus: bool = False
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""
@@ -81,6 +88,18 @@ class Config:
                 raise WriterError(
                     f"{name} must be a whole number from {low} to {high}; got {value!r}"
                 )
+        if not isinstance(self.focus, bool):
+            raise WriterError(f"focus must be true or false; got {self.focus!r}")
+        column = self.column
+        if (
+            isinstance(column, bool)
+            or not isinstance(column, int)
+            or not (column == 0 or COLUMN_MIN <= column <= COLUMN_MAX)
+        ):
+            raise WriterError(
+                f"column must be 0 (full width) or a whole number of characters from "
+                f"{COLUMN_MIN} to {COLUMN_MAX}; got {column!r}"
+            )
         return self
 
 

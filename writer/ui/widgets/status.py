@@ -1,11 +1,17 @@
-"""The status bar: draft title, word count, preset, model state, context fill, last speed,
-save state."""
+"""The status bar: `story.md · 812 words · balanced* · gpt2 ready (cpu, fp32) · saved`.
+
+Fields are separated by ` · `. When the line is too narrow (80 columns and less) fields drop in
+this order: context fill, preset, word count, title; then the model's detail; the save state
+never drops. A long model error is cut short here; its full text is in the notification and the
+models screen (f5). The speed of the last request is shown once, in the candidates panel.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from rich.text import Text
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -20,6 +26,16 @@ SAVE_STYLES: dict[str, str] = {
     "unsaved": "yellow",
     "read-only": "yellow",
 }
+MODEL_STYLES = {"ready": "green", "loading": "yellow", "error": "bold red"}
+SEPARATOR = " · "
+ERROR_CHARS = 32
+"""A model error longer than this is cut short in the bar (with …)."""
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, at most `limit` characters (cut with …)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: max(1, limit - 1)].rstrip() + "…"
 
 
 class StatusBar(Static):
@@ -34,6 +50,13 @@ class StatusBar(Static):
     }
     """
 
+    class TitleChanged(Message):
+        """The draft or file shown changed its title (the page styles `.md` as Markdown)."""
+
+        def __init__(self, title: str) -> None:
+            super().__init__()
+            self.title = title
+
     title: reactive[str] = reactive("")
     words: reactive[int] = reactive(0)
     goal: reactive[int | None] = reactive(None)
@@ -42,27 +65,76 @@ class StatusBar(Static):
     model_state: reactive[ModelState] = reactive("loading")
     model_detail: reactive[str] = reactive("")
     speed: reactive[float | None] = reactive(None)
+    """The last request's speed: kept for callers, shown in the candidates panel, not here."""
     save_state: reactive[SaveState] = reactive("saved")
     context_fill: reactive[str] = reactive("")
 
-    def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(self.title or "Untitled", style="bold")
+    def watch_title(self, title: str) -> None:
+        self.post_message(self.TitleChanged(title))
+
+    def _model(self, detailed: bool) -> Text:
+        """`gpt2 ready (cpu, fp32)`, `gpt2 loading…`, `model error: …`, `no model`."""
+        state, detail = self.model_state, self.model_detail
+        style = MODEL_STYLES.get(state, "")
+        if state == "none":
+            return Text("no model")
+        if state == "error":
+            text = Text("model ")
+            text.append("error", style=style)
+            if detailed and detail:
+                text.append(f": {shorten(detail, ERROR_CHARS)}")
+            return text
+        name, _, where = detail.partition(", ")
+        text = Text(f"{name} " if name else "model ")
+        text.append("ready" if state == "ready" else "loading…", style=style)
+        if detailed and state == "ready":
+            engine = getattr(self.app, "engine", None)
+            precision = getattr(engine, "precision", None)
+            extras = [part for part in (where, precision) if isinstance(part, str) and part]
+            if extras:
+                text.append(f" ({', '.join(extras)})")
+        return text
+
+    def fields(self, width: int | None = None) -> list[Text]:
+        """The bar's fields, left to right, as many as fit in `width` cells."""
         if self.goal:
             done = self.words >= self.goal
-            text.append(f"  {self.words}/{self.goal} words", style="green" if done else "")
+            words = Text(f"{self.words}/{self.goal} words", style="green" if done else "")
         else:
-            text.append(f"  {self.words} word{'s' if self.words != 1 else ''}")
-        text.append(f"  preset: {self.preset}")
-        model_styles = {"ready": "green", "loading": "yellow", "error": "bold red"}
-        text.append("  model: ")
-        state = {"loading": "loading…", "none": "—"}.get(self.model_state, self.model_state)
-        text.append(state, style=model_styles.get(self.model_state, ""))
-        if self.model_detail:
-            text.append(f" ({self.model_detail})")
-        if self.context_fill:
-            text.append(f"  {self.context_fill}")
-        if self.speed is not None:
-            text.append(f"  {self.speed:.1f} tok/s")
-        text.append(f"  {self.save_state}", style=SAVE_STYLES.get(self.save_state, ""))
+            words = Text(f"{self.words} word{'s' if self.words != 1 else ''}")
+        save = Text(self.save_state, style=SAVE_STYLES.get(self.save_state, ""))
+        # (drop order: lower first; None never drops)
+        slots: list[tuple[int | None, Text]] = [
+            (4, Text(self.title or "Untitled", style="bold")),
+            (3, words),
+            (2, Text(self.preset)),
+            (5, self._model(detailed=True)),
+            (1, Text(self.context_fill)),
+            (None, save),
+        ]
+        shown = [(rank, text) for rank, text in slots if text.plain]
+
+        def length() -> int:
+            return sum(t.cell_len for _, t in shown) + len(SEPARATOR) * (len(shown) - 1)
+
+        if width is not None:
+            for drop in (1, 2, 3, 4, 5):
+                if length() <= width:
+                    break
+                if drop == 5:  # the model keeps its state, loses its detail first
+                    index = next(i for i, (rank, _) in enumerate(shown) if rank == 5)
+                    shown[index] = (6, self._model(detailed=False))
+                    if length() <= width:
+                        break
+                    drop = 6
+                shown = [(rank, text) for rank, text in shown if rank != drop]
+        return [text for _, text in shown]
+
+    def render(self) -> Text:
+        width = self.content_size.width or None
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for index, field in enumerate(self.fields(width)):
+            if index:
+                text.append(SEPARATOR, style="dim")
+            text.append_text(field)
         return text

@@ -1,0 +1,227 @@
+"""The page: a centred column, Markdown at a glance in .md texts, focus mode, the status line,
+and writer's themes first in the theme list."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from tests.test_app_support import ScriptedEngine, loader_for, run_app, wait_for
+from writer.config import load_config
+from writer.ui.app import WriterApp
+from writer.ui.widgets.page import markdown_spans, paragraph_bounds, side_padding
+from writer.ui.widgets.status import StatusBar
+
+STORY = "# Chapter One\n\nThe *sea* was **loud**.\n\n> A quote.\n[Idea: a storm]\nShe ran."
+LONG_PARAGRAPH = " ".join(f"word{i}" for i in range(120))
+
+
+def make_app(file=None, **kwargs) -> WriterApp:
+    return WriterApp(file, model="tiny", engine_loader=loader_for(ScriptedEngine()), **kwargs)
+
+
+def styled(text: Text) -> dict[str, str]:
+    """Each styled run of a line: its text -> its style."""
+    return {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+def test_markdown_spans_of_one_line():
+    assert markdown_spans("# Title") == [(0, 7, "heading")]
+    assert markdown_spans("#hashtag is not a heading") == []
+    assert markdown_spans("> quoted") == [(0, 8, "quote")]
+    assert markdown_spans("[Idea: a storm]") == [(0, 15, "note")]
+    assert markdown_spans("a *b* and **c** and _d_") == [
+        (10, 15, "strong"),
+        (2, 5, "emphasis"),
+        (20, 23, "emphasis"),
+    ]
+    assert markdown_spans("snake_case_name and 2 * 3 * 4") == []
+    assert markdown_spans("") == []
+
+
+def test_paragraph_bounds_and_padding():
+    lines = ["a", "b", "", "c", "d", "e", ""]
+    assert paragraph_bounds(lines, 4) == (3, 5)
+    assert paragraph_bounds(lines, 0) == (0, 1)
+    assert paragraph_bounds(lines, 2) == (2, 2)
+    assert side_padding(120, 72) == 23
+    assert side_padding(80, 72) == 3
+    assert side_padding(60, 72) == 2
+    assert side_padding(120, 0) == 2
+
+
+# -- the column ---------------------------------------------------------------------------------
+async def test_the_text_wraps_at_the_column_centred_in_a_wide_terminal(tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text(LONG_PARAGRAPH)
+    app = make_app(story)
+    async with run_app(app, size=(140, 30)) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == LONG_PARAGRAPH)
+        await pilot.pause()
+        editor = app.editor
+        assert editor.content_size.width <= 74  # 72 characters (+ the scrollbar's gutter)
+        left = editor.styles.padding.left
+        assert left == editor.styles.padding.right and left > 20
+        # every wrapped line fits the measure
+        sections = editor.wrapped_document.get_sections(0)
+        assert len(sections) > 1
+        assert all(len(section.rstrip()) <= 72 for section in sections)
+        # cursor movement and editing behave as before
+        editor.move_cursor((0, 0))
+        await pilot.press("end")
+        assert editor.cursor_location[1] < len(LONG_PARAGRAPH)  # end of the wrapped line
+        await pilot.press("ctrl+end", "x")
+        assert editor.text == LONG_PARAGRAPH + "x"
+        await pilot.press("ctrl+z")
+        assert editor.text == LONG_PARAGRAPH
+
+
+async def test_at_80_columns_the_page_uses_the_width(tmp_path):
+    app = make_app()
+    async with run_app(app, size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.editor.styles.padding.left <= 3
+        assert app.editor.content_size.width >= 72
+
+
+async def test_column_from_the_palette_is_remembered_and_full_width_allowed(tmp_path):
+    app = make_app()
+    async with run_app(app, size=(140, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"column full")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.column == 0)
+        await pilot.pause()
+        assert app.editor.styles.padding.left == 2
+        assert load_config().column == 0
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+async def test_a_markdown_file_is_styled_and_a_txt_file_stays_plain(tmp_path):
+    md = tmp_path / "story.md"
+    md.write_text(STORY)
+    app = make_app(md)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await wait_for(pilot, lambda: app.editor.markdown)
+        editor = app.editor
+        heading = styled(editor.get_line(0))
+        assert "bold" in heading["# Chapter One"]
+        line = styled(editor.get_line(2))
+        assert "italic" in line["*sea*"] and "bold" in line["**loud**"]
+        assert "italic" in styled(editor.get_line(4))["> A quote."]
+        assert "[Idea: a storm]" in styled(editor.get_line(5))
+        assert styled(editor.get_line(6)) == {}
+    txt = tmp_path / "story.txt"
+    txt.write_text(STORY)
+    app = make_app(txt)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        assert not app.editor.markdown
+        assert styled(app.editor.get_line(0)) == {}
+
+
+async def test_a_theme_sets_the_markdown_styles(tmp_path):
+    md = tmp_path / "story.md"
+    md.write_text(STORY)
+    app = make_app(md, theme="writer-paper")
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.markdown)
+        theme = app.current_theme
+        assert theme.markdown["heading"] in styled(app.editor.get_line(0))["# Chapter One"]
+
+
+# -- focus mode ---------------------------------------------------------------------------------
+async def test_focus_mode_hides_the_bars_dims_other_paragraphs_and_is_remembered(tmp_path):
+    md = tmp_path / "story.txt"
+    md.write_text(STORY)
+    app = make_app(md)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        app.editor.move_cursor((2, 3))
+        await pilot.press("ctrl+backslash")
+        assert app.editor.focus_mode
+        assert not app.status.display
+        await pilot.pause()
+        assert styled(app.editor.get_line(2)) == {}  # the paragraph being written
+        assert STORY.splitlines()[0] in styled(app.editor.get_line(0))  # dimmed
+        # every writer key still works
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[0])
+        await pilot.press("escape")
+        assert load_config().focus is True
+    again = make_app(md)
+    async with run_app(again) as pilot:
+        await pilot.pause()
+        assert again.editor.focus_mode and not again.status.display
+        await pilot.press("ctrl+backslash")
+        assert not again.editor.focus_mode and again.status.display
+    assert load_config().focus is False
+
+
+# -- the status line ----------------------------------------------------------------------------
+async def test_status_line_fields_and_what_drops_at_80_columns(tmp_path):
+    story = tmp_path / "story.md"
+    story.write_text("One two three.")
+    app = make_app(story)
+    async with run_app(app, size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        app.writing.context_fill = "ctx 12/1024"
+        await pilot.pause()
+        line = app.status.render().plain
+        assert (
+            line == "story.md · 3 words · balanced · tiny ready (cpu, fp32) · ctx 12/1024 · saved"
+        )
+        app.status.speed = 12.5
+        assert "tok/s" not in app.status.render().plain  # shown in the candidates panel
+        app.writing.model_state = "error"
+        app.writing.model_detail = "x" * 300
+        app.status.title = "a very long title of a novel in progress.md"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        line = app.status.render().plain
+        assert line.endswith("saved") and "model error" in line and len(line) <= 78
+        assert "x" * 40 not in line
+        app.writing.save_state = "file changed on disk"
+        await pilot.resize_terminal(40, 24)
+        await pilot.pause()
+        line = app.status.render().plain
+        assert line.endswith("file changed on disk")
+
+
+def test_status_bar_shortens_errors():
+    from writer.ui.widgets.status import shorten
+
+    assert shorten("a\nb", 10) == "a b"
+    assert shorten("x" * 50, 10) == "x" * 9 + "…"
+    assert StatusBar.TitleChanged("t").title == "t"
+
+
+async def test_footer_at_80x24_shows_save_help_continue_quit():
+    app = make_app()
+    async with run_app(app, size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one("Footer")
+        # the palette's key sits at the right, over columns 68-80
+        keys = {k.description for k in footer.query("FooterKey") if k.region.right <= 68}
+        for wanted in ("Save", "Help", "Continue", "Quit"):
+            assert wanted in keys
+
+
+# -- the theme list -----------------------------------------------------------------------------
+async def test_writers_themes_come_first_in_the_theme_list():
+    from writer.ui.themelist import ordered_theme_names
+
+    app = make_app()
+    async with run_app(app) as pilot:
+        await pilot.pause()
+        names = ordered_theme_names(app)
+        assert names[:3] == ["writer-dark", "writer-light", "writer-paper"]
+        assert "textual-dark" in names[3:]
+        app.action_change_theme()
+        await pilot.pause(0.5)
+        options = app.screen.query_one("CommandList")
+        shown = [str(options.get_option_at_index(i).prompt) for i in range(4)]
+        assert shown[:3] == ["writer-dark", "writer-light", "writer-paper"], shown
