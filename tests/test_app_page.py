@@ -43,7 +43,8 @@ def test_paragraph_bounds_and_padding():
     lines = ["a", "b", "", "c", "d", "e", ""]
     assert paragraph_bounds(lines, 4) == (3, 5)
     assert paragraph_bounds(lines, 0) == (0, 1)
-    assert paragraph_bounds(lines, 2) == (2, 2)
+    assert paragraph_bounds(lines, 2) == (0, 2)  # enter pressed after "b": "a b" stays lit
+    assert paragraph_bounds(["a", "", ""], 2) == (2, 2)
     assert side_padding(120, 72) == 23
     assert side_padding(80, 72) == 3
     assert side_padding(60, 72) == 2

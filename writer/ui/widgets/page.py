@@ -29,6 +29,10 @@ _EMPHASIS = re.compile(
     r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])|(?<![_\w])_(?![\s_])(.+?)(?<![\s_])_(?![_\w])"
 )
 
+INLINE_LIMIT = 20_000
+"""Longer lines (a whole manuscript with no line breaks) get no emphasis styling: each drawn row
+of a line styles the whole line, and emphasis on a huge line would cost too much per frame."""
+
 COLUMN_DEFAULT = 72
 COLUMN_CHOICES = (60, 72, 88, 0)
 """The palette's column widths; 0 is the full width of the terminal."""
@@ -51,7 +55,7 @@ def markdown_spans(line: str) -> list[tuple[int, int, str]]:
         spans.append((0, len(line), "heading"))
     elif _QUOTE.match(line):
         spans.append((0, len(line), "quote"))
-    if "*" not in line and "_" not in line:
+    if len(line) > INLINE_LIMIT or ("*" not in line and "_" not in line):
         return spans
     strong = [(m.start(), m.end()) for m in _STRONG.finditer(line)]
     spans.extend((start, end, "strong") for start, end in strong)
@@ -62,13 +66,16 @@ def markdown_spans(line: str) -> list[tuple[int, int, str]]:
 
 
 def paragraph_bounds(lines: list[str], row: int) -> tuple[int, int]:
-    """The first and last line of the paragraph holding `row` (blank lines separate them; a
-    blank line is a paragraph of its own)."""
+    """The first and last line of the paragraph holding `row` (blank lines separate them). On a
+    blank line just after a paragraph (enter pressed at its end) that paragraph stays lit, with
+    the blank line; a blank line between blank lines is a paragraph of its own."""
     if not lines:
         return 0, 0
     row = min(max(row, 0), len(lines) - 1)
     if not lines[row].strip():
-        return row, row
+        if row == 0 or not lines[row - 1].strip():
+            return row, row
+        return paragraph_bounds(lines, row - 1)[0], row
     top = row
     while top > 0 and lines[top - 1].strip():
         top -= 1
