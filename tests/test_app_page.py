@@ -226,3 +226,26 @@ async def test_writers_themes_come_first_in_the_theme_list():
         options = app.screen.query_one("CommandList")
         shown = [str(options.get_option_at_index(i).prompt) for i in range(4)]
         assert shown[:3] == ["writer-dark", "writer-light", "writer-paper"], shown
+
+
+# -- theme files --------------------------------------------------------------------------------
+def test_bundled_themes_define_every_markdown_style(tmp_path):
+    from writer.themes import MARKDOWN_KINDS, load_themes
+
+    loaded = load_themes(tmp_path / "none")
+    assert not loaded.errors
+    for theme in loaded.themes:
+        assert set(theme.markdown) == set(MARKDOWN_KINDS), theme.name
+
+
+def test_a_bad_markdown_table_skips_the_theme_with_its_reason(tmp_path):
+    from writer.themes import load_themes
+
+    (tmp_path / "a.toml").write_text('primary = "#123456"\n[markdown]\ntitle = "bold"\n')
+    (tmp_path / "b.toml").write_text('primary = "#123456"\n[markdown]\nheading = "bold nonsense"\n')
+    (tmp_path / "c.toml").write_text('primary = "#123456"\n[markdown]\nnote = "dim italic"\n')
+    loaded = load_themes(tmp_path)
+    assert [t.name for t in loaded.themes if t.name in "abc"] == ["c"]
+    errors = "\n".join(loaded.errors)
+    assert "a.toml: [markdown] unknown key 'title'" in errors
+    assert "b.toml: [markdown] heading = 'bold nonsense' is not a style" in errors
