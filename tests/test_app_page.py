@@ -249,3 +249,99 @@ def test_a_bad_markdown_table_skips_the_theme_with_its_reason(tmp_path):
     errors = "\n".join(loaded.errors)
     assert "a.toml: [markdown] unknown key 'title'" in errors
     assert "b.toml: [markdown] heading = 'bold nonsense' is not a style" in errors
+
+
+# -- the column keeps every editing behaviour ---------------------------------------------------
+async def test_in_the_column_clicks_selection_find_and_insertion_work_as_before(tmp_path):
+    story = tmp_path / "story.md"
+    story.write_text(STORY)
+    app = make_app(story)
+    async with run_app(app, size=(140, 30)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await pilot.pause()
+        editor = app.editor
+        left = editor.styles.padding.left
+        assert left > 20
+        await pilot.click(editor, offset=(left + 4, 2))  # on "*sea*" of the third line
+        assert editor.cursor_location == (2, 4)
+        await pilot.press("shift+right", "shift+right", "shift+right", "shift+right", "shift+right")
+        assert editor.selected_text == "*sea*"
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        await pilot.press(*"quote", "enter")
+        await wait_for(pilot, lambda: editor.selected_text == "quote")
+        await pilot.press("f6")
+        assert editor.selected_text == "quote"  # the only match, found again
+        await pilot.press("ctrl+end", "ctrl+g")
+        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[0])
+        await pilot.press("tab", "1")
+        await wait_for(pilot, lambda: editor.text.startswith(STORY) and editor.text != STORY)
+        await pilot.press("ctrl+z")
+        assert editor.text == STORY
+
+
+async def test_a_draft_titled_md_is_styled_and_a_theme_switch_restyles(tmp_path):
+    from writer.store import DraftStore
+
+    with DraftStore.open() as store:
+        store.create_draft("Notes.md", STORY)
+    app = make_app()
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == STORY)
+        await wait_for(pilot, lambda: app.editor.markdown)
+        before = styled(app.editor.get_line(0))["# Chapter One"]
+        app.theme = "writer-paper"
+        await pilot.pause()
+        app.editor.render_lines(app.editor.region)
+        after = styled(app.editor.get_line(0))["# Chapter One"]
+        assert before != after and app.current_theme.markdown["heading"] in after
+
+
+def test_column_and_focus_in_config_are_checked(tmp_path):
+    import re
+
+    import pytest
+
+    from writer.errors import WriterError
+
+    path = tmp_path / "config.toml"
+    for bad, says in (
+        ("column = 5", "column must be 0 (full width)"),
+        ("column = 72.5", "column must be 0"),
+        ('focus = "yes"', "focus must be true or false"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(WriterError, match=re.escape(says)):
+            load_config(path)
+    path.write_text("column = 0\nfocus = true\n")
+    config = load_config(path)
+    assert (config.column, config.focus) == (0, True)
+
+
+async def test_styling_a_1mb_markdown_manuscript_touches_only_lines_drawn(tmp_path, monkeypatch):
+    """Typing restyles what is on screen, never the document (no timing: a count of lines)."""
+    import writer.ui.widgets.editor as editor_module
+
+    paragraph = "The *keeper* climbed the **stairs** again.\n# Part\n> log\n\n"
+    text = paragraph * (1_000_000 // len(paragraph))
+    story = tmp_path / "novel.md"
+    story.write_text(text)
+    styled_lines: list[str] = []
+    real = editor_module.markdown_spans
+
+    def counting(line: str):
+        styled_lines.append(line)
+        return real(line)
+
+    monkeypatch.setattr(editor_module, "markdown_spans", counting)
+    app = make_app(story)
+    async with run_app(app, size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.editor.text) == len(text), 30)
+        await wait_for(pilot, lambda: app.editor.markdown)
+        await pilot.press("x")
+        await pilot.pause()
+        styled_lines.clear()
+        await pilot.press("y", "z")
+        await pilot.pause()
+        assert app.editor.document.line_count > 50_000
+        assert 0 < len(styled_lines) < 30 * 6  # a few frames of the visible rows
