@@ -45,7 +45,8 @@ def test_paragraph_bounds_and_padding():
     assert paragraph_bounds(lines, 0) == (0, 1)
     assert paragraph_bounds(lines, 2) == (0, 2)  # enter pressed after "b": "a b" stays lit
     assert paragraph_bounds(["a", "", ""], 2) == (2, 2)
-    assert side_padding(120, 72) == 23
+    assert side_padding(120, 72) == 23  # 120 - 2 * 23 = 74 cells: 72 + the cursor's + 1 spare
+    assert side_padding(120, 72, scrollbar=2) == 22
     assert side_padding(80, 72) == 3
     assert side_padding(60, 72) == 2
     assert side_padding(120, 0) == 2
@@ -97,6 +98,28 @@ async def test_column_from_the_palette_is_remembered_and_full_width_allowed(tmp_
         await pilot.pause()
         assert app.editor.styles.padding.left == 2
         assert load_config().column == 0
+
+
+async def test_changing_the_column_rewraps_the_text(tmp_path):
+    from writer.ui import page
+
+    story = tmp_path / "story.txt"
+    story.write_text(LONG_PARAGRAPH)
+    app = make_app(story)
+    async with run_app(app, size=(140, 30)) as pilot:
+        await wait_for(pilot, lambda: app.editor.text == LONG_PARAGRAPH)
+        editor = app.editor
+
+        def widest() -> int:
+            return max(len(s.rstrip()) for s in editor.wrapped_document.get_sections(0))
+
+        await wait_for(pilot, lambda: 66 <= widest() <= 72)
+        page.set_column(app.writing, 88)
+        await wait_for(pilot, lambda: 82 <= widest() <= 88)
+        page.set_column(app.writing, 0)
+        await wait_for(pilot, lambda: widest() > 120)
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: 88 <= widest() <= 96)
 
 
 # -- Markdown -----------------------------------------------------------------------------------

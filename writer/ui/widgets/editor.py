@@ -145,9 +145,14 @@ class StoryEditor(TextArea):
         width = self.outer_size.width
         if not width:
             return
-        side = side_padding(width, self._column)
+        scrollbar = self.scrollbar_size_vertical if self.show_vertical_scrollbar else 0
+        side = side_padding(width, self._column, scrollbar=scrollbar)
         if self.styles.padding.left != side or self.styles.padding.right != side:
             self.styles.padding = (0, side)
+            # A padding change keeps the widget's size, so TextArea gets no Resize to re-wrap
+            # on: re-wrap once the new padding is laid out.
+            self.call_after_refresh(self._rewrap_and_refresh_virtual_size)
+            self.call_after_refresh(self.scroll_cursor_visible)
 
     def _page_styles(self) -> dict[str, Style]:
         theme = self.app.theme

@@ -85,12 +85,13 @@ def paragraph_bounds(lines: list[str], row: int) -> tuple[int, int]:
     return top, bottom
 
 
-def side_padding(width: int, column: int, minimum: int = 2, scrollbar: int = 2) -> int:
+def side_padding(width: int, column: int, minimum: int = 2, scrollbar: int = 0) -> int:
     """Left/right padding that centres a `column`-character measure in `width` cells
-    (0: the full width, with the `minimum` margins)."""
+    (0: the full width, with the `minimum` margins). TextArea wraps one cell short of its
+    content width (room for the cursor at a line's end); a scrollbar takes its own cells."""
     if column <= 0:
         return minimum
-    spare = width - scrollbar - column
+    spare = width - scrollbar - (column + 1)
     return max(minimum, spare // 2)
 
 
