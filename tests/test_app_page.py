@@ -368,3 +368,26 @@ async def test_styling_a_1mb_markdown_manuscript_touches_only_lines_drawn(tmp_pa
         await pilot.pause()
         assert app.editor.document.line_count > 50_000
         assert 0 < len(styled_lines) < 30 * 6  # a few frames of the visible rows
+
+
+async def test_a_long_model_error_is_short_in_the_bar_and_whole_in_the_models_screen():
+    from textual.widgets import Static
+
+    from tests.test_app_support import notices
+
+    reason = "the weights are missing: " + "x" * 200
+
+    def failing(name, device):
+        raise RuntimeError(reason)
+
+    app = WriterApp(model="broken", engine_loader=failing)
+    async with run_app(app, size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "error")
+        await pilot.pause()
+        bar = app.status.render().plain
+        assert "model error: " in bar and "x" * 40 not in bar and bar.endswith("saved")
+        await wait_for(pilot, lambda: any("x" * 200 in n for n in notices(app)))
+        await pilot.press("f5")
+        await pilot.pause()
+        shown = str(app.screen.query_one("#model-error", Static).render())
+        assert "x" * 200 in shown.replace("\n", "")

@@ -141,6 +141,7 @@ class ModelsScreen(ModalScreen[str | None]):
     ModelsScreen OptionList { width: 40%; height: 1fr; }
     ModelsScreen #manifest { width: 60%; height: 1fr; padding: 0 1; overflow-y: auto; }
     ModelsScreen Input { margin: 0 1; }
+    ModelsScreen #model-error { color: $error; padding: 0 1; height: auto; max-height: 6; }
     """
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -170,6 +171,11 @@ class ModelsScreen(ModalScreen[str | None]):
             box.border_subtitle = (
                 "enter: switch · c: compare blind · r: rename · d: delete · escape: close"
             )
+            error = getattr(self.app, "model_error", "")
+            if error:  # the status bar shows it cut short; here it is whole
+                yield Static(
+                    f"{self.current} did not load: {error}", id="model-error", markup=False
+                )
             with Horizontal():
                 yield OptionList(Option("listing…", disabled=True))
                 yield Static("", id="manifest", markup=False)
