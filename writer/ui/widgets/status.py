@@ -1,9 +1,10 @@
 """The status bar: `story.md · 812 words · balanced* · gpt2 ready (cpu, fp32) · saved`.
 
 Fields are separated by ` · `. When the line is too narrow (80 columns and less) fields drop in
-this order: context fill, preset, word count, title; then the model's detail; the save state
-never drops. A long model error is cut short here; its full text is in the notification and the
-models screen (f5). The speed of the last request is shown once, in the candidates panel.
+this order: context fill, preset, title, word count; then the model's detail, then the model;
+the save state never drops. A long model error is cut short here; its full text is in the
+notification and the models screen (f5). The speed of the last request is shown once, in the
+candidates panel.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SAVE_STYLES: dict[str, str] = {
 }
 MODEL_STYLES = {"ready": "green", "loading": "yellow", "error": "bold red"}
 SEPARATOR = " · "
+DROP_ORDER = ("context", "preset", "title", "words", "model detail", "model")
+"""What gives way, first to last, when the line is too narrow; the save state always stays."""
 ERROR_CHARS = 32
 """A model error longer than this is cut short in the bar (with …)."""
 
@@ -102,33 +105,28 @@ class StatusBar(Static):
             words = Text(f"{self.words}/{self.goal} words", style="green" if done else "")
         else:
             words = Text(f"{self.words} word{'s' if self.words != 1 else ''}")
-        save = Text(self.save_state, style=SAVE_STYLES.get(self.save_state, ""))
-        # (drop order: lower first; None never drops)
-        slots: list[tuple[int | None, Text]] = [
-            (4, Text(self.title or "Untitled", style="bold")),
-            (3, words),
-            (2, Text(self.preset)),
-            (5, self._model(detailed=True)),
-            (1, Text(self.context_fill)),
-            (None, save),
-        ]
-        shown = [(rank, text) for rank, text in slots if text.plain]
+        fields = {
+            "title": Text(self.title or "Untitled", style="bold"),
+            "words": words,
+            "preset": Text(self.preset),
+            "model": self._model(detailed=True),
+            "context": Text(self.context_fill),
+            "save": Text(self.save_state, style=SAVE_STYLES.get(self.save_state, "")),
+        }
+        fields = {name: text for name, text in fields.items() if text.plain}
 
-        def length() -> int:
-            return sum(t.cell_len for _, t in shown) + len(SEPARATOR) * (len(shown) - 1)
+        def fits() -> bool:
+            used = sum(t.cell_len for t in fields.values()) + len(SEPARATOR) * (len(fields) - 1)
+            return width is None or used <= width
 
-        if width is not None:
-            for drop in (1, 2, 3, 4, 5):
-                if length() <= width:
-                    break
-                if drop == 5:  # the model keeps its state, loses its detail first
-                    index = next(i for i, (rank, _) in enumerate(shown) if rank == 5)
-                    shown[index] = (6, self._model(detailed=False))
-                    if length() <= width:
-                        break
-                    drop = 6
-                shown = [(rank, text) for rank, text in shown if rank != drop]
-        return [text for _, text in shown]
+        for name in DROP_ORDER:
+            if fits():
+                break
+            if name == "model detail":
+                fields["model"] = self._model(detailed=False)
+            else:
+                fields.pop(name, None)
+        return list(fields.values())
 
     def render(self) -> Text:
         width = self.content_size.width or None
