@@ -394,3 +394,21 @@ async def test_a_long_model_error_is_short_in_the_bar_and_whole_in_the_models_sc
         await pilot.pause()
         shown = str(app.screen.query_one("#model-error", Static).render())
         assert "x" * 200 in shown.replace("\n", "")
+
+
+async def test_focus_mode_from_the_palette():
+    app = make_app()
+    async with run_app(app, size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"focus mode")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.focus_mode)
+        assert not app.status.display and not app.screen.query_one("Footer").display
+        await pilot.press("ctrl+p")  # the palette still opens, the way back
+        await pilot.press(*"focus mode")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.editor.focus_mode)
+        assert app.status.display
