@@ -9,6 +9,8 @@ Example::
     revisions_keep = 200
     inline_suggestion = true   # a greyed suggestion after a pause; right arrow accepts
     suggestion_pause = 1.0
+    column = 72       # the page's measure in characters (0: the full width)
+    focus = false     # focus mode (hide the bars, dim all but the paragraph being written)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _TEXT_FIELDS = ("model", "preset", "theme", "device")
 CONFIG_FILE_LIMIT = 1024 * 1024
+COLUMN_MIN, COLUMN_MAX = 20, 400
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")  # as `--device` accepts
 
 
@@ -59,6 +62,10 @@ class Config:
     # (writer.ui.suggestion): right arrow accepts it, any other key dismisses it. Off by default.
     inline_suggestion: bool = False
     suggestion_pause: float = 1.0
+    # The page: the text wraps at `column` characters, centred (0: the terminal's full width);
+    # focus mode hides the bars and dims every paragraph but the one being written.
+    column: int = 72
+    focus: bool = False
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""
@@ -96,6 +103,18 @@ class Config:
                 raise WriterError(
                     f"{name} must be a whole number from {low} to {high}; got {value!r}"
                 )
+        if not isinstance(self.focus, bool):
+            raise WriterError(f"focus must be true or false; got {self.focus!r}")
+        column = self.column
+        if (
+            isinstance(column, bool)
+            or not isinstance(column, int)
+            or not (column == 0 or COLUMN_MIN <= column <= COLUMN_MAX)
+        ):
+            raise WriterError(
+                f"column must be 0 (full width) or a whole number of characters from "
+                f"{COLUMN_MIN} to {COLUMN_MAX}; got {column!r}"
+            )
         return self
 
 

@@ -16,6 +16,9 @@ A theme file::
     background = "#16181f"
     [variables]              # optional Textual design variables
     footer-key-foreground = "#7aa2f7"
+    [markdown]               # optional: how `.md` texts look (Rich styles; see README)
+    heading = "bold #7aa2f7"
+    note = "italic #5c6370"
 """
 
 from __future__ import annotations
@@ -47,7 +50,18 @@ COLOR_FIELDS = (
     "boost",
 )
 THEME_FILE_LIMIT = 1024 * 1024
-KNOWN_FIELDS = {*COLOR_FIELDS, "name", "dark", "luminosity_spread", "text_alpha", "variables"}
+KNOWN_FIELDS = {
+    *COLOR_FIELDS,
+    *("name", "dark", "luminosity_spread", "text_alpha", "variables", "markdown"),
+}
+MARKDOWN_KINDS = ("heading", "emphasis", "strong", "quote", "note")
+
+
+@dataclass
+class WriterTheme(Theme):
+    """A Textual theme with the page's Markdown styles (Rich style texts by kind)."""
+
+    markdown: dict[str, str] = field(default_factory=dict)
 
 
 class ThemeFileError(ValueError):
@@ -105,7 +119,29 @@ def theme_from_dict(data: dict[str, Any], default_name: str) -> Theme:
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise ThemeFileError("[variables] must be a table of texts")
     kwargs["variables"] = dict(variables)
-    return Theme(**kwargs)
+    kwargs["markdown"] = _markdown_styles(data.get("markdown", {}))
+    return WriterTheme(**kwargs)
+
+
+def _markdown_styles(table: object) -> dict[str, str]:
+    """The `[markdown]` table: each kind a Rich style text such as "bold #7aa2f7"."""
+    from rich.errors import StyleSyntaxError
+    from rich.style import Style
+
+    if not isinstance(table, dict):
+        raise ThemeFileError("[markdown] must be a table of style texts")
+    for key, value in table.items():
+        if key not in MARKDOWN_KINDS:
+            raise ThemeFileError(
+                f"[markdown] unknown key {key!r}; known: {', '.join(MARKDOWN_KINDS)}"
+            )
+        if not isinstance(value, str):
+            raise ThemeFileError(f'[markdown] {key} must be a style text like "bold #7aa2f7"')
+        try:
+            Style.parse(value)
+        except StyleSyntaxError as exc:
+            raise ThemeFileError(f"[markdown] {key} = {value!r} is not a style ({exc})") from None
+    return dict(table)
 
 
 def _widget_css() -> list[tuple[str, str]]:

@@ -163,6 +163,11 @@ class WriterApp(
         except (OSError, WriterError) as exc:
             self.notify(f"Could not remember the theme: {exc}", severity="warning")
 
+    def search_themes(self) -> None:  # the theme list: writer's themes first (ui/themelist.py)
+        from writer.ui.themelist import search_themes
+
+        search_themes(self)
+
     # -- presets and parameters -----------------------------------------------------------------
     def current_params(self) -> SamplingParams:
         """The preset's parameters with this draft's overrides applied."""

@@ -46,6 +46,7 @@ KEYS: list[tuple[str, str, str]] = [
     ),
     ("Drafts", "f10", "Word goal for this draft: the status bar shows 812/1000 words"),
     ("Drafts", "f12", "Save as: a copy of the text in a file (works when the store does not)"),
+    ("Editor", "ctrl+\\", "Focus mode: hide the bars, dim all but the paragraph being written"),
     ("App", "f1", "This help"),
     ("App", "ctrl+q", "Quit (saves first; asks if it cannot)"),
 ]

@@ -8,14 +8,15 @@ e.g. `screen.save_state = "save failed"`, and the bar (red, there) follows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from writer.ui import page
 from writer.ui.editing import EditingKeys
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
@@ -28,6 +29,11 @@ class WritingScreen(EditingKeys, Screen[None]):
     # ctrl+a and ctrl+b stay free for tmux/screen.
     BINDINGS = [
         Binding("ctrl+g", "generate('continue')", "Continue"),
+        # The app's save, help and quit, declared here too so that the footer shows them next,
+        # within 80 columns (the footer lists keys in this order; the app still handles them).
+        Binding("ctrl+s", "app.save", "Save"),
+        Binding("f1", "app.help", "Help"),
+        Binding("ctrl+q", "app.quit", "Quit"),
         Binding("ctrl+n", "generate('ideas')", "Ideas"),
         Binding("ctrl+r", "regenerate", "Again", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
@@ -49,6 +55,8 @@ class WritingScreen(EditingKeys, Screen[None]):
         Binding("f9", "replace", "Replace", show=False),
         Binding("f10", "word_goal", "Word goal", show=False),
         Binding("f12", "save_as", "Save as", show=False),
+        # ctrl+backslash reaches the app through terminals and tmux; TextArea leaves it free.
+        Binding("ctrl+backslash", "focus_mode", "Focus", show=False, priority=True),
     ]
 
     save_state: reactive[SaveState] = reactive("saved")
@@ -112,6 +120,17 @@ class WritingScreen(EditingKeys, Screen[None]):
     def action_branches(self) -> None:
         self.app.action_branches()
 
+    # The page: focus mode, the column, Markdown by the title (ui/page.py).
+    def action_focus_mode(self) -> None:
+        page.toggle_focus_mode(self)
+
+    def on_status_bar_title_changed(self, message: StatusBar.TitleChanged) -> None:
+        page.apply_title(self, message.title)
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield from super().commands()
+        yield from page.page_commands(self)
+
     def on_screen_suspend(self) -> None:
         self.refresh_bindings()  # a dialog opened: hide the story keys in the footer
 
@@ -119,6 +138,7 @@ class WritingScreen(EditingKeys, Screen[None]):
         self.refresh_bindings()
 
     def on_mount(self) -> None:
+        page.apply_page(self)
         self._on_ready()  # the app opens the draft into the widgets composed here
 
     def compose(self) -> ComposeResult:

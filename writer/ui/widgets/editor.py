@@ -1,15 +1,28 @@
-"""The story editor: a soft-wrapping TextArea with undo/redo and single-step insertions."""
+"""The story editor: a soft-wrapping TextArea with undo/redo and single-step insertions, set as a
+page: a centred column of `column` characters, Markdown at a glance in `.md` texts, and focus
+mode's dimmed paragraphs (the styling of the lines drawn, see `page.py`)."""
 
 from __future__ import annotations
 
 import re
 
+from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
 
 from writer.ui.suggestion import InlineSuggester
+from writer.ui.widgets.page import (
+    COLUMN_DEFAULT,
+    markdown_spans,
+    page_styles,
+    paragraph_bounds,
+    side_padding,
+)
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
@@ -94,6 +107,91 @@ class StoryEditor(TextArea):
         # Runs before TextArea's own key handling: a key dismisses the inline suggestion.
         if self.suggester is not None:
             self.suggester.key(event.key)
+        self._column = COLUMN_DEFAULT
+        self._markdown = False
+        self._focus_mode = False
+        self._styles: dict[str, Style] = {}
+        self._styles_theme: str | None = None
+        self._active: tuple[int, int] = (0, 0)  # focus mode: the paragraph being written
+
+    # -- the page -------------------------------------------------------------------------------
+    @property
+    def column(self) -> int:
+        """The measure in characters the text wraps at, centred (0: the full width)."""
+        return self._column
+
+    @column.setter
+    def column(self, value: int) -> None:
+        self._column = max(0, int(value))
+        self._fit_column()
+
+    @property
+    def markdown(self) -> bool:
+        """Whether headings, emphasis, quotes and idea notes are styled (a `.md` text)."""
+        return self._markdown
+
+    @markdown.setter
+    def markdown(self, value: bool) -> None:
+        self._markdown = bool(value)
+        self._restyle()
+
+    @property
+    def focus_mode(self) -> bool:
+        """Whether every paragraph but the one being written is dimmed."""
+        return self._focus_mode
+
+    @focus_mode.setter
+    def focus_mode(self, value: bool) -> None:
+        self._focus_mode = bool(value)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        self._line_cache.clear()
+        self.refresh()
+
+    def _fit_column(self) -> None:
+        """Centre the column: equal side padding around `column` characters (CSS padding, so
+        the text area wraps, scrolls and takes clicks as before, over the whole width)."""
+        width = self.outer_size.width
+        if not width:
+            return
+        scrollbar = self.scrollbar_size_vertical if self.show_vertical_scrollbar else 0
+        side = side_padding(width, self._column, scrollbar=scrollbar)
+        if self.styles.padding.left != side or self.styles.padding.right != side:
+            self.styles.padding = (0, side)
+            # A padding change keeps the widget's size, so TextArea gets no Resize to re-wrap
+            # on: re-wrap once the new padding is laid out.
+            self.call_after_refresh(self._rewrap_and_refresh_virtual_size)
+            self.call_after_refresh(self.scroll_cursor_visible)
+
+    def _page_styles(self) -> dict[str, Style]:
+        theme = self.app.theme
+        if theme != self._styles_theme:
+            self._styles = page_styles(self.app.current_theme, self.app.theme_variables)
+            self._styles_theme = theme
+        return self._styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._focus_mode:
+            active = paragraph_bounds(self.document.lines, self.cursor_location[0])
+            if active != self._active:
+                self._active = active
+                self._line_cache.clear()
+        if (self._markdown or self._focus_mode) and self._styles_theme != self.app.theme:
+            self._line_cache.clear()
+        return super().render_lines(crop)
+
+    def get_line(self, line_index: int) -> Text:
+        line = super().get_line(line_index)
+        if not (self._markdown or self._focus_mode):
+            return line
+        styles = self._page_styles()
+        if self._markdown:
+            for start, end, kind in markdown_spans(line.plain):
+                line.stylize(styles[kind], start, end)
+        if self._focus_mode and not self._active[0] <= line_index <= self._active[1]:
+            line.stylize(styles["dim"])
+        return line
 
     def text_before_cursor(self, max_chars: int | None = None) -> str:
         """The story up to the cursor; with `max_chars`, only its last `max_chars` or more
@@ -174,6 +272,7 @@ class StoryEditor(TextArea):
         self.call_after_refresh(scroll_back)
 
     def on_resize(self, event: events.Resize) -> None:
+        self._fit_column()
         # The candidates panel opening (or growing) shrinks the editor: the line being written
         # must stay in view.
         self.call_after_refresh(self.scroll_cursor_visible)
