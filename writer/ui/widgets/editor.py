@@ -99,6 +99,12 @@ class StoryEditor(TextArea):
         )
         self._words = WordCounter()
         self.suggester: InlineSuggester | None = None
+        self._column = COLUMN_DEFAULT
+        self._markdown = False
+        self._focus_mode = False
+        self._styles: dict[str, Style] = {}
+        self._styles_theme: str | None = None
+        self._active: tuple[int, int] = (0, 0)  # focus mode: the paragraph being written
 
     def on_mount(self) -> None:
         self.suggester = InlineSuggester.for_editor(self)  # None unless config.toml asks
@@ -107,12 +113,6 @@ class StoryEditor(TextArea):
         # Runs before TextArea's own key handling: a key dismisses the inline suggestion.
         if self.suggester is not None:
             self.suggester.key(event.key)
-        self._column = COLUMN_DEFAULT
-        self._markdown = False
-        self._focus_mode = False
-        self._styles: dict[str, Style] = {}
-        self._styles_theme: str | None = None
-        self._active: tuple[int, int] = (0, 0)  # focus mode: the paragraph being written
 
     # -- the page -------------------------------------------------------------------------------
     @property
