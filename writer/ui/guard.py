@@ -104,6 +104,10 @@ class StoreGuard:
             self._recreate_store(missing=False)
 
     def _recreate_store(self, *, missing: bool) -> None:
+        with self.drafts.session.lock:  # an autosave being written finishes first
+            self._recreate_store_locked(missing=missing)
+
+    def _recreate_store_locked(self, *, missing: bool) -> None:
         from writer.store import DraftStore
 
         old, path = self.drafts.store, self.drafts.store.path
@@ -149,7 +153,9 @@ class StoreGuard:
             self.drafts.session.store_failed(error_line(exc))
             self.drafts.show_notices()
             return
-        self.drafts.session.dirty = False
+        session = self.drafts.session
+        session.dirty = False
+        session.saved_through = session.edits  # an older autosave snapshot must not follow
         self.drafts.update_save_state()
         what = (
             "it was written again with every draft this window could still read"

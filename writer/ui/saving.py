@@ -3,8 +3,13 @@
 `OpenDraft` is owned by the writing screen. It owns the `DraftSession` (session.py, plain
 Python: dirty state, autosave timing, store-then-file saves, failures and retries) and its two
 collaborators, `FileSync` (filesync.py: the external file) and `StoreGuard` (guard.py: signals,
-a deleted database), drives them from the screen's events and shows what they report. Autosave
-runs from a timer on the UI thread (a SQLite write of one text takes a few milliseconds).
+a deleted database), drives them from the screen's events and shows what they report.
+
+Autosave: a timer on the UI thread decides when (`DraftSession.autosave_due`) and takes a
+snapshot of the text; a thread worker writes it (the store's diff and write, then the file), so
+nothing linear in the story's length but that snapshot runs on the UI thread. The other saves
+(ctrl+s, an insertion, quitting, switching drafts) run on the UI thread, and wait for a write in
+flight (DraftSession.lock).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from writer.errors import WriterError, error_line
 from writer.presets import SamplingParams
 from writer.ui.filesync import FileSync
 from writer.ui.guard import StoreGuard
+from writer.ui.messages import AutosaveWritten
 from writer.ui.session import DraftSession
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ class OpenDraft:
         self._pending_insert: dict[int, int] = {}  # request -> candidate inserted before logged
         self._loading_text = False
         self._words_stale = False  # the editor changed since the status bar's word count
+        self._autosaving = False  # a snapshot is being written by the autosave worker
         self.exiting = False
 
     store = _session_attr("store")
@@ -302,16 +309,37 @@ class OpenDraft:
         if self._words_stale:
             self._words_stale = False
             status.words = editor.word_count()
-        if self.read_only or self.exiting:
+        if self.read_only or self.exiting or self._autosaving:
             return
         self.guard.check_store_file()
         if self.session.autosave_due():
-            self.save_now()
+            self._autosave(editor)
         elif not self.session.dirty and self.session.position_due(*editor.position):
             self.session.remember_position(*editor.position)
         elif self.session.file_retry_due():
             self.session.write_file(self.screen.editor.text)
             self.show_notices()
+
+    def _autosave(self, editor: Any) -> None:
+        """Write a snapshot of the text on a worker thread (the UI thread only copies it)."""
+        cursor, scroll = editor.position
+        snapshot = self.session.snapshot(editor.text, cursor, scroll)
+        if snapshot is None:  # no store or draft yet: opening or creating one shows dialogs
+            self.save_now()
+            return
+        self._autosaving = True
+        session, screen = self.session, self.screen
+
+        def write() -> None:
+            screen.post_message(AutosaveWritten(session.write_snapshot(snapshot)))
+
+        self.app.run_worker(write, thread=True, exit_on_error=False, group="autosave")
+
+    def autosave_written(self, message: AutosaveWritten) -> None:
+        """The worker's outcome, on the UI thread: the status bar and any notices."""
+        self._autosaving = False
+        self.session.snapshot_written(message.result)
+        self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
         """Save the editor's text now: the store first, then the external file if any.
@@ -389,7 +417,8 @@ class OpenDraft:
             return
         try:
             text = self.screen.editor.text if with_text else None
-            self.store.mark_inserted(generation_id, index, text=text)
+            with self.session.writing():
+                self.store.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
             self.session.store_failed(error_line(exc))
             self.show_notices()
@@ -403,6 +432,10 @@ class OpenDraft:
     def close_store(self) -> None:
         """Release the draft and close the database (the app is going away)."""
         self.release_draft()
+        with self.session.lock:  # after an autosave still being written
+            self._close_store()
+
+    def _close_store(self) -> None:
         if self.store is not None:
             try:
                 self.store.close()

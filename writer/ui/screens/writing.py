@@ -24,6 +24,7 @@ from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, a
 from writer.ui.editing import EditingKeys
 from writer.ui.generation import Generation
 from writer.ui.messages import (
+    AutosaveWritten,
     CandidateDeltas,
     CandidateFinished,
     CandidatesStarted,
@@ -253,6 +254,9 @@ class WritingScreen(EditingKeys, Screen[None]):
     def on_next_tokens_ready(self, message: NextTokensReady) -> None:
         self.probabilities.next_tokens_ready(message)
 
+    def on_autosave_written(self, message: AutosaveWritten) -> None:
+        self.drafts.autosave_written(message)
+
     def action_branches(self) -> None:
         from writer.ui.branches import open_branches
 
@@ -349,15 +353,16 @@ class WritingScreen(EditingKeys, Screen[None]):
         if drafts.read_only:
             self.app.notify("This draft is open read-only.", severity="warning")
             return
-        try:
-            draft = drafts.store.restore_revision(drafts.draft.id, revision_id)
-        except WriterError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
         editor = self.editor
-        editor.history.checkpoint()
-        editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
-        editor.history.checkpoint()
+        with drafts.session.writing():  # an older autosave snapshot must not follow it
+            try:
+                draft = drafts.store.restore_revision(drafts.draft.id, revision_id)
+            except WriterError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            editor.history.checkpoint()
+            editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
+            editor.history.checkpoint()
         drafts.session.dirty = False
         if drafts.external is not None:
             drafts.session.dirty = True
