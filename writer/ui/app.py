@@ -85,7 +85,7 @@ class WriterApp(App[None]):
         self._writing = WritingScreen(
             candidates=self.config.candidates, autosave_interval=autosave_interval, id="_default"
         )
-        self.file = Path(file).expanduser() if file else None
+        self.file = Path(file).expanduser() if file else None  # the draft opens it (OpenDraft)
 
     def get_default_screen(self) -> WritingScreen:
         return self._writing
