@@ -26,7 +26,27 @@ async def test_autosave_lands_in_the_store_within_two_seconds():
         finally:
             store.close()
         assert time.monotonic() - typed < 2.0
-        assert app.status.save_state == "saved"
+        # The worker wrote it; the UI thread shows it when the worker's message arrives.
+        await wait_for(pilot, lambda: app.status.save_state == "saved", 2.0)
+
+
+async def test_autosave_writes_on_a_worker_thread_not_the_ui_thread(monkeypatch):
+    import threading
+
+    app = make_app()
+    writers: list[threading.Thread] = []
+    async with run_app(app) as pilot:
+        real = app.store.save_text
+
+        def save_text(*args, **kwargs):
+            writers.append(threading.current_thread())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(app.store, "save_text", save_text)
+        await pilot.press(*"off the loop")
+        await wait_for(pilot, lambda: app.status.save_state == "saved" and writers, 3.0)
+        assert threading.main_thread() not in writers
+        assert app.store.get_draft(app.draft.id).text == "off the loop"
 
 
 async def test_no_file_reopens_the_last_draft():

@@ -122,3 +122,67 @@ def test_a_moved_cursor_is_recorded_at_most_every_few_seconds_and_never_read_onl
     session.store.set_position = broken  # the position is a courtesy, never an error
     session.remember_position((5, 5), 5)
     assert session.take_notices() == [] and session.state == "saved"
+
+
+def test_a_snapshot_written_late_never_puts_older_text_over_a_newer_save(
+    session: DraftSession,
+) -> None:
+    session.edited()
+    snap = session.snapshot("older", (0, 5), 0)  # the timer's autosave, before its worker ran
+    session.edited()
+    assert session.save("newer", reason="manual")  # ctrl+s on the UI thread came first
+    result = session.write_snapshot(snap)
+    assert result.skipped
+    session.snapshot_written(result)
+    assert session.store.get_draft(session.draft.id).text == "newer"
+    assert session.state == "saved"
+
+
+def test_typing_on_while_a_snapshot_is_written_stays_unsaved(
+    session: DraftSession, clock: Clock
+) -> None:
+    session.edited()
+    snap = session.snapshot("first", (0, 5), 0)
+    clock.now += 0.1
+    session.edited()  # typed meanwhile
+    session.snapshot_written(session.write_snapshot(snap))
+    assert session.store.get_draft(session.draft.id).text == "first"
+    assert session.state == "unsaved" and session.dirty
+    clock.now += 0.5
+    assert session.autosave_due()
+    snap = session.snapshot("first and more", (0, 14), 0)
+    session.snapshot_written(session.write_snapshot(snap))
+    assert session.state == "saved"
+    assert session.store.get_draft(session.draft.id).text == "first and more"
+
+
+def test_a_snapshot_the_store_refused_is_reported_on_the_ui_thread(
+    session: DraftSession, monkeypatch
+) -> None:
+    def full(*args, **kwargs):
+        raise StoreWriteError("cannot write the drafts database: disk full")
+
+    monkeypatch.setattr(session.store, "save_text", full)
+    session.edited()
+    result = session.write_snapshot(session.snapshot("lost?", (0, 0), 0))
+    assert session.state == "unsaved" and session.take_notices() == []  # nothing yet
+    session.snapshot_written(result)
+    assert session.state == "save failed" and session.dirty
+    assert [n.severity for n in session.take_notices()] == ["error"]
+
+
+def test_a_snapshot_does_not_overwrite_a_file_changed_on_disk(
+    session: DraftSession, tmp_path
+) -> None:
+    path = tmp_path / "story.md"
+    path.write_text("", encoding="utf-8")
+    session.external, session.file = ExternalFile.open(path), path
+    session.edited()
+    session.snapshot_written(session.write_snapshot(session.snapshot("mine", (0, 0), 0)))
+    assert path.read_text(encoding="utf-8") == "mine" and session.state == "saved"
+    path.write_text("theirs", encoding="utf-8")  # someone else writes the file
+    session.edited()
+    session.snapshot_written(session.write_snapshot(session.snapshot("mine 2", (0, 0), 0)))
+    assert session.store.get_draft(session.draft.id).text == "mine 2"
+    assert path.read_text(encoding="utf-8") == "theirs"
+    assert session.state == "file changed on disk"

@@ -13,12 +13,11 @@ import errno
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from writer import __version__
 from writer.commands import device_type
-from writer.errors import UsageError, WriterError
+from writer.errors import UsageError, WriterError, error_line, log_exception
 
 # subcommand -> module in writer.commands
 COMMANDS: dict[str, str] = {
@@ -86,20 +85,6 @@ def _run(argv: list[str]) -> int:
     return run_app(args)
 
 
-def _log_unexpected(exc: BaseException) -> str:
-    """Write the full traceback to the log file; return where it went (or '')."""
-    try:
-        from writer.paths import log_path
-
-        path = log_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-        return str(path)
-    except Exception:
-        return ""
-
-
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
@@ -141,10 +126,10 @@ def _main(argv: list[str]) -> int:
     try:
         return _run(argv)
     except UsageError as exc:
-        print(f"writer: error: {exc}", file=sys.stderr)
+        print(f"writer: error: {error_line(exc)}", file=sys.stderr)
         return 2
     except WriterError as exc:
-        print(f"writer: error: {exc}", file=sys.stderr)
+        print(f"writer: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("writer: interrupted", file=sys.stderr)
@@ -171,8 +156,7 @@ def _main(argv: list[str]) -> int:
 
 
 def _unexpected(exc: BaseException) -> int:
-    where = _log_unexpected(exc)
+    where = log_exception(exc)
     hint = f" (details in {where})" if where else ""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    print(f"writer: error: unexpected {type(exc).__name__}: {first}{hint}", file=sys.stderr)
+    print(f"writer: error: unexpected {error_line(exc)}{hint}", file=sys.stderr)
     return 1

@@ -2,7 +2,8 @@
 
 Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
 and changes nothing, so the caller keeps its text and retries. All methods are thread-safe (one
-lock serialises them), though the app calls them on its UI thread: autosave is a timer there.
+lock serialises them): the app's autosave calls `save_text` from a worker thread (its timer
+takes a snapshot of the text on the UI thread), its other saves run on the UI thread.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A part of `WritingScreen` (kept apart so that the screen's own file stays about the story's
 keys): find and replace act on the editor alone; the goal and save-as reach the open draft
-through the app (`set_word_goal`, `store`, `editor`).
+through the screen's open draft (`drafts.set_word_goal`) and the app (`store`, `editor`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class EditingKeys:
     """ctrl+f, f8 / shift+f8, f9, f10 and f12 on the writing screen."""
 
     app: Any
+    drafts: Any
     search = ""
     """The last text looked for (f8 finds it again)."""
     replacement = ""
@@ -101,7 +102,7 @@ class EditingKeys:
             except ValueError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.app.set_word_goal(goal or None)
+            self.drafts.set_word_goal(goal or None)
 
         question = "Word goal for this draft (a number of words; empty removes it):"
         self.app.push_screen(PromptScreen(question, str(current or "")), done)

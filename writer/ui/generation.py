@@ -1,44 +1,36 @@
-"""Model loading and generation for the app: thread workers that only post messages.
+"""Generation requests of the writing screen: candidates streamed from a thread worker.
 
-A mixin of `WriterApp` so app.py stays about wiring. Torch and transformers are imported only
-inside `_load_model` (through `writer.engine`), on a worker thread, so the editor is usable while
-the model loads. A request made before the model is ready waits for it in its own worker.
+`Generation` is owned by the writing screen and owns what a request is: the request counter,
+the running request's cancel event, each request's mode and parameters until it is logged, and
+the last kind of request (ctrl+r). The worker only posts messages to the screen (messages.py),
+whose handlers hand them back here; every message carries its request id, so a late message of
+an earlier request never reaches the panel.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual import work
 from textual.worker import get_current_worker
 
-from writer.engine.types import DEFAULT_LOGPROBS, Engine
-from writer.errors import error_line
+from writer.engine.types import DEFAULT_LOGPROBS
+from writer.errors import error_line, log_exception
+from writer.presets import SamplingParams
 from writer.ui.messages import (
     CandidateDeltas,
     CandidateFinished,
     CandidatesStarted,
     GenerationFailed,
     GenerationFinished,
-    ModelFailed,
-    ModelLoading,
-    ModelReady,
 )
 from writer.ui.streaming import relay_stream
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 
-EngineLoader = Callable[[str, "str | None"], Engine]
-
-
-def default_engine_loader(name: str, device: str | None) -> Engine:
-    """Load an Engine with writer.engine (imports torch: call it on a worker thread only)."""
-    from writer.engine import load_engine
-
-    return load_engine(name, device=device)
+if TYPE_CHECKING:
+    from writer.ui.screens.writing import WritingScreen
 
 
 def prompt_chars(engine: Any) -> int:
@@ -48,145 +40,110 @@ def prompt_chars(engine: Any) -> int:
     return max(int(getattr(engine, "context_size", 0) or 0), 2048) * 16
 
 
-class GenerationMixin:
-    """Loading the model and streaming candidates into the candidates panel."""
+class Generation:
+    """Starting, cancelling and showing the writing screen's generation requests."""
 
-    engine: Engine | None = None
-    model_name: str = ""
-    model_error: str = ""
-    _engine_loader: EngineLoader
-    _model_settled: threading.Event
-    _request: int = 0
-    _cancel: threading.Event | None = None
-    _last_mode: str = "continue"
-    _last_prefix: str = ""
-    # A "continue this candidate" request: its candidates go in after that candidate's text.
-    _prefix: tuple[int, str] = (0, "")
-    _request_info: dict[int, dict[str, Any]]
-
-    # -- the model ------------------------------------------------------------------------------
-    def load_model(self, name: str) -> None:
-        """(Re)load model `name` in a worker; requests made meanwhile wait for it."""
-        self.engine = None
-        self.model_name = name
-        self.model_error = ""
-        self._model_settled.clear()
-        self.post_message(ModelLoading(name))
-        self._load_model(name, self.device)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="model")
-    def _load_model(self, name: str, device: str | None) -> None:
-        try:
-            engine = self._engine_loader(name, device)
-        except Exception as exc:  # any failure is shown in the status bar, never a crash
-            self._log_exception(exc)
-            self.post_message(ModelFailed(name, error_line(exc)))
-        else:
-            self.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
-
-    def on_model_loading(self, message: ModelLoading) -> None:
-        self.writing.model_state = "loading"
-        self.writing.model_detail = message.name
-
-    def on_model_ready(self, message: ModelReady) -> None:
-        if message.name != self.model_name:
-            return  # a model we switched away from finished loading late
-        self.engine = message.engine
-        self.writing.model_state = "ready"
-        self.writing.model_detail = f"{message.name}, {message.device}".strip(", ")
-        self._model_settled.set()
-
-    def on_model_failed(self, message: ModelFailed) -> None:
-        if message.name != self.model_name:
-            return
-        self.model_error = message.reason
-        self.writing.model_state = "error"
-        self.writing.model_detail = message.reason
-        self._model_settled.set()
-        self.notify(
-            f"Model {message.name!r} did not load: {message.reason}",
-            title="Model",
-            severity="error",
-            timeout=10,
-        )
+    def __init__(self, screen: WritingScreen) -> None:
+        self.screen = screen
+        self.request = 0  # the latest request's id
+        self._cancel: threading.Event | None = None
+        self._info: dict[int, tuple[str, SamplingParams]] = {}  # mode and params, until logged
+        self._last: tuple[str, str] = ("continue", "")  # mode and prefix, for ctrl+r
+        # A "continue this candidate" request: its candidates go in after that candidate's text.
+        self.prefix: tuple[int, str] = (0, "")
 
     # -- requests -------------------------------------------------------------------------------
-    def action_generate(self, mode: str = "continue", prefix: str = "") -> None:
+    def start(self, mode: str = "continue", prefix: str = "") -> None:
         """Start N candidates (or plot ideas) from the text before the cursor (and `prefix`,
         a candidate being continued, which is inserted with whichever is chosen)."""
-        self.forget_insert()  # an inserted text stops being the last generation
-        self._last_mode, self._last_prefix = mode, prefix
-        self._request += 1
-        request = self._request
+        screen, app = self.screen, self.screen.app
+        screen.probabilities.forget_insert()  # an inserted text stops being the last generation
+        self._last = (mode, prefix)
+        self.request += 1
+        request = self.request
         if self._cancel is not None:
             self._cancel.set()
         cancel = threading.Event()
         self._cancel = cancel
-        params = self.current_params()
-        n = self.candidate_count
+        params = screen.current_params()
+        n = screen.candidate_count
         seed = random.randrange(2**31)
-        prompt = prompt_text(self.editor.text_before_cursor(prompt_chars(self.engine))) + prefix
-        self._request_info[request] = {"mode": mode, "params": params}
+        model = app.model
+        prompt = prompt_text(screen.editor.text_before_cursor(prompt_chars(model.engine))) + prefix
+        self._info[request] = (mode, params)
         from writer.ui.screens.context import current_context
 
-        context = current_context(self)
-        self._prefix = (request, prefix)
-        self.panel.continuing = prefix
-        self.panel.start(request, mode, n)
-        if not self._model_settled.is_set():
-            self.panel.waiting("waiting for the model to load…")
-        self._generate(request, prompt, params, n, seed, mode, cancel, context)
+        context = current_context(app)
+        self.prefix = (request, prefix)
+        panel = screen.panel
+        panel.continuing = prefix
+        panel.start(request, mode, n)
+        if not model.settled.is_set():
+            panel.waiting("waiting for the model to load…")
+        app.run_worker(
+            lambda: self._generate(request, prompt, params, n, seed, mode, cancel, context),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="generate",
+        )
 
-    def action_regenerate(self) -> None:
+    def again(self) -> None:
         """The last kind of request again, with a new seed."""
-        self.action_generate(self._last_mode, self._last_prefix)
+        self.start(*self._last)
 
-    def on_candidates_panel_continue_requested(
-        self, message: CandidatesPanel.ContinueRequested
-    ) -> None:
+    def continue_candidate(self, message: CandidatesPanel.ContinueRequested) -> None:
         """c in the panel: N new candidates continuing the highlighted one."""
         if not message.text.strip():
-            self.notify("That candidate is empty; choose another or press ctrl+r.")
+            self.screen.app.notify("That candidate is empty; choose another or press ctrl+r.")
             return
-        request, prefix = self._prefix
+        request, prefix = self.prefix
         base = prefix if request == message.panel.request else ""
-        self.action_generate("continue", base + message.text)
+        self.start("continue", base + message.text)
 
-    def cancel_generation(self) -> bool:
+    def cancel(self) -> bool:
         """Stop the running request (the engine checks every token); True if one was running."""
-        running = self.panel.running
-        if self._cancel is not None:
-            self._cancel.set()
-        self.workers.cancel_group(self, "generate")
-        self.panel.finish("cancelled" if running else "")
+        panel = self.screen.panel
+        running = panel.running
+        self.stop()
+        app = self.screen.app
+        app.workers.cancel_group(app, "generate")
+        panel.finish("cancelled" if running else "")
         return running
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def stop(self) -> None:
+        """Tell the running request's engine to stop (the app is exiting: it need not wait)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
     def _generate(
         self,
         request: int,
         prompt: str,
-        params: Any,
+        params: SamplingParams,
         n: int,
         seed: int,
         mode: str,
-        cancel: Any,
+        cancel: threading.Event,
         context: Any = None,
     ) -> None:
+        """The worker: wait for the model, stream, post what comes (never touches widgets)."""
         worker = get_current_worker()
+        post = self.screen.post_message
+        model = self.screen.app.model
 
         def stop() -> bool:
             return cancel.is_set() or worker.is_cancelled
 
-        while not self._model_settled.wait(0.05):
+        while not model.settled.wait(0.05):
             if stop():
                 return
-        engine = self.engine
+        engine = model.engine
         if engine is None:
-            reason = self.model_error or "no model is loaded"
-            self.post_message(GenerationFailed(request, f"no model to generate with: {reason}"))
+            reason = model.error or "no model is loaded"
+            post(GenerationFailed(request, f"no model to generate with: {reason}"))
             return
-        self.post_message(CandidatesStarted(request, mode, n))
+        post(CandidatesStarted(request, mode, n))
         events = None
         try:
             # The draft's story context, only when it has one (engines without it still work).
@@ -195,80 +152,88 @@ class GenerationMixin:
             if engine.supports_logprobs:
                 extra["logprobs"] = DEFAULT_LOGPROBS
             events = engine.stream(prompt, params, n=n, seed=seed, mode=mode, cancel=stop, **extra)
-            relay_stream(events, request, self.post_message)
+            relay_stream(events, request, post)
         except Exception as exc:  # reported as a notification; the text is untouched
-            self._log_exception(exc)
-            self.post_message(GenerationFailed(request, error_line(exc)))
+            log_exception(exc)
+            post(GenerationFailed(request, error_line(exc)))
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
 
-    def on_candidates_started(self, message: CandidatesStarted) -> None:
-        if message.request == self.panel.request:
-            self.panel.waiting("")
-            self.panel.start(message.request, message.mode, message.n)
+    # -- what the worker posted (handed over by the screen) -------------------------------------
+    def started(self, message: CandidatesStarted) -> None:
+        panel = self.screen.panel
+        if message.request == panel.request:
+            panel.waiting("")
+            panel.start(message.request, message.mode, message.n)
             # start() resets texts: nothing has streamed for this request yet
 
-    def on_candidate_deltas(self, message: CandidateDeltas) -> None:
-        if message.request == self.panel.request:
-            self.panel.add_deltas(message.deltas)
+    def deltas(self, message: CandidateDeltas) -> None:
+        panel = self.screen.panel
+        if message.request == panel.request:
+            panel.add_deltas(message.deltas)
 
-    def on_candidate_finished(self, message: CandidateFinished) -> None:
-        if message.request == self.panel.request:
+    def candidate_finished(self, message: CandidateFinished) -> None:
+        panel = self.screen.panel
+        if message.request == panel.request:
             candidate = message.candidate
-            self.panel.finish_candidate(message.index, candidate.text, candidate.token_logprobs)
+            panel.finish_candidate(message.index, candidate.text, candidate.token_logprobs)
 
-    def on_generation_finished(self, message: GenerationFinished) -> None:
+    def finished(self, message: GenerationFinished) -> None:
+        screen = self.screen
+        panel = screen.panel
         done = message.done
-        info = self._request_info.pop(message.request, None)
-        if message.request == self.panel.request:
+        info = self._info.pop(message.request, None)
+        if message.request == panel.request:
             speed = done.stats.tokens_per_s
             if not done.cancelled:
-                self.status.speed = speed
-            window = getattr(self.engine, "context_size", None)
+                screen.status.speed = speed
+            window = getattr(screen.app.model.engine, "context_size", None)
             if done.context is not None:
-                self.writing.context_fill = f"ctx {done.context.total}/{done.context.window}"
+                screen.context_fill = f"ctx {done.context.total}/{done.context.window}"
             elif window:
-                self.writing.context_fill = f"ctx {done.stats.prompt_tokens}/{window}"
+                screen.context_fill = f"ctx {done.stats.prompt_tokens}/{window}"
             note = "cancelled" if done.cancelled else f"{speed:.1f} tok/s"
-            self.panel.finish(note)
+            panel.finish(note)
             for candidate in done.candidates:
-                self.panel.finish_candidate(
-                    candidate.index, candidate.text, candidate.token_logprobs
-                )
+                panel.finish_candidate(candidate.index, candidate.text, candidate.token_logprobs)
         if info is not None and done.candidates:
-            self.log_generation(message.request, info, done)
+            mode, params = info
+            screen.drafts.log_generation(message.request, mode, params, done)
 
-    def on_generation_failed(self, message: GenerationFailed) -> None:
-        self._request_info.pop(message.request, None)
-        if message.request == self.panel.request:
-            self.panel.finish("failed")
-        self.notify(f"Generation failed: {message.reason}", title="Generate", severity="error")
+    def failed(self, message: GenerationFailed) -> None:
+        self._info.pop(message.request, None)
+        panel = self.screen.panel
+        if message.request == panel.request:
+            panel.finish("failed")
+        self.screen.app.notify(
+            f"Generation failed: {message.reason}", title="Generate", severity="error"
+        )
 
-    def on_candidates_panel_chosen(self, message: CandidatesPanel.Chosen) -> None:
+    def chosen(self, message: CandidatesPanel.Chosen) -> None:
         """Insert the chosen candidate at the editor's cursor as one undo step."""
+        screen = self.screen
+        app, editor, panel = screen.app, screen.editor, screen.panel
         if not message.text.strip():
-            self.notify("That candidate is empty; choose another or press ctrl+r.")
+            app.notify("That candidate is empty; choose another or press ctrl+r.")
             return
-        if self.editor.read_only:
-            self.notify("This draft is open read-only; nothing was inserted.", severity="warning")
+        if editor.read_only:
+            app.notify("This draft is open read-only; nothing was inserted.", severity="warning")
             return
-        if self.panel.running:
-            self.cancel_generation()
+        if panel.running:
+            self.cancel()
         if message.mode == "ideas":
-            self.editor.insert_idea(message.text)
+            editor.insert_idea(message.text)
         else:
-            request, prefix = self._prefix
+            request, prefix = self.prefix
             prefix = prefix if request == message.panel.request else ""
-            start = self.editor.cursor_location
-            self.editor.insert_as_one_step(prefix + message.text)
-            tokens = (
-                self.panel.tokens[message.index] if message.index < len(self.panel.tokens) else ()
-            )
+            start = editor.cursor_location
+            editor.insert_as_one_step(prefix + message.text)
+            tokens = panel.tokens[message.index] if message.index < len(panel.tokens) else ()
             # The probabilities of inserted text (shift+f9) describe the candidate alone, so a
             # continued candidate (inserted after its prefix) is not offered there.
-            self.remember_insert(start, message.text, () if prefix else tokens)
-        self.mark_inserted(message.panel.request, message.index)
-        self.panel.close()
-        self.editor.focus()
+            screen.probabilities.remember_insert(start, message.text, () if prefix else tokens)
+        screen.drafts.mark_inserted(message.panel.request, message.index)
+        panel.close()
+        editor.focus()

@@ -1,6 +1,7 @@
 """Saving when the world goes away: termination signals, and a database deleted under us.
 
-A mixin of `WriterApp`, beside `SavingMixin`.
+`StoreGuard` is owned by the open draft (saving.py `OpenDraft`) and owns the signal handlers it
+installed and the identity of the database file it checks.
 
 - SIGTERM, SIGHUP (terminal closed, SSH dropped, `tmux kill-session`) and SIGINT save everything
   typed, then exit. The handlers run on the event loop (asyncio's `add_signal_handler`), so they
@@ -17,20 +18,21 @@ import asyncio
 import os
 import signal
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from writer.errors import WriterError, error_line
+from writer.errors import WriterError, error_line, log_exception
+
+if TYPE_CHECKING:
+    from writer.ui.saving import OpenDraft
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
-class StoreGuardMixin:
+class StoreGuard:
     """Signal handlers and the check that the drafts database file is still ours."""
 
-    store: Any
-    draft: Any
-
-    def init_store_guard(self) -> None:
+    def __init__(self, drafts: OpenDraft) -> None:
+        self.drafts = drafts
         self._store_file: tuple[int, int] | None = None  # (st_dev, st_ino) of the open database
         self._signals: list[int] = []
 
@@ -38,7 +40,7 @@ class StoreGuardMixin:
     def install_signal_handlers(self) -> None:
         """Save-then-exit on SIGTERM/SIGHUP/SIGINT (not in tests' headless apps: pytest owns
         its signals)."""
-        if self.is_headless:
+        if self.drafts.app.is_headless:
             return
         loop = asyncio.get_running_loop()
         for sig in EXIT_SIGNALS:
@@ -59,26 +61,26 @@ class StoreGuardMixin:
 
     def exit_on_signal(self, sig: int) -> None:
         """Save everything typed (store and file), release the draft and exit with 128+sig."""
-        if self._exiting:
+        if self.drafts.exiting:
             return
-        self._exiting = True
-        self.cancel_generation()
+        self.drafts.exiting = True
+        self.drafts.screen.generation.cancel()
         try:
             self.check_store_file()
-            self.save_now(reason="quit" if self.session.dirty else None)
+            self.drafts.save_now(reason="quit" if self.drafts.session.dirty else None)
         except Exception as exc:  # exiting must not be stopped by a failed save
-            self._log_exception(exc)
-        self.close_store()
+            log_exception(exc)
+        self.drafts.close_store()
         if sig == signal.SIGHUP:
             # The terminal is gone: nothing to restore on it, and an orderly shutdown would
             # wait for a model load that cannot be interrupted. The text is saved; go now.
             os._exit(128 + int(sig))
-        self.exit(return_code=128 + int(sig))
+        self.drafts.app.exit(return_code=128 + int(sig))
 
     # -- the database file ----------------------------------------------------------------------
     def remember_store_file(self, store: Any = None) -> None:
         """Note which file the open store is, to notice when it is deleted or replaced."""
-        store = store or self.store
+        store = store or self.drafts.store
         self._store_file = None
         if store is not None:
             try:
@@ -89,10 +91,10 @@ class StoreGuardMixin:
 
     def check_store_file(self) -> None:
         """Recreate the store if its database file was deleted or replaced since it was opened."""
-        if self.store is None or self._store_file is None:
+        if self.drafts.store is None or self._store_file is None:
             return
         try:
-            st = os.stat(self.store.path)
+            st = os.stat(self.drafts.store.path)
         except FileNotFoundError:
             self._recreate_store(missing=True)
             return
@@ -102,9 +104,13 @@ class StoreGuardMixin:
             self._recreate_store(missing=False)
 
     def _recreate_store(self, *, missing: bool) -> None:
+        with self.drafts.session.lock:  # an autosave being written finishes first
+            self._recreate_store_locked(missing=missing)
+
+    def _recreate_store_locked(self, *, missing: bool) -> None:
         from writer.store import DraftStore
 
-        old, path = self.store, self.store.path
+        old, path = self.drafts.store, self.drafts.store.path
         copied = False
         if missing:
             try:
@@ -112,26 +118,26 @@ class StoreGuardMixin:
                 copied = True
             except (WriterError, OSError, sqlite3.Error):
                 copied = False
-        self._release_draft()
+        self.drafts.release_draft()
         try:
             old.close()
         except (WriterError, OSError, sqlite3.Error):
             pass
-        self.store, self._store_file = None, None
+        self.drafts.store, self._store_file = None, None
         try:
-            self.store = DraftStore.open(path, config=self.config)
+            self.drafts.store = DraftStore.open(path, config=self.drafts.app.config)
         except WriterError as exc:
-            self.session.store_failed(error_line(exc))
-            self.show_notices()
+            self.drafts.session.store_failed(error_line(exc))
+            self.drafts.show_notices()
             return
         self.remember_store_file()
-        text = self.editor.text
-        draft = self.draft
+        text = self.drafts.screen.editor.text
+        draft = self.drafts.draft
         try:
             if draft is not None and copied:
-                self.store.save_revision(draft.id, text, "recovered")
+                self.drafts.store.save_revision(draft.id, text, "recovered")
             elif draft is not None:
-                self.draft = self.store.create_draft(
+                self.drafts.draft = self.drafts.store.create_draft(
                     draft.title,
                     text,
                     preset=draft.preset,
@@ -140,21 +146,23 @@ class StoreGuardMixin:
                     external_path=draft.external_path,
                 )
             elif text:
-                self.session.create_draft_for(text)
-            if self.draft is not None:
-                self.store.acquire_lock(self.draft.id)
+                self.drafts.session.create_draft_for(text)
+            if self.drafts.draft is not None:
+                self.drafts.store.acquire_lock(self.drafts.draft.id)
         except WriterError as exc:
-            self.session.store_failed(error_line(exc))
-            self.show_notices()
+            self.drafts.session.store_failed(error_line(exc))
+            self.drafts.show_notices()
             return
-        self.session.dirty = False
-        self.update_save_state()
+        session = self.drafts.session
+        session.dirty = False
+        session.saved_through = session.edits  # an older autosave snapshot must not follow
+        self.drafts.update_save_state()
         what = (
             "it was written again with every draft this window could still read"
             if copied
             else "a new one was started with this draft's text"
         )
-        self.notify(
+        self.drafts.app.notify(
             f"The drafts database {path} was {'deleted' if missing else 'replaced'} while writer "
             f"was running; {what}.",
             title="Drafts",

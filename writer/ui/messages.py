@@ -1,8 +1,9 @@
 """Messages posted from worker threads to the UI thread.
 
 Workers never touch widgets (they would race the event loop); they post one of these and the app
-handles it on its own thread. Every generation message carries the `request` number it belongs
-to, so messages from a cancelled or superseded request are dropped instead of mixed in.
+(or the writing screen, for its requests and autosaves) handles it on its own thread. Every
+generation message carries the `request` number it belongs to, so messages from a cancelled or
+superseded request are dropped instead of mixed in.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from textual.message import Message
 
 from writer.engine.types import Candidate, Engine, GenerationDone
+from writer.ui.session import SnapshotWritten
 
 
 @dataclass
@@ -87,3 +89,10 @@ class ModelsListed(Message):
 
     models: list[Any]
     error: str = ""
+
+
+@dataclass
+class AutosaveWritten(Message):
+    """The autosave worker wrote (or could not write) a snapshot of the text."""
+
+    result: SnapshotWritten

@@ -1,25 +1,30 @@
-"""Token probabilities in the app: the view of a candidate (p in the candidates panel) or of the
-text just inserted (f9), swap-and-continue from either, and the next token at the cursor (f8).
+"""Token probabilities on the writing screen: the view of a candidate (p in the candidates
+panel) or of the text just inserted (shift+f9), swap-and-continue from either, and the next
+token at the cursor (f7).
 
-A mixin of `WriterApp` next to `GenerationMixin`, whose requests it reuses: a swap puts the
-text up to the swapped token and the alternative into the story as one undo step, then asks
-for N candidates from there exactly as ctrl+g would. The engine call of f8 runs in a thread
-worker that only posts a message.
+`Probabilities` is owned by the writing screen beside `Generation`, whose requests it reuses: a
+swap puts the text up to the swapped token and the alternative into the story as one undo step,
+then asks for N candidates from there exactly as ctrl+g would. It owns the last inserted text
+and its tokens. The engine call of f7 runs in a thread worker that only posts a message to the
+screen, which hands it back here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from textual import work
 from textual.message import Message
 
 from writer.engine.types import DEFAULT_LOGPROBS, Engine, TokenChoice, TokenLogprobs
-from writer.errors import error_line
+from writer.errors import error_line, log_exception
+from writer.presets import SamplingParams
 from writer.ui.screens.tokens import NextTokenScreen, SwapChoice, TokenProbsScreen
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
+
+if TYPE_CHECKING:
+    from writer.ui.screens.writing import WritingScreen
 
 Location = tuple[int, int]
 
@@ -41,11 +46,12 @@ class NextTokensReady(Message):
     error: str = ""
 
 
-class ProbabilitiesMixin:
-    """p / f9 / f8 and swap-and-continue, for WriterApp."""
+class Probabilities:
+    """p / shift+f9 / f7 and swap-and-continue, for the writing screen."""
 
-    engine: Engine | None
-    _last_insert: InsertedText | None = None
+    def __init__(self, screen: WritingScreen) -> None:
+        self.screen = screen
+        self._last_insert: InsertedText | None = None
 
     # -- the inserted text ------------------------------------------------------------------
     def remember_insert(
@@ -60,7 +66,7 @@ class ProbabilitiesMixin:
         last = self._last_insert
         if last is None:
             return None
-        editor = self.editor
+        editor = self.screen.editor
         start = editor.document.get_index_from_location(last.start)
         end_location = editor.document.get_location_from_index(start + len(last.text))
         if editor.get_text_range(last.start, end_location) != last.text:
@@ -68,19 +74,19 @@ class ProbabilitiesMixin:
         return last
 
     # -- the views ----------------------------------------------------------------------------
-    def on_candidates_panel_probabilities_requested(
-        self, message: CandidatesPanel.ProbabilitiesRequested
-    ) -> None:
+    def show_candidate(self, message: CandidatesPanel.ProbabilitiesRequested) -> None:
+        """p in the panel: the highlighted candidate's tokens, and a swap from any of them."""
+        app = self.screen.app
         panel = message.panel
         tokens = panel.tokens[message.index] if message.index < len(panel.tokens) else ()
         if not tokens:
-            self.notify(
+            app.notify(
                 "No token probabilities for this candidate yet (it is still being written, "
                 "or the model does not give them)."
             )
             return
         if panel.mode != "continue":
-            self.notify("Token probabilities are shown for continuations, not plot ideas.")
+            app.notify("Token probabilities are shown for continuations, not plot ideas.")
             return
 
         def done(swap: SwapChoice | None) -> None:
@@ -89,13 +95,14 @@ class ProbabilitiesMixin:
                 self._swap_and_continue(stem, None)
 
         title = f"Candidate {message.index + 1}: token probabilities"
-        self.push_screen(TokenProbsScreen(tokens, title), done)
+        app.push_screen(TokenProbsScreen(tokens, title), done)
 
-    def action_inserted_probabilities(self) -> None:
-        """f9: the view of the text inserted last, while it is still the last generation."""
+    def show_inserted(self) -> None:
+        """shift+f9: the view of the text inserted last, while it is still the last generation."""
+        app = self.screen.app
         last = self._inserted_still_there()
         if last is None:
-            self.notify(
+            app.notify(
                 "f9 shows the last inserted continuation's tokens; there is none "
                 "(or it was edited, or another request came since)."
             )
@@ -107,17 +114,20 @@ class ProbabilitiesMixin:
                 self._swap_and_continue(stem, last)
 
         title = "Inserted text: token probabilities"
-        self.push_screen(TokenProbsScreen(last.tokens, title), done)
+        app.push_screen(TokenProbsScreen(last.tokens, title), done)
 
     def _swap_and_continue(self, stem: str, replacing: InsertedText | None) -> None:
         """Put `stem` in the story (in place of `replacing`, else at the cursor) as one undo
         step, then stream N new candidates from its end."""
-        editor = self.editor
+        screen = self.screen
+        editor = screen.editor
         if editor.read_only:
-            self.notify("This draft is open read-only; nothing was changed.", severity="warning")
+            screen.app.notify(
+                "This draft is open read-only; nothing was changed.", severity="warning"
+            )
             return
-        if self.panel.running:
-            self.cancel_generation()
+        if screen.panel.running:
+            screen.generation.cancel()
         editor.history.checkpoint()
         if replacing is not None:
             start = editor.document.get_index_from_location(replacing.start)
@@ -127,43 +137,53 @@ class ProbabilitiesMixin:
             editor.insert(stem)
         editor.history.checkpoint()
         editor.focus()
-        self.action_generate("continue")
+        screen.generation.start("continue")
 
     # -- the next token at the cursor -------------------------------------------------------
-    def action_next_token(self) -> None:
-        """f8: the 10 most likely next tokens at the cursor, with percentages."""
-        engine = self.engine
+    def next_token(self) -> None:
+        """f7: the 10 most likely next tokens at the cursor, with percentages."""
+        screen = self.screen
+        app = screen.app
+        engine = app.model.engine
         if engine is None:
-            self.notify("The model is not ready yet.", severity="warning")
+            app.notify("The model is not ready yet.", severity="warning")
             return
         if not engine.supports_logprobs:
-            self.notify(f"The model {engine.name!r} gives no token probabilities.")
+            app.notify(f"The model {engine.name!r} gives no token probabilities.")
             return
-        prompt = prompt_text(self.editor.text_before_cursor())
-        self._next_tokens(engine, prompt, self.current_params())
+        prompt = prompt_text(screen.editor.text_before_cursor())
+        params = screen.current_params()
+        app.run_worker(
+            lambda: self._next_tokens(engine, prompt, params),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="next-token",
+        )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="next-token")
-    def _next_tokens(self, engine: Engine, prompt: str, params: Any) -> None:
+    def _next_tokens(self, engine: Engine, prompt: str, params: SamplingParams) -> None:
         try:
             choices = engine.next_tokens(prompt, params, DEFAULT_LOGPROBS)
         except Exception as exc:  # shown as a notification; nothing else changes
-            self._log_exception(exc)
-            self.post_message(NextTokensReady([], error_line(exc)))
+            log_exception(exc)
+            self.screen.post_message(NextTokensReady([], error_line(exc)))
             return
-        self.post_message(NextTokensReady(list(choices)))
+        self.screen.post_message(NextTokensReady(list(choices)))
 
-    def on_next_tokens_ready(self, message: NextTokensReady) -> None:
+    def next_tokens_ready(self, message: NextTokensReady) -> None:
+        app = self.screen.app
         if message.error:
-            self.notify(f"Next token failed: {message.error}", severity="error")
+            app.notify(f"Next token failed: {message.error}", severity="error")
             return
 
         def done(choice: TokenChoice | None) -> None:
             if choice is None:
                 return
-            if self.editor.read_only:
-                self.notify("This draft is open read-only.", severity="warning")
+            editor = self.screen.editor
+            if editor.read_only:
+                app.notify("This draft is open read-only.", severity="warning")
                 return
-            self.editor.insert_as_one_step(choice.text)
-            self.editor.focus()
+            editor.insert_as_one_step(choice.text)
+            editor.focus()
 
-        self.push_screen(NextTokenScreen(message.choices), done)
+        app.push_screen(NextTokenScreen(message.choices), done)

@@ -3,8 +3,15 @@
 It owns what keeps the author's text safe: the store and draft, the external file if any, whether
 the text is dirty, when autosave is due, why the last save (of the store or of the file) failed
 and when to retry, and whether the file changed on disk. The screen drives it (`edited` on each
-keystroke, `autosave_due` + `save` from a timer) and shows what it reports: `state` for the status
-bar and `take_notices()` for notifications. The store is written first, always; the file after.
+keystroke, `autosave_due` from a timer) and shows what it reports: `state` for the status bar and
+`take_notices()` for notifications. The store is written first, always; the file after.
+
+The timer's autosave writes off the UI thread: the screen takes a `snapshot` of the text there,
+a worker thread passes it to `write_snapshot` (the store's diff and write, then the file's), and
+the UI thread applies the outcome with `snapshot_written`. `lock` keeps one writer at a time, and
+`saved_through` (the edit count the store has) makes a snapshot that a newer save overtook a
+no-op, so the store never goes back to older text. Every other save (`save`, and any direct
+write of the text wrapped in `writing()`) runs on the UI thread under the same lock.
 
 Timing (measured by the kill -9 tests): autosave once typing pauses for `autosave_interval`, and
 at the latest MAX_UNSAVED_S after the first unsaved keystroke, so a kill -9 loses under 2 s.
@@ -12,8 +19,10 @@ at the latest MAX_UNSAVED_S after the first unsaved keystroke, so a kill -9 lose
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +47,34 @@ class Notice:
     severity: Severity = "information"
     title: str = ""
     timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The text to autosave, as the UI thread saw it (a worker writes it)."""
+
+    text: str
+    cursor: tuple[int, int]
+    scroll: int
+    edits: int  # the session's edit count when it was taken
+    taken_at: float
+    store: Any
+    draft_id: int
+    external: Any
+
+
+FileOutcome = Literal["", "written", "changed", "failed"]
+
+
+@dataclass(frozen=True)
+class SnapshotWritten:
+    """What came of writing a snapshot (made on the worker, applied on the UI thread)."""
+
+    snapshot: Snapshot
+    skipped: bool = False  # a newer save came first: nothing was written
+    store_error: str = ""
+    file: FileOutcome = ""
+    file_error: str = ""
 
 
 class DraftSession:
@@ -70,6 +107,9 @@ class DraftSession:
         self._notices: list[Notice] = []
         self._position: tuple[tuple[int, int], int] | None = None  # last one recorded
         self._position_at = float("-inf")
+        self.lock = threading.RLock()  # one writer of the text at a time (UI thread or worker)
+        self.edits = 0  # edits so far; a snapshot is known by this count
+        self.saved_through = 0  # the edit count whose text the store has
 
     # -- what the screen shows ------------------------------------------------------------------
     def tell(self, message: str, severity: Severity = "information", **kw: Any) -> None:
@@ -112,6 +152,7 @@ class DraftSession:
             self._dirty_since = now
         self.dirty = True
         self._last_change = now
+        self.edits += 1
 
     def autosave_due(self) -> bool:
         """Whether the timer should save now: typing paused, or unsaved for too long; not while
@@ -148,27 +189,109 @@ class DraftSession:
             return True
         if not self.dirty and reason is None:
             return True
-        try:
-            if self.store is None:
-                self.store = self._open_store()
-            if self.draft is None:
-                self.create_draft_for(text)
-            if reason is not None:
-                self.store.save_revision(self.draft.id, text, reason)
-            else:
-                self.store.save_text(self.draft.id, text, cursor, scroll)
-                if cursor is not None and scroll is not None:
-                    self._position, self._position_at = (tuple(cursor), scroll), self._clock()
-        except (WriterError, OSError) as exc:
-            self.store_failed(error_line(exc))
-            return False
-        self.dirty = False
+        edits = self.edits
+        with self.lock:
+            try:
+                if self.store is None:
+                    self.store = self._open_store()
+                if self.draft is None:
+                    self.create_draft_for(text)
+                if reason is not None:
+                    self.store.save_revision(self.draft.id, text, reason)
+                else:
+                    self.store.save_text(self.draft.id, text, cursor, scroll)
+                    if cursor is not None and scroll is not None:
+                        self._position, self._position_at = (tuple(cursor), scroll), self._clock()
+            except (WriterError, OSError) as exc:
+                self.store_failed(error_line(exc))
+                return False
+            self.saved_through = max(self.saved_through, edits)
+            self.dirty = False
+            self._saved_again()
+            if self.external is not None:
+                self.write_file(text)
+        return True
+
+    def _saved_again(self) -> None:
         if self.save_error:
             self.save_error = ""
             self.tell("Saved again: your text is safe.", title="Saved")
-        if self.external is not None:
-            self.write_file(text)
-        return True
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write of the editor's current text to the store made outside `save` (an
+        insertion's revision, a restore, a recovered database): an autosave snapshot taken
+        before it is then never written over it."""
+        with self.lock:
+            yield
+            self.saved_through = max(self.saved_through, self.edits)
+
+    # -- autosave off the UI thread -------------------------------------------------------------
+    def snapshot(self, text: str, cursor: tuple[int, int], scroll: int) -> Snapshot | None:
+        """UI thread: what the timer's autosave should write, for `write_snapshot` on a worker;
+        None when the save must run here (`save`), i.e. there is no store or draft yet."""
+        if self.store is None or self.draft is None or self.read_only:
+            return None
+        return Snapshot(
+            text,
+            tuple(cursor),
+            scroll,
+            self.edits,
+            self._clock(),
+            self.store,
+            self.draft.id,
+            self.external,
+        )
+
+    def write_snapshot(self, snap: Snapshot) -> SnapshotWritten:
+        """Worker thread: the store (the diff against its text, the write), then the file.
+        Changes nothing of the session but `saved_through`; `snapshot_written` applies the
+        rest on the UI thread."""
+        from writer.external import ExternalChangedError
+
+        with self.lock:
+            if self.saved_through >= snap.edits:
+                return SnapshotWritten(snap, skipped=True)
+            try:
+                snap.store.save_text(snap.draft_id, snap.text, snap.cursor, snap.scroll)
+            except Exception as exc:  # reported like any failed save; the text is still here
+                return SnapshotWritten(snap, store_error=error_line(exc))
+            self.saved_through = snap.edits
+            if snap.external is None or self.conflict:
+                return SnapshotWritten(snap)
+            try:
+                if snap.external.changed_on_disk():
+                    raise ExternalChangedError(str(snap.external.path))
+                snap.external.save(snap.text)
+            except ExternalChangedError:
+                return SnapshotWritten(snap, file="changed")
+            except Exception as exc:
+                return SnapshotWritten(snap, file="failed", file_error=error_line(exc))
+            return SnapshotWritten(snap, file="written")
+
+    def snapshot_written(self, result: SnapshotWritten) -> None:
+        """UI thread: apply what came of a snapshot's write (state and notices)."""
+        snap = result.snapshot
+        if result.skipped or self.draft is None or self.draft.id != snap.draft_id:
+            return  # a newer save has the text (or another draft is open since)
+        if result.store_error:
+            if self.saved_through < snap.edits:  # no later save has the text either
+                self.store_failed(result.store_error)
+            return
+        if self.edits == snap.edits:
+            self.dirty = False
+        else:  # typed on meanwhile: unsaved since the snapshot at the earliest
+            self._dirty_since = max(self._dirty_since, snap.taken_at)
+        self._position, self._position_at = (snap.cursor, snap.scroll), self._clock()
+        self._saved_again()
+        if snap.external is not self.external:
+            return  # another file (or none) is open now
+        if result.file == "changed":
+            self._file_changed()
+        elif result.file == "failed":
+            self.file_failed(result.file_error)
+        elif result.file == "written":
+            self._file_written()
 
     # -- where the author left off -------------------------------------------------------------
     def position_due(self, cursor: tuple[int, int], scroll: int) -> bool:
@@ -224,31 +347,41 @@ class DraftSession:
 
     def write_file(self, text: str) -> bool:
         """Write the external file unless it changed on disk; False when it was not written."""
-        from writer.external import ExternalChangedError
-
         if self.conflict:
             return False
+        with self.lock:
+            return self._write_file(text)
+
+    def _write_file(self, text: str) -> bool:
+        from writer.external import ExternalChangedError
+
         try:
             if self.external.changed_on_disk():
                 raise ExternalChangedError(str(self.file))
             self.external.save(text)
         except ExternalChangedError:
-            self.conflict = True
-            self.tell(
-                f"{self.file} changed on disk since it was opened, so it was not overwritten. "
-                "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
-                "warning",
-                title="File changed",
-                timeout=15,
-            )
+            self._file_changed()
             return False
         except (WriterError, OSError) as exc:
             self.file_failed(error_line(exc))
             return False
+        self._file_written()
+        return True
+
+    def _file_changed(self) -> None:
+        self.conflict = True
+        self.tell(
+            f"{self.file} changed on disk since it was opened, so it was not overwritten. "
+            "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
+            "warning",
+            title="File changed",
+            timeout=15,
+        )
+
+    def _file_written(self) -> None:
         if self.file_error:
             self.file_error = ""
             self.tell(f"{self.file.name} is written again.", title="Saved")
-        return True
 
     def file_failed(self, reason: str) -> None:
         first = not self.file_error
