@@ -122,6 +122,11 @@ class WriterApp(App[None]):
         return self.model.name
 
     @property
+    def model_error(self) -> str:
+        """Why the model did not load ("" when it did or is loading)."""
+        return self.model.error
+
+    @property
     def model_loading(self) -> bool:
         """True while a model load is still running (its thread cannot be interrupted)."""
         return self.model.loading
