@@ -135,9 +135,13 @@ class RemoteEngine:
         entry = self._pick_model(model)
         self.name = str(entry["id"])
         self.kind = server_kind(str(entry.get("owned_by", "")))
+        # llama-cpp-python's server ("me") cuts a streaming request short when another one
+        # arrives (its interrupt_requests) and ignores n: its candidates go one at a time.
+        self._one_at_a_time = str(entry.get("owned_by", "")) == "me"
         self.device = "server"
         self.context_size = self._context_size(entry)
-        self.tokenizer: Any = probe_tokenizer(self.client, self.name) or EstimateTokenizer()
+        found = probe_tokenizer(self.client, self.name)  # (len() of it may be 0: not `or`)
+        self.tokenizer: Any = EstimateTokenizer() if found is None else found
         self.supports_logprobs = True
         self._split_n = False
         self._dropped: set[str] = set()
@@ -273,7 +277,8 @@ class RemoteEngine:
         fields, unapplied = request_fields(params, self.kind, max_new)
         # An unknown server may apply more than the standard fields: say so, not "ignores".
         self._report(unapplied, "may ignore" if self.kind == "other" else "ignores")
-        if self.tokenizer.exact:
+        # llama-cpp-python's server (its tokenizer under /extras) takes text prompts only.
+        if self.tokenizer.exact and getattr(self.tokenizer, "prefix", "") != "/extras":
             payload: Any = ids
         else:
             payload = self.tokenizer.decode(ids) or "<|endoftext|>"
@@ -328,7 +333,12 @@ class RemoteEngine:
         jobs: list[Job] = []
         live: set[int] = set()
 
+        waiting: list[int] = []  # single-candidate requests not sent yet (one at a time)
+
         def launch(first: int, count: int) -> None:
+            if count == 1 and self._one_at_a_time and live:
+                waiting.append(first)
+                return
             job_body = {**body, "n": count, "seed": seed + first}
             if "seed" in self._dropped:
                 job_body.pop("seed")
@@ -339,6 +349,11 @@ class RemoteEngine:
                 target=read_stream, args=(self.client, job, events), daemon=True
             ).start()
 
+        def ended(job: Job) -> None:
+            live.discard(id(job))
+            if waiting and not live:
+                launch(waiting.pop(0), 1)
+
         if rows_n > 1 and (self._split_n or self.kind == "llamacpp"):
             for i in range(rows_n):
                 launch(i, 1)
@@ -348,7 +363,7 @@ class RemoteEngine:
         new_tokens = 0
         cancelled = False
         try:
-            while live:
+            while live or waiting:
                 if _is_cancelled(cancel):
                     cancelled = True
                     break
@@ -372,9 +387,9 @@ class RemoteEngine:
                         # server said so): stop the server generating for it.
                         job.aborted = True
                         abort_response(job.response)
-                        live.discard(id(job))
+                        ended(job)
                 elif what == "end":
-                    live.discard(id(job))
+                    ended(job)
                     missing = [i for i in range(job.n) if i not in job.seen]
                     if job.n > 1 and missing and len(missing) < job.n:
                         # The server ignored n: the rest as requests of their own.

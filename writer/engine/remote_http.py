@@ -200,6 +200,7 @@ class ServerTokenizer:
         self.eos_token_id: int | None = None
         self._pieces: dict[int, str] = {}
         self._texts: dict[int, str] = {}
+        self._nul_id: int | None = None
         ids = self._encode("<|endoftext|>")
         if len(ids) == 1:
             self.eos_token_id = ids[0]
@@ -221,17 +222,30 @@ class ServerTokenizer:
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         """Each id's own text (what a local engine shows for a token), remembered; the unknown
-        ones fetched in one /detokenize (ids separated by the end-of-text token)."""
+        ones fetched in one /detokenize, separated by the end-of-text token (or, where the
+        server leaves special tokens out of text as llama.cpp does, by a NUL character), else
+        one by one."""
         eos = self.eos_token_id
         new = sorted({i for i in ids if i not in self._texts and i != eos})
-        if new and eos is not None:
-            joined = [t for i in new for t in (i, eos)]
-            parts = self.decode(joined).split("<|endoftext|>")
+        for sep, sep_text in ((eos, "<|endoftext|>"), (self._nul(), "\x00")):
+            if not new or sep is None:
+                continue
+            joined = [t for i in new for t in (i, sep)]
+            parts = self.decode(joined).split(sep_text)
             if len(parts) == len(new) + 1:
                 self._texts.update(zip(new, parts, strict=False))
+                new = []
+        for i in new[:64]:  # no separator worked: one request each (a few at most)
+            self._texts[i] = self.decode([i])
         if eos is not None:
             self._texts[eos] = "<|endoftext|>"
         return {i: self._texts[i] for i in ids if i in self._texts}
+
+    def _nul(self) -> int | None:
+        if self._nul_id is None:
+            ids = self._encode("\x00")
+            self._nul_id = ids[0] if len(ids) == 1 else -1
+        return self._nul_id if self._nul_id >= 0 else None
 
     def encode(self, text: str) -> list[int]:
         ids = self._encode(text)
@@ -320,7 +334,8 @@ def request_fields(
         "temperature": params.temperature,
         "top_p": params.top_p,
         # 0 means off in writer; -1 is "all tokens" in vLLM and llama.cpp alike.
-        "top_k": params.top_k if params.top_k > 0 else -1,
+        # llama-cpp-python refuses -1, and llama.cpp reads 0 as off too.
+        "top_k": params.top_k if params.top_k > 0 else (0 if kind == "llamacpp" else -1),
         "min_p": params.min_p,
         "repetition_penalty": params.repetition_penalty,
         "repeat_penalty": params.repetition_penalty,  # llama.cpp's name
