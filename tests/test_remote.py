@@ -289,7 +289,7 @@ def test_openai_logprobs_from_other_servers_become_per_token_data():
     sampling probability unknown (NaN)."""
     import math
 
-    from writer.engine.remote_http import parse_logprobs
+    from writer.engine.remote_logprobs import parse_logprobs
 
     by_text = {
         "tokens": [" fox", " ran"],

@@ -34,7 +34,6 @@ from writer.engine.remote_http import (
     base_url,
     describe_failure,
     make_client,
-    parse_logprobs,
     probe_tokenizer,
     read_stream,
     request_fields,
@@ -42,6 +41,7 @@ from writer.engine.remote_http import (
     server_kind,
     status_error,
 )
+from writer.engine.remote_logprobs import kept_records, parse_logprobs
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
@@ -96,6 +96,7 @@ def _is_cancelled(cancel: CancelSignal) -> bool:
 class _Cand:
     index: int
     seed: int
+    top: int | None = None  # alternatives per token asked for (None: no per-token data)
     text: str = ""
     emitted: int = 0
     logprobs: list[float] = field(default_factory=list)
@@ -235,9 +236,8 @@ class RemoteEngine:
             isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 20
         ):
             raise WriterError(f"logprobs must be 0 to 20 alternatives; got {logprobs!r}")
-        self._top = logprobs
         seed = check_request(params, n, seed, mode)
-        return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids)
+        return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids, logprobs)
 
     def next_tokens(self, text: str, params: SamplingParams, k: int = 10) -> list[TokenChoice]:
         """The server's k likeliest next tokens after `text`: the alternatives of a one-token
@@ -319,6 +319,7 @@ class RemoteEngine:
         cancel: CancelSignal,
         context: StoryContext | None,
         prompt_ids: list[int] | None,
+        top: int | None = None,
     ) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
         max_new = min(params.max_new_tokens, self.context_size - 1)
@@ -327,8 +328,8 @@ class RemoteEngine:
         stop = "sentence" if mode == "ideas" else params.stop
         tidy = prompts.clean_idea if mode == "ideas" else None
         rows_n = 1 if params.greedy else n  # greedy candidates are all the same
-        cands = [_Cand(i, seed + i) for i in range(rows_n)]
-        body = self._body(ids, params, max_new, stop, self._top or 0)
+        cands = [_Cand(i, seed + i, top) for i in range(rows_n)]
+        body = self._body(ids, params, max_new, stop, top or 0)
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         jobs: list[Job] = []
         live: set[int] = set()
@@ -472,9 +473,9 @@ class RemoteEngine:
         start = len(cand.text)
         cand.text += piece
         logprobs = choice.get("logprobs") or {}
-        if self._top is not None and logprobs:
+        if cand.top is not None and logprobs:
             at = start
-            for record in parse_logprobs(logprobs, piece, self._top, self._texts):
+            for record in parse_logprobs(logprobs, piece, cand.top, self._texts):
                 at += len(record.text)
                 cand.records.append(record)
                 cand.record_ends.append(at)
@@ -541,7 +542,7 @@ class RemoteEngine:
             kept = len(cand.ids)  # writer serve said which tokens its candidate kept
         else:
             kept = min(sum(1 for end in cand.ends if end <= cut) or len(cand.ends), len(cand.ends))
-        records = self._kept_records(cand, len(text), full and cand.mean is not None)
+        records = kept_records(cand.records, len(text), full and cand.mean is not None)
         if records and cand.mean is None:
             kept = len(records)  # the tokens that cover the text, the one cut by a stop too
         values = cand.logprobs[:kept]
@@ -555,18 +556,3 @@ class RemoteEngine:
             tuple(cand.ids[:kept]),
             tuple(records),
         )
-
-    @staticmethod
-    def _kept_records(cand: _Cand, length: int, every: bool) -> list[TokenLogprobs]:
-        """The per-token data of the tokens covering the first `length` characters, their
-        texts clipped there so they add up to the candidate's text (all of them when the
-        server said the candidate kept them all)."""
-        out: list[TokenLogprobs] = []
-        at = 0
-        for record in cand.records:
-            if at >= length and not every and out:
-                break
-            share = record.text[: max(0, length - at)]
-            out.append(record if share == record.text else dataclasses.replace(record, text=share))
-            at += len(record.text)
-        return out
