@@ -265,3 +265,7 @@ async def test_t_without_token_probabilities_says_so():
         await pilot.press("t")
         await wait_for(pilot, lambda: notified(app, "No token probabilities to shade yet"))
         assert not app.panel.shading
+        app.panel.start(100, "ideas", 1)  # plot ideas are not shaded
+        await pilot.press("t")
+        await wait_for(pilot, lambda: notified(app, "Plot ideas are shown plain"))
+        assert not app.panel.shading and "shaded:" not in app.panel.border_subtitle

@@ -168,11 +168,10 @@ class CandidatesPanel(OptionList):
 
     def action_toggle_shading(self) -> None:
         """t: shade the candidates' tokens by probability, or show plain text again."""
-        if (
-            not self.shading
-            and self.mode == "continue"
-            and not any(self._shadable(i) for i in range(len(self.texts)))
-        ):
+        if self.mode != "continue":
+            self.notify("Plot ideas are shown plain; t shades continuations.")
+            return
+        if not self.shading and not any(self._shadable(i) for i in range(len(self.texts))):
             self.notify(
                 "No token probabilities to shade yet (the candidates are still being written, "
                 "or the model does not give them)."
@@ -190,7 +189,7 @@ class CandidatesPanel(OptionList):
             title = f"Continuing “{' '.join(self.continuing.split())[:40]}”"
         self.border_title = f"{title} · generating…" if self.running else title
         keys = "tab: focus · 1-9: insert · p: probabilities · ctrl+r: again · esc: close"
-        if self.shading:  # the bands' legend, in their own styles
+        if self.shading and self.mode == "continue":  # the bands' legend, in their styles
             bands = " ".join(f"[{style}]{label}[/]" for _, label, style in BANDS)
             keys = f"shaded: {bands} · t: plain"
         self.border_subtitle = f"{note} · {keys}" if note else keys
