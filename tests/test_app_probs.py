@@ -225,3 +225,47 @@ def test_shading_bands_stand_out_in_every_bundled_theme():
             assert abs(colour.brightness - surface.brightness) >= 0.3, (name, variable)
     attributes = [set(style.split()) & {"bold", "underline", "reverse"} for *_, style in BANDS]
     assert len({frozenset(a) for a in attributes}) == len(BANDS)
+
+
+async def test_t_shades_the_candidates_tokens_in_the_panel(engine):
+    """t in the candidates panel: each finished candidate's tokens in their probability band's
+    style, the legend in the border; t again: plain text. Inserting is unchanged."""
+    from writer.ui.screens.tokens import band_style
+
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        panel = app.panel
+        plain = [str(panel.get_option_at_index(i).prompt) for i in range(len(panel.texts))]
+        await pilot.press("tab", "t")
+        assert panel.shading and "shaded:" in panel.border_subtitle
+        assert "rare <2%" in panel.border_subtitle and "t: plain" in panel.border_subtitle
+        for i, tokens in enumerate(panel.tokens):
+            prompt = panel.get_option_at_index(i).prompt
+            assert str(prompt).strip() == plain[i].strip()  # the same text, now styled
+            styles = {str(span.style) for span in prompt.spans}
+            assert {band_style(t.logprob) for t in tokens if t.text.strip("\n")} <= styles
+        await pilot.press("t")
+        assert not panel.shading and "shaded:" not in panel.border_subtitle
+        assert [str(panel.get_option_at_index(i).prompt).strip() for i in range(3)] == [
+            p.strip() for p in plain
+        ]
+        await pilot.press("t", "1")  # shading on, insert: the plain text goes in
+        assert app.editor.text.splitlines() == (PROMPT + panel.texts[0]).splitlines()
+
+
+async def test_t_without_token_probabilities_says_so():
+    from tests.test_app_support import ScriptedEngine
+
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        app.panel.start(99, "continue", 2)  # candidates still being written: no tokens yet
+        app.panel.focus()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: notified(app, "No token probabilities to shade yet"))
+        assert not app.panel.shading
+        app.panel.start(100, "ideas", 1)  # plot ideas are not shaded
+        await pilot.press("t")
+        await wait_for(pilot, lambda: notified(app, "Plot ideas are shown plain"))
+        assert not app.panel.shading and "shaded:" not in app.panel.border_subtitle

@@ -18,7 +18,7 @@ def _check(engine) -> None:
     assert len(engine.generate("Once upon a time", params, n=1, seed=5)) == 1
     assert 1 <= 2 <= engine.max_candidates
     if not getattr(engine, "supports_token_logprobs", True):
-        return  # a remote engine: per-token data and next-token lists need a local model
+        return  # an engine without per-token data or next-token lists
     # per-token data (issue 12): one entry per token, its texts adding up to the candidate's
     cands = engine.generate("Once upon a time", params, n=2, seed=5, logprobs=3)
     for cand in cands:

@@ -210,24 +210,6 @@ def test_app_with_a_malformed_engine_url_is_one_line(isolated_user_dirs):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "http://" in r.stderr
 
 
-def test_server_logprobs_map_to_writers_per_token_shape():
-    from writer.engine.remote_http import token_details
-
-    openai_shape = {
-        "tokens": [" fox", " ran"],
-        "token_logprobs": [-1.5, -0.2],
-        "top_logprobs": [{" fox": -1.5, " cat": -0.9, " dog": -2.0}, {" ran": -0.2}],
-    }
-    records = token_details(openai_shape, 2)
-    assert records[0] == {
-        "token": " fox",
-        "logprob": -1.5,
-        "sampled_logprob": None,
-        "top": [{"token": " cat", "logprob": -0.9}, {"token": " fox", "logprob": -1.5}],
-    }
-    assert records[1]["top"] == [{"token": " ran", "logprob": -0.2}]
-
-
 def test_remote_engine_keeps_the_engine_contract(server):
     from tests.test_engine_contract import _check
 
@@ -237,3 +219,96 @@ def test_remote_engine_keeps_the_engine_contract(server):
     cancel.set()  # cancelled before a token: still a GenerationDone, marked cancelled
     events = list(engine.stream("Once", SamplingParams(max_new_tokens=50), 2, 1, cancel=cancel))
     assert isinstance(events[-1], GenerationDone) and events[-1].cancelled
+
+
+def _same_tokens(remote, local) -> None:
+    """Per-token data equal up to float noise between two processes."""
+    assert [(t.token_id, t.text) for t in remote] == [(t.token_id, t.text) for t in local]
+    for r, loc in zip(remote, local, strict=True):
+        assert r.logprob == pytest.approx(loc.logprob, abs=1e-4)
+        assert r.sampled_logprob == pytest.approx(loc.sampled_logprob, abs=1e-4)
+        assert [(c.token_id, c.text) for c in r.top] == [(c.token_id, c.text) for c in loc.top]
+        assert [c.logprob for c in r.top] == pytest.approx([c.logprob for c in loc.top], abs=1e-4)
+
+
+@pytest.mark.parametrize("stop", ["none", "sentence", ("fox", " the")])
+def test_remote_per_token_data_is_the_local_engines(server, tiny_engine, stop):
+    """logprobs=k through writer serve: the same tokens, probabilities and alternatives as the
+    local engine, in the candidates and in the streamed deltas (texts adding up)."""
+    engine = RemoteEngine(server.url)
+    assert engine.supports_token_logprobs
+    params = SamplingParams(max_new_tokens=12, temperature=0.9, top_k=40, stop=stop)
+    events = list(engine.stream("Once upon a time", params, n=2, seed=5, logprobs=4))
+    local = tiny_engine.generate("Once upon a time", params, n=2, seed=5, logprobs=4)
+    done = events[-1]
+    assert isinstance(done, GenerationDone)
+    for cand, mine in zip(done.candidates, local, strict=True):
+        assert cand.text == mine.text and cand.tokens == mine.tokens
+        assert len(cand.token_logprobs) == cand.tokens
+        assert "".join(t.text for t in cand.token_logprobs) == cand.text
+        _same_tokens(cand.token_logprobs, mine.token_logprobs)
+        streamed = [t for e in events if isinstance(e, TokenDelta) and e.index == cand.index
+                    for t in e.tokens]  # fmt: skip
+        assert streamed == list(cand.token_logprobs)
+    # top-k 40 keeps the sampled token: its sampling probability is finite and, for a token
+    # outside the kept set, -inf comes back as -inf (JSON null on the wire).
+    assert all(t.sampled_logprob > float("-inf") for t in done.candidates[0].token_logprobs)
+    plain = engine.generate("Once upon a time", params, n=1, seed=5)
+    assert plain[0].token_logprobs == ()  # nothing asked, nothing recorded
+
+
+def test_remote_next_tokens_are_the_local_engines(server, tiny_engine):
+    params = SamplingParams(temperature=0.7, top_k=5)
+    remote = RemoteEngine(server.url).next_tokens("Once upon a time", params, 6)
+    local = tiny_engine.next_tokens("Once upon a time", params, 6)
+    assert len(remote) == 6
+    assert [(c.token_id, c.text) for c in remote] == [(c.token_id, c.text) for c in local]
+    assert [c.sampled_logprob for c in remote] == pytest.approx(
+        [c.sampled_logprob for c in local], abs=1e-4
+    )
+
+
+def test_cli_logprobs_remotely_equal_the_local_ones(server, isolated_user_dirs, tiny_model_dir):
+    args = ("generate", "Once upon a time", "-n", "2", "--seed", "3", "--json")
+    args += ("--max-new-tokens", "8", "--logprobs", "3")
+    local = run_writer(*args, "--model", str(tiny_model_dir), env=isolated_user_dirs)
+    remote = run_writer(*args, "--engine", server.url, env=isolated_user_dirs)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    ours, theirs = json.loads(local.stdout)["candidates"], json.loads(remote.stdout)["candidates"]
+    for mine, cand in zip(ours, theirs, strict=True):
+        assert cand["text"] == mine["text"] and len(cand["logprobs"]) == cand["tokens"] == 8
+        for a, b in zip(cand["logprobs"], mine["logprobs"], strict=True):
+            assert a["token"] == b["token"] and len(a["top"]) == 3
+            assert a["logprob"] == pytest.approx(b["logprob"], abs=1e-4)
+            assert [t["token"] for t in a["top"]] == [t["token"] for t in b["top"]]
+
+
+def test_openai_logprobs_from_other_servers_become_per_token_data():
+    """A server that names tokens by text only (llama.cpp) or by "token_id:N" (vLLM): shares of
+    the chunk text from text_offset (whatever its origin), alternatives most likely first,
+    sampling probability unknown (NaN)."""
+    import math
+
+    from writer.engine.remote_logprobs import parse_logprobs
+
+    by_text = {
+        "tokens": [" fox", " ran"],
+        "token_logprobs": [-1.5, -0.2],
+        "top_logprobs": [{" fox": -1.5, " cat": -0.9, " dog": -2.0}, {" ran": -0.2}],
+        "text_offset": [17, 21],  # counted from the prompt's start, as llama.cpp does
+    }
+    records = parse_logprobs(by_text, " fox ran", 2, lambda ids: {})
+    assert [r.text for r in records] == [" fox", " ran"]
+    assert records[0].logprob == -1.5 and math.isnan(records[0].sampled_logprob)
+    assert [(c.text, c.logprob) for c in records[0].top] == [(" cat", -0.9), (" fox", -1.5)]
+    assert records[0].top[1].token_id == records[0].token_id != records[0].top[0].token_id
+    by_id = {
+        "tokens": ["token_id:7", "token_id:8"],
+        "token_logprobs": [-0.5, -0.1],
+        "top_logprobs": [{"token_id:7": -0.5}, {"token_id:9": -0.05, "token_id:8": -0.1}],
+        "text_offset": [0, 0],  # the first byte of "é" shows no text yet
+    }
+    names = {7: "\ufffd", 8: "\ufffd", 9: "x"}
+    records = parse_logprobs(by_id, "é", 5, lambda ids: {i: names[i] for i in ids})
+    assert [(r.token_id, r.text) for r in records] == [(7, ""), (8, "é")]
+    assert [(c.token_id, c.text) for c in records[1].top] == [(9, "x"), (8, "\ufffd")]

@@ -42,6 +42,41 @@ async def test_app_generates_and_inserts_with_a_served_model(server):
         assert app.editor.text.splitlines() == ("Once upon a time" + chosen).splitlines()
 
 
+async def test_probabilities_view_and_swap_and_continue_with_a_served_model(server):
+    """Issue 12's view and swap over `writer serve`: the candidate's tokens with their
+    alternatives, and a swap that streams N new candidates from the swapped token."""
+    from tests.test_app_support import message_log
+    from writer.ui.messages import GenerationFinished
+    from writer.ui.screens.tokens import TokenProbsScreen
+
+    app = WriterApp(engine_loader=remote_engine_loader(server.url))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready", 60)
+        app.overrides = {"max_new_tokens": 6, "stop": "none"}
+        await type_text(pilot, "Once upon a time")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 60)
+        tokens = app.panel.tokens[0]
+        assert len(tokens) == 6 and "".join(t.text for t in tokens) == app.panel.texts[0]
+        assert all(len(t.top) == 10 for t in tokens)  # the app's k, through the server
+        await pilot.press("tab", "p")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        options = app.screen.query_one("#alternatives")
+        assert options.option_count == 10 and "%" in str(options.get_option_at_index(0).prompt)
+        await pilot.press("right")
+        top = tokens[1].top
+        j = next(
+            i for i, c in enumerate(top) if "\ufffd" not in c.text and c.text != tokens[1].text
+        )
+        before = len(message_log(app).of(GenerationFinished))
+        await pilot.press(*["down"] * j, "enter")
+        await wait_for(pilot, lambda: len(message_log(app).of(GenerationFinished)) > before, 60)
+        await wait_for(pilot, lambda: not app.panel.running, 60)
+        stem = tokens[0].text + top[j].text
+        assert app.editor.text.splitlines() == ("Once upon a time" + stem).splitlines()
+        assert message_log(app).of(GenerationFinished)[-1].done.prompt_text == app.editor.text
+
+
 async def test_stalled_server_editor_stays_responsive_and_cancel_works(
     tiny_model_dir, tmp_path_factory
 ):

@@ -178,3 +178,53 @@ def test_an_oversized_or_broken_body_is_refused(server):
     assert big.status_code == 413 and "over 4 MB" in big.json()["error"]["message"]
     broken = server.post("/v1/completions", content=b"{not json")
     assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+
+
+def test_openai_client_gets_per_token_logprobs_whole_and_streamed(server):
+    """`logprobs: K` gives OpenAI's completions shape: a token list, its log-probabilities,
+    K alternatives per token (most likely first) and text offsets; the streamed chunks carry
+    the same tokens as the whole response."""
+    oa = client(server)
+    args = dict(model=server_model(server), prompt="Once upon a time", max_tokens=6, seed=2)
+    # Tokens named by id (vLLM's option): two tokens with the same text stay two keys.
+    ids = {"return_tokens_as_token_ids": True}
+    whole = oa.completions.create(**args, n=2, logprobs=3, extra_body=ids)
+    for choice in whole.choices:
+        lp = choice.logprobs
+        assert lp is not None and len(lp.tokens) == 6
+        assert len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == 6
+        assert all(isinstance(x, float) and x <= 0 for x in lp.token_logprobs)
+        for token, value, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs, strict=True):
+            assert len(top) == 3 and token.startswith("token_id:")
+            assert list(top.values()) == sorted(top.values(), reverse=True)
+            if token in top:
+                assert top[token] == value
+            else:  # sampled outside the top 3: less likely than each of them
+                assert value <= min(top.values())
+        assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+        assert lp.text_offset[-1] <= len(choice.text)
+    streamed: dict[int, list] = {0: [], 1: []}
+    for chunk in oa.completions.create(**args, n=2, logprobs=3, stream=True, extra_body=ids):
+        for choice in chunk.choices:
+            if choice.logprobs is not None:
+                assert len(choice.logprobs.tokens) == len(choice.logprobs.text_offset)
+                streamed[choice.index] += zip(
+                    choice.logprobs.tokens,
+                    choice.logprobs.token_logprobs,
+                    choice.logprobs.text_offset,
+                    strict=True,
+                )
+    for choice in whole.choices:
+        lp = choice.logprobs
+        assert streamed[choice.index] == list(
+            zip(lp.tokens, lp.token_logprobs, lp.text_offset, strict=True)
+        )
+    # By text (the default), the tokens' own texts.
+    texts = oa.completions.create(**args, n=1, logprobs=2).choices[0].logprobs
+    assert len(texts.tokens) == 6 and not any(t.startswith("token_id:") for t in texts.tokens)
+    assert all(1 <= len(top) <= 2 for top in texts.top_logprobs)
+    # Without logprobs, none are sent.
+    assert oa.completions.create(**args, n=1).choices[0].logprobs is None
+    # More than 20 alternatives is refused as OpenAI-style error.
+    with pytest.raises(openai.BadRequestError, match="logprobs"):
+        oa.completions.create(**args, logprobs=21)

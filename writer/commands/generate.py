@@ -436,8 +436,9 @@ def _check_logprobs(k: int | None, as_json: bool) -> int | None:
 
 
 def _logprob_json(x: float) -> float | None:
-    """A natural-log probability for JSON: null for -inf (a token sampling could not pick)."""
-    return None if x == float("-inf") else round(x, 6)
+    """A natural-log probability for JSON: null for -inf (a token sampling could not pick) and
+    for NaN (a value the server did not give)."""
+    return None if x == float("-inf") or x != x else round(x, 6)
 
 
 def _candidate_json(c: Any, with_logprobs: bool) -> dict[str, Any]:

@@ -11,6 +11,7 @@ of CHARS_PER_TOKEN characters a token where the server has none), so budgets wor
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import sys
 import threading
@@ -28,6 +29,7 @@ from writer.engine.remote_http import (
     DEFAULT_CONTEXT,
     EstimateTokenizer,
     Job,
+    ServerTokenizer,
     abort_response,
     base_url,
     describe_failure,
@@ -38,8 +40,8 @@ from writer.engine.remote_http import (
     request_with_retries,
     server_kind,
     status_error,
-    token_details,
 )
+from writer.engine.remote_logprobs import kept_records, parse_logprobs
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.types import (
     MAX_CANDIDATES,
@@ -49,7 +51,9 @@ from writer.engine.types import (
     GenerationDone,
     GenerationEvent,
     GenerationStats,
+    TokenChoice,
     TokenDelta,
+    TokenLogprobs,
     check_request,
 )
 from writer.errors import WriterError
@@ -92,11 +96,15 @@ def _is_cancelled(cancel: CancelSignal) -> bool:
 class _Cand:
     index: int
     seed: int
+    top: int | None = None  # alternatives per token asked for (None: no per-token data)
     text: str = ""
     emitted: int = 0
     logprobs: list[float] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)  # text length after each token
     ids: list[int] = field(default_factory=list)
+    records: list[TokenLogprobs] = field(default_factory=list)  # with logprobs=k
+    record_ends: list[int] = field(default_factory=list)  # text length after each record
+    sent: int = 0  # records handed out in deltas so far
     reason: str | None = None
     mean: float | None = None
     done: Candidate | None = None
@@ -106,8 +114,8 @@ class RemoteEngine:
     """writer.engine.types.Engine over a server's /v1/completions."""
 
     supports_prefix_cache = False  # the server's own prefix cache, if any, is its business
-    # Per-token alternatives (the probabilities view, next-token lists) are local-only for now.
-    supports_token_logprobs = False
+    # Per-token data from the server's `logprobs` (alternatives: as many as it gives, 5-20).
+    supports_token_logprobs = True
     max_candidates = MAX_CANDIDATES
     precision = "server"
 
@@ -128,9 +136,13 @@ class RemoteEngine:
         entry = self._pick_model(model)
         self.name = str(entry["id"])
         self.kind = server_kind(str(entry.get("owned_by", "")))
+        # llama-cpp-python's server ("me") cuts a streaming request short when another one
+        # arrives (its interrupt_requests) and ignores n: its candidates go one at a time.
+        self._one_at_a_time = str(entry.get("owned_by", "")) == "me"
         self.device = "server"
         self.context_size = self._context_size(entry)
-        self.tokenizer: Any = probe_tokenizer(self.client, self.name) or EstimateTokenizer()
+        found = probe_tokenizer(self.client, self.name)  # (len() of it may be 0: not `or`)
+        self.tokenizer: Any = EstimateTokenizer() if found is None else found
         self.supports_logprobs = True
         self._split_n = False
         self._dropped: set[str] = set()
@@ -210,33 +222,35 @@ class RemoteEngine:
         *,
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
-        top_logprobs: int = 0,
-        token_logprobs: dict[int, list[dict[str, Any]]] | None = None,
         logprobs: int | None = None,
     ) -> Iterator[GenerationEvent]:
         """As the local Engine.stream: deltas as the server sends them, CandidateDone per
         candidate, GenerationDone last (also when cancelled).
 
-        With `token_logprobs` (a dict to fill), each candidate's tokens as the server scored
-        them go in it by candidate index, in `writer generate --logprobs K`'s shape:
-        {"token", "logprob", "sampled_logprob", "top": [{"token", "logprob"}, ...]} with the
-        `top_logprobs` likeliest (servers give at most 5-20). Servers report one log-probability
-        per token (vLLM: the model's; llama.cpp: after sampling), put in "logprob";
-        "sampled_logprob" is None."""
-        if logprobs is not None:  # the Engine contract's name for the same request
-            top_logprobs = logprobs
-        if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
-            raise WriterError(f"top_logprobs must be 0 to 20; got {top_logprobs!r}")
-        self._top = top_logprobs
-        self._details = token_logprobs
+        With `logprobs=k` the server is asked for k alternatives per token and the candidates
+        carry per-token data as a local engine's do (`TokenDelta.tokens`,
+        `Candidate.token_logprobs`): exact from `writer serve`; from vLLM and llama.cpp the one
+        log-probability they report per token (vLLM: the model's; llama.cpp: after sampling)
+        and no sampling-distribution value (NaN)."""
+        if logprobs is not None and (
+            isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 20
+        ):
+            raise WriterError(f"logprobs must be 0 to 20 alternatives; got {logprobs!r}")
         seed = check_request(params, n, seed, mode)
-        return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids)
+        return self._run(prompt, params, n, seed, mode, cancel, context, prompt_ids, logprobs)
 
-    def next_tokens(self, text: str, params: SamplingParams, k: int = 10) -> list[Any]:
-        """Not offered over the completions API yet: one clear line instead."""
-        raise WriterError(
-            "the next-token list needs a local model; it is not available with --engine yet"
-        )
+    def next_tokens(self, text: str, params: SamplingParams, k: int = 10) -> list[TokenChoice]:
+        """The server's k likeliest next tokens after `text`: the alternatives of a one-token
+        completion (as many as the server gives, k at most)."""
+        one = params.replace(max_new_tokens=1, stop="none")
+        candidates = self.generate(text, one, n=1, seed=0, logprobs=k)
+        tokens = candidates[0].token_logprobs if candidates else ()
+        return list(tokens[0].top[:k]) if tokens else []
+
+    def _texts(self, ids: list[int]) -> dict[int, str]:
+        if isinstance(self.tokenizer, ServerTokenizer):
+            return self.tokenizer.texts(ids)
+        return {}
 
     def _prompt(
         self,
@@ -263,7 +277,8 @@ class RemoteEngine:
         fields, unapplied = request_fields(params, self.kind, max_new)
         # An unknown server may apply more than the standard fields: say so, not "ignores".
         self._report(unapplied, "may ignore" if self.kind == "other" else "ignores")
-        if self.tokenizer.exact:
+        # llama-cpp-python's server (its tokenizer under /extras) takes text prompts only.
+        if self.tokenizer.exact and getattr(self.tokenizer, "prefix", "") != "/extras":
             payload: Any = ids
         else:
             payload = self.tokenizer.decode(ids) or "<|endoftext|>"
@@ -304,7 +319,7 @@ class RemoteEngine:
         cancel: CancelSignal,
         context: StoryContext | None,
         prompt_ids: list[int] | None,
-        record: tuple[int, dict[int, list[dict[str, Any]]] | None] = (0, None),
+        top: int | None = None,
     ) -> Iterator[GenerationEvent]:
         start = time.perf_counter()
         max_new = min(params.max_new_tokens, self.context_size - 1)
@@ -313,13 +328,18 @@ class RemoteEngine:
         stop = "sentence" if mode == "ideas" else params.stop
         tidy = prompts.clean_idea if mode == "ideas" else None
         rows_n = 1 if params.greedy else n  # greedy candidates are all the same
-        cands = [_Cand(i, seed + i) for i in range(rows_n)]
-        body = self._body(ids, params, max_new, stop, record[0])
+        cands = [_Cand(i, seed + i, top) for i in range(rows_n)]
+        body = self._body(ids, params, max_new, stop, top or 0)
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         jobs: list[Job] = []
         live: set[int] = set()
 
+        waiting: list[int] = []  # single-candidate requests not sent yet (one at a time)
+
         def launch(first: int, count: int) -> None:
+            if count == 1 and self._one_at_a_time and live:
+                waiting.append(first)
+                return
             job_body = {**body, "n": count, "seed": seed + first}
             if "seed" in self._dropped:
                 job_body.pop("seed")
@@ -330,6 +350,11 @@ class RemoteEngine:
                 target=read_stream, args=(self.client, job, events), daemon=True
             ).start()
 
+        def ended(job: Job) -> None:
+            live.discard(id(job))
+            if waiting and not live:
+                launch(waiting.pop(0), 1)
+
         if rows_n > 1 and (self._split_n or self.kind == "llamacpp"):
             for i in range(rows_n):
                 launch(i, 1)
@@ -339,7 +364,7 @@ class RemoteEngine:
         new_tokens = 0
         cancelled = False
         try:
-            while live:
+            while live or waiting:
                 if _is_cancelled(cancel):
                     cancelled = True
                     break
@@ -355,7 +380,7 @@ class RemoteEngine:
                         continue
                     if not new_tokens:
                         first_token_s = time.perf_counter() - start
-                    added = self._add(cand, item[3], record)
+                    added = self._add(cand, item[3])
                     new_tokens += added
                     yield from self._emit(cand, item[3], stop, tidy, added)
                     if all(c.done is not None for c in cands[job.first : job.first + job.n]):
@@ -363,9 +388,9 @@ class RemoteEngine:
                         # server said so): stop the server generating for it.
                         job.aborted = True
                         abort_response(job.response)
-                        live.discard(id(job))
+                        ended(job)
                 elif what == "end":
-                    live.discard(id(job))
+                    ended(job)
                     missing = [i for i in range(job.n) if i not in job.seen]
                     if job.n > 1 and missing and len(missing) < job.n:
                         # The server ignored n: the rest as requests of their own.
@@ -415,10 +440,7 @@ class RemoteEngine:
         candidates = [c.done for c in cands if c.done is not None]
         if params.greedy and n > 1:
             first = candidates[0]
-            candidates = [
-                Candidate(first.text, first.tokens, first.logprob, seed, i, first.finish_reason)
-                for i in range(n)
-            ]
+            candidates = [dataclasses.replace(first, seed=seed, index=i) for i in range(n)]
         stats = GenerationStats(
             prompt_tokens=len(ids),
             reused_tokens=0,
@@ -445,13 +467,18 @@ class RemoteEngine:
                 return name
         return None
 
-    def _add(self, cand: _Cand, choice: dict[str, Any], record: Any = (0, None)) -> int:
+    def _add(self, cand: _Cand, choice: dict[str, Any]) -> int:
         """Append a chunk's text and token log-probabilities; return its token count."""
-        cand.text += str(choice.get("text") or "")
+        piece = str(choice.get("text") or "")
+        start = len(cand.text)
+        cand.text += piece
         logprobs = choice.get("logprobs") or {}
-        top, details = record
-        if details is not None and logprobs:
-            details.setdefault(cand.index, []).extend(token_details(logprobs, top))
+        if cand.top is not None and logprobs:
+            at = start
+            for record in parse_logprobs(logprobs, piece, cand.top, self._texts):
+                at += len(record.text)
+                cand.records.append(record)
+                cand.record_ends.append(at)
         values = [v for v in (logprobs.get("token_logprobs") or []) if v is not None]
         tokens = logprobs.get("tokens") or []
         count = max(1, len(values)) if choice.get("text") or values else 0
@@ -464,7 +491,8 @@ class RemoteEngine:
         if isinstance(extra, dict):
             cand.mean = extra.get("mean_logprob")
             cand.ids = [int(t) for t in extra.get("token_ids", [])]
-            cand.ends = [len(cand.text)] * max(len(cand.ids), len(cand.ends))
+            if not cand.records:
+                cand.ends = [len(cand.text)] * max(len(cand.ids), len(cand.ends))
         reason = choice.get("finish_reason")
         if reason == "stop":
             # vLLM names the stop text it met in stop_reason; otherwise the end-of-text token.
@@ -486,7 +514,12 @@ class RemoteEngine:
         if safe > cand.emitted:
             logprob = cand.logprobs[-1] if count == 1 and cand.logprobs else None
             token_id = cand.ids[-1] if count == 1 and cand.ids else None
-            yield TokenDelta(cand.index, cand.text[cand.emitted : safe], token_id, logprob)
+            end = cand.sent
+            while end < len(cand.records) and cand.record_ends[end] <= safe:
+                end += 1
+            tokens = tuple(cand.records[cand.sent : end])
+            cand.sent = end
+            yield TokenDelta(cand.index, cand.text[cand.emitted : safe], token_id, logprob, tokens)
             cand.emitted = safe
 
     def _close(
@@ -495,19 +528,25 @@ class RemoteEngine:
         cut = len(cand.text) if cut is None else cut
         cand.done = self._finish(cand, reason, cut, tidy)
         raw = cand.text[:cut]
-        if len(raw) > cand.emitted:
-            yield TokenDelta(cand.index, raw[cand.emitted :])
-            cand.emitted = len(raw)
+        rest = cand.done.token_logprobs[cand.sent :]
+        cand.sent += len(rest)
+        if len(raw) > cand.emitted or rest:
+            yield TokenDelta(cand.index, raw[cand.emitted :], tokens=rest)
+            cand.emitted = max(cand.emitted, len(raw))
         yield CandidateDone(cand.index, cand.done)
 
     def _finish(self, cand: _Cand, reason: str, cut: int, tidy: Any) -> Candidate:
         text = cand.text[:cut].rstrip("\ufffd")  # an incomplete character is not kept
-        if cand.mean is not None and cut >= len(cand.text):
+        full = cut >= len(cand.text)
+        if cand.mean is not None and full:
             kept = len(cand.ids)  # writer serve said which tokens its candidate kept
         else:
             kept = min(sum(1 for end in cand.ends if end <= cut) or len(cand.ends), len(cand.ends))
+        records = kept_records(cand.records, len(text), full and cand.mean is not None)
+        if records and cand.mean is None:
+            kept = len(records)  # the tokens that cover the text, the one cut by a stop too
         values = cand.logprobs[:kept]
-        candidate = Candidate(
+        return Candidate(
             tidy(text) if tidy else text,
             kept,
             cand.mean if cand.mean is not None else (sum(values) / len(values) if values else 0.0),
@@ -515,5 +554,5 @@ class RemoteEngine:
             cand.index,
             reason,  # type: ignore[arg-type]
             tuple(cand.ids[:kept]),
+            tuple(records),
         )
-        return candidate

@@ -196,6 +196,8 @@ class ServerTokenizer:
         self.prefix = prefix  # "/extras" on llama-cpp-python's server
         self.eos_token_id: int | None = None
         self._pieces: dict[int, str] = {}
+        self._texts: dict[int, str] = {}
+        self._nul_id: int | None = None
         ids = self._encode("<|endoftext|>")
         if len(ids) == 1:
             self.eos_token_id = ids[0]
@@ -211,15 +213,36 @@ class ServerTokenizer:
         return [self._pieces.get(i, "") for i in ids]
 
     def _learn(self, ids: list[int]) -> None:
-        new = sorted({i for i in ids if i not in self._pieces})
-        if not new or self.eos_token_id is None:
-            return
-        joined = [t for i in new for t in (i, self.eos_token_id)]
-        parts = self.decode(joined).split("<|endoftext|>")
-        if len(parts) != len(new) + 1:
-            return
-        for i, text in zip(new, parts, strict=False):
+        new = [i for i in ids if i not in self._pieces]
+        for i, text in self.texts(new).items():
             self._pieces[i] = "".join(_UNICODE_OF[b] for b in text.encode("utf-8"))
+
+    def texts(self, ids: list[int]) -> dict[int, str]:
+        """Each id's own text (what a local engine shows for a token), remembered; the unknown
+        ones fetched in one /detokenize, separated by the end-of-text token (or, where the
+        server leaves special tokens out of text as llama.cpp does, by a NUL character), else
+        one by one."""
+        eos = self.eos_token_id
+        new = sorted({i for i in ids if i not in self._texts and i != eos})
+        for sep, sep_text in ((eos, "<|endoftext|>"), (self._nul(), "\x00")):
+            if not new or sep is None:
+                continue
+            joined = [t for i in new for t in (i, sep)]
+            parts = self.decode(joined).split(sep_text)
+            if len(parts) == len(new) + 1:
+                self._texts.update(zip(new, parts, strict=False))
+                new = []
+        for i in new[:64]:  # no separator worked: one request each (a few at most)
+            self._texts[i] = self.decode([i])
+        if eos is not None:
+            self._texts[eos] = "<|endoftext|>"
+        return {i: self._texts[i] for i in ids if i in self._texts}
+
+    def _nul(self) -> int | None:
+        if self._nul_id is None:
+            ids = self._encode("\x00")
+            self._nul_id = ids[0] if len(ids) == 1 else -1
+        return self._nul_id if self._nul_id >= 0 else None
 
     def encode(self, text: str) -> list[int]:
         ids = self._encode(text)
@@ -308,7 +331,8 @@ def request_fields(
         "temperature": params.temperature,
         "top_p": params.top_p,
         # 0 means off in writer; -1 is "all tokens" in vLLM and llama.cpp alike.
-        "top_k": params.top_k if params.top_k > 0 else -1,
+        # llama-cpp-python refuses -1, and llama.cpp reads 0 as off too.
+        "top_k": params.top_k if params.top_k > 0 else (0 if kind == "llamacpp" else -1),
         "min_p": params.min_p,
         "repetition_penalty": params.repetition_penalty,
         "repeat_penalty": params.repetition_penalty,  # llama.cpp's name
@@ -349,26 +373,6 @@ def request_fields(
         if used and name not in supported:
             unapplied.append("dry_multiplier" if name == "dry" else name)
     return fields, unapplied
-
-
-def token_details(logprobs: dict[str, Any], top: int) -> list[dict[str, Any]]:
-    """An OpenAI completions `logprobs` object as writer's per-token records."""
-    tokens = logprobs.get("tokens") or []
-    values = logprobs.get("token_logprobs") or []
-    tops = logprobs.get("top_logprobs") or []
-    records = []
-    for i, token in enumerate(tokens):
-        alternatives = tops[i] if i < len(tops) and isinstance(tops[i], dict) else {}
-        ranked = sorted(alternatives.items(), key=lambda kv: -(kv[1] or float("-inf")))
-        records.append(
-            {
-                "token": token,
-                "logprob": values[i] if i < len(values) else None,
-                "sampled_logprob": None,
-                "top": [{"token": t, "logprob": v} for t, v in ranked[:top]],
-            }
-        )
-    return records
 
 
 def error_message_of(chunk: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from writer.engine.types import (
     MAX_CANDIDATES,
+    MAX_LOGPROBS,
     MAX_SEED,
     CandidateDone,
     GenerationDone,
@@ -111,6 +112,7 @@ class Server:
         self.engine = engine
         self.model_name = model_name
         self.api_key = api_key
+        self.texts: dict[int, str] = {}  # each token id's own text, decoded once
         self.gate = asyncio.Lock()  # FIFO: one generation at a time, in arrival order
         # For /health: requests waiting or running, and generations cut short by a client.
         self.waiting = 0
@@ -240,7 +242,7 @@ class Server:
             params = parse_params(body)
             n = _check_int(body, "n", 1, 1, MAX_CANDIDATES)
             seed = _check_int(body, "seed", None, 0, MAX_SEED)
-            top = _check_int(body, "logprobs", None, 0, 5)
+            top = _check_int(body, "logprobs", None, 0, MAX_LOGPROBS)
         except BadRequest as exc:
             return error(exc.status, str(exc), param=exc.param)
         as_ids = bool(body.get("return_tokens_as_token_ids"))
@@ -259,6 +261,7 @@ class _Generation:
         self.prompt, self.ids, self.params = prompt, ids, params
         self.n, self.seed, self.top, self.as_ids = n, seed, top, as_ids
         self.cancel = threading.Event()
+        self.offsets: dict[int, int] = {}  # characters streamed so far, per candidate
         self.id = f"cmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
@@ -276,6 +279,7 @@ class _Generation:
                     seed=self.seed,
                     cancel=self.cancel,
                     prompt_ids=self.ids,
+                    logprobs=self.top,
                 ):
                     loop.call_soon_threadsafe(out.put_nowait, event)
             except Exception as exc:  # reported to the client, never a dead server
@@ -307,21 +311,52 @@ class _Generation:
             server.waiting -= 1
             self.cancel.set()
 
+    def _label(self, token_id: int) -> str:
+        """A token as OpenAI's `tokens` and `top_logprobs` name it: its text, or
+        "token_id:N" when the request asked for ids (vLLM's return_tokens_as_token_ids)."""
+        if self.as_ids:
+            return f"token_id:{token_id}"
+        texts = self.server.texts
+        if token_id not in texts:
+            texts[token_id] = self.server.engine.tokenizer.decode(
+                [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+        return texts[token_id]
+
     def _logprobs(self, delta: TokenDelta) -> dict[str, Any] | None:
         if self.top is None:
             return None
-        if delta.token_id is None:
-            return {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
-        token = (
-            f"token_id:{delta.token_id}"
-            if self.as_ids
-            else self.server.engine.tokenizer.decode([delta.token_id])
-        )
+        start = self.offsets.get(delta.index, 0)
+        self.offsets[delta.index] = start + len(delta.text)
+        return self._logprobs_of(delta.tokens, start)
+
+    def _logprobs_of(self, tokens: Any, start: int) -> dict[str, Any] | None:
+        """OpenAI's completions `logprobs` for the tokens this delta completes, with writer's
+        own numbers under "writer" (ids, sampling-distribution log-probabilities, and the top
+        alternatives as [id, logprob, sampled_logprob], null for -inf), so writer's remote
+        engine rebuilds exactly the per-token data of a local engine."""
+        if self.top is None:
+            return None
+        labels, values, tops, offsets = [], [], [], []
+        ids, sampled, alternatives = [], [], []
+        at = start
+        for tok in tokens:
+            labels.append(self._label(tok.token_id))
+            values.append(_finite(tok.logprob))
+            tops.append({self._label(c.token_id): _finite(c.logprob) for c in tok.top})
+            offsets.append(at)
+            at += len(tok.text)
+            ids.append(tok.token_id)
+            sampled.append(_finite(tok.sampled_logprob))
+            alternatives.append(
+                [[c.token_id, _finite(c.logprob), _finite(c.sampled_logprob)] for c in tok.top]
+            )
         return {
-            "tokens": [token],
-            "token_logprobs": [delta.logprob],
-            "top_logprobs": [{token: delta.logprob}] if self.top else [],
-            "text_offset": [0],
+            "tokens": labels,
+            "token_logprobs": values,
+            "top_logprobs": tops,
+            "text_offset": offsets,
+            "writer": {"token_ids": ids, "sampled_logprobs": sampled, "top": alternatives},
         }
 
     def _chunk(self, choices: list[dict[str, Any]]) -> str:
@@ -361,7 +396,9 @@ class _Generation:
                 err = {"error": {"message": message, "type": "server_error"}}
                 yield f"data: {json.dumps(err)}\n\n"
                 return
-            if isinstance(event, TokenDelta) and event.text:
+            if isinstance(event, TokenDelta) and (
+                event.text or (self.top is not None and event.tokens)
+            ):
                 choice = {"index": event.index, "text": event.text, "finish_reason": None}
                 choice["logprobs"] = self._logprobs(event)
                 yield self._chunk([choice])
@@ -372,7 +409,9 @@ class _Generation:
                 for cand in event.candidates:  # greedy copies: never streamed on their own
                     if cand.index not in sent:
                         if cand.text:
-                            yield self._chunk([{"index": cand.index, "text": cand.text}])
+                            lp = self._logprobs_of(cand.token_logprobs, 0)
+                            chunk = {"index": cand.index, "text": cand.text, "logprobs": lp}
+                            yield self._chunk([chunk])
                         yield self._chunk([self._final(CandidateDone(cand.index, cand))])
         yield "data: [DONE]\n\n"
 
@@ -395,7 +434,7 @@ class _Generation:
                 {
                     "index": cand.index,
                     "text": cand.text,
-                    "logprobs": None,
+                    "logprobs": self._logprobs_of(cand.token_logprobs, 0),
                     "finish_reason": self._finish_reason(cand.finish_reason),
                     "writer": {"mean_logprob": cand.logprob, "seed": cand.seed},
                 }
@@ -415,6 +454,11 @@ class _Generation:
                 },
             }
         )
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no infinities: a token sampling could not pick (-inf) is null."""
+    return x if x > float("-inf") else None
 
 
 async def _last(events: AsyncIterator[Any]) -> Any:

@@ -21,6 +21,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Candidates", "1 … 9", "Insert candidate N at the cursor"),
     ("Candidates", "up / down, enter", "Insert the highlighted candidate"),
     ("Candidates", "p", "Token probabilities of the highlighted candidate; swap one and continue"),
+    ("Candidates", "t", "Shade the candidates' tokens by probability in the panel (t again: off)"),
     ("Editor", "f7", "Next token at the cursor: the 10 most likely, enter inserts one"),
     ("Editor", "shift+f9", "Token probabilities of the text just inserted; swap one and continue"),
     ("Candidates", "s", "Insert the highlighted candidate up to its first sentence's end"),

@@ -46,7 +46,10 @@ def band_style(logprob: float) -> str:
 
 
 def percent(logprob: float) -> str:
-    """A log-probability as a percentage for people: 42%, 3.1%, <0.1%."""
+    """A log-probability as a percentage for people: 42%, 3.1%, <0.1%; "?" when unknown (a
+    server that does not give it)."""
+    if math.isnan(logprob):
+        return "?"
     p = 100 * math.exp(logprob) if logprob > float("-inf") else 0.0
     if p >= 10:
         return f"{p:.0f}%"

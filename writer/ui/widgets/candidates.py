@@ -3,7 +3,9 @@
 `1`..`9` choose candidate N; `up`/`down` + `enter` choose the highlighted one. Choosing posts
 `CandidatesPanel.Chosen`; the app inserts the text into the editor and gives focus back. `p`
 asks for the highlighted candidate's token probabilities (`ProbabilitiesRequested`); the
-panel keeps each finished candidate's tokens for that (`tokens`).
+panel keeps each finished candidate's tokens for that (`tokens`). `t` toggles shading in the
+panel itself: each finished continuation's tokens in the probability bands of the `p` view
+(theme colours plus a text attribute), with the bands' legend in the border.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from writer.engine.types import TokenLogprobs
+from writer.ui.screens.tokens import BANDS, band_style
 
 TITLES = {"continue": "Continuations", "ideas": "Plot ideas"}
 
@@ -48,6 +51,7 @@ class CandidatesPanel(OptionList):
     BINDINGS = [
         *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
         Binding("p", "probabilities", "Probabilities", show=False),
+        Binding("t", "toggle_shading", "Shade by probability", show=False),
         # Shaping the highlighted candidate before it goes in (issue 10).
         Binding("s", "choose_sentence", "First sentence", show=False),
         Binding("c", "continue_candidate", "Continue it", show=False),
@@ -87,6 +91,8 @@ class CandidatesPanel(OptionList):
         self.tokens: list[tuple[TokenLogprobs, ...]] = []
         self.running = False
         self.continuing = ""  # the candidate text this request continues ("" for the story)
+        self.shading = False  # t: tokens shaded by probability (kept across requests)
+        self._note = ""
 
     # -- lifecycle of one request ---------------------------------------------------------------
     def start(self, request: int, mode: str, n: int) -> None:
@@ -139,17 +145,53 @@ class CandidatesPanel(OptionList):
 
     # -- rendering ------------------------------------------------------------------------------
     def _render_candidate(self, index: int) -> Content:
+        label = (f"{index + 1} ", "bold $accent")
+        if self.shading and self.mode == "continue" and self._shadable(index):
+            return Content.assemble(label, self._shaded(index))
         body = self.texts[index].strip("\n") or ("…" if not self.finished[index] else "(empty)")
         if self.mode == "ideas":
             body = " ".join(body.split()) or body
-        return Content.assemble((f"{index + 1} ", "bold $accent"), body)
+        return Content.assemble(label, body)
+
+    def _shadable(self, index: int) -> bool:
+        """A finished candidate whose tokens still spell its text (not edited since)."""
+        tokens = self.tokens[index] if index < len(self.tokens) else ()
+        return bool(tokens) and "".join(t.text for t in tokens) == self.texts[index]
+
+    def _shaded(self, index: int) -> Content:
+        """Candidate `index`'s text, each token in its probability band's style."""
+        whole = Content.assemble(*((t.text, band_style(t.logprob)) for t in self.tokens[index]))
+        text = whole.plain
+        start = len(text) - len(text.lstrip("\n"))
+        end = len(text.rstrip("\n"))
+        return whole[start:end] if end > start else Content("(empty)")
+
+    def action_toggle_shading(self) -> None:
+        """t: shade the candidates' tokens by probability, or show plain text again."""
+        if self.mode != "continue":
+            self.notify("Plot ideas are shown plain; t shades continuations.")
+            return
+        if not self.shading and not any(self._shadable(i) for i in range(len(self.texts))):
+            self.notify(
+                "No token probabilities to shade yet (the candidates are still being written, "
+                "or the model does not give them)."
+            )
+            return
+        self.shading = not self.shading
+        for index in range(len(self.texts)):
+            self.replace_option_prompt_at_index(index, self._render_candidate(index))
+        self._update_titles(self._note)
 
     def _update_titles(self, note: str = "") -> None:
+        self._note = note
         title = TITLES.get(self.mode, "Candidates")
         if self.continuing:
             title = f"Continuing “{' '.join(self.continuing.split())[:40]}”"
         self.border_title = f"{title} · generating…" if self.running else title
         keys = "tab: focus · 1-9: insert · p: probabilities · ctrl+r: again · esc: close"
+        if self.shading and self.mode == "continue":  # the bands' legend, in their styles
+            bands = " ".join(f"[{style}]{label}[/]" for _, label, style in BANDS)
+            keys = f"shaded: {bands} · t: plain"
         self.border_subtitle = f"{note} · {keys}" if note else keys
 
     # -- choosing ---------------------------------------------------------------------------------
