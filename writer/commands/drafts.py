@@ -52,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-f", "--force", action="store_true", help="overwrite FILE if it already exists"
     )
+    export.add_argument(
+        "--chats",
+        action="store_true",
+        help="the draft's chats with its characters (`writer chat`), as Markdown",
+    )
     imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
     imp.add_argument("file", type=Path, metavar="FILE")
     delete = actions.add_parser("delete", help="delete a draft with its history")
@@ -147,7 +152,12 @@ def _export(store, args: argparse.Namespace) -> int:
     if fmt is None:
         txt = args.output is not None and Path(args.output).suffix.lower() == ".txt"
         fmt = "txt" if txt else "md"
-    content = store.export_draft(args.id, fmt, revision_id=args.revision)
+    if args.chats and (args.revision is not None or args.format == "txt"):
+        raise UsageError("--chats exports Markdown of the chats; drop --revision and --format txt")
+    if args.chats:
+        content = store.export_chats(args.id)
+    else:
+        content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:
         sys.stdout.write(content)
         return 0
