@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "stats": "stats",
     "serve": "serve",
+    "chat": "chat",
 }
 
 
