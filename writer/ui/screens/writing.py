@@ -38,6 +38,7 @@ class WritingScreen(EditingKeys, Screen[None]):
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
         Binding("f8", "story_context", "Context"),
+        Binding("shift+f8", "chat", "Chat", show=False),
         # f6/f7 are TextArea's select-line/select-all: priority, so the screen's keys win.
         Binding("f7", "next_token", "Next token", show=False, priority=True),
         Binding("shift+f9", "inserted_probabilities", "Probabilities", show=False),
@@ -102,6 +103,11 @@ class WritingScreen(EditingKeys, Screen[None]):
         from writer.ui.screens.context import open_context_dialog
 
         open_context_dialog(self.app)
+
+    def action_chat(self) -> None:
+        from writer.ui.screens.chat import open_chat
+
+        open_chat(self.app)
 
     def action_next_token(self) -> None:
         self.app.action_next_token()
