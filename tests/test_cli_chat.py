@@ -86,3 +86,29 @@ def test_bad_inputs_are_one_line_errors(args, code, words, isolated_user_dirs):
     assert r.returncode == code, r.stderr
     assert words in one_error_line(r)
     assert r.stdout == ""
+
+
+def test_non_utf8_input_and_a_folder_as_about_are_one_line_errors(
+    tmp_path, tiny_model_dir, isolated_user_dirs
+):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "writer", "chat", "--character", "Mara", "--model",
+               str(tiny_model_dir), "--max-new-tokens", "3", "-n", "1"]  # fmt: skip
+    for extra in ([], ["--json"]):
+        r = subprocess.run(
+            [*command, *extra],
+            input=b"caf\xe9\n",
+            capture_output=True,
+            env={**os.environ, **isolated_user_dirs},
+            timeout=120,
+        )
+        assert r.returncode == 1
+        lines = r.stderr.decode().strip().splitlines()
+        assert lines == [
+            "writer: error: line 1 of standard input is not UTF-8 text; save it as UTF-8"
+        ]
+    folder = run_writer(*command[3:], "--about", str(tmp_path), env=isolated_user_dirs, input="")
+    assert folder.returncode == 1 and "is a folder" in one_error_line(folder)

@@ -79,11 +79,36 @@ def _read_about(value: str | None) -> str | None:
     if value is None:
         return None
     path = Path(value).expanduser()
-    if "\n" not in value and len(value) < 4096 and path.is_file():
+    if "\n" not in value and len(value) < 4096 and path.exists():
         from writer.textfiles import read_text_file
 
         return read_text_file(path, purpose="read --about file").strip()
-    return value.strip()
+    return _utf8(value, "--about").strip()
+
+
+def _utf8(text: str, where: str) -> str:
+    """`text` if it is UTF-8 text (no undecodable bytes smuggled in as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriterError(f"{where} is not UTF-8 text; save it as UTF-8") from None
+    return text
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input."""
+    number = 0
+    while True:
+        try:
+            raw = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise WriterError(
+                f"line {number + 1} of standard input is not UTF-8 text; save it as UTF-8"
+            ) from None
+        if raw == "":
+            return
+        number += 1
+        yield _utf8(raw, f"line {number} of standard input")
 
 
 def _params(args: argparse.Namespace) -> Any:
@@ -193,7 +218,7 @@ def _replies(engine: Any, params: Any, session: Session, line: str, n: int, seed
 
 def _run_json(engine: Any, params: Any, session: Session, args: argparse.Namespace) -> int:
     seed = args.seed
-    for raw in sys.stdin:
+    for raw in _stdin_lines():
         line = " ".join(raw.split())
         if not line:
             continue
@@ -225,15 +250,16 @@ def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
 
         def ask(label: str) -> str | None:
             try:
-                return prompt_session.prompt(label)
+                return _utf8(prompt_session.prompt(label), "your line")
             except EOFError:
                 return None
 
         return ask
 
+    lines = _stdin_lines()
+
     def read(label: str) -> str | None:
-        raw = sys.stdin.readline()
-        return None if raw == "" else raw.rstrip("\n")
+        return next(lines, None)
 
     return read
 
