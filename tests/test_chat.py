@@ -123,6 +123,7 @@ def test_no_reply_contains_the_authors_turn_over_100_seeded_replies(gpt2_small_e
     for call in range(25):
         params = plain if call % 5 == 4 else biased
         streamed = [""] * 4
+        done_seen: set[int] = set()
         for event in stream_replies(
             gpt2_small_engine,
             params,
@@ -136,7 +137,10 @@ def test_no_reply_contains_the_authors_turn_over_100_seeded_replies(gpt2_small_e
         ):
             if isinstance(event, TokenDelta):
                 streamed[event.index] += event.text
+            elif isinstance(event, CandidateDone):
+                done_seen.add(event.index)
             elif isinstance(event, GenerationDone):
+                assert done_seen == {0, 1, 2, 3}  # one CandidateDone each, also when stopped
                 for cand in event.candidates:
                     replies += 1
                     stops += cand.finish_reason == "stop"

@@ -246,10 +246,12 @@ def stream_replies(
             finished[event.index] = cand
             yield CandidateDone(event.index, cand)
         elif isinstance(event, GenerationDone):
-            cands = [
-                finished.get(c.index) or _final(c, raw[c.index], ended[c.index], name)
-                for c in event.candidates
-            ]
+            cands = []
+            for c in event.candidates:
+                if c.index not in finished:  # a request we stopped: no CandidateDone came
+                    finished[c.index] = _final(c, raw[c.index], ended[c.index], name)
+                    yield CandidateDone(c.index, finished[c.index])
+                cands.append(finished[c.index])
             yield replace(
                 event, candidates=cands, cancelled=event.cancelled and cancelled_by_caller()
             )
