@@ -136,3 +136,47 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
         turns = store.get_chat(chat.id).turns
         assert [t.text for t in turns][-2:] == ["Tell me more.", "Reply 0."]
         assert len(turns) == 5
+
+
+class FailingEngine(ChatEngine):
+    def stream(self, prompt, params, n=3, seed=None, mode="continue", cancel=None, **kw):
+        from writer.errors import WriterError
+
+        raise WriterError("the server went away; start it again")
+        yield  # a generator, like the others
+
+
+async def test_chat_refuses_bad_names_waits_for_the_model_and_reports_failures(tmp_path) -> None:
+    gate = threading.Event()
+
+    def slow_loader(name, device):
+        gate.wait(30)
+        return FailingEngine()
+
+    app = WriterApp(engine_loader=slow_loader)
+    async with run_app(app, size=(110, 40)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Chat with a character" in titles
+        app.editor.insert("Night fell.")
+        await pilot.press("shift+f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await _send(pilot, screen, "Hello?")  # no name yet
+        await wait_for(pilot, lambda: notified(app, "name is empty"))
+        screen.query_one("#name").value = "Mara: the smuggler"
+        await _send(pilot, screen, "Hello?")
+        await wait_for(pilot, lambda: notified(app, "cannot contain ':'"))
+        screen.query_one("#name").value = "Mara"
+        await _send(pilot, screen, "Hello?")  # the model is still loading
+        await wait_for(pilot, lambda: notified(app, "still loading"))
+        assert screen.turns == []
+        gate.set()
+        await wait_for(pilot, lambda: app.engine is not None, 30)
+        await _send(pilot, screen, "Hello?")
+        await wait_for(pilot, lambda: notified(app, "the server went away"))
+        assert not screen.running
+        await pilot.press("f2")  # nothing picked: nothing to insert
+        await wait_for(pilot, lambda: notified(app, "No reply to insert"))
+        assert app.editor.text == "Night fell."
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChatScreen))

@@ -44,6 +44,8 @@ def test_json_chat_saves_turns_continues_and_exports(tmp_path, tiny_model_dir, i
     assert md.startswith("# Chats: story\n") and "> A smuggler." in md
     assert md.count("**Interviewer:**") == 3 and md.count("**Mara:**") == 3
     assert f"**Mara:** {results[0]['replies'][0]}\n" in md  # the first reply was taken
+    show = run_writer("drafts", "show", "1", env=env)
+    assert "chats: Mara (6 turns, " in show.stdout
     bad = run_writer("drafts", "export", "1", "--chats", "--format", "txt", env=env)
     assert bad.returncode == 2 and "--chats" in one_error_line(bad)
 

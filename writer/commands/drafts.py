@@ -116,6 +116,10 @@ def _show(store, args: argparse.Namespace) -> int:
     if d.external_path:
         print(f"file: {d.external_path}")
     _show_context(store, d.id)
+    chats = store.list_chats(d.id)
+    if chats:  # `writer chat --character NAME --draft ID` continues the first one listed
+        turns = [f"{c.character} ({c.turn_count} turns, {_when(c.updated)})" for c in chats]
+        print("chats: " + ", ".join(turns) + "  (export: --chats)")
     print()
     sys.stdout.write(d.text if d.text.endswith("\n") or not d.text else d.text + "\n")
     return 0
