@@ -105,6 +105,7 @@ class ChatScreen(Screen[None]):
         self.request = 0
         self.cancel = threading.Event()
         self.running = False
+        self.about_typed = False  # the author wrote the description: names no longer fill it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="who"):
@@ -143,10 +144,12 @@ class ChatScreen(Screen[None]):
         return current_context(self.app)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "name" and self.chat_id is None and not self.turns:
+        about = self.query_one("#about", Input)
+        if event.input is about and about.has_focus:
+            self.about_typed = True
+        elif event.input.id == "name" and self.chat_id is None and not self.turns:
             # The description follows the name until the author types their own.
-            about = self.query_one("#about", Input)
-            if not about.has_focus:
+            if not self.about_typed:
                 try:
                     name = check_name(event.value)
                 except WriterError:
