@@ -250,38 +250,30 @@ class ChatScreen(Screen[None]):
         from writer.ui.widgets.editor import prompt_text
 
         self.running = True
-        self._replies_worker(
-            self.request, self.cancel, n, prompt_text(story), list(self.turns[:-1]), self.pending
+        # Read on the UI thread; the worker gets copies.
+        request = dict(
+            params=self.app.current_params(),
+            name=self.name_shown,
+            about=self.about,
+            story=prompt_text(story),
+            turns=list(self.turns[:-1]),
+            line=self.pending,
+            n=n,
+            context=self._story_context(),
+            skip_entry=self.skip_entry,
         )
+        self._replies_worker(self.request, self.cancel, self.app.engine, request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
     def _replies_worker(
-        self,
-        request: int,
-        cancel: threading.Event,
-        n: int,
-        story: str,
-        turns: list[ChatTurn],
-        line: str,
+        self, request: int, cancel: threading.Event, engine: Any, args: dict[str, Any]
     ) -> None:
         from writer.engine.chat import stream_replies
         from writer.engine.types import CandidateDone, GenerationDone, TokenDelta
 
         app = self.app
         try:
-            for event in stream_replies(
-                app.engine,
-                app.current_params(),
-                name=self.name_shown,
-                about=self.about,
-                story=story,
-                turns=turns,
-                line=line,
-                n=n,
-                cancel=cancel,
-                context=self._story_context(),
-                skip_entry=self.skip_entry,
-            ):
+            for event in stream_replies(engine, cancel=cancel, **args):
                 if cancel.is_set():
                     return
                 if isinstance(event, TokenDelta) and event.text:
