@@ -180,3 +180,33 @@ async def test_chat_refuses_bad_names_waits_for_the_model_and_reports_failures(t
         assert app.editor.text == "Night fell."
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChatScreen))
+
+
+async def test_description_comes_from_the_drafts_lorebook_then_memory() -> None:
+    from writer.engine.context import LoreEntry, StoryContext
+
+    lore = (
+        LoreEntry(keys=("Mara",), text="Mara smuggles salt."),
+        LoreEntry(keys=("boat",), text="The boat leaks."),
+    )
+    with DraftStore.open() as store:
+        draft = store.create_draft("Sea", "Mara waited by the boat.")
+        store.set_story_context(draft.id, StoryContext(memory="A sea story.", lorebook=lore))
+    engine = ChatEngine()
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 40)) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None and app.draft is not None, 30)
+        assert app.draft.id == draft.id
+        await pilot.press("shift+f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await pilot.press(*"Tom")
+        await wait_for(pilot, lambda: screen.query_one("#about").value == "A sea story.")
+        await pilot.press("backspace", "backspace", "backspace", *"mara")
+        await wait_for(pilot, lambda: screen.query_one("#about").value == "Mara smuggles salt.")
+        await _send(pilot, screen, "Who are you?")
+        panel = screen.query_one(ReplyPanel)
+        await wait_for(pilot, lambda: engine.prompts and not panel.running)
+        context = engine.contexts[-1]
+        assert context.memory == "mara: Mara smuggles salt."
+        assert [e.text for e in context.lorebook] == ["The boat leaks."]  # not twice
