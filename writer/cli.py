@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "stats": "stats",
     "serve": "serve",
+    "chat": "chat",
 }
 
 

@@ -52,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-f", "--force", action="store_true", help="overwrite FILE if it already exists"
     )
+    export.add_argument(
+        "--chats",
+        action="store_true",
+        help="the draft's chats with its characters (`writer chat`), as Markdown",
+    )
     imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
     imp.add_argument("file", type=Path, metavar="FILE")
     delete = actions.add_parser("delete", help="delete a draft with its history")
@@ -111,6 +116,10 @@ def _show(store, args: argparse.Namespace) -> int:
     if d.external_path:
         print(f"file: {d.external_path}")
     _show_context(store, d.id)
+    chats = store.list_chats(d.id)
+    if chats:  # `writer chat --character NAME --draft ID` continues the first one listed
+        turns = [f"{c.character} ({c.turn_count} turns, {_when(c.updated)})" for c in chats]
+        print("chats: " + ", ".join(turns) + "  (export: --chats)")
     print()
     sys.stdout.write(d.text if d.text.endswith("\n") or not d.text else d.text + "\n")
     return 0
@@ -147,7 +156,12 @@ def _export(store, args: argparse.Namespace) -> int:
     if fmt is None:
         txt = args.output is not None and Path(args.output).suffix.lower() == ".txt"
         fmt = "txt" if txt else "md"
-    content = store.export_draft(args.id, fmt, revision_id=args.revision)
+    if args.chats and (args.revision is not None or args.format == "txt"):
+        raise UsageError("--chats exports Markdown of the chats; drop --revision and --format txt")
+    if args.chats:
+        content = store.export_chats(args.id)
+    else:
+        content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:
         sys.stdout.write(content)
         return 0

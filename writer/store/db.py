@@ -126,6 +126,27 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "ALTER TABLE revisions ADD COLUMN delta BLOB",
         pack_existing,
     ],
+    # Chats with a draft's characters (issue 15, writer.store.chats): one row per chat, one per
+    # turn, each turn written in its own transaction as it happens.
+    [
+        """CREATE TABLE chats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+            character TEXT NOT NULL,
+            about TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX chats_draft ON chats(draft_id, updated)",
+        """CREATE TABLE chat_turns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            speaker TEXT NOT NULL CHECK (speaker IN ('author', 'character')),
+            text TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX chat_turns_chat ON chat_turns(chat_id, id)",
+    ],
 ]
 # After this migration the space the old full texts took is given back (VACUUM).
 _VACUUM_AFTER = 5

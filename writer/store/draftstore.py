@@ -20,6 +20,7 @@ from typing import Any
 from writer.config import Config
 from writer.errors import WriterError
 from writer.store import db, revisions, revstore, salvage
+from writer.store.chats import ChatMixin
 from writer.store.context import StoryContextMixin, add_front_matter, split_front_matter
 from writer.store.generations import GenerationLogMixin
 from writer.store.locks import DraftLocks
@@ -58,7 +59,7 @@ def normalize_external(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin):
+class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin):
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
     def __init__(

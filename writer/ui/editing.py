@@ -45,6 +45,9 @@ class EditingKeys:
         yield SystemCommand(
             "Save as", "Save a copy of the text as a file (f12)", self.action_save_as
         )
+        yield SystemCommand(
+            "Chat with a character", "Interview a character (shift+f8)", self.action_chat
+        )
 
     def _editor(self) -> StoryEditor:
         return self.app.editor

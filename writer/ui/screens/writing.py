@@ -61,6 +61,7 @@ class WritingScreen(EditingKeys, Screen[None]):
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
         Binding("f8", "story_context", "Context"),
+        Binding("shift+f8", "chat", "Chat", show=False),
         # f6/f7 are TextArea's select-line/select-all: priority, so the screen's keys win.
         Binding("f7", "next_token", "Next token", show=False, priority=True),
         Binding("shift+f9", "inserted_probabilities", "Probabilities", show=False),
@@ -108,6 +109,11 @@ class WritingScreen(EditingKeys, Screen[None]):
     def commands(self) -> Iterator[SystemCommand]:
         yield from super().commands()
         yield from page.page_commands(self)
+
+    def action_chat(self) -> None:
+        from writer.ui.screens.chat import open_chat
+
+        open_chat(self.app)
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")

@@ -1,0 +1,323 @@
+"""`writer chat`: talk to a character line by line, or in batches with --json (issue 15).
+
+Interactive at a terminal (prompt_toolkit: line editing and history); from a pipe, each line of
+standard input is the author's line (and, with -n above 1 and without --json, the line after it
+picks a reply: a digit, Enter for the first, r to regenerate). See `writer.engine.chat` for how
+the transcript is framed and where a turn ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from writer.commands import device_type, seed_type
+from writer.engine.types import MAX_CANDIDATES, MAX_SEED
+from writer.errors import UsageError, WriterError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="talk to a character of a draft",
+        description="Interview a character: type a line, pick one of N replies in their voice. "
+        "With --draft the chat is saved with the draft and continues its last chat with NAME.",
+    )
+    p.add_argument("--character", required=True, metavar="NAME", help="the character's name")
+    p.add_argument(
+        "--about",
+        metavar="TEXT|FILE",
+        help="who the character is: a text, or a UTF-8 file (default: the draft's lorebook "
+        "entry for NAME, else its memory)",
+    )
+    p.add_argument("--draft", type=int, metavar="ID", help="the draft: story, context, saving")
+    p.add_argument("--new", action="store_true", help="with --draft: start a new chat")
+    p.add_argument("--model", help="hub id, local folder or fine-tuned name (default: config)")
+    p.add_argument("--engine", metavar="URL", help="an OpenAI-compatible server (see generate)")
+    p.add_argument("--device", type=device_type, help="cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--preset", help="creativity preset (see `writer presets`)")
+    p.add_argument("-n", type=int, default=3, metavar="N", help="replies to choose from (3)")
+    p.add_argument("--max-new-tokens", type=int, help="longest reply, in tokens")
+    p.add_argument("--seed", type=seed_type, help=f"seed of the first request, 0 to {MAX_SEED}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="each stdin line is the author's line; prints one JSON object per line with "
+        '"replies" (the first is taken as the character\'s turn)',
+    )
+
+
+@dataclass
+class Session:
+    """One chat: who, the background, the transcript, and where turns are saved."""
+
+    name: str
+    about: str
+    story: str = ""
+    context: Any = None  # the draft's StoryContext
+    skip_entry: int | None = None
+    turns: list[Any] = field(default_factory=list)
+    store: Any = None
+    chat_id: int | None = None
+
+    def add(self, speaker: str, text: str) -> None:
+        from writer.engine.chat import ChatTurn
+
+        if self.store is not None and self.chat_id is not None:
+            turn = self.store.add_chat_turn(self.chat_id, speaker, text)  # saved before shown
+        else:
+            turn = ChatTurn(speaker, " ".join(text.split()))  # type: ignore[arg-type]
+        self.turns.append(turn)
+
+
+def _read_about(value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if "\n" not in value and len(value) < 4096 and path.exists():
+        from writer.textfiles import read_text_file
+
+        return read_text_file(path, purpose="read --about file").strip()
+    return _utf8(value, "--about").strip()
+
+
+def _utf8(text: str, where: str) -> str:
+    """`text` if it is UTF-8 text (no undecodable bytes smuggled in as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriterError(f"{where} is not UTF-8 text; save it as UTF-8") from None
+    return text
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input."""
+    number = 0
+    while True:
+        try:
+            raw = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise WriterError(
+                f"line {number + 1} of standard input is not UTF-8 text; save it as UTF-8"
+            ) from None
+        if raw == "":
+            return
+        number += 1
+        yield _utf8(raw, f"line {number} of standard input")
+
+
+def _params(args: argparse.Namespace) -> Any:
+    from writer.config import load_config
+    from writer.presets import ParamError, get_preset
+
+    try:
+        params = get_preset(args.preset if args.preset is not None else load_config().preset)
+        if args.max_new_tokens is not None:
+            params = params.replace(max_new_tokens=args.max_new_tokens)
+    except (ParamError, WriterError) as exc:
+        raise UsageError(f"{exc} (see `writer chat --help`)") from None
+    return params
+
+
+def _session(args: argparse.Namespace) -> Session:
+    """Everything checked before the model loads: name, -n, --about, the draft."""
+    from writer.engine.chat import check_name, description_from_context
+
+    try:
+        name = check_name(args.character)
+    except WriterError as exc:
+        raise UsageError(str(exc)) from None
+    if not 1 <= args.n <= MAX_CANDIDATES:
+        raise UsageError(f"-n must be 1 to {MAX_CANDIDATES} replies; got {args.n}")
+    if args.new and args.draft is None:
+        raise UsageError("--new starts a new chat of a draft; give --draft ID")
+    about = _read_about(args.about)
+    if args.draft is None:
+        return Session(name, about or "")
+    from writer.store import DraftStore
+
+    store = DraftStore.open()
+    try:
+        try:
+            draft = store.get_draft(args.draft)
+        except WriterError as exc:
+            raise UsageError(str(exc)) from None
+        context = store.get_story_context(draft.id)
+        found, entry = description_from_context(name, context)
+        session = Session(name, about if about is not None else found, draft.text, context)
+        session.skip_entry = entry if about is None else None
+        chat = None if args.new else store.latest_chat(draft.id, name)
+        if chat is None:
+            chat = store.create_chat(draft.id, name, session.about)
+        else:  # continued: the name as the chat began, so the transcript stays consistent
+            session.name = chat.character
+            session.about = about if about is not None else chat.about or found
+            session.turns = list(chat.turns)
+        session.store, session.chat_id = store, chat.id
+    except BaseException:
+        store.close()
+        raise
+    return session
+
+
+def run(args: argparse.Namespace) -> int:
+    params = _params(args)
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
+    session = _session(args)
+    try:
+        from writer.config import load_config
+        from writer.engine.opening import open_engine
+
+        config = load_config()
+        spec = args.engine if args.engine is not None else config.engine
+        model = args.model if args.model is not None else config.model
+        engine = open_engine(spec, model, device=args.device, server_model=args.model)
+        if session.chat_id is not None:
+            note = f"chat {session.chat_id} with {session.name}"
+            if session.turns:
+                note += f", continuing after {len(session.turns)} turns"
+            print(f"writer: {note}", file=sys.stderr)
+        if args.json:
+            return _run_json(engine, params, session, args)
+        return _run_lines(engine, params, session, args)
+    finally:
+        if session.store is not None:
+            session.store.close()
+
+
+def _replies(engine: Any, params: Any, session: Session, line: str, n: int, seed: Any) -> Any:
+    """The GenerationDone of one request (its candidates are the trimmed replies)."""
+    from writer.engine.chat import stream_replies
+    from writer.engine.types import GenerationDone
+
+    done = None
+    for event in stream_replies(
+        engine,
+        params,
+        name=session.name,
+        about=session.about,
+        story=session.story,
+        turns=session.turns,
+        line=line,
+        n=n,
+        seed=seed,
+        context=session.context,
+        skip_entry=session.skip_entry,
+    ):
+        if isinstance(event, GenerationDone):
+            done = event
+    assert done is not None
+    return done
+
+
+def _run_json(engine: Any, params: Any, session: Session, args: argparse.Namespace) -> int:
+    seed = args.seed
+    for raw in _stdin_lines():
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        done = _replies(engine, params, session, line, args.n, seed)
+        replies = [c.text for c in done.candidates]
+        session.add("author", line)
+        session.add("character", replies[0])
+        result = {
+            "character": session.name,
+            "line": line,
+            "replies": replies,
+            "seed": done.seed,
+            "chat": session.chat_id,
+        }
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        if seed is not None:
+            seed = min(seed + args.n, MAX_SEED - args.n)  # the next request differs
+    return 0
+
+
+def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
+    """A function that asks for one line (None at end of input): prompt_toolkit at a
+    terminal, plain lines from a pipe."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from prompt_toolkit import PromptSession
+
+        prompt_session: Any = PromptSession()
+
+        def ask(label: str) -> str | None:
+            try:
+                return _utf8(prompt_session.prompt(label), "your line")
+            except EOFError:
+                return None
+
+        return ask
+
+    lines = _stdin_lines()
+
+    def read(label: str) -> str | None:
+        return next(lines, None)
+
+    return read
+
+
+def _lines(ask: Callable[[str], str | None], label: str) -> Iterator[str]:
+    while True:
+        line = ask(label)
+        if line is None:
+            return
+        if line.strip():
+            yield " ".join(line.split())
+
+
+def _run_lines(engine: Any, params: Any, session: Session, args: argparse.Namespace) -> int:
+    from writer.engine.chat import AUTHOR_TAG
+
+    ask = _line_reader(f"{AUTHOR_TAG}: ")
+    out = sys.stdout
+    for turn in session.turns:  # the chat so far, when continuing
+        who = AUTHOR_TAG if turn.speaker == "author" else session.name
+        out.write(f"{who}: {turn.text}\n")
+    seed = args.seed
+    for line in _lines(ask, f"{AUTHOR_TAG}: "):
+        while True:
+            done = _replies(engine, params, session, line, args.n, seed)
+            if seed is not None:
+                seed = min(seed + args.n, MAX_SEED - args.n)
+            replies = [c.text for c in done.candidates]
+            if args.n == 1:
+                choice: str | int | None = 0
+            else:
+                for i, reply in enumerate(replies, 1):
+                    out.write(f"  {i}. {reply or '(no reply)'}\n")
+                out.flush()
+                choice = _pick(ask, len(replies))
+            if choice == "again":
+                continue
+            break
+        if choice is None:  # end of input while picking: the line is not sent
+            return 0
+        session.add("author", line)
+        session.add("character", replies[int(choice)])
+        out.write(f"{session.name}: {session.turns[-1].text}\n")
+        out.flush()
+    return 0
+
+
+def _pick(ask: Callable[[str], str | None], count: int) -> int | str | None:
+    """A reply's index from a digit (Enter: the first), "again" for r, None at end of input."""
+    while True:
+        answer = ask(f"pick 1-{count} (Enter: 1, r: again): ")
+        if answer is None:
+            return None
+        answer = answer.strip().lower()
+        if answer in ("", "1"):
+            return 0
+        if answer == "r":
+            return "again"
+        if answer.isdigit() and 1 <= int(answer) <= count:
+            return int(answer) - 1
+        print(f"writer: type a number from 1 to {count}, Enter or r", file=sys.stderr)
