@@ -95,10 +95,15 @@ def test_every_bad_theme_is_skipped_with_its_reason(tmp_path: Path):
     assert all("\n" not in error for error in loaded.errors)
 
 
-async def test_bad_theme_asked_for_starts_the_app_with_one_notification():
+async def test_bad_theme_asked_for_starts_the_app_with_one_notification(tmp_path: Path):
     _write_bad_themes(user_themes_dir())
     for name in BAD_THEMES:
-        app = WriterApp(theme=name, engine_loader=loader_for(ScriptedEngine()))
+        # A store of its own per app: the next one must not reopen this one's draft.
+        app = WriterApp(
+            theme=name,
+            engine_loader=loader_for(ScriptedEngine()),
+            store_path=tmp_path / name / "writer.db",
+        )
         async with app.run_test() as pilot:
             await pilot.press("a")
             assert app.editor.text == "a"
