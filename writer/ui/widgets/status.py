@@ -88,6 +88,8 @@ class StatusBar(Static):
                 text.append(f": {shorten(detail, ERROR_CHARS)}")
             return text
         name, _, where = detail.partition(", ")
+        if name.startswith(("/", ".", "~")):  # a model folder: its name, not its whole path
+            name = name.rstrip("/").rsplit("/", 1)[-1] or name
         text = Text(f"{name} " if name else "model ")
         text.append("ready" if state == "ready" else "loading…", style=style)
         if detailed and state == "ready":
