@@ -52,10 +52,10 @@ def test_context_round_trips_and_survives_reopening(tmp_path: Path) -> None:
 def test_an_old_database_is_migrated_and_its_drafts_keep_an_empty_context(tmp_path) -> None:
     path = tmp_path / "writer.db"
     raw = sqlite3.connect(path, isolation_level=None)
-    for statements in MIGRATIONS[:-1]:  # the database as the previous release left it
+    for statements in MIGRATIONS[:2]:  # the database as writer left it before story contexts
         for statement in statements:
             raw.execute(statement)
-    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    raw.execute("PRAGMA user_version = 2")
     raw.execute("INSERT INTO drafts (title, text, created, updated) VALUES ('Old', 't', 1, 1)")
     raw.close()
     with _open(path) as store:
