@@ -53,6 +53,10 @@ def _edit(rng: random.Random, text: str) -> str:
     return _prose(rng, rng.randint(0, 40_000))  # select all, paste something else
 
 
+def _ids(store: DraftStore, draft_id: int) -> list[int]:
+    return [r.id for r in store.history(draft_id)]
+
+
 def _store(path: Path, keep: int = 100_000) -> DraftStore:
     return DraftStore.open(path, config=Config(revisions_keep=keep))
 
@@ -83,7 +87,7 @@ def test_every_revision_of_many_random_edits_restores_byte_exact(tmp_path) -> No
                 "SELECT coalesce(sum(length(data)), 0) FROM revision_bases"
             ).fetchone()[0]
         )
-        history = {r.id: r.text for r in store.history(draft.id)}
+        history = {r.id: r.text for r in map(store.get_revision, _ids(store, draft.id))}
         for rid, want in expected.items():
             assert history[rid] == want
             assert store.get_revision(rid).text == want
@@ -105,7 +109,8 @@ def test_pruning_drops_bases_no_revision_uses_and_keeps_the_rest_exact(tmp_path)
             text = _edit(rng, text) if i % 10 else _prose(rng, 30_000)  # forces new bases
             expected[store.save_revision(draft.id, text, "auto")] = text
         history = store.history(draft.id)
-        assert len(history) == 8 and all(r.text == expected[r.id] for r in history)
+        assert len(history) == 8
+        assert all(store.get_revision(r.id).text == expected[r.id] for r in history)
         conn = store._conn
         used = {r[0] for r in conn.execute("SELECT DISTINCT base_id FROM revisions")} - {None}
         bases = {r[0] for r in conn.execute("SELECT id FROM revision_bases")}
@@ -153,7 +158,7 @@ def test_migration_packs_old_rows_and_keeps_ids_times_reasons_and_texts(tmp_path
     _schema_4_database(path, texts)
     before = path.stat().st_size
     with _store(path) as store:
-        history = sorted(store.history(1), key=lambda r: r.id)
+        history = sorted(map(store.get_revision, _ids(store, 1)), key=lambda r: r.id)
         assert [r.text for r in history] == texts
         assert [r.created for r in history] == [float(i) for i in range(1, len(texts) + 1)]
         assert [r.reason for r in history][:2] == ["auto", "insert"]
@@ -197,7 +202,9 @@ def test_salvage_rebuilds_delta_revisions_and_story_contexts(tmp_path, monkeypat
         assert store.recovered is not None
         assert "story context(s)" in store.recovery_message
         assert store.get_story_context(1) == context
-        history = {r.id: r.text for r in store.history(1) if r.reason != "recovered"}
+        history = {
+            r.id: store.get_revision(r.id).text for r in store.history(1) if r.reason != "recovered"
+        }
         assert history == expected
 
 
