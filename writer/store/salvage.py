@@ -1,8 +1,8 @@
 """Salvaging the text of a damaged drafts database that was moved aside.
 
 Every table that holds text is read (drafts, revisions and their bases, the generation log,
-story contexts), three ways, and
-the results merged (the first way that has a row wins):
+story contexts, chats with their turns), three ways, and the results merged (the first way that
+has a row wins):
 1. SQLite itself, on an in-memory image of the file with its -wal applied (never on the moved
    file, which stays byte for byte as it was), each table forwards and backwards so rows on
    both sides of a damaged page survive;
@@ -44,6 +44,9 @@ REVISION_SQL = (
 OLD_REVISION_SQL = "SELECT id, draft_id, text, created, reason FROM revisions ORDER BY id {order}"
 BASE_SQL = "SELECT id, draft_id, data FROM revision_bases ORDER BY id {order}"
 CONTEXT_SQL = "SELECT draft_id, data FROM story_contexts ORDER BY draft_id {order}"
+CHAT_SQL = "SELECT id, draft_id, character, about, created, updated FROM chats ORDER BY id {order}"
+TURN_SQL = "SELECT id, chat_id, speaker, text, created FROM chat_turns ORDER BY id {order}"
+SPEAKERS = ("author", "character")  # writer.store.chats (not imported: it needs the engine)
 GENERATION_SQL = (
     "SELECT id, draft_id, created, mode, params, seed, model, prompt_tail, candidates, inserted "
     "FROM generations ORDER BY id {order}"
@@ -60,6 +63,8 @@ class Salvaged:
     generations: dict[int, tuple] = field(default_factory=dict)
     bases: dict[int, tuple] = field(default_factory=dict)  # (id, draft_id, compressed text)
     contexts: dict[int, tuple] = field(default_factory=dict)  # (draft_id, JSON)
+    chats: dict[int, tuple] = field(default_factory=dict)  # (id, draft_id, character, about, ...)
+    turns: dict[int, tuple] = field(default_factory=dict)  # (id, chat_id, speaker, text, created)
     sequence: dict[str, int] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
@@ -82,14 +87,21 @@ def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tupl
     """Which of writer's tables a row with these column values belongs to, by its shape.
 
     A row cut short (`complete` False: its overflow pages are gone) has only its first columns;
-    a draft or revision whose text at least began is still kept, padded with NULLs."""
+    a draft, revision, chat or chat turn whose text at least began is still kept, padded with
+    NULLs."""
     v = list(values)
     if not complete:
         if len(v) < 3 or v[0] not in (None, rowid) or not isinstance(v[2], str):
             return None
+        cut = len(v)
         v += [None] * (11 - len(v))
         if isinstance(v[1], str):
             return "drafts", (rowid, *v[1:11])
+        if cut >= 4 and isinstance(v[1], int) and isinstance(v[3], str):
+            created = _float(v[4])
+            if v[2] in SPEAKERS:  # a turn's text cut short
+                return "turns", (rowid, v[1], v[2], v[3], created)
+            return "chats", (rowid, v[1], v[2], v[3], created, _float(v[5]))  # about cut
         if isinstance(v[1], int) and v[5] is None:  # a delta cut short cannot be applied
             created = float(v[3]) if _num(v[3]) else 0.0
             reason = v[4] if isinstance(v[4], str) else "recovered"
@@ -112,10 +124,15 @@ def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tupl
     elif isinstance(v[1], int) and isinstance(v[2], str) and _num(v[3]) and isinstance(v[4], str):
         base_id, delta = (v[5], v[6]) if len(v) >= 7 else (None, None)
         return "revisions", (rowid, v[1], v[2], float(v[3]), v[4], base_id, delta)
+    elif isinstance(v[1], int) and isinstance(v[2], str) and isinstance(v[3], str):
+        if len(v) == 5 and v[2] in SPEAKERS and _num(v[4]):
+            return "turns", (rowid, v[1], v[2], v[3], float(v[4]))
+        if len(v) == 6 and _num(v[4]) and _num(v[5]):
+            return "chats", (rowid, v[1], v[2], v[3], float(v[4]), float(v[5]))
     return None
 
 
-_SEQUENCES = ("drafts", "revisions", "generations", "revision_bases")
+_SEQUENCES = ("drafts", "revisions", "generations", "revision_bases", "chats", "chat_turns")
 
 
 def _is_context(value: object) -> bool:
@@ -141,6 +158,8 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
         ("bases", BASE_SQL),
         ("contexts", CONTEXT_SQL),
         ("generations", GENERATION_SQL),
+        ("chats", CHAT_SQL),
+        ("turns", TURN_SQL),
     ):
         for order in ("ASC", "DESC"):
             try:
@@ -165,6 +184,11 @@ def classify_row(table: str, row: tuple) -> bool:
         return isinstance(row[1], int) and isinstance(row[2], bytes)
     if table == "contexts":
         return _is_context(row[1])
+    if table == "chats":
+        return isinstance(row[1], int) and isinstance(row[2], str) and isinstance(row[3], str)
+    if table == "turns":
+        text = row[3]
+        return row[2] in SPEAKERS and isinstance(text, str) and "\0" not in text
     value = row[2] if table in ("drafts", "revisions") else row[8]
     text = as_text(value) if table == "drafts" else value
     return isinstance(text, str) and "\0" not in text
@@ -272,6 +296,7 @@ def _with_page_scan(image: bytes, found: Salvaged) -> None:
             found.partial.add(key)
     known = [as_text(r[2]) or "" for r in found.drafts.values()]
     known += [text for _rid, _did, text, *_ in _revision_texts(found).values()]
+    known += [row[3] for row in (*found.chats.values(), *found.turns.values())]
     for _page, text in orphan_texts(image, used):
         # A stale copy of a text we have (an older page not yet reused) is not news; its last
         # few characters may be leftovers of the page, so they are not compared.
@@ -310,6 +335,8 @@ class SalvageReport:
     revisions: int = 0
     generations: int = 0
     contexts: int = 0  # story contexts (memory, author's note, lorebook)
+    chats: int = 0  # chats with a draft's characters
+    turns: int = 0  # their turns
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
 
@@ -429,6 +456,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 "INSERT INTO story_contexts (draft_id, data) VALUES (?, ?)", (did, as_text(row[1]))
             )
             report.contexts += 1
+    _restore_chats(conn, found, drafts, report)
     for did, text in drafts.items():
         store_revision(conn, did, text, now, "recovered", bases)
     for name, seq in found.sequence.items():
@@ -444,6 +472,31 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         store_revision(conn, int(cur.lastrowid), text, now, "recovered", bases)
         report.fragments += 1
     return report
+
+
+def _restore_chats(
+    conn: sqlite3.Connection, found: Salvaged, drafts: dict[int, str], report: SalvageReport
+) -> None:
+    """The chats of drafts that came back, with the turns whose chat came back (a turn without
+    its chat has no draft to belong to)."""
+    chats: set[int] = set()
+    for cid, row in sorted(found.chats.items()):
+        if row[1] in drafts:
+            conn.execute(
+                "INSERT INTO chats (id, draft_id, character, about, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, row[1], row[2], row[3], _float(row[4]), _float(row[5])),
+            )
+            chats.add(cid)
+    for tid, row in sorted(found.turns.items()):
+        if row[1] in chats:
+            conn.execute(
+                "INSERT INTO chat_turns (id, chat_id, speaker, text, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tid, row[1], row[2], row[3], _float(row[4])),
+            )
+            report.turns += 1
+    report.chats = len(chats)
 
 
 def describe(moved: Path, report: SalvageReport | None) -> str:
@@ -469,6 +522,8 @@ def describe(moved: Path, report: SalvageReport | None) -> str:
         parts.append(f"{report.generations} generation log entries")
     if report.contexts:
         parts.append(f"{report.contexts} story context(s)")
+    if report.chats:
+        parts.append(f"{report.chats} chat(s) with characters ({report.turns} turn(s))")
     how = " and ".join(report.methods) if report.methods else "a scan"
     return (
         f"{head} and a new one was started with {', '.join(parts)} recovered from it "
