@@ -148,6 +148,31 @@ async def test_history_previews_large_revisions_lazily_and_restores_exactly():
         assert app.editor.text == latest
 
 
+async def test_history_shows_a_damaged_revision_as_unreadable_and_keeps_the_text():
+    import sqlite3
+
+    from writer.ui.screens.history import HistoryScreen
+
+    with DraftStore.open() as store:
+        draft = store.create_draft("Long", "old words " * 1000)
+        damaged = store.save_revision(draft.id, "old words " * 1000 + "and more.", "manual")
+        store.save_revision(draft.id, "current", "manual")
+        path = store.path
+    with sqlite3.connect(path) as raw:  # another program wrote over one delta
+        raw.execute("UPDATE revisions SET delta = X'00FF' WHERE id = ?", (damaged,))
+    app = make_app()
+    async with run_app(app, size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        preview = app.screen.query_one("#preview")
+        await wait_for(pilot, lambda: preview.text == "current")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: preview.text.startswith("[this revision cannot be shown"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notified(app, f"revision {damaged} cannot be read"))
+        assert app.editor.text == "current"
+
+
 async def test_alternatives_reinsert_an_earlier_candidate():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))
