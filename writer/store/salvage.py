@@ -19,7 +19,6 @@ store packs what it gets again.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from writer.store.db import memory_copy
 from writer.store.deltas import apply_delta, decompress_text
 from writer.store.revstore import BaseCache, store_revision
 from writer.store.rows import as_text
+from writer.store.salvagerows import as_float, classify, classify_row
 from writer.store.sqlitefile import database_image, leaf_rows, orphan_texts
 
 DRAFT_SQL = (
@@ -46,7 +46,6 @@ BASE_SQL = "SELECT id, draft_id, data FROM revision_bases ORDER BY id {order}"
 CONTEXT_SQL = "SELECT draft_id, data FROM story_contexts ORDER BY draft_id {order}"
 CHAT_SQL = "SELECT id, draft_id, character, about, created, updated FROM chats ORDER BY id {order}"
 TURN_SQL = "SELECT id, chat_id, speaker, text, created FROM chat_turns ORDER BY id {order}"
-SPEAKERS = ("author", "character")  # writer.store.chats (not imported: it needs the engine)
 GENERATION_SQL = (
     "SELECT id, draft_id, created, mode, params, seed, model, prompt_tail, candidates, inserted "
     "FROM generations ORDER BY id {order}"
@@ -79,76 +78,6 @@ class Salvaged:
         return True
 
 
-def _num(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tuple] | None:
-    """Which of writer's tables a row with these column values belongs to, by its shape.
-
-    A row cut short (`complete` False: its overflow pages are gone) has only its first columns;
-    a draft, revision, chat or chat turn whose text at least began is still kept, padded with
-    NULLs."""
-    v = list(values)
-    if not complete:
-        if len(v) < 3 or v[0] not in (None, rowid) or not isinstance(v[2], str):
-            return None
-        cut = len(v)
-        v += [None] * (11 - len(v))
-        if isinstance(v[1], str):
-            return "drafts", (rowid, *v[1:11])
-        if cut >= 4 and isinstance(v[1], int) and isinstance(v[3], str):
-            created = _float(v[4])
-            if v[2] in SPEAKERS:  # a turn's text cut short
-                return "turns", (rowid, v[1], v[2], v[3], created)
-            return "chats", (rowid, v[1], v[2], v[3], created, _float(v[5]))  # about cut
-        if isinstance(v[1], int) and v[5] is None:  # a delta cut short cannot be applied
-            created = float(v[3]) if _num(v[3]) else 0.0
-            reason = v[4] if isinstance(v[4], str) else "recovered"
-            return "revisions", (rowid, v[1], v[2], created, reason, None, None)
-        return None
-    if len(v) == 2 and v[0] in _SEQUENCES and isinstance(v[1], int):
-        return "sequence", (v[0], v[1])
-    if len(v) == 2 and v[0] is None and _is_context(v[1]):
-        return "contexts", (rowid, v[1])
-    if len(v) == 3 and v[0] is None and isinstance(v[1], int) and isinstance(v[2], bytes):
-        return "bases", (rowid, v[1], v[2])
-    if len(v) < 5 or v[0] not in (None, rowid):
-        return None
-    if len(v) >= 11 and isinstance(v[1], str) and _num(v[3]) and _num(v[4]):
-        if as_text(v[2]) is not None:
-            return "drafts", (rowid, *v[1:11])
-    elif len(v) >= 10 and isinstance(v[1], int) and _num(v[2]) and isinstance(v[3], str):
-        if isinstance(v[4], str) and isinstance(v[8], str):
-            return "generations", (rowid, *v[1:10])
-    elif isinstance(v[1], int) and isinstance(v[2], str) and _num(v[3]) and isinstance(v[4], str):
-        base_id, delta = (v[5], v[6]) if len(v) >= 7 else (None, None)
-        return "revisions", (rowid, v[1], v[2], float(v[3]), v[4], base_id, delta)
-    elif isinstance(v[1], int) and isinstance(v[2], str) and isinstance(v[3], str):
-        if len(v) == 5 and v[2] in SPEAKERS and _num(v[4]):
-            return "turns", (rowid, v[1], v[2], v[3], float(v[4]))
-        if len(v) == 6 and _num(v[4]) and _num(v[5]):
-            return "chats", (rowid, v[1], v[2], v[3], float(v[4]), float(v[5]))
-    return None
-
-
-_SEQUENCES = ("drafts", "revisions", "generations", "revision_bases", "chats", "chat_turns")
-
-
-def _is_context(value: object) -> bool:
-    """A story context row's JSON (writer.store.context): an object, not any two-column row."""
-    from writer.store.context import context_from_dict
-
-    text = as_text(value)
-    if text is None or not text.startswith("{"):
-        return False
-    try:
-        context_from_dict(json.loads(text), "a salvaged story context")
-    except Exception:
-        return False
-    return True
-
-
 def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
     count = 0
     for table, sql in (
@@ -174,24 +103,6 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
             if isinstance(seq, int):
                 found.sequence[name] = max(seq, found.sequence.get(name, 0))
     return count
-
-
-def classify_row(table: str, row: tuple) -> bool:
-    """Whether a row SQLite returned for `table` has text where writer keeps text. SQLite does
-    not check what it reads from an overflow page: a NUL means a wiped page, and the page scan
-    (which cuts the text there and says so) is left to read that row."""
-    if table == "bases":
-        return isinstance(row[1], int) and isinstance(row[2], bytes)
-    if table == "contexts":
-        return _is_context(row[1])
-    if table == "chats":
-        return isinstance(row[1], int) and isinstance(row[2], str) and isinstance(row[3], str)
-    if table == "turns":
-        text = row[3]
-        return row[2] in SPEAKERS and isinstance(text, str) and "\0" not in text
-    value = row[2] if table in ("drafts", "revisions") else row[8]
-    text = as_text(value) if table == "drafts" else value
-    return isinstance(text, str) and "\0" not in text
 
 
 def _with_sqlite(image: bytes, found: Salvaged) -> None:
@@ -281,7 +192,7 @@ def _with_page_scan(image: bytes, found: Salvaged) -> None:
             continue
         # The same row can sit on two pages (an old copy not yet reused): prefer a complete
         # one, then the most recently updated.
-        rank = (row.complete, _float(values[4]) if table == "drafts" else 0.0)
+        rank = (row.complete, as_float(values[4]) if table == "drafts" else 0.0)
         key = (table, row.rowid)
         existing = getattr(found, table).get(row.rowid)
         if existing is None:
@@ -349,10 +260,6 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _float(value: object) -> float:
-    return float(value) if _num(value) else 0.0
-
-
 def _revision_texts(found: Salvaged) -> dict[int, tuple]:
     """The salvaged revisions as (id, draft_id, text, created, reason), deltas applied to their
     bases; one whose base is lost or damaged is left out (nothing of it can be trusted)."""
@@ -398,8 +305,8 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 did,
                 one_line(row[1] if isinstance(row[1], str) else ""),
                 text,
-                _float(row[3]),
-                _float(row[4]),
+                as_float(row[3]),
+                as_float(row[4]),
                 _str_or_none(row[5]),
                 overrides,
                 _str_or_none(row[7]),
@@ -420,7 +327,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         newest = revs[-1]  # highest revision ID: the latest state history kept
         conn.execute(
             "INSERT INTO drafts (id, title, text, created, updated) VALUES (?, ?, ?, ?, ?)",
-            (did, f"Recovered draft {did}", newest[2], _float(revs[0][3]), _float(newest[3])),
+            (did, f"Recovered draft {did}", newest[2], as_float(revs[0][3]), as_float(newest[3])),
         )
         drafts[did] = newest[2]
         report.rebuilt += 1
@@ -429,7 +336,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
     bases: BaseCache = {}
     for rid, row in sorted(revisions.items()):  # oldest first, packed as the store packs them
         if row[1] in drafts:
-            store_revision(conn, row[1], row[2], _float(row[3]), str(row[4]), bases, rid=rid)
+            store_revision(conn, row[1], row[2], as_float(row[3]), str(row[4]), bases, rid=rid)
             report.revisions += 1
     for gid, row in sorted(found.generations.items()):
         if row[1] in drafts:
@@ -439,7 +346,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 (
                     gid,
                     row[1],
-                    _float(row[2]),
+                    as_float(row[2]),
                     row[3],
                     row[4] if isinstance(row[4], str) else "{}",
                     _int_or_none(row[5]),
@@ -485,7 +392,7 @@ def _restore_chats(
             conn.execute(
                 "INSERT INTO chats (id, draft_id, character, about, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (cid, row[1], row[2], row[3], _float(row[4]), _float(row[5])),
+                (cid, row[1], row[2], row[3], as_float(row[4]), as_float(row[5])),
             )
             chats.add(cid)
     for tid, row in sorted(found.turns.items()):
@@ -493,7 +400,7 @@ def _restore_chats(
             conn.execute(
                 "INSERT INTO chat_turns (id, chat_id, speaker, text, created) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (tid, row[1], row[2], row[3], _float(row[4])),
+                (tid, row[1], row[2], row[3], as_float(row[4])),
             )
             report.turns += 1
     report.chats = len(chats)
