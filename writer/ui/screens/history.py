@@ -10,6 +10,7 @@ text as one undo step.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -23,6 +24,9 @@ from textual.widgets.option_list import Option
 
 from writer.errors import WriterError
 from writer.store.models import Revision, word_count
+
+if TYPE_CHECKING:
+    from writer.store import DraftStore
 
 # The preview shows at most this much of a revision's end: wrapping a whole 1 MB manuscript
 # in the preview would hold up the screen at every key; restoring brings back all of it.
@@ -67,7 +71,7 @@ class HistoryScreen(ModalScreen["int | None"]):
             self.revision_id = revision_id
             self.text = text
 
-    def __init__(self, revisions: list[Revision], store) -> None:
+    def __init__(self, revisions: list[Revision], store: DraftStore) -> None:
         super().__init__()
         self.revisions = revisions
         self.store = store
