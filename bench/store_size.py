@@ -88,7 +88,7 @@ def simulate(size: int, minutes: float, folder: Path, seed: int = 0) -> dict[str
         conn = store._conn
         revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
         bases = conn.execute("SELECT count(*) FROM revision_bases").fetchone()[0]
-        whole = sum(len(r.text.encode()) for r in store.history(draft.id))
+        whole = sum(len(store.get_revision(r.id).text.encode()) for r in store.history(draft.id))
         live = _size(path) + _size(Path(f"{path}-wal"))
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         checkpointed = _size(path) + _size(Path(f"{path}-wal"))

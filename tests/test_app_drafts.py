@@ -112,6 +112,67 @@ async def test_history_restores_a_revision_as_one_undo_step():
         assert app.editor.text == "one two"
 
 
+async def test_history_previews_large_revisions_lazily_and_restores_exactly():
+    from writer.ui.screens.history import PREVIEW_LIMIT, HistoryScreen
+
+    lines = [f"Line {i} of the long draft, with words in it.\n" for i in range(4000)]
+    huge = "".join(lines)  # over PREVIEW_LIMIT: the preview shows its end
+    middle = "".join(lines[:200]) + "A changed ending.\n"
+    latest = "".join(lines[:150]) + "The last one.\n"
+    assert len(huge) > PREVIEW_LIMIT and len(middle) > 4096 and len(latest) > 4096
+    with DraftStore.open() as store:
+        draft = store.create_draft("Long", huge)
+        store.save_revision(draft.id, middle, "manual")
+        store.save_revision(draft.id, latest, "manual")
+    app = make_app()
+    async with run_app(app, size=(100, 30)) as pilot:
+        assert app.editor.text == latest
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        screen = app.screen
+        assert [r.reason for r in screen.revisions] == ["manual", "manual", "create"]
+        assert all(r.text is None for r in screen.revisions)  # listed without texts
+        preview = screen.query_one("#preview")
+        await wait_for(pilot, lambda: preview.text == latest)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: preview.text == middle)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: preview.text.endswith(lines[-1]))
+        assert preview.text.startswith("[… the first ") and len(preview.text) < len(huge)
+        await pilot.press("up")
+        await wait_for(pilot, lambda: preview.text == middle)
+        await pilot.press("down", "enter")  # the huge one, restored whole
+        await wait_for(pilot, lambda: app.editor.text == huge)
+        assert app.store.get_draft(app.draft.id).text == huge
+        await pilot.press("ctrl+z")
+        assert app.editor.text == latest
+
+
+async def test_history_shows_a_damaged_revision_as_unreadable_and_keeps_the_text():
+    import sqlite3
+
+    from writer.ui.screens.history import HistoryScreen
+
+    with DraftStore.open() as store:
+        draft = store.create_draft("Long", "old words " * 1000)
+        damaged = store.save_revision(draft.id, "old words " * 1000 + "and more.", "manual")
+        store.save_revision(draft.id, "current", "manual")
+        path = store.path
+    with sqlite3.connect(path) as raw:  # another program wrote over one delta
+        raw.execute("UPDATE revisions SET delta = X'00FF' WHERE id = ?", (damaged,))
+    app = make_app()
+    async with run_app(app, size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        preview = app.screen.query_one("#preview")
+        await wait_for(pilot, lambda: preview.text == "current")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: preview.text.startswith("[this revision cannot be shown"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notified(app, f"revision {damaged} cannot be read"))
+        assert app.editor.text == "current"
+
+
 async def test_alternatives_reinsert_an_earlier_candidate():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine))

@@ -117,7 +117,7 @@ async def test_quit_with_a_conflict_asks_and_reopening_offers_the_newer_text(tmp
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         assert "older than your latest text" in app.screen.question
         assert app.editor.text == "mine later"
-        texts = [r.text for r in app.store.history(app.draft.id)]
+        texts = [app.store.get_revision(r.id).text for r in app.store.history(app.draft.id)]
         assert "theirs" in texts and "mine later" in texts
         await pilot.press("enter")  # Write my text to the file
         await wait_for(pilot, lambda: path.read_text(encoding="utf-8") == "mine later")
@@ -135,7 +135,7 @@ async def test_file_changed_while_writer_was_closed_is_shown_with_a_notice(tmp_p
     async with run_app(app) as pilot:
         assert app.editor.text == "edited elsewhere"
         await wait_for(pilot, lambda: notified(app, "changed outside writer"))
-        assert "old" in [r.text for r in app.store.history(app.draft.id)]
+        assert "old" in [app.store.get_revision(r.id).text for r in app.store.history(app.draft.id)]
 
 
 async def test_file_backed_draft_from_the_library_keeps_writing_its_file(tmp_path):
@@ -157,7 +157,7 @@ async def test_file_backed_draft_from_the_library_keeps_writing_its_file(tmp_pat
         await pilot.press("ctrl+s")
         assert path.read_text(encoding="utf-8") == "Alpha. Beta."
         # History restore (f3) goes to the file too.
-        first = next(r for r in app.store.history(app.draft.id) if r.text == "Alpha.")
+        first = next(r for r in app.store.history(app.draft.id) if r.preview == "Alpha.")
         app.restore_revision(first.id)
         await wait_for(pilot, lambda: app.status.save_state == "saved")
         assert path.read_text(encoding="utf-8") == "Alpha."

@@ -136,7 +136,7 @@ def test_restore_of_a_file_backed_draft_writes_the_file(isolated_user_dirs, tmp_
     with DraftStore.open() as store:
         draft = store.create_draft("story.md", "first version", external_path=story)
         store.save_revision(draft.id, "second version", "external-save")
-        first = next(r.id for r in store.history(draft.id) if r.text == "first version")
+        first = next(r.id for r in store.history(draft.id) if r.preview == "first version")
 
     restored = run_writer("drafts", "restore", str(draft.id), str(first), env=env)
     assert restored.returncode == 0, restored.stderr

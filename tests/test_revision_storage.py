@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from writer.config import Config
 from writer.engine.context import LoreEntry, StoryContext
-from writer.store import DraftStore, db, salvage
-from writer.store.deltas import apply_delta, make_delta
+from writer.store import DraftStore, db, revstore, salvage
+from writer.store.deltas import apply_delta, compress_text, make_delta
+from writer.store.models import word_count
 from writer.store.revstore import KEEP_PLAIN_BELOW
+from writer.store.rows import preview
 from writer.store.sqlitefile import leaf_rows
 
 PAGE = 4096
@@ -53,6 +55,10 @@ def _edit(rng: random.Random, text: str) -> str:
     return _prose(rng, rng.randint(0, 40_000))  # select all, paste something else
 
 
+def _ids(store: DraftStore, draft_id: int) -> list[int]:
+    return [r.id for r in store.history(draft_id)]
+
+
 def _store(path: Path, keep: int = 100_000) -> DraftStore:
     return DraftStore.open(path, config=Config(revisions_keep=keep))
 
@@ -64,6 +70,12 @@ def test_a_delta_rebuilds_any_text_exactly(base, text, cut, lines) -> None:
     text = base[:cut] + text + base[cut + 7 :]
     assert apply_delta(base, make_delta(base, text)) == text
     assert apply_delta(text, make_delta(text, base)) == base
+
+
+@given(st.text(alphabet=" \n\tab…é", max_size=2000))
+def test_the_stored_preview_is_the_flattened_end_of_the_text(text) -> None:
+    flat = " ".join(text.split())  # what the preview was before it read only the tail
+    assert preview(text) == (flat if len(flat) <= 60 else "…" + flat[-59:])
 
 
 def test_every_revision_of_many_random_edits_restores_byte_exact(tmp_path) -> None:
@@ -83,7 +95,7 @@ def test_every_revision_of_many_random_edits_restores_byte_exact(tmp_path) -> No
                 "SELECT coalesce(sum(length(data)), 0) FROM revision_bases"
             ).fetchone()[0]
         )
-        history = {r.id: r.text for r in store.history(draft.id)}
+        history = {r.id: r.text for r in map(store.get_revision, _ids(store, draft.id))}
         for rid, want in expected.items():
             assert history[rid] == want
             assert store.get_revision(rid).text == want
@@ -105,7 +117,8 @@ def test_pruning_drops_bases_no_revision_uses_and_keeps_the_rest_exact(tmp_path)
             text = _edit(rng, text) if i % 10 else _prose(rng, 30_000)  # forces new bases
             expected[store.save_revision(draft.id, text, "auto")] = text
         history = store.history(draft.id)
-        assert len(history) == 8 and all(r.text == expected[r.id] for r in history)
+        assert len(history) == 8
+        assert all(store.get_revision(r.id).text == expected[r.id] for r in history)
         conn = store._conn
         used = {r[0] for r in conn.execute("SELECT DISTINCT base_id FROM revisions")} - {None}
         bases = {r[0] for r in conn.execute("SELECT id FROM revision_bases")}
@@ -153,14 +166,96 @@ def test_migration_packs_old_rows_and_keeps_ids_times_reasons_and_texts(tmp_path
     _schema_4_database(path, texts)
     before = path.stat().st_size
     with _store(path) as store:
-        history = sorted(store.history(1), key=lambda r: r.id)
+        history = sorted(map(store.get_revision, _ids(store, 1)), key=lambda r: r.id)
         assert [r.text for r in history] == texts
         assert [r.created for r in history] == [float(i) for i in range(1, len(texts) + 1)]
         assert [r.reason for r in history][:2] == ["auto", "insert"]
         version = store._conn.execute("PRAGMA user_version").fetchone()[0]
         plain = store._conn.execute("SELECT count(*) FROM revisions WHERE base_id IS NULL")
         assert version == db.SCHEMA_VERSION and plain.fetchone()[0] == 1  # the short one
+        unsummarised = "SELECT count(*) FROM revisions WHERE words IS NULL OR preview IS NULL"
+        assert store._conn.execute(unsummarised).fetchone()[0] == 0
+        listed = sorted(store.history(1), key=lambda r: r.id)
+        assert [(r.words, r.preview) for r in listed] == [
+            (word_count(t), preview(t)) for t in texts
+        ]
     assert path.stat().st_size < before / 4  # VACUUM gave the space back
+
+
+def _counting_rebuilds(monkeypatch) -> list[str]:
+    """Every decompression of a base and application of a delta the store makes from now on."""
+    calls: list[str] = []
+    for name in ("apply_delta", "decompress_text"):
+        real = getattr(revstore, name)
+
+        def counted(*args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(revstore, name, counted)
+    return calls
+
+
+def test_history_of_many_large_revisions_rebuilds_no_text(tmp_path, monkeypatch) -> None:
+    rng = random.Random(12)
+    text = _prose(rng, 200_000)
+    path = tmp_path / "w.db"
+    expected: dict[int, str] = {}
+    with _store(path) as store:
+        draft = store.create_draft("Long", text)
+        expected[_ids(store, draft.id)[0]] = text
+        for i in range(80):
+            text = _edit(rng, text) if i % 4 == 0 else text + _prose(rng, 400)
+            expected[store.save_revision(draft.id, text, "insert")] = text
+    calls = _counting_rebuilds(monkeypatch)
+    with _store(path) as store:  # a fresh store: no base is cached
+        history = store.history(draft.id)
+        assert calls == []
+        assert [r.id for r in history] == sorted(expected, reverse=True)
+        assert all(r.text is None for r in history)
+        for r in history:
+            assert (r.words, r.preview) == (word_count(expected[r.id]), preview(expected[r.id]))
+        oldest = min(expected)
+        assert store.get_revision(oldest).text == expected[oldest]  # loaded when asked for
+        assert calls
+
+
+def test_a_database_an_unreleased_build_took_to_schema_6_gets_summaries(tmp_path) -> None:
+    """Migration 5 once packed rows without words and previews: migration 7 fills them."""
+    rng = random.Random(6)
+    base = _prose(rng, 12_000)
+    texts = [base, base + " and then the river rose.", "a short one"]
+    path = tmp_path / "w.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in db.MIGRATIONS[:6]:
+        for statement in migration:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 6")
+    conn.execute(
+        "INSERT INTO drafts (id, title, text, created, updated) VALUES (1, 'D', ?, 1, 2)",
+        (texts[-1],),
+    )
+    conn.execute(
+        "INSERT INTO revision_bases (id, draft_id, data) VALUES (1, 1, ?)", (compress_text(base),)
+    )
+    for i, text in enumerate(texts[:2], 1):
+        conn.execute(
+            "INSERT INTO revisions (id, draft_id, text, created, reason, base_id, delta) "
+            "VALUES (?, 1, '', ?, 'insert', 1, ?)",
+            (i, float(i), make_delta(base, text)),
+        )
+    conn.execute(
+        "INSERT INTO revisions (id, draft_id, text, created, reason) VALUES (3, 1, ?, 3.0, 'auto')",
+        (texts[2],),
+    )
+    conn.close()
+    with _store(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+        listed = sorted(store.history(1), key=lambda r: r.id)
+        assert [(r.words, r.preview) for r in listed] == [
+            (word_count(t), preview(t)) for t in texts
+        ]
+        assert [store.get_revision(r.id).text for r in listed] == texts
 
 
 def _damaged_at(path: Path, table_row: tuple[int, str]) -> None:
@@ -197,7 +292,9 @@ def test_salvage_rebuilds_delta_revisions_and_story_contexts(tmp_path, monkeypat
         assert store.recovered is not None
         assert "story context(s)" in store.recovery_message
         assert store.get_story_context(1) == context
-        history = {r.id: r.text for r in store.history(1) if r.reason != "recovered"}
+        history = {
+            r.id: store.get_revision(r.id).text for r in store.history(1) if r.reason != "recovered"
+        }
         assert history == expected
 
 

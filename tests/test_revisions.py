@@ -137,7 +137,7 @@ def test_store_history_stays_bounded_and_ends_with_real_states(tmp_path: Path, s
             clock.now += gap
             store.save_text(draft.id, text)
             written.add(text)
-        history = store.history(draft.id)
+        history = [store.get_revision(r.id) for r in store.history(draft.id)]
         assert len(history) <= keep
         assert all(r.text in written for r in history)
         assert store.get_draft(draft.id).text == (session[-1][1] if session else "")

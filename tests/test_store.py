@@ -110,7 +110,7 @@ def test_a_large_deletion_keeps_the_deleted_text(store, clock) -> None:
     store.save_text(d.id, text)
     clock.now += 1  # well inside the interval
     store.save_text(d.id, "")
-    assert store.history(d.id)[0].text == text
+    assert store.get_revision(store.history(d.id)[0].id).text == text
     assert store.get_draft(d.id).text == ""
 
 
@@ -119,11 +119,11 @@ def test_restore_is_itself_a_revision_and_can_be_undone(store, clock) -> None:
     clock.now += 100
     store.save_text(d.id, "second version")
     first = store.history(d.id)[-1]
-    assert first.reason == "create" and first.text == "first version"
+    assert first.reason == "create" and first.preview == "first version"
     clock.now += 1
     restored = store.restore_revision(d.id, first.id)
     assert restored.text == "first version"
-    reasons = [(r.reason, r.text) for r in store.history(d.id)]
+    reasons = [(r.reason, r.preview) for r in store.history(d.id)]
     assert reasons[0] == ("restore", "first version")
     assert ("before-restore", "second version") in reasons
 
@@ -144,7 +144,7 @@ def test_retention_keeps_explicit_revisions_and_drops_oldest_autos(store, clock)
     history = store.history(d.id)
     assert len(history) == 10
     assert {r.id for r in history} >= {insert_id}
-    assert history[0].text == "text 28"  # the newest auto revision is the text before "text 29"
+    assert history[0].preview == "text 28"  # the newest auto revision is the text before "text 29"
 
 
 def test_generation_log_and_mark_inserted(store) -> None:
@@ -312,7 +312,7 @@ def test_lone_surrogates_are_saved_as_replacement_characters(store) -> None:
     store.save_text(d.id, "b\ud800")
     assert store.get_draft(d.id).text == "b\ufffd" and store.get_draft(d.id).title == "t\ufffd"
     store.save_revision(d.id, "c\ud800", "insert")
-    assert store.history(d.id)[0].text == "c\ufffd"
+    assert store.get_revision(store.history(d.id)[0].id).text == "c\ufffd"
 
 
 def test_position_and_word_goal_are_kept_per_draft_without_reordering_the_library():

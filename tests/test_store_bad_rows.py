@@ -53,7 +53,7 @@ def test_store_skips_unreadable_drafts_and_says_so(tmp_path) -> None:
         with pytest.raises(BadRowError):
             store.export_draft(c)
         history = store.history(c)  # the readable revision survives and repairs the draft
-        assert [r.text for r in history] == ["gamma saved"]
+        assert [store.get_revision(r.id).text for r in history] == ["gamma saved"]
         store.restore_revision(c, history[0].id)
         assert store.get_draft(c).text == "gamma saved"
     with DraftStore.open(path, config=Config()) as store:

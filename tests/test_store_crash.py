@@ -66,7 +66,7 @@ def test_store_survives_kill_9_and_keeps_a_prefix(tmp_path: Path) -> None:
             # committed without being reported is extra.
             assert version >= max(acknowledged, floor)
             assert version <= max(acknowledged, floor) + 1
-            history = store.history(draft.id)
+            history = [store.get_revision(r.id) for r in store.history(draft.id)]
             assert len(history) <= 5
             revision_versions = [_version(r.text) for r in reversed(history)]
             assert revision_versions == sorted(revision_versions)

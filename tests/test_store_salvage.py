@@ -185,3 +185,99 @@ def test_recover_output_is_read_and_cannot_touch_other_files(tmp_path, monkeypat
     assert found.drafts[1][1] in ("Story 1", "From recover")  # SQLite's own read comes first
     assert found.revisions[7][1:3] == (2, "an orphaned revision")
     assert not evil.exists()
+
+
+def _chats(path: Path) -> dict[int, tuple]:
+    """Two chats on draft 1 (one turn long enough to overflow a page), one on draft 3; returns
+    each chat as (draft, character, about, turns)."""
+    with DraftStore.open(path, config=Config()) as store:
+        mara = store.create_chat(1, "Mara", "A ferrywoman.")
+        store.add_chat_turn(mara.id, "author", "Who are you?")
+        store.add_chat_turn(mara.id, "character", _text(7, 2000))  # ~15 KB: overflow pages
+        store.add_chat_turn(mara.id, "author", "Why the river?")
+        store.add_chat_turn(store.create_chat(1, "Ode").id, "character", "I keep the lamps.")
+        store.add_chat_turn(store.create_chat(3, "Tam", "").id, "author", "Hello, Tam.")
+        return {
+            c.id: (c.draft_id, c.character, c.about, [(t.speaker, t.text) for t in c.turns])
+            for c in (store.get_chat(i) for i in (1, 2, 3))
+        }
+
+
+def _chats_in(store: DraftStore) -> dict[int, tuple]:
+    chats = [c for d in store.list_drafts() for c in store.list_chats(d.id)]
+    return {
+        c.id: (c.draft_id, c.character, c.about, [(t.speaker, t.text) for t in c.turns])
+        for c in (store.get_chat(chat.id) for chat in chats)
+    }
+
+
+def test_chats_with_their_turns_are_salvaged_and_counted(tmp_path) -> None:
+    path = tmp_path / "writer.db"
+    _three_stories(path)
+    chats = _chats(path)
+    _wreck_pages_2_3(path)
+    with DraftStore.open(path) as store:
+        assert store.recovered is not None
+        assert "3 chat(s) with characters (5 turn(s))" in store.recovery_message
+        assert _chats_in(store) == chats
+        assert store.create_chat(1, "New").id == 4  # IDs are not handed out again
+        store.add_chat_turn(1, "author", "Still there?")
+        assert store.get_chat(1).turns[-1].text == "Still there?"
+
+
+def test_the_page_scan_reads_chats_and_keeps_a_cut_turn(tmp_path) -> None:
+    path = tmp_path / "writer.db"
+    _three_stories(path)
+    chats = _chats(path)
+    image = path.read_bytes()
+    found = salvage.Salvaged()
+    salvage._with_page_scan(image, found)  # the one way that needs no schema
+    assert {cid: (row[1], row[2], row[3]) for cid, row in found.chats.items()} == {
+        cid: chat[:3] for cid, chat in chats.items()
+    }
+    turns = [(row[1], row[2], row[3]) for _, row in sorted(found.turns.items())]
+    assert turns == [(cid, *turn) for cid, chat in chats.items() for turn in chat[3]]
+    # The long turn's overflow pages wiped: its start comes back, said to be cut short.
+    [long_turn] = [r for r in leaf_rows(image) if len(r.values) == 5 and r.overflow]
+    data = bytearray(image)
+    for page in long_turn.overflow[1:]:
+        data[(page - 1) * PAGE : page * PAGE] = bytes(PAGE)
+    cut = salvage.Salvaged()
+    salvage._with_page_scan(bytes(data), cut)
+    speaker, text = cut.turns[long_turn.rowid][2:4]
+    assert speaker == "character" and 1000 < len(text) < len(chats[1][3][1][1])
+    assert chats[1][3][1][1].startswith(text)
+    assert not cut.revisions.keys() - found.revisions.keys()  # not taken for a revision
+
+
+def test_lost_and_found_chat_rows_from_recover_are_used(tmp_path, monkeypatch) -> None:
+    fake = tmp_path / "sqlite3"
+    script = (
+        "CREATE TABLE lost_and_found(rootpgno INTEGER, pgno INTEGER, nfield INTEGER, id INTEGER,"
+        " c0, c1, c2, c3, c4, c5);\n"
+        "INSERT INTO lost_and_found VALUES(30, 31, 6, 9, NULL, 2, 'Ode', 'A lamplighter.', 5.0,"
+        " 6.0);\n"
+        "INSERT INTO lost_and_found VALUES(32, 33, 5, 40, NULL, 9, 'character', 'I keep the"
+        " lamps.', 6.0, NULL);\n"
+    )
+    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{script}EOF\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(salvage.shutil, "which", lambda name: str(fake))
+    path = tmp_path / "writer.db"
+    _three_stories(path)
+    found = salvage.salvage(path)
+    assert found.chats[9] == (9, 2, "Ode", "A lamplighter.", 5.0, 6.0)
+    assert found.turns[40] == (40, 9, "character", "I keep the lamps.", 6.0)
+
+
+def test_sqlite3_recover_brings_back_chats_when_installed(tmp_path, monkeypatch) -> None:
+    monkeypatch.undo()
+    if not _recover_works():
+        pytest.skip("no sqlite3 program with .recover (sqlite_dbpage) here")
+    path = tmp_path / "writer.db"
+    _three_stories(path)
+    chats = _chats(path)
+    _wreck_pages_2_3(path)
+    with DraftStore.open(path) as store:
+        assert "sqlite3 .recover" in store.recovery_message
+        assert "3 chat(s)" in store.recovery_message and _chats_in(store) == chats

@@ -112,9 +112,9 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "ALTER TABLE drafts ADD COLUMN word_goal INTEGER",
     ],
     # Revisions that scale (issue 10): a large text is a delta against a compressed base
-    # (writer.store.revstore, .deltas); existing rows are converted. No foreign key on base_id:
-    # the store deletes a base only once no revision uses it, and salvage must be able to
-    # insert rows whatever survived.
+    # (writer.store.revstore, .deltas); existing rows are converted by migration 7. No foreign
+    # key on base_id: the store deletes a base only once no revision uses it, and salvage must
+    # be able to insert rows whatever survived.
     [
         """CREATE TABLE revision_bases (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,7 +124,6 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "CREATE INDEX revision_bases_draft ON revision_bases(draft_id, id)",
         "ALTER TABLE revisions ADD COLUMN base_id INTEGER",
         "ALTER TABLE revisions ADD COLUMN delta BLOB",
-        pack_existing,
     ],
     # Chats with a draft's characters (issue 15, writer.store.chats): one row per chat, one per
     # turn, each turn written in its own transaction as it happens.
@@ -147,9 +146,18 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         )""",
         "CREATE INDEX chat_turns_chat ON chat_turns(chat_id, id)",
     ],
+    # History without texts (issue 10): each revision's word count and preview line, written
+    # with it, so listing a draft's history rebuilds no text. The data step packs the plain rows
+    # older versions wrote (migration 5's conversion, here so that a database an unreleased
+    # build took to schema 5 or 6 gets the columns too) and fills both columns for every row.
+    [
+        "ALTER TABLE revisions ADD COLUMN words INTEGER",
+        "ALTER TABLE revisions ADD COLUMN preview TEXT",
+        pack_existing,
+    ],
 ]
 # After this migration the space the old full texts took is given back (VACUUM).
-_VACUUM_AFTER = 5
+_VACUUM_AFTER = 7
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # SQLite result codes that mean "this file is not a usable database" (not "busy" or "full").

@@ -40,7 +40,9 @@ from writer.store.rows import (
     draft_from_row,
     draft_text,
     in_range,
+    label,
     revision_from_row,
+    timestamp,
 )
 from writer.store.textio import (
     FORMATS,
@@ -444,22 +446,34 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
             return self._add_revision(conn, int(draft_id), text, reason, now)
 
     def history(self, draft_id: int) -> list[Revision]:
-        """The draft's revisions, newest first (texts included)."""
+        """The draft's revisions, newest first, without their texts (`get_revision` loads one):
+        word counts and previews are stored with each revision, so no text is rebuilt."""
         with self._read() as conn:
             self._row(conn, draft_id, readable=False)  # a bad text must not hide its history
+            names = {r[1] for r in conn.execute("PRAGMA table_info(revisions)")}
+            # A plain row's text (a few KB at most) is read to check it is text; a delta is
+            # checked when it is shown. An old database opened read-only lacks the columns.
+            summary = "words, preview" if "preview" in names else "NULL, NULL"
             rows = conn.execute(
-                "SELECT id, draft_id, created, reason, text, "
-                f"{self._packed_columns(conn)} FROM revisions WHERE draft_id = ? "
+                "SELECT id, draft_id, created, reason, "
+                f"{'CASE WHEN base_id IS NULL THEN text END' if 'delta' in names else 'text'}, "
+                f"{self._packed_columns(conn)}, {summary} FROM revisions WHERE draft_id = ? "
                 "ORDER BY id DESC",
                 (int(draft_id),),
             ).fetchall()
-            revisions = []
+            listed = []
             for r in rows:
-                try:
-                    revisions.append(self._revision(conn, r))
-                except BadRowError:
+                words, line = r[7], r[8]
+                if r[5] is None and as_text(r[4]) is None:
                     continue  # one unreadable revision must not hide the others
-        return revisions
+                if not isinstance(words, int) or not isinstance(line, str):
+                    try:  # not summarised when written (an old or damaged row): rebuild it
+                        full = self._revision(conn, r[:7])
+                    except BadRowError:
+                        continue
+                    words, line = full.words, full.preview
+                listed.append(Revision(r[0], r[1], timestamp(r[2]), words, label(r[3]), line, None))
+        return listed
 
     def get_revision(self, revision_id: int) -> Revision:
         """One revision with its text, or WriterError."""

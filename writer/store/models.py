@@ -83,7 +83,8 @@ class DraftSummary:
 
 @dataclass(frozen=True)
 class Revision:
-    """A saved earlier state of a draft. `preview` is the text's last line-ish, for lists."""
+    """A saved earlier state of a draft. `preview` is the text's last line-ish, for lists.
+    `text` is None in a history listing (which rebuilds no text); `get_revision` loads it."""
 
     id: int
     draft_id: int
@@ -91,7 +92,7 @@ class Revision:
     words: int
     reason: str
     preview: str
-    text: str = field(default="", repr=False)
+    text: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ transactions and by migration 5, which converts the rows older versions wrote.
 Row shapes in `revisions`: `text` holds the whole text and `base_id`/`delta` are NULL (texts
 under KEEP_PLAIN_BELOW, rows from before migration 5 that could not be read, salvaged rows), or
 `text` is '' and the text is `apply_delta(base, delta)` with the base from `revision_bases`.
+Every row also holds its text's word count and preview line (`words`, `preview`), so a history
+listing rebuilds no text; NULL only where the text could not be read when they were filled.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import sqlite3
 
 from writer.store.deltas import apply_delta, compress_text, decompress_text, make_delta
-from writer.store.rows import as_text
+from writer.store.models import word_count
+from writer.store.rows import as_text, preview
 
 # Texts shorter than this stay plain: a few KB cost little, and stay readable with plain SQL.
 KEEP_PLAIN_BELOW = 4096
@@ -81,9 +84,9 @@ def store_revision(
             cache[base_id] = text
             delta = make_delta(text, text)
     cur = conn.execute(
-        "INSERT INTO revisions (id, draft_id, text, created, reason, base_id, delta) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (rid, draft_id, plain, created, reason, base_id, delta),
+        "INSERT INTO revisions (id, draft_id, text, created, reason, base_id, delta, words, "
+        "preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rid, draft_id, plain, created, reason, base_id, delta, word_count(text), preview(text)),
     )
     return int(cur.lastrowid)
 
@@ -112,17 +115,29 @@ def drop_unused_bases(conn: sqlite3.Connection, draft_id: int) -> None:
 
 
 def pack_existing(conn: sqlite3.Connection) -> None:
-    """Migration 5's data step: rewrite every plain revision row of KEEP_PLAIN_BELOW characters
-    or more as base + delta, oldest first, keeping IDs, times and reasons. A row whose text is
-    not readable text stays as it is (history reports it; salvage may still read it)."""
-    rows = conn.execute(
-        "SELECT id, draft_id, text, created, reason FROM revisions WHERE base_id IS NULL "
-        "ORDER BY draft_id, id"
+    """Migration 7's data step: rewrite every plain revision row of KEEP_PLAIN_BELOW characters
+    or more as base + delta, oldest first, keeping IDs, times and reasons, and fill `words` and
+    `preview` of every row. A row whose text cannot be read stays as it is, without them
+    (history leaves it out; salvage may still read it)."""
+    ids = conn.execute(
+        "SELECT id FROM revisions WHERE words IS NULL OR preview IS NULL ORDER BY draft_id, id"
     ).fetchall()
     cache: BaseCache = {}
-    for rid, draft_id, value, created, reason in rows:
-        text = as_text(value)
-        if text is None or len(text) < KEEP_PLAIN_BELOW:
+    for (rid,) in ids:  # one row at a time: an old database may hold hundreds of MB of texts
+        row = conn.execute(
+            "SELECT draft_id, text, created, reason, base_id, delta FROM revisions WHERE id = ?",
+            (rid,),
+        ).fetchone()
+        draft_id, value, created, reason, base_id, delta = row
+        try:
+            text = revision_text(conn, value, base_id, delta, cache)
+        except ValueError:
             continue
-        conn.execute("DELETE FROM revisions WHERE id = ?", (rid,))
-        store_revision(conn, draft_id, text, created, reason, cache, rid=rid)
+        if base_id is None and len(text) >= KEEP_PLAIN_BELOW:
+            conn.execute("DELETE FROM revisions WHERE id = ?", (rid,))
+            store_revision(conn, draft_id, text, created, reason, cache, rid=rid)
+        else:
+            conn.execute(
+                "UPDATE revisions SET words = ?, preview = ? WHERE id = ?",
+                (word_count(text), preview(text), rid),
+            )

@@ -56,7 +56,8 @@ def as_text(value: object) -> str | None:
     return None
 
 
-def _label(value: object) -> str:
+def label(value: object) -> str:
+    """A short text column (title, reason) as str, whatever was stored."""
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
@@ -110,7 +111,7 @@ def draft_from_row(row: tuple) -> Draft:
         parsed = {}
     return Draft(
         id=did,
-        title=_label(title),
+        title=label(title),
         text=draft_text(did, text),
         created=timestamp(created),
         updated=timestamp(updated),
@@ -125,8 +126,15 @@ def draft_from_row(row: tuple) -> Draft:
 
 
 def preview(text: str) -> str:
-    """The end of the text on one line: what the writer last wrote is what identifies a state."""
-    flat = " ".join(text.split())
+    """The end of the text on one line: what the writer last wrote is what identifies a state.
+    Only the tail is flattened (a save of a long draft computes this)."""
+    size = PREVIEW_CHARS * 4
+    while True:
+        flat = " ".join(text[-size:].split())
+        # A word cut at the start of the tail only changes the part that is not kept.
+        if size >= len(text) or len(flat) > PREVIEW_CHARS:
+            break
+        size *= 8
     return flat if len(flat) <= PREVIEW_CHARS else "…" + flat[-(PREVIEW_CHARS - 1) :]
 
 
@@ -140,7 +148,7 @@ def revision_from_row(row: tuple) -> Revision:
             "by another program?)"
         )
     return Revision(
-        rid, draft_id, timestamp(created), word_count(text), _label(reason), preview(text), text
+        rid, draft_id, timestamp(created), word_count(text), label(reason), preview(text), text
     )
 
 

@@ -1,8 +1,8 @@
 """Salvaging the text of a damaged drafts database that was moved aside.
 
 Every table that holds text is read (drafts, revisions and their bases, the generation log,
-story contexts), three ways, and
-the results merged (the first way that has a row wins):
+story contexts, chats with their turns), three ways, and the results merged (the first way that
+has a row wins):
 1. SQLite itself, on an in-memory image of the file with its -wal applied (never on the moved
    file, which stays byte for byte as it was), each table forwards and backwards so rows on
    both sides of a damaged page survive;
@@ -19,7 +19,6 @@ store packs what it gets again.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from writer.store.db import memory_copy
 from writer.store.deltas import apply_delta, decompress_text
 from writer.store.revstore import BaseCache, store_revision
 from writer.store.rows import as_text
+from writer.store.salvagerows import as_float, classify, classify_row
 from writer.store.sqlitefile import database_image, leaf_rows, orphan_texts
 
 DRAFT_SQL = (
@@ -44,6 +44,8 @@ REVISION_SQL = (
 OLD_REVISION_SQL = "SELECT id, draft_id, text, created, reason FROM revisions ORDER BY id {order}"
 BASE_SQL = "SELECT id, draft_id, data FROM revision_bases ORDER BY id {order}"
 CONTEXT_SQL = "SELECT draft_id, data FROM story_contexts ORDER BY draft_id {order}"
+CHAT_SQL = "SELECT id, draft_id, character, about, created, updated FROM chats ORDER BY id {order}"
+TURN_SQL = "SELECT id, chat_id, speaker, text, created FROM chat_turns ORDER BY id {order}"
 GENERATION_SQL = (
     "SELECT id, draft_id, created, mode, params, seed, model, prompt_tail, candidates, inserted "
     "FROM generations ORDER BY id {order}"
@@ -60,6 +62,8 @@ class Salvaged:
     generations: dict[int, tuple] = field(default_factory=dict)
     bases: dict[int, tuple] = field(default_factory=dict)  # (id, draft_id, compressed text)
     contexts: dict[int, tuple] = field(default_factory=dict)  # (draft_id, JSON)
+    chats: dict[int, tuple] = field(default_factory=dict)  # (id, draft_id, character, about, ...)
+    turns: dict[int, tuple] = field(default_factory=dict)  # (id, chat_id, speaker, text, created)
     sequence: dict[str, int] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
@@ -74,64 +78,6 @@ class Salvaged:
         return True
 
 
-def _num(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def classify(rowid: int, values: list, complete: bool = True) -> tuple[str, tuple] | None:
-    """Which of writer's tables a row with these column values belongs to, by its shape.
-
-    A row cut short (`complete` False: its overflow pages are gone) has only its first columns;
-    a draft or revision whose text at least began is still kept, padded with NULLs."""
-    v = list(values)
-    if not complete:
-        if len(v) < 3 or v[0] not in (None, rowid) or not isinstance(v[2], str):
-            return None
-        v += [None] * (11 - len(v))
-        if isinstance(v[1], str):
-            return "drafts", (rowid, *v[1:11])
-        if isinstance(v[1], int) and v[5] is None:  # a delta cut short cannot be applied
-            created = float(v[3]) if _num(v[3]) else 0.0
-            reason = v[4] if isinstance(v[4], str) else "recovered"
-            return "revisions", (rowid, v[1], v[2], created, reason, None, None)
-        return None
-    if len(v) == 2 and v[0] in _SEQUENCES and isinstance(v[1], int):
-        return "sequence", (v[0], v[1])
-    if len(v) == 2 and v[0] is None and _is_context(v[1]):
-        return "contexts", (rowid, v[1])
-    if len(v) == 3 and v[0] is None and isinstance(v[1], int) and isinstance(v[2], bytes):
-        return "bases", (rowid, v[1], v[2])
-    if len(v) < 5 or v[0] not in (None, rowid):
-        return None
-    if len(v) >= 11 and isinstance(v[1], str) and _num(v[3]) and _num(v[4]):
-        if as_text(v[2]) is not None:
-            return "drafts", (rowid, *v[1:11])
-    elif len(v) >= 10 and isinstance(v[1], int) and _num(v[2]) and isinstance(v[3], str):
-        if isinstance(v[4], str) and isinstance(v[8], str):
-            return "generations", (rowid, *v[1:10])
-    elif isinstance(v[1], int) and isinstance(v[2], str) and _num(v[3]) and isinstance(v[4], str):
-        base_id, delta = (v[5], v[6]) if len(v) >= 7 else (None, None)
-        return "revisions", (rowid, v[1], v[2], float(v[3]), v[4], base_id, delta)
-    return None
-
-
-_SEQUENCES = ("drafts", "revisions", "generations", "revision_bases")
-
-
-def _is_context(value: object) -> bool:
-    """A story context row's JSON (writer.store.context): an object, not any two-column row."""
-    from writer.store.context import context_from_dict
-
-    text = as_text(value)
-    if text is None or not text.startswith("{"):
-        return False
-    try:
-        context_from_dict(json.loads(text), "a salvaged story context")
-    except Exception:
-        return False
-    return True
-
-
 def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
     count = 0
     for table, sql in (
@@ -141,6 +87,8 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
         ("bases", BASE_SQL),
         ("contexts", CONTEXT_SQL),
         ("generations", GENERATION_SQL),
+        ("chats", CHAT_SQL),
+        ("turns", TURN_SQL),
     ):
         for order in ("ASC", "DESC"):
             try:
@@ -155,19 +103,6 @@ def _read_tables(conn: sqlite3.Connection, found: Salvaged) -> int:
             if isinstance(seq, int):
                 found.sequence[name] = max(seq, found.sequence.get(name, 0))
     return count
-
-
-def classify_row(table: str, row: tuple) -> bool:
-    """Whether a row SQLite returned for `table` has text where writer keeps text. SQLite does
-    not check what it reads from an overflow page: a NUL means a wiped page, and the page scan
-    (which cuts the text there and says so) is left to read that row."""
-    if table == "bases":
-        return isinstance(row[1], int) and isinstance(row[2], bytes)
-    if table == "contexts":
-        return _is_context(row[1])
-    value = row[2] if table in ("drafts", "revisions") else row[8]
-    text = as_text(value) if table == "drafts" else value
-    return isinstance(text, str) and "\0" not in text
 
 
 def _with_sqlite(image: bytes, found: Salvaged) -> None:
@@ -257,7 +192,7 @@ def _with_page_scan(image: bytes, found: Salvaged) -> None:
             continue
         # The same row can sit on two pages (an old copy not yet reused): prefer a complete
         # one, then the most recently updated.
-        rank = (row.complete, _float(values[4]) if table == "drafts" else 0.0)
+        rank = (row.complete, as_float(values[4]) if table == "drafts" else 0.0)
         key = (table, row.rowid)
         existing = getattr(found, table).get(row.rowid)
         if existing is None:
@@ -272,6 +207,7 @@ def _with_page_scan(image: bytes, found: Salvaged) -> None:
             found.partial.add(key)
     known = [as_text(r[2]) or "" for r in found.drafts.values()]
     known += [text for _rid, _did, text, *_ in _revision_texts(found).values()]
+    known += [row[3] for row in (*found.chats.values(), *found.turns.values())]
     for _page, text in orphan_texts(image, used):
         # A stale copy of a text we have (an older page not yet reused) is not news; its last
         # few characters may be leftovers of the page, so they are not compared.
@@ -310,6 +246,8 @@ class SalvageReport:
     revisions: int = 0
     generations: int = 0
     contexts: int = 0  # story contexts (memory, author's note, lorebook)
+    chats: int = 0  # chats with a draft's characters
+    turns: int = 0  # their turns
     methods: list[str] = field(default_factory=list)
     empty_file: bool = False
 
@@ -320,10 +258,6 @@ def _str_or_none(value: object) -> str | None:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: object) -> float:
-    return float(value) if _num(value) else 0.0
 
 
 def _revision_texts(found: Salvaged) -> dict[int, tuple]:
@@ -371,8 +305,8 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 did,
                 one_line(row[1] if isinstance(row[1], str) else ""),
                 text,
-                _float(row[3]),
-                _float(row[4]),
+                as_float(row[3]),
+                as_float(row[4]),
                 _str_or_none(row[5]),
                 overrides,
                 _str_or_none(row[7]),
@@ -393,7 +327,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         newest = revs[-1]  # highest revision ID: the latest state history kept
         conn.execute(
             "INSERT INTO drafts (id, title, text, created, updated) VALUES (?, ?, ?, ?, ?)",
-            (did, f"Recovered draft {did}", newest[2], _float(revs[0][3]), _float(newest[3])),
+            (did, f"Recovered draft {did}", newest[2], as_float(revs[0][3]), as_float(newest[3])),
         )
         drafts[did] = newest[2]
         report.rebuilt += 1
@@ -402,7 +336,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
     bases: BaseCache = {}
     for rid, row in sorted(revisions.items()):  # oldest first, packed as the store packs them
         if row[1] in drafts:
-            store_revision(conn, row[1], row[2], _float(row[3]), str(row[4]), bases, rid=rid)
+            store_revision(conn, row[1], row[2], as_float(row[3]), str(row[4]), bases, rid=rid)
             report.revisions += 1
     for gid, row in sorted(found.generations.items()):
         if row[1] in drafts:
@@ -412,7 +346,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 (
                     gid,
                     row[1],
-                    _float(row[2]),
+                    as_float(row[2]),
                     row[3],
                     row[4] if isinstance(row[4], str) else "{}",
                     _int_or_none(row[5]),
@@ -429,6 +363,7 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
                 "INSERT INTO story_contexts (draft_id, data) VALUES (?, ?)", (did, as_text(row[1]))
             )
             report.contexts += 1
+    _restore_chats(conn, found, drafts, report)
     for did, text in drafts.items():
         store_revision(conn, did, text, now, "recovered", bases)
     for name, seq in found.sequence.items():
@@ -444,6 +379,31 @@ def restore_into(conn: sqlite3.Connection, found: Salvaged, now: float) -> Salva
         store_revision(conn, int(cur.lastrowid), text, now, "recovered", bases)
         report.fragments += 1
     return report
+
+
+def _restore_chats(
+    conn: sqlite3.Connection, found: Salvaged, drafts: dict[int, str], report: SalvageReport
+) -> None:
+    """The chats of drafts that came back, with the turns whose chat came back (a turn without
+    its chat has no draft to belong to)."""
+    chats: set[int] = set()
+    for cid, row in sorted(found.chats.items()):
+        if row[1] in drafts:
+            conn.execute(
+                "INSERT INTO chats (id, draft_id, character, about, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, row[1], row[2], row[3], as_float(row[4]), as_float(row[5])),
+            )
+            chats.add(cid)
+    for tid, row in sorted(found.turns.items()):
+        if row[1] in chats:
+            conn.execute(
+                "INSERT INTO chat_turns (id, chat_id, speaker, text, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tid, row[1], row[2], row[3], as_float(row[4])),
+            )
+            report.turns += 1
+    report.chats = len(chats)
 
 
 def describe(moved: Path, report: SalvageReport | None) -> str:
@@ -469,6 +429,8 @@ def describe(moved: Path, report: SalvageReport | None) -> str:
         parts.append(f"{report.generations} generation log entries")
     if report.contexts:
         parts.append(f"{report.contexts} story context(s)")
+    if report.chats:
+        parts.append(f"{report.chats} chat(s) with characters ({report.turns} turn(s))")
     how = " and ".join(report.methods) if report.methods else "a scan"
     return (
         f"{head} and a new one was started with {', '.join(parts)} recovered from it "

@@ -370,7 +370,7 @@ class WritingScreen(EditingKeys, Screen[None]):
         except WriterError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self.app.push_screen(HistoryScreen(revisions), self.restore_revision)
+        self.app.push_screen(HistoryScreen(revisions, drafts.store), self.restore_revision)
 
     def restore_revision(self, revision_id: int | None) -> None:
         """Make revision `revision_id` the text (itself a revision; one undo step in the editor)."""
