@@ -5,7 +5,9 @@ pressed among the typed keys behave as when each key is handled alone."""
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -184,3 +186,32 @@ async def test_a_2000_word_raw_paste_into_a_long_story_is_shown_and_saved_quickl
         with DraftStore.open() as store:
             assert store.find_by_external_path(story).text.endswith("pasteendzq")
     assert story.read_text(encoding="utf-8").rstrip().endswith("pasteendzq")
+
+
+class CyclicEngine(ScriptedEngine):
+    """An engine only the garbage collector can free (it is in a reference cycle)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.me = self
+
+
+async def test_the_loaded_model_is_left_out_of_full_collections_and_a_replaced_one_freed():
+    # Full collections walked the model's and torch's objects: ~150 ms stalls while typing.
+    engines: list[weakref.ref] = []
+
+    def load(name: str, device: str | None) -> CyclicEngine:
+        engine = CyclicEngine()
+        engines.append(weakref.ref(engine))
+        return engine
+
+    app = WriterApp(engine_loader=load)
+    try:
+        async with app.run_test() as pilot:
+            await wait_for(pilot, lambda: app.status.model_state == "ready")
+            assert gc.get_freeze_count() > 10_000  # the app, its widgets, the imports
+            app.model.load("another")
+            await wait_for(pilot, lambda: len(engines) == 2 and app.engine is engines[1]())
+            assert engines[0]() is None  # the engine it replaced was not kept frozen
+    finally:
+        gc.unfreeze()
