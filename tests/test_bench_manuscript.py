@@ -32,4 +32,18 @@ def test_quick_manuscript_bench_completes(tmp_path: Path) -> None:
     assert result["echo_ms"]["n"] > 0
     assert result["paste_bracketed"]["shown_s"] is not None
     assert result["paste_bracketed"]["saved_s"] is not None
+    # (paste_raw is not asserted: in --quick mode a raw paste right after the bracketed one
+    # has stalled the editor mid-paste, on the code before the burst change too; see the report.)
     assert "| 100KB |" in done.stdout
+
+
+def test_each_paste_is_known_by_a_last_word_no_other_text_holds() -> None:
+    # The raw paste followed the bracketed one, whose last word was still on screen: with one
+    # marker for both, the raw paste counted as shown at once.
+    from bench.manuscript import END_MARKER, PASTE_MARKERS, TYPED, WORDS, manuscript
+
+    words = {*WORDS, END_MARKER, TYPED}
+    for marker in PASTE_MARKERS.values():
+        others = [m for m in PASTE_MARKERS.values() if m != marker]
+        assert not any(marker in other for other in [*others, *words])
+        assert marker not in manuscript(20_000)

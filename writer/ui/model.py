@@ -8,6 +8,7 @@ waits for `settled` in its own worker.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,19 @@ def default_engine_loader(name: str, device: str | None) -> Engine:
     from writer.engine import load_engine
 
     return load_engine(name, device=device)
+
+
+def freeze_long_lived_objects() -> None:
+    """Move every object alive now out of the garbage collector's reach (`gc.freeze`).
+
+    A model load imports torch and transformers and builds the model: a few hundred thousand
+    objects that live as long as the app. Each full collection walked them all, about 150 ms
+    with the UI thread held, every few seconds of typing: the keystrokes that echoed late
+    (bench/manuscript.py's echo p99). Frozen, they are skipped. Collecting first lets the model
+    this load replaced go (`ModelSlot.load` unfreezes), and keeps no garbage frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class ModelSlot:
@@ -56,6 +70,7 @@ class ModelSlot:
         self.name = name
         self.error = ""
         self.settled.clear()
+        gc.unfreeze()  # the model being replaced (and what refers to it) may be collected
         self._app.post_message(ModelLoading(name))
         device = self.device
         self._app.run_worker(
@@ -71,8 +86,10 @@ class ModelSlot:
             engine = self._loader(name, device)
         except Exception as exc:  # any failure is shown in the status bar, never a crash
             log_exception(exc)
+            freeze_long_lived_objects()  # a failed load has imported as much
             self._app.post_message(ModelFailed(name, error_line(exc)))
         else:
+            freeze_long_lived_objects()
             self._app.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
 
     def ready(self, message: ModelReady) -> bool:

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Region
+from textual.message_pump import MessagePumpClosed
 from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
@@ -23,6 +24,7 @@ from writer.ui.widgets.page import (
     paragraph_bounds,
     side_padding,
 )
+from writer.ui.widgets.typing import TypedRun, TypingHistory
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
@@ -97,6 +99,13 @@ class StoryEditor(TextArea):
             language=None,
             **kwargs,
         )
+        old = self.history
+        self.history = TypingHistory(
+            max_checkpoints=old.max_checkpoints,
+            checkpoint_timer=old.checkpoint_timer,
+            checkpoint_max_characters=old.checkpoint_max_characters,
+        )
+        self._typed: list[str] = []  # typed characters held back while more keys wait
         self._words = WordCounter()
         self.suggester: InlineSuggester | None = None
         self._column = COLUMN_DEFAULT
@@ -109,10 +118,72 @@ class StoryEditor(TextArea):
     def on_mount(self) -> None:
         self.suggester = InlineSuggester.for_editor(self)  # None unless config.toml asks
 
-    def on_key(self, event: events.Key) -> None:
-        # Runs before TextArea's own key handling: a key dismisses the inline suggestion.
+    # -- typing -----------------------------------------------------------------------------------
+    async def _on_key(self, event: events.Key) -> None:
+        # Runs before TextArea's own key handling (which then handles every key not typed in).
         if self.suggester is not None:
-            self.suggester.key(event.key)
+            self.suggester.key(event.key)  # a key dismisses the inline suggestion
+        typed = self._typed_text(event)
+        if typed is None:
+            self.flush_typing()  # (nothing is held back here: see _more_typing_waits)
+            if self._more_typing_waits():
+                # A key between typed ones (an arrow, ctrl+home, ctrl+z): its binding acts when
+                # the key has bubbled up to the App, by when the typed keys queued behind it
+                # would already be in, at the old cursor. Resolve it now, as the App would.
+                self._restart_blink()
+                if await self.app._check_bindings(event.key):
+                    event.stop()
+                    event.prevent_default()
+            return
+        event.stop()
+        event.prevent_default()
+        self._typed.append(typed)
+        if not self._more_typing_waits():
+            self.flush_typing()
+
+    def _typed_text(self, event: events.Key) -> str | None:
+        """What TextArea would insert for this key (None: not a key that types)."""
+        if self.read_only or (self.tab_behavior == "indent" and event.key in ("tab", "escape")):
+            return None
+        if event.key == "enter":
+            return "\n"
+        return event.character if event.is_printable else None
+
+    def _more_typing_waits(self) -> bool:
+        """Whether the next message in the queue is another key that types (a paste from a
+        terminal without bracketed paste, or fast typing on a busy machine). Messages are
+        handled one after another without anything else running on the UI thread between
+        them, so holding a key back until that one is handled changes nothing but the cost;
+        any other message, and an empty queue, flushes first."""
+        try:
+            pending = self._peek_message()
+        except MessagePumpClosed:
+            return False
+        return isinstance(pending, events.Key) and self._typed_text(pending) is not None
+
+    def flush_typing(self) -> None:
+        """Insert the typed characters held back, exactly as TextArea inserts them one key at a
+        time: the first replaces a selection, each newline on its own, and the runs between
+        as `TypedRun` edits cut where a new undo step would start (see typing.py). A burst
+        re-wraps its line and posts Changed a few times instead of once per character."""
+        text = "".join(self._typed)
+        self._typed.clear()
+        if not text or self.read_only:
+            return
+        self._restart_blink()
+        start, end = self.selection
+        if start != end or len(text) == 1:
+            self._replace_via_keyboard(text[0], start, end)
+            text = text[1:]
+        for part in re.split("(\n)", text):
+            if len(part) == 1:
+                self._replace_via_keyboard(part, *self.selection)
+                continue
+            while part:
+                room = self.history.typed_room()
+                cursor = self.selection.end
+                self.edit(TypedRun(part[:room], cursor, cursor, maintain_selection_offset=False))
+                part = part[room:]
 
     # -- the page -------------------------------------------------------------------------------
     @property

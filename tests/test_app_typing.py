@@ -1,0 +1,217 @@
+"""Typed keys that arrive in a burst (issue 10, item 1): a paste from a terminal without
+bracketed paste is one key event per character. The editor inserts a burst as a few edits; the
+text, the undo steps, a selection, a read-only editor, the inline suggestion and key bindings
+pressed among the typed keys behave as when each key is handled alone."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.keys import _character_to_key
+from textual.widgets import TextArea
+from textual.widgets.text_area import Selection
+
+from tests.test_app_support import (
+    ScriptedEngine,
+    loader_for,
+    message_log,
+    run_app,
+    wait_for,
+)
+from writer.config import Config
+from writer.store import DraftStore
+from writer.ui.app import WriterApp
+from writer.ui.widgets.editor import StoryEditor
+
+
+def key_event(key: str) -> events.Key:
+    """The event a terminal sends for `key`: one character ("a", " ", "\\n") or a key name."""
+    if key == "\n":
+        return events.Key("enter", "\r")
+    if len(key) == 1:
+        return events.Key(key if key.isalnum() else _character_to_key(key), key)
+    return events.Key(key, None)
+
+
+def burst(app: App, keys) -> None:
+    """Post every key to the app at once, as a raw paste arrives (Pilot.press waits after each)."""
+    for key in keys:
+        event = key_event(key)
+        event.set_sender(app)
+        app.post_message(event)
+
+
+def edits(changes: list[TextArea.Changed]) -> int:
+    """How many edits posted these Changed messages (each is handled by every ancestor)."""
+    return len({id(change) for change in changes})
+
+
+def pilot_keys(text: str) -> list[str]:
+    """`text` as Pilot.press key names, one key at a time."""
+    names = {" ": "space", "\n": "enter"}
+    return [names.get(c, c if c.isalnum() else _character_to_key(c)) for c in text]
+
+
+class Pad(App):
+    """One text area, to compare a StoryEditor with Textual's own TextArea."""
+
+    def __init__(self, editor: TextArea) -> None:
+        super().__init__()
+        self.editor = editor
+
+    def compose(self) -> ComposeResult:
+        yield self.editor
+
+
+START = "Hello world, this is the start.\nSecond line."
+TYPED = (
+    "there, "
+    + "and then the old fox walked down to the river " * 3
+    + "\n\nA new paragraph,\n"
+    + "x"
+    + "\nlonger than a hundred characters so that an undo step ends inside it: " * 2
+)
+
+
+async def undo_redo_trail(pilot, editor: TextArea) -> list[tuple[str, tuple[int, int]]]:
+    """The text and cursor after each ctrl+z until nothing is left to undo, then each ctrl+y."""
+    trail = [(editor.text, editor.cursor_location)]
+    for key in ("ctrl+z", "ctrl+y"):
+        while True:
+            before = (editor.text, editor.cursor_location)
+            await pilot.press(key)
+            after = (editor.text, editor.cursor_location)
+            if after == before:
+                break
+            trail.append(after)
+    return trail
+
+
+async def test_a_burst_lands_as_keys_typed_one_by_one_with_the_same_undo_steps():
+    # Textual's own TextArea, one key at a time: how typing behaved before.
+    pad = Pad(TextArea(START, soft_wrap=True))
+    async with pad.run_test() as pilot:
+        pad.editor.selection = Selection((0, 6), (0, 11))  # "world": the first key replaces it
+        await pilot.pause()
+        burst(pad, TYPED)  # TextArea handles each key on its own, whenever they arrive
+        await wait_for(pilot, lambda: len(pad.editor.text) == len(START) - 5 + len(TYPED))
+        expected_text = pad.editor.text
+        expected = await undo_redo_trail(pilot, pad.editor)
+    assert expected_text.startswith("Hello there, and then") and "\n\nA new" in expected_text
+    assert len(expected) > 8  # several undo steps (a newline, every 100 characters)
+
+    editor = StoryEditor(START)
+    story = Pad(editor)
+    changes: list[TextArea.Changed] = []
+
+    def hook(message) -> None:
+        if isinstance(message, TextArea.Changed):
+            changes.append(message)
+
+    async with story.run_test(message_hook=hook) as pilot:
+        editor.selection = Selection((0, 6), (0, 11))
+        await pilot.pause()
+        changes.clear()
+        burst(story, TYPED)
+        await wait_for(pilot, lambda: editor.text == expected_text)
+        # A few edits, not one per key (each costs a re-wrap of the line and a Changed).
+        assert 0 < edits(changes) <= 12 < len(TYPED)
+        assert editor.cursor_location == expected[0][1]
+        assert await undo_redo_trail(pilot, editor) == expected
+
+
+async def test_a_binding_pressed_among_typed_keys_acts_in_order():
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        burst(app, ["a", "b", "c", "left", "X", "ctrl+home", "Y", "end", "Z", "ctrl+z", "!"])
+        # "abc", left: "ab|c", X: "abX|c", ctrl+home: "|abXc", Y: "Y|abXc", end, Z: "YabXcZ|";
+        # ctrl+z undoes the typing since the cursor moved (Z), then "!" at the same place.
+        await wait_for(pilot, lambda: app.editor.text == "YabXc!")
+        assert app.editor.cursor_location == (0, 6)
+
+
+async def test_a_read_only_editor_takes_nothing_from_a_burst():
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await pilot.press("a", "b")
+        app.editor.read_only = True
+        burst(app, [*"some pasted words", "left", "left", *" more"])
+        await wait_for(pilot, lambda: app.editor.cursor_location == (0, 0))
+        await pilot.pause()
+        assert app.editor.text == "ab"
+
+
+async def test_a_burst_dismisses_the_inline_suggestion_and_goes_in():
+    app = WriterApp(
+        engine_loader=loader_for(ScriptedEngine()),
+        config=Config(inline_suggestion=True, suggestion_pause=0.2),
+        autosave_interval=0.05,
+    )
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await pilot.press(*pilot_keys("Once"))
+        await wait_for(pilot, lambda: app.editor.suggestion != "")
+        burst(app, " upon a time")
+        await wait_for(pilot, lambda: app.editor.text == "Once upon a time")
+        assert app.editor.suggestion == ""  # until the next pause
+        await wait_for(pilot, lambda: app.editor.suggestion != "")
+
+
+async def test_a_2000_word_raw_paste_into_a_long_story_is_shown_and_saved_quickly(tmp_path):
+    # Before, every key re-wrapped the paragraph it went into and re-measured the whole
+    # document: a 2,000-word raw paste took 20-40 s in the app (bench/manuscript.py).
+    paragraph = "The old fox walked slowly down to the river and looked at the water. " * 20
+    story = tmp_path / "novel.txt"
+    story.write_text("\n\n".join([paragraph] * 150), encoding="utf-8")  # ~200 KB
+    words = " " + " ".join(["the", "old", "fox", "walked"] * 500) + " pasteendzq"
+    app = WriterApp(story, engine_loader=loader_for(ScriptedEngine()), autosave_interval=0.2)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.editor.text.startswith("The old fox"))
+        await wait_for(pilot, lambda: app.editor.cursor_location == app.editor.document.end)
+        start = time.monotonic()
+        burst(app, words)
+        await wait_for(pilot, lambda: app.editor.text.endswith("pasteendzq"), 30)
+        shown = time.monotonic() - start
+        await wait_for(pilot, lambda: app.status.save_state == "saved", 30)
+        changes = message_log(app).of(TextArea.Changed)
+        assert edits(changes) < len(words) // 50  # a few edits, not one per key
+        # Generous for a busy test machine; the bench measures the real figure.
+        assert shown < 10, f"{shown:.1f} s"
+        with DraftStore.open() as store:
+            assert store.find_by_external_path(story).text.endswith("pasteendzq")
+    assert story.read_text(encoding="utf-8").rstrip().endswith("pasteendzq")
+
+
+class CyclicEngine(ScriptedEngine):
+    """An engine only the garbage collector can free (it is in a reference cycle)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.me = self
+
+
+async def test_the_loaded_model_is_left_out_of_full_collections_and_a_replaced_one_freed():
+    # Full collections walked the model's and torch's objects: ~150 ms stalls while typing.
+    engines: list[weakref.ref] = []
+
+    def load(name: str, device: str | None) -> CyclicEngine:
+        engine = CyclicEngine()
+        engines.append(weakref.ref(engine))
+        return engine
+
+    app = WriterApp(engine_loader=load)
+    try:
+        async with app.run_test() as pilot:
+            await wait_for(pilot, lambda: app.status.model_state == "ready")
+            assert gc.get_freeze_count() > 10_000  # the app, its widgets, the imports
+            app.model.load("another")
+            await wait_for(pilot, lambda: len(engines) == 2 and app.engine is engines[1]())
+            assert engines[0]() is None  # the engine it replaced was not kept frozen
+    finally:
+        gc.unfreeze()
