@@ -140,6 +140,10 @@ class StoryEditor(TextArea):
         self._typed.append(typed)
         if not self._more_typing_waits():
             self.flush_typing()
+        elif len(self._typed) == 1:
+            # A safety net on the App's own timer: held keys go in within 0.1 s even if the key
+            # seen waiting never reaches this widget (a focus change, a stalled queue).
+            self.app.set_timer(0.1, self.flush_typing)
 
     def _typed_text(self, event: events.Key) -> str | None:
         """What TextArea would insert for this key (None: not a key that types)."""
