@@ -72,7 +72,8 @@ def make_workloads(tokenizer: Any, quick: bool = False) -> list[Workload]:
     Held-out text for the quality check uses another seed (see `heldout_ids`).
     """
     if quick:
-        sizes = {"w1": 48, "w2": 8, "w3": 80, "typed": 5, "new": 8, "new2": 16}
+        # w1 is one whole int8 prompt piece (GPT2Runner.chunk), so W4 reuses all of it.
+        sizes = {"w1": 64, "w2": 8, "w3": 80, "typed": 5, "new": 8, "new2": 16}
     else:
         sizes = {"w1": 512, "w2": 32, "w3": 900, "typed": 20, "new": 64, "new2": 128}
     long_story = story_ids(tokenizer, sizes["w1"] + sizes["typed"], seed=1)

@@ -151,6 +151,16 @@ def tiny_engine(tiny_model_dir: Path):
     return load_engine(str(tiny_model_dir), device="cpu", precision="fp32")
 
 
+@pytest.fixture(scope="session")
+def auto_engine(tiny_model_dir: Path):
+    """The tiny model on the default device at the default precision, as `writer serve` and
+    `writer generate` load it (int8 on x86 CPUs, bf16 on a GPU): what their runs are compared
+    with."""
+    from writer.engine import load_engine
+
+    return load_engine(str(tiny_model_dir))
+
+
 def run_writer(
     *args: str, env: dict[str, str], input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -48,7 +48,7 @@ def test_quick_benchmark_reports_every_way_and_workload(
         # stop="none" with a forced length: every candidate has exactly the asked token count
         assert row["tokens"] == ([16] if workload == "W2" else [8]), (workload, way, row)
     # W4 is W1 plus typed tokens: the engine serves W1's whole prompt from its prefix cache.
-    assert rows[("W4", "engine")]["reused_tokens"] == 48
+    assert rows[("W4", "engine")]["reused_tokens"] == 64
     assert rows[("W1", "engine")]["reused_tokens"] == 0
     assert len(data["checks"]) >= 8
     assert all(c.split()[0] in ("PASS", "FAIL", "SKIP") for c in data["checks"])
@@ -60,7 +60,7 @@ def test_quick_benchmark_reports_every_way_and_workload(
     assert all(0.5 <= q["top1_agreement"] <= 1.0 for q in data["quality"])
     assert data["setup"]["precisions"]["engine"] == auto_precision("cpu")
     report = capsys.readouterr().out
-    assert "| W4 | engine (reused 48) |" in report
+    assert "| W4 | engine (reused 64) |" in report
     assert "Machine:" in report and "threads for every way" in report
 
 

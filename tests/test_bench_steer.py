@@ -30,7 +30,7 @@ def test_steer_way_runs_w1_and_w4_with_every_sampler(tmp_path: Path, models_dir:
     data = json.loads(out.read_text())
     rows = {(r["workload"], r["way"]): r for r in data["summary"]}
     assert set(rows) == {(w, way) for w in ("W1", "W4") for way in ("engine", "engine-steer")}
-    assert rows[("W4", "engine-steer")]["reused_tokens"] == 48  # the cache still serves W1
+    assert rows[("W4", "engine-steer")]["reused_tokens"] == 64  # the cache still serves W1
     assert all(r["tokens"] == [8] for r in rows.values())
     assert any("issue-11 sampler" in c for c in data["checks"])
 

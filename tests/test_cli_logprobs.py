@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
+from conftest import run_writer
 
-from tests.conftest import run_writer
 from tests.test_cli_generate import one_error_line
 
 

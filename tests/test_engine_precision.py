@@ -30,11 +30,12 @@ def fp32_engine(tiny_model_dir) -> Engine:
 
 
 @needs_int8
-def test_auto_on_cpu_is_exact_fp32_and_int8_is_opt_in(tiny_model_dir) -> None:
-    assert auto_precision("cpu") == "fp32"
-    assert load_engine(str(tiny_model_dir), device="cpu").precision == "fp32"
-    engine = load_engine(str(tiny_model_dir), device="cpu", precision="int8")
+def test_auto_on_cpu_is_int8_where_fbgemm_runs(tiny_model_dir) -> None:
+    assert auto_precision("cpu") == "int8"
+    engine = load_engine(str(tiny_model_dir), device="cpu")
     assert engine.precision == "int8" and engine.backend.runner.int8
+    exact = load_engine(str(tiny_model_dir), device="cpu", precision="fp32")
+    assert exact.precision == "fp32" and not exact.backend.runner.int8
 
 
 @needs_int8
@@ -59,6 +60,51 @@ def test_int8_decode_matches_its_own_prefill(int8_engine: Engine) -> None:
     # One row quantized alone vs with the whole prompt: scales differ a little.
     assert int(step[0].argmax()) == int(full[-1].argmax())
     torch.testing.assert_close(step[0], full[-1], rtol=0.05, atol=0.05)
+
+
+STORY = "The ship sailed north for three days. The wind rose over the grey water. " * 3
+
+
+@needs_int8
+def test_int8_prompt_numbers_do_not_depend_on_the_prefix_cache(int8_engine: Engine) -> None:
+    """int8 rounds activations to 255 steps, so a last-bit difference (a prompt computed whole
+    or partly from the cache) could change a sample: both ways must give the same bits."""
+    backend = int8_engine.backend
+    ids = int8_engine.tokenizer.encode(STORY + "She")
+    backend.clear_cache()
+    whole = backend.prompt_logits(ids)
+    kv_whole = backend._kv
+    for cached in (ids[:-3], ids[:70], ids[:5] + [0, 0]):  # typed after, mid-piece, a change
+        backend.clear_cache()
+        backend.prompt_logits(cached)
+        assert torch.equal(backend.prompt_logits(ids), whole)
+        assert all(torch.equal(a, b) for a, b in zip(backend._kv.keys, kv_whole.keys, strict=True))
+    assert len(ids) > backend.runner.chunk  # the prompt spans two pieces
+
+
+@needs_int8
+def test_int8_candidate_rows_do_not_depend_on_their_neighbours(int8_engine: Engine) -> None:
+    """A candidate computed alone gives the same bits as among 3 or 6 (`--seed S -n 1`)."""
+    runner = int8_engine.backend.runner
+    _, kv = runner.prefill(torch.tensor(int8_engine.tokenizer.encode(STORY)), None)
+    tokens = torch.tensor([11, 40, 7, 90, 3, 12])
+    suffixes = {n: runner.new_suffix(n, 8) for n in (1, 3, 6)}
+    for _ in range(4):  # several steps: the candidates' own keys and values count too
+        alone = runner.decode(tokens[1:2], kv, suffixes[1])
+        for n in (3, 6):
+            assert torch.equal(runner.decode(tokens[:n], kv, suffixes[n])[1], alone[0])
+
+
+@needs_int8
+def test_int8_seeds_reproduce_whatever_the_cache_held(int8_engine: Engine) -> None:
+    params = SAMPLED.replace(max_new_tokens=24)
+    int8_engine.clear_cache()
+    fresh = int8_engine.generate(STORY + "She", params, n=3, seed=11)
+    int8_engine.clear_cache()
+    int8_engine.generate(STORY, params, n=2, seed=5)  # an earlier request fills the cache
+    assert int8_engine.generate(STORY + "She", params, n=3, seed=11) == fresh
+    alone = [int8_engine.generate(STORY + "She", params, n=1, seed=s)[0] for s in (11, 12, 13)]
+    assert [c.text for c in alone] == [c.text for c in fresh]
 
 
 @needs_int8

@@ -232,14 +232,14 @@ def _same_tokens(remote, local) -> None:
 
 
 @pytest.mark.parametrize("stop", ["none", "sentence", ("fox", " the")])
-def test_remote_per_token_data_is_the_local_engines(server, tiny_engine, stop):
+def test_remote_per_token_data_is_the_local_engines(server, auto_engine, stop):
     """logprobs=k through writer serve: the same tokens, probabilities and alternatives as the
     local engine, in the candidates and in the streamed deltas (texts adding up)."""
     engine = RemoteEngine(server.url)
     assert engine.supports_token_logprobs
     params = SamplingParams(max_new_tokens=12, temperature=0.9, top_k=40, stop=stop)
     events = list(engine.stream("Once upon a time", params, n=2, seed=5, logprobs=4))
-    local = tiny_engine.generate("Once upon a time", params, n=2, seed=5, logprobs=4)
+    local = auto_engine.generate("Once upon a time", params, n=2, seed=5, logprobs=4)
     done = events[-1]
     assert isinstance(done, GenerationDone)
     for cand, mine in zip(done.candidates, local, strict=True):
@@ -257,10 +257,10 @@ def test_remote_per_token_data_is_the_local_engines(server, tiny_engine, stop):
     assert plain[0].token_logprobs == ()  # nothing asked, nothing recorded
 
 
-def test_remote_next_tokens_are_the_local_engines(server, tiny_engine):
+def test_remote_next_tokens_are_the_local_engines(server, auto_engine):
     params = SamplingParams(temperature=0.7, top_k=5)
     remote = RemoteEngine(server.url).next_tokens("Once upon a time", params, 6)
-    local = tiny_engine.next_tokens("Once upon a time", params, 6)
+    local = auto_engine.next_tokens("Once upon a time", params, 6)
     assert len(remote) == 6
     assert [(c.token_id, c.text) for c in remote] == [(c.token_id, c.text) for c in local]
     assert [c.sampled_logprob for c in remote] == pytest.approx(

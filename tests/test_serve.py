@@ -38,7 +38,7 @@ def client(server: ServeProcess, key: str = "none") -> openai.OpenAI:
 
 
 def test_openai_client_lists_the_model_and_completes_with_n_seed_and_logprobs(
-    server, tiny_model_dir, tiny_engine
+    server, tiny_model_dir, auto_engine
 ):
     oa = client(server)
     models = oa.models.list().data
@@ -54,7 +54,7 @@ def test_openai_client_lists_the_model_and_completes_with_n_seed_and_logprobs(
     from writer.presets import SamplingParams
 
     params = SamplingParams(temperature=0.8, top_p=1.0, top_k=0, repetition_penalty=1.0)
-    local = tiny_engine.generate("Once upon a time", params.replace(max_new_tokens=8), 3, 7)
+    local = auto_engine.generate("Once upon a time", params.replace(max_new_tokens=8), 3, 7)
     assert texts == [c.text for c in local]
 
 

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "writer's client reads it from WRITER_API_KEY)",
     )
     p.add_argument("--device", type=device_type, help="cpu, cuda, cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
 
 
 def run(args: argparse.Namespace) -> int:

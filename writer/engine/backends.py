@@ -157,6 +157,8 @@ class FastGPT2Backend:
         else:
             # At least one token must run to produce logits for the next position.
             common = min(common, len(ids) - 1)
+            if self.runner.chunk:  # reuse only whole pieces (GPT2Runner.chunk says why)
+                common -= common % self.runner.chunk
             prefix = self._kv.cropped(common) if (self._kv is not None and common) else None
             device = self.runner.device
             new = torch.tensor(ids[common:], dtype=torch.long, device=device)

@@ -79,9 +79,12 @@ class Linear:
         self.weight_t = weight.t().contiguous() if transpose and not pack and not int8 else None
         self.weight = None if pack or transpose or int8 else weight
 
-    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
+    ) -> torch.Tensor:
+        """`rowwise` (int8 only): each row's numbers independent of the others (quant.py)."""
         if self.int8 is not None:
-            return self.int8(x, gelu)
+            return self.int8(x, gelu, rowwise)
         if self.packed is not None:
             if gelu is None:
                 return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
@@ -301,6 +304,14 @@ class GPT2Runner:
         self.dtype = self.wte.dtype
         self.device = self.wte.device
         self.int8 = int8
+        # int8 rounds each activation to one of 255 steps, so a last-bit difference upstream
+        # (attention over 532 positions computed as one piece or as 512 cached + 20) can move a
+        # value to the next step and the candidates for a seed would depend on what the prefix
+        # cache held. In int8 the prompt is therefore always computed in pieces that end at
+        # multiples of `chunk` positions (and the cache is reused only up to such a multiple:
+        # FastGPT2Backend), so every position is computed by the same operations whatever the
+        # cache held. fp32 needs no such care: its last-bit differences never reach a sample.
+        self.chunk = 64 if int8 else 0
         if int8 and (self.device.type != "cpu" or self.dtype != torch.float32):
             raise ValueError("int8 weights need float32 tensors on the CPU")
         self.packed = pack and not int8 and packing_available(self.device, self.dtype)
@@ -351,20 +362,20 @@ class GPT2Runner:
     def _ln(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, (self.d_model,), w, b, self.eps)
 
-    def _mlp(self, blk: _Block, h: torch.Tensor) -> torch.Tensor:
-        m = blk.fc(self._ln(h, blk.ln2_w, blk.ln2_b), gelu=self.gelu_approx)
-        return blk.out(m)
+    def _mlp(self, blk: _Block, h: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
+        m = blk.fc(self._ln(h, blk.ln2_w, blk.ln2_b), self.gelu_approx, rowwise)
+        return blk.out(m, None, rowwise)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """[..., T, d] -> [..., heads, T, head_dim]"""
         *lead, t, _ = x.shape
         return x.view(*lead, t, self.n_head, self.head_dim).transpose(-3, -2)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def logits(self, h: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
         """Final layer norm and lm_head for hidden states [rows, d] -> [rows, vocab] (float32)."""
         h = self._ln(h, self.lnf_w, self.lnf_b)
         if self.lm_head_int8 is not None:
-            out = self.lm_head_int8(h)
+            out = self.lm_head_int8(h, None, rowwise)
         elif self.lm_head_packed is not None:
             out = torch.ops.mkldnn._linear_pointwise(h, self.lm_head_packed, None, "none", [], "")
         elif h.shape[0] <= _SMALL_ROWS:
@@ -389,6 +400,8 @@ class GPT2Runner:
         t = ids.shape[0]
         if past + t > self.n_positions:
             raise ValueError(f"{past + t} positions exceed the model's {self.n_positions}")
+        if self.chunk and past // self.chunk != (past + t - 1) // self.chunk:
+            return self._prefill_chunks(ids, prefix, all_logits)
         pos = torch.arange(past, past + t, device=self.device)
         h = self.wte[ids].to(self.dtype) + self.wpe[pos]  # [T, d]
         keys: list[torch.Tensor] = []
@@ -419,6 +432,20 @@ class GPT2Runner:
             return self.logits(h), PrefixKV(keys, values)
         return self.logits(h[-1:])[0], PrefixKV(keys, values)
 
+    def _prefill_chunks(
+        self, ids: torch.Tensor, prefix: PrefixKV | None, all_logits: bool
+    ) -> tuple[torch.Tensor, PrefixKV]:
+        """`prefill` in pieces that end at multiples of `chunk` positions (see `chunk`)."""
+        past = prefix.length if prefix is not None else 0
+        kv, pieces, done = prefix, [], 0
+        while done < ids.shape[0]:
+            end = min(ids.shape[0], (past + done) // self.chunk * self.chunk + self.chunk - past)
+            logits, kv = self.prefill(ids[done:end], kv, all_logits=all_logits)
+            pieces.append(logits)
+            done = end
+        assert kv is not None
+        return (torch.cat(pieces) if all_logits else pieces[-1]), kv
+
     # -- decode -----------------------------------------------------------------------------
 
     def new_suffix(self, batch: int, capacity: int) -> SuffixKV:
@@ -439,7 +466,7 @@ class GPT2Runner:
         p = prefix.length
         h = self.wte[tokens].to(self.dtype) + self.wpe[p + s]  # [n, d]
         for i, blk in enumerate(self.blocks):
-            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
+            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b), None, True)
             q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
             sk, sv = suffix.keys[i], suffix.values[i]
             sk[:, :, s] = k
@@ -447,17 +474,29 @@ class GPT2Runner:
             q = q * self.scale
             # Scores against the shared prefix: all n queries of a head in one product.
             pk, pv = prefix.keys[i], prefix.values[i]  # [H, P, hd]
-            scores_p = torch.matmul(q.transpose(0, 1), pk.transpose(1, 2))  # [H, n, P]
+            scores_p = self._rows(q, pk.transpose(1, 2))  # [n, H, P]
             # Scores against each candidate's own suffix (including this token).
             scores_s = torch.matmul(sk[:, :, : s + 1], q.unsqueeze(-1)).squeeze(-1)  # [n, H, s+1]
-            scores = torch.cat([scores_p.transpose(0, 1), scores_s], dim=-1)  # [n, H, P+s+1]
+            scores = torch.cat([scores_p, scores_s], dim=-1)  # [n, H, P+s+1]
             probs = torch.softmax(scores, dim=-1)
-            a = torch.matmul(probs[..., :p].transpose(0, 1), pv).transpose(0, 1)  # [n, H, hd]
+            a = self._rows(probs[..., :p], pv)  # [n, H, hd]
             a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, : s + 1]).squeeze(-2)
-            h = h + blk.proj(a.reshape(n, self.d_model))
-            h = h + self._mlp(blk, h)
+            h = h + blk.proj(a.reshape(n, self.d_model), None, True)
+            h = h + self._mlp(blk, h, True)
         suffix.length = s + 1
-        return self.logits(h)
+        return self.logits(h, True)
+
+    def _rows(self, x: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        """x @ shared per head for the n candidates' rows: x [n, H, k], shared [H, k, m].
+
+        In int8 (see `chunk`) the product is padded to at least 4 rows: the CPU's matrix
+        kernels give a row the same last bits for any 4 or more rows but not for 1-3 (measured),
+        and a candidate must come out the same alone (`--seed S -n 1`) as among others.
+        """
+        n = x.shape[0]
+        if self.chunk and n < 4:
+            x = torch.cat((x, x.new_zeros(4 - n, *x.shape[1:])))
+        return torch.matmul(x.transpose(0, 1), shared).transpose(0, 1)[:n]
 
     def _decode_ragged(
         self, tokens: torch.Tensor, prefix: PrefixKV, suffix: SuffixKV
@@ -476,23 +515,23 @@ class GPT2Runner:
         hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]  # [n, top]
         h = self.wte[tokens] + self.wpe[p + lengths]  # [n, d]
         for i, blk in enumerate(self.blocks):
-            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
+            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b), None, True)
             q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
             sk, sv = suffix.keys[i], suffix.values[i]
             sk[rows, :, lengths] = k
             sv[rows, :, lengths] = v
             q = q * self.scale
             pk, pv = prefix.keys[i], prefix.values[i]
-            scores_p = torch.matmul(q.transpose(0, 1), pk.transpose(1, 2))  # [H, n, P]
+            scores_p = self._rows(q, pk.transpose(1, 2))  # [n, H, P]
             scores_s = torch.matmul(sk[:, :, :top], q.unsqueeze(-1)).squeeze(-1)  # [n, H, top]
             scores_s = scores_s.masked_fill(hidden[:, None, :], float("-inf"))
-            scores = torch.cat([scores_p.transpose(0, 1), scores_s], dim=-1)
+            scores = torch.cat([scores_p, scores_s], dim=-1)
             probs = torch.softmax(scores, dim=-1)
-            a = torch.matmul(probs[..., :p].transpose(0, 1), pv).transpose(0, 1)
+            a = self._rows(probs[..., :p], pv)
             a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, :top]).squeeze(-2)
-            h = h + blk.proj(a.reshape(n, self.d_model))
-            h = h + self._mlp(blk, h)
+            h = h + blk.proj(a.reshape(n, self.d_model), None, True)
+            h = h + self._mlp(blk, h, True)
         suffix.lengths = [n + 1 for n in suffix.lengths]
         suffix.length = max(suffix.lengths)
         suffix._settle()
-        return self.logits(h)
+        return self.logits(h, True)

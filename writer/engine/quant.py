@@ -70,6 +70,10 @@ def int8_available() -> bool:
         return False
 
 
+# Looked up once: resolving torch.ops.quantized.* costs microseconds per call, 49 calls a step.
+_linear_dynamic = torch.ops.quantized.linear_dynamic
+
+
 class Int8Linear:
     """y = x @ W^T + b with W [out, in] held as int8 per output channel (fbgemm packed)."""
 
@@ -87,11 +91,37 @@ class Int8Linear:
             # torch 2.13 marks quantized tensors deprecated; fbgemm's kernel still takes them.
             warnings.simplefilter("ignore", UserWarning)
             q = torch.quantize_per_channel(w, scale, zero, 0, torch.qint8)
-        b = None if bias is None else bias.detach().float().contiguous()
-        self.packed = torch.ops.quantized.linear_prepack(q, b)
+        self.bias = None if bias is None else bias.detach().float().contiguous()
+        self.packed = torch.ops.quantized.linear_prepack(q, self.bias)
         self.out_features = w.shape[0]
         self.reduce_range = not has_int8_dot()
+        # The kernel quantizes its whole input with one scale (from the input's min and max),
+        # so a row's result depends on the rows beside it. For a prompt that is harmless (the
+        # runner computes a prompt in the same pieces whatever the cache held), but a
+        # candidate's decode row must not depend on the other candidates (`--seed S -n 1`
+        # gives that candidate alone). `rowwise` divides each row by its largest magnitude
+        # and adds a pinned row [-1, 1, 0, ...] that fixes the range at [-1, 1]: every row is
+        # then quantized with its own scale, alike whatever else is in the call.
+        self.pin = torch.zeros(1, w.shape[1])
+        self.pin[0, 0], self.pin[0, 1] = -1.0, 1.0
 
-    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
-        out = torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+    def __call__(
+        self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
+    ) -> torch.Tensor:
+        """x: [..., in] -> [..., out]; `rowwise`: each row quantized on its own (see above)."""
+        if x.dim() != 2:
+            out = self(x.reshape(-1, x.shape[-1]), gelu, rowwise)
+            return out.reshape(*x.shape[:-1], self.out_features)
+        if not rowwise:
+            out = _linear_dynamic(x, self.packed, self.reduce_range)
+            return out if gelu is None else F.gelu(out, approximate=gelu)
+        scale = x.abs().amax(1, keepdim=True).clamp_(min=1e-30)
+        out = _linear_dynamic(torch.cat((x / scale, self.pin)), self.packed, self.reduce_range)
+        out = out[:-1]
+        # The kernel added the bias to the scaled-down row: x W + b = scale (xn W) + b.
+        out = (
+            out.mul_(scale)
+            if self.bias is None
+            else torch.addcmul(self.bias, out - self.bias, scale)
+        )
         return out if gelu is None else F.gelu(out, approximate=gelu)
