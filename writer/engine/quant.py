@@ -92,7 +92,8 @@ class Int8Linear:
             warnings.simplefilter("ignore", UserWarning)
             q = torch.quantize_per_channel(w, scale, zero, 0, torch.qint8)
         self.bias = None if bias is None else bias.detach().float().contiguous()
-        self.packed = torch.ops.quantized.linear_prepack(q, self.bias)
+        # Packed without the bias: the decode path adds it after its per-row scale (one op).
+        self.packed = torch.ops.quantized.linear_prepack(q, None)
         self.out_features = w.shape[0]
         self.reduce_range = not has_int8_dot()
         # The kernel quantizes its whole input with one scale (from the input's min and max),
@@ -114,14 +115,11 @@ class Int8Linear:
             return out.reshape(*x.shape[:-1], self.out_features)
         if not rowwise:
             out = _linear_dynamic(x, self.packed, self.reduce_range)
+            if self.bias is not None:
+                out.add_(self.bias)
             return out if gelu is None else F.gelu(out, approximate=gelu)
         scale = x.abs().amax(1, keepdim=True).clamp_(min=1e-30)
         out = _linear_dynamic(torch.cat((x / scale, self.pin)), self.packed, self.reduce_range)
         out = out[:-1]
-        # The kernel added the bias to the scaled-down row: x W + b = scale (xn W) + b.
-        out = (
-            out.mul_(scale)
-            if self.bias is None
-            else torch.addcmul(self.bias, out - self.bias, scale)
-        )
+        out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)
         return out if gelu is None else F.gelu(out, approximate=gelu)
