@@ -215,3 +215,22 @@ async def test_the_loaded_model_is_left_out_of_full_collections_and_a_replaced_o
             assert engines[0]() is None  # the engine it replaced was not kept frozen
     finally:
         gc.unfreeze()
+
+
+async def test_the_view_follows_the_cursor_to_the_end_of_a_long_burst():
+    # A burst that adds many wrapped rows at once: TextArea scrolls to the cursor before it
+    # re-measures the document, so the view stopped rows short of the cursor, and the end of
+    # a raw paste stayed off screen (seen after a bracketed paste in bench/manuscript.py).
+    editor = StoryEditor("Start.\n" * 50)
+    pad = Pad(editor)
+    async with pad.run_test(size=(60, 12)) as pilot:
+        editor.move_cursor(editor.document.end)
+        await pilot.pause()
+        burst(pad, " ".join(["the", "old", "fox", "walked"] * 150) + " pasteendzq")
+        await wait_for(pilot, lambda: editor.text.endswith("pasteendzq"))
+        await pilot.pause()
+        _, cursor_y = editor.cursor_screen_offset
+        assert editor.region.y <= cursor_y < editor.region.bottom
+        assert "pasteendzq" in "".join(
+            strip.text for strip in editor.render_lines(editor.region.reset_offset)
+        )

@@ -188,6 +188,9 @@ class StoryEditor(TextArea):
                 cursor = self.selection.end
                 self.edit(TypedRun(part[:room], cursor, cursor, maintain_selection_offset=False))
                 part = part[room:]
+        # TextArea scrolls to the cursor before it re-measures the wrapped document, so an edit
+        # that adds rows leaves the view short of the cursor: follow it now that it is measured.
+        self.scroll_cursor_visible()
 
     # -- the page -------------------------------------------------------------------------------
     @property
