@@ -234,3 +234,29 @@ async def test_the_view_follows_the_cursor_to_the_end_of_a_long_burst():
         assert "pasteendzq" in "".join(
             strip.text for strip in editor.render_lines(editor.region.reset_offset)
         )
+
+
+async def test_a_long_run_is_one_edit_with_an_undo_step_every_hundred_characters():
+    # Each edit re-wraps its whole paragraph: a run cut into 100-character edits (the undo
+    # steps) made a raw paste into a long paragraph quadratic. Now one edit, the same steps.
+    run = "the old fox walked down to the river " * 10  # 370 characters, no newline
+    pad = Pad(TextArea(START, soft_wrap=True))
+    async with pad.run_test() as pilot:
+        pad.editor.move_cursor((1, 0))
+        burst(pad, run)
+        await wait_for(pilot, lambda: run in pad.editor.text)
+        expected = await undo_redo_trail(pilot, pad.editor)
+    assert len(expected) == 2 * 4 + 1  # 100 + 100 + 100 + 70 characters, undone and redone
+
+    editor = StoryEditor(START)
+    story = Pad(editor)
+    changes: list[TextArea.Changed] = []
+    hook = lambda m: changes.append(m) if isinstance(m, TextArea.Changed) else None  # noqa: E731
+    async with story.run_test(message_hook=hook) as pilot:
+        editor.move_cursor((1, 0))
+        await pilot.pause()
+        changes.clear()
+        burst(story, run)
+        await wait_for(pilot, lambda: run in editor.text)
+        assert edits(changes) == 1
+        assert await undo_redo_trail(pilot, editor) == expected

@@ -167,9 +167,10 @@ class StoryEditor(TextArea):
 
     def flush_typing(self) -> None:
         """Insert the typed characters held back, exactly as TextArea inserts them one key at a
-        time: the first replaces a selection, each newline on its own, and the runs between
-        as `TypedRun` edits cut where a new undo step would start (see typing.py). A burst
-        re-wraps its line and posts Changed a few times instead of once per character."""
+        time: the first replaces a selection, each newline on its own, and each run between as
+        one `TypedRun` edit, recorded in the history as the undo steps single keys would have
+        made (see typing.py). A run re-wraps its line and posts Changed once, not once per
+        character."""
         text = "".join(self._typed)
         self._typed.clear()
         if not text or self.read_only:
@@ -183,11 +184,9 @@ class StoryEditor(TextArea):
             if len(part) == 1:
                 self._replace_via_keyboard(part, *self.selection)
                 continue
-            while part:
-                room = self.history.typed_room()
+            if part:
                 cursor = self.selection.end
-                self.edit(TypedRun(part[:room], cursor, cursor, maintain_selection_offset=False))
-                part = part[room:]
+                self.edit(TypedRun(part, cursor, cursor, maintain_selection_offset=False))
         # TextArea scrolls to the cursor before it re-measures the wrapped document, so an edit
         # that adds rows leaves the view short of the cursor: follow it now that it is measured.
         self.scroll_cursor_visible()
