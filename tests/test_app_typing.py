@@ -11,6 +11,7 @@ import weakref
 
 from textual import events
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.keys import _character_to_key
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
@@ -260,3 +261,36 @@ async def test_a_long_run_is_one_edit_with_an_undo_step_every_hundred_characters
         await wait_for(pilot, lambda: run in editor.text)
         assert edits(changes) == 1
         assert await undo_redo_trail(pilot, editor) == expected
+
+
+class PriorityKeys(WriterApp):
+    """Priority bindings: on f5, and on "x" (which Textual drops while a text area has focus:
+    the text area consumes printable keys)."""
+
+    BINDINGS = [
+        *WriterApp.BINDINGS,
+        Binding("f5", "mark('f5')", priority=True),
+        Binding("x", "mark('x')", priority=True),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.marks: list[str] = []
+
+    def action_mark(self, key: str) -> None:
+        self.marks.append(key)
+
+
+async def test_priority_bindings_act_among_typed_keys_as_in_textual():
+    # The App checks priority bindings without building Textual's binding chain for every key
+    # (most of a raw paste's cost per key); a priority binding must still be found.
+    app = PriorityKeys(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        burst(app, ["a", "f5", "b", "x"])
+        await wait_for(pilot, lambda: app.editor.text == "abx")
+        assert app.marks == ["f5"]
+        app.set_focus(None)  # nothing consumes "x" now
+        await pilot.press("x", "f5")
+        await wait_for(pilot, lambda: len(app.marks) == 3)
+        assert app.marks == ["f5", "x", "f5"]
