@@ -348,6 +348,22 @@ class StoryEditor(TextArea):
         # The view can only scroll once the wrapped text is laid out.
         self.call_after_refresh(scroll_back)
 
+    def _rewrap_and_refresh_virtual_size(self) -> None:
+        # TextArea re-wraps the whole document on every resize. The candidates panel opening,
+        # growing or closing changes only the editor's height, and re-wrapping a 1 MB
+        # manuscript held the screen 0.3-2 s: keep the wrapping while its width is the same
+        # (edits keep it current line by line).
+        wrapped = self.wrapped_document
+        if (
+            wrapped.document is not self.document
+            or wrapped._width != self.wrap_width
+            or wrapped._tab_width != self.indent_width
+        ):
+            super()._rewrap_and_refresh_virtual_size()
+            return
+        self._line_cache.clear()
+        self._refresh_size()
+
     def on_resize(self, event: events.Resize) -> None:
         self._fit_column()
         # The candidates panel opening (or growing) shrinks the editor: the line being written
