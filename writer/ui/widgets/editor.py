@@ -17,6 +17,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
 
 from writer.ui.suggestion import InlineSuggester
+from writer.ui.widgets.document import speed_up
 from writer.ui.widgets.page import (
     COLUMN_DEFAULT,
     markdown_spans,
@@ -347,6 +348,10 @@ class StoryEditor(TextArea):
 
         # The view can only scroll once the wrapped text is laid out.
         self.call_after_refresh(scroll_back)
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        super()._set_document(text, language)
+        speed_up(self.document, self.wrapped_document)  # see document.py
 
     def _rewrap_and_refresh_virtual_size(self) -> None:
         # TextArea re-wraps the whole document on every resize. The candidates panel opening,
