@@ -85,11 +85,20 @@ class WriterDriver(LinuxDriver):
 
     # -- a terminal that goes away ----------------------------------------------------------
     def _hung_up(self) -> None:
-        """The terminal is gone: SIGHUP, once (the app's handler saves and exits)."""
+        """The terminal is gone: SIGHUP, once (the app's handler saves and exits); not once
+        the app is leaving the terminal anyway (its last writes may fail)."""
         if self._hangup_sent or self.exit_event.is_set():
             return
         self._hangup_sent = True
         os.kill(os.getpid(), signal.SIGHUP)
+
+    def start_application_mode(self) -> None:
+        self._hangup_sent = False  # (again, after a suspend: ctrl+z in the shell, then fg)
+        super().start_application_mode()
+
+    def stop_application_mode(self) -> None:
+        self._hangup_sent = True
+        super().stop_application_mode()
 
     def run_input_thread(self) -> None:
         """Textual 8's LinuxDriver.run_input_thread, but end-of-file or an error reading the
