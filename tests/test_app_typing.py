@@ -11,6 +11,7 @@ import weakref
 
 from textual import events
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.keys import _character_to_key
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
@@ -215,3 +216,141 @@ async def test_the_loaded_model_is_left_out_of_full_collections_and_a_replaced_o
             assert engines[0]() is None  # the engine it replaced was not kept frozen
     finally:
         gc.unfreeze()
+
+
+async def test_the_view_follows_the_cursor_to_the_end_of_a_long_burst():
+    # A burst that adds many wrapped rows at once: TextArea scrolls to the cursor before it
+    # re-measures the document, so the view stopped rows short of the cursor, and the end of
+    # a raw paste stayed off screen (seen after a bracketed paste in bench/manuscript.py).
+    editor = StoryEditor("Start.\n" * 50)
+    pad = Pad(editor)
+    async with pad.run_test(size=(60, 12)) as pilot:
+        editor.move_cursor(editor.document.end)
+        await pilot.pause()
+        burst(pad, " ".join(["the", "old", "fox", "walked"] * 150) + " pasteendzq")
+        await wait_for(pilot, lambda: editor.text.endswith("pasteendzq"))
+        await pilot.pause()
+        _, cursor_y = editor.cursor_screen_offset
+        assert editor.region.y <= cursor_y < editor.region.bottom
+        assert "pasteendzq" in "".join(
+            strip.text for strip in editor.render_lines(editor.region.reset_offset)
+        )
+
+
+async def test_a_long_run_is_one_edit_with_an_undo_step_every_hundred_characters():
+    # Each edit re-wraps its whole paragraph: a run cut into 100-character edits (the undo
+    # steps) made a raw paste into a long paragraph quadratic. Now one edit, the same steps.
+    run = "the old fox walked down to the river " * 10  # 370 characters, no newline
+    pad = Pad(TextArea(START, soft_wrap=True))
+    async with pad.run_test() as pilot:
+        pad.editor.move_cursor((1, 0))
+        burst(pad, run)
+        await wait_for(pilot, lambda: run in pad.editor.text)
+        expected = await undo_redo_trail(pilot, pad.editor)
+    assert len(expected) == 2 * 4 + 1  # 100 + 100 + 100 + 70 characters, undone and redone
+
+    editor = StoryEditor(START)
+    story = Pad(editor)
+    changes: list[TextArea.Changed] = []
+    hook = lambda m: changes.append(m) if isinstance(m, TextArea.Changed) else None  # noqa: E731
+    async with story.run_test(message_hook=hook) as pilot:
+        editor.move_cursor((1, 0))
+        await pilot.pause()
+        changes.clear()
+        burst(story, run)
+        await wait_for(pilot, lambda: run in editor.text)
+        assert edits(changes) == 1
+        assert await undo_redo_trail(pilot, editor) == expected
+
+
+class PriorityKeys(WriterApp):
+    """Priority bindings: on f5, and on "x" (which Textual drops while a text area has focus:
+    the text area consumes printable keys)."""
+
+    BINDINGS = [
+        *WriterApp.BINDINGS,
+        Binding("f5", "mark('f5')", priority=True),
+        Binding("x", "mark('x')", priority=True),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.marks: list[str] = []
+
+    def action_mark(self, key: str) -> None:
+        self.marks.append(key)
+
+
+async def test_priority_bindings_act_among_typed_keys_as_in_textual():
+    # The App checks priority bindings without building Textual's binding chain for every key
+    # (most of a raw paste's cost per key); a priority binding must still be found.
+    app = PriorityKeys(engine_loader=loader_for(ScriptedEngine()))
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        burst(app, ["a", "f5", "b", "x"])
+        await wait_for(pilot, lambda: app.editor.text == "abx")
+        assert app.marks == ["f5"]
+        app.set_focus(None)  # nothing consumes "x" now
+        await pilot.press("x", "f5")
+        await wait_for(pilot, lambda: len(app.marks) == 3)
+        assert app.marks == ["f5", "x", "f5"]
+
+
+async def test_a_height_change_keeps_the_wrapping_and_a_width_change_rewraps():
+    # The candidates panel opening or growing shrinks the editor's height: TextArea re-wrapped
+    # the whole document on every resize (0.3-2 s for a 1 MB manuscript while typing).
+    editor = StoryEditor(("The old fox walked slowly down to the river. " * 30 + "\n\n") * 20)
+    pad = Pad(editor)
+    async with pad.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        wraps = []
+        original = editor.wrapped_document.wrap
+        editor.wrapped_document.wrap = lambda *a, **k: (wraps.append(a), original(*a, **k))
+        rows = editor.wrapped_document.height
+        await pilot.resize_terminal(80, 12)
+        await wait_for(pilot, lambda: editor.outer_size.height == 12)
+        await pilot.pause()
+        assert wraps == [] and editor.virtual_size.height == rows
+        await pilot.resize_terminal(50, 12)
+        await wait_for(pilot, lambda: editor.outer_size.width == 50)
+        await pilot.pause()
+        assert wraps and editor.wrapped_document.height > rows  # narrower: more rows
+        assert editor.virtual_size.height == editor.wrapped_document.height
+
+
+async def test_the_editor_text_and_wrapped_height_stay_exact_through_edits():
+    # Textual drew every row of the editor by joining the whole text and summing the wrapped
+    # height over every line (both ~1 ms on a 1 MB manuscript, per row drawn): the editor keeps
+    # both until the next edit. They must never go stale.
+    editor = StoryEditor("The old fox walked slowly down to the river. " * 12 + "\n\nEnd.")
+    pad = Pad(editor)
+
+    def exact() -> bool:
+        wrapped = editor.wrapped_document
+        height = sum(len(offsets) + 1 for offsets in wrapped._wrap_offsets)
+        lines = editor.document.lines
+        return editor.text == "\n".join(lines) and wrapped.height == height
+
+    async with pad.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert exact() and editor.document.text is editor.document.text  # kept, not rejoined
+        steps = [
+            lambda: burst(pad, " and more words go in here " * 4),
+            lambda: burst(pad, "\n\nA new paragraph\n"),
+            lambda: editor.action_undo(),
+            lambda: editor.action_redo(),
+            lambda: editor.delete((0, 0), (1, 0)),
+            lambda: editor.insert("inserted\ntwo lines\n", (0, 3)),
+            lambda: editor.load_text("Loaded anew.\n" * 5),
+        ]
+        seen = {editor.text}
+        for step in steps:
+            step()
+            await pilot.pause()
+            await pilot.pause()
+            assert exact()
+            seen.add(editor.text)
+        assert len(seen) == len(steps)  # every step but the undo-redo pair changed the text
+        await pilot.resize_terminal(40, 20)
+        await pilot.pause()
+        assert exact() and editor.wrapped_document.height == editor.virtual_size.height

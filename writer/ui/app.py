@@ -90,6 +90,42 @@ class WriterApp(App[None]):
     def get_default_screen(self) -> WritingScreen:
         return self._writing
 
+    def get_driver_class(self) -> Any:
+        """Textual's Linux driver with input in batches and an exit when the terminal hangs
+        up (ui/terminal.py); any other driver (tests' headless one, $TEXTUAL_DRIVER) as is."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:
+            from writer.ui.terminal import WriterDriver
+
+            return WriterDriver
+        return driver
+
+    async def _check_bindings(self, key: str, priority: bool = False) -> bool:
+        # Every key is first checked against the priority bindings, and Textual builds the
+        # whole binding chain for that (copies of every map from the focused widget up): most
+        # of a raw paste's cost per key. No priority binding for the key anywhere in the chain
+        # (the usual answer) needs no chain. With a keymap (it can move bindings), as Textual.
+        if priority and not self._keymap and not self._priority_bound(key):
+            return False
+        return await super()._check_bindings(key, priority)
+
+    def _priority_bound(self, key: str) -> bool:
+        """Whether any node that Screen._binding_chain would walk has a priority binding for
+        `key` (that chain only ever drops bindings, so this never misses one)."""
+        screen = self.screen
+        focused = screen.focused
+        if focused is not None and not focused.loading:
+            nodes = focused.ancestors_with_self
+        else:
+            nodes = [screen, self]
+        for node in nodes:
+            for binding in node._bindings.key_to_bindings.get(key, ()):
+                if binding.priority:
+                    return True
+        return False
+
     # -- shortcuts to the writing screen and what it owns ----------------------------------------
     @property
     def writing(self) -> WritingScreen:

@@ -17,6 +17,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
 
 from writer.ui.suggestion import InlineSuggester
+from writer.ui.widgets.document import speed_up
 from writer.ui.widgets.page import (
     COLUMN_DEFAULT,
     markdown_spans,
@@ -167,9 +168,10 @@ class StoryEditor(TextArea):
 
     def flush_typing(self) -> None:
         """Insert the typed characters held back, exactly as TextArea inserts them one key at a
-        time: the first replaces a selection, each newline on its own, and the runs between
-        as `TypedRun` edits cut where a new undo step would start (see typing.py). A burst
-        re-wraps its line and posts Changed a few times instead of once per character."""
+        time: the first replaces a selection, each newline on its own, and each run between as
+        one `TypedRun` edit, recorded in the history as the undo steps single keys would have
+        made (see typing.py). A run re-wraps its line and posts Changed once, not once per
+        character."""
         text = "".join(self._typed)
         self._typed.clear()
         if not text or self.read_only:
@@ -183,11 +185,12 @@ class StoryEditor(TextArea):
             if len(part) == 1:
                 self._replace_via_keyboard(part, *self.selection)
                 continue
-            while part:
-                room = self.history.typed_room()
+            if part:
                 cursor = self.selection.end
-                self.edit(TypedRun(part[:room], cursor, cursor, maintain_selection_offset=False))
-                part = part[room:]
+                self.edit(TypedRun(part, cursor, cursor, maintain_selection_offset=False))
+        # TextArea scrolls to the cursor before it re-measures the wrapped document, so an edit
+        # that adds rows leaves the view short of the cursor: follow it now that it is measured.
+        self.scroll_cursor_visible()
 
     # -- the page -------------------------------------------------------------------------------
     @property
@@ -345,6 +348,26 @@ class StoryEditor(TextArea):
 
         # The view can only scroll once the wrapped text is laid out.
         self.call_after_refresh(scroll_back)
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        super()._set_document(text, language)
+        speed_up(self.document, self.wrapped_document)  # see document.py
+
+    def _rewrap_and_refresh_virtual_size(self) -> None:
+        # TextArea re-wraps the whole document on every resize. The candidates panel opening,
+        # growing or closing changes only the editor's height, and re-wrapping a 1 MB
+        # manuscript held the screen 0.3-2 s: keep the wrapping while its width is the same
+        # (edits keep it current line by line).
+        wrapped = self.wrapped_document
+        if (
+            wrapped.document is not self.document
+            or wrapped._width != self.wrap_width
+            or wrapped._tab_width != self.indent_width
+        ):
+            super()._rewrap_and_refresh_virtual_size()
+            return
+        self._line_cache.clear()
+        self._refresh_size()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_column()
