@@ -97,8 +97,10 @@ class WriterApp(App[None]):
 
         driver = super().get_driver_class()
         if driver is LinuxDriver:
-            from writer.ui.terminal import WriterDriver
-
+            try:  # it extends Textual internals: a Textual that lacks them runs as is
+                from writer.ui.terminal import WriterDriver
+            except ImportError:
+                return driver
             return WriterDriver
         return driver
 
