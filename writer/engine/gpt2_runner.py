@@ -489,13 +489,16 @@ class GPT2Runner:
     def _rows(self, x: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """x @ shared per head for the n candidates' rows: x [n, H, k], shared [H, k, m].
 
-        In int8 (see `chunk`) the product is padded to at least 4 rows: the CPU's matrix
-        kernels give a row the same last bits for any 4 or more rows but not for 1-3 (measured),
-        and a candidate must come out the same alone (`--seed S -n 1`) as among others.
+        In int8 (see `chunk`) the rows are padded to a multiple of 8: the CPU's matrix kernels
+        can take other code paths for other row counts (measured here: 1-3 rows give other last
+        bits than 4 or more), and a candidate must come out the same alone (`--seed S -n 1`) as
+        among others. With the same shapes for 1-8 candidates, that holds on any CPU; the
+        padding costs little, since these products read the prompt's keys and values once for
+        all rows.
         """
         n = x.shape[0]
-        if self.chunk and n < 4:
-            x = torch.cat((x, x.new_zeros(4 - n, *x.shape[1:])))
+        if self.chunk and n % 8:
+            x = torch.cat((x, x.new_zeros(8 - n % 8, *x.shape[1:])))
         return torch.matmul(x.transpose(0, 1), shared).transpose(0, 1)[:n]
 
     def _decode_ragged(
