@@ -51,6 +51,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads spin while they wait for work; with two pytest workers (and their
+# `writer` subprocesses) on 2 cores the spinning threads took the CPU from the working ones:
+# two test processes at once trained test_sampling's model in 15 s each, 7 s with this. Only the
+# waiting changes, never a number. Read when torch loads, so before anything imports it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "huggingface_hub" in sys.modules:  # a plugin imported it first: its paths are the user's
     raise RuntimeError("huggingface_hub was imported before tests/conftest.py isolated its cache")
 
