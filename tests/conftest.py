@@ -51,6 +51,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads spin while they wait for work; with two pytest workers (and their
+# `writer` subprocesses) on 2 cores the spinning threads took the CPU from the working ones:
+# two test processes at once trained test_sampling's model in 15 s each, 7 s with this. Only the
+# waiting changes, never a number. Read when torch loads, so before anything imports it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "huggingface_hub" in sys.modules:  # a plugin imported it first: its paths are the user's
     raise RuntimeError("huggingface_hub was imported before tests/conftest.py isolated its cache")
 
@@ -174,3 +179,36 @@ def run_writer(
         input=input,
         timeout=timeout,
     )
+
+
+def call_writer(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`writer.cli.main(args)` in this process, returned as `run_writer` returns a subprocess.
+
+    For checks where a new interpreter adds nothing (argument checks, messages, outputs): it saves
+    the seconds each `writer` subprocess spends importing torch and transformers. Exit codes and
+    one-line errors of every command are still checked end to end through `run_writer`; what a
+    library prints on its own (a warning at import) shows only there. `env` is set for the call.
+    """
+    import contextlib
+    import io
+
+    from writer.cli import main
+
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    stdin = sys.stdin
+    sys.stdin = io.StringIO(input or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = stdin
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(["writer", *args], code, out.getvalue(), err.getvalue())

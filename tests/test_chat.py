@@ -101,17 +101,19 @@ def test_replies_stream_only_within_the_turn(tiny_engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def gpt2_small_engine(tmp_path_factory: pytest.TempPathFactory):
+def gpt2_tokenizer_engine(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random GPT-2 with the real GPT-2 tokenizer (its tags and line breaks are real
+    tokens); GPT-2 small's size made the 100 replies take 40 s and changed nothing checked."""
     if not (models.DEFAULT_TOKENIZER / "tokenizer.json").is_file():
         pytest.skip("GPT-2 tokenizer not at ../shared/gpt2-tokenizer")
     from writer.engine import load_engine
 
     where = Path(tmp_path_factory.mktemp("chat-models"))
-    folder = models.build_model(models.SPECS["small"], where, models.DEFAULT_TOKENIZER)
+    folder = models.build_model(models.SPECS["tiny"], where, models.DEFAULT_TOKENIZER)
     return load_engine(str(folder), device="cpu", precision="fp32")
 
 
-def test_no_reply_contains_the_authors_turn_over_100_seeded_replies(gpt2_small_engine) -> None:
+def test_no_reply_contains_the_authors_turn_over_100_seeded_replies(gpt2_tokenizer_engine) -> None:
     """Random weights, pushed towards writing the author's tag and line breaks (a phrase bias),
     so the stop rule is exercised often: no streamed or final reply holds the author's turn."""
     turns = [ChatTurn("author", "Where were you born?"), ChatTurn("character", "By the sea.")]
@@ -125,7 +127,7 @@ def test_no_reply_contains_the_authors_turn_over_100_seeded_replies(gpt2_small_e
         streamed = [""] * 4
         done_seen: set[int] = set()
         for event in stream_replies(
-            gpt2_small_engine,
+            gpt2_tokenizer_engine,
             params,
             name="Mara",
             about="A salt smuggler, proud and tired.",

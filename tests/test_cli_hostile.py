@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 
 MAX_SEED = 2**63 - 1
 
@@ -87,11 +87,12 @@ def test_prompt_that_is_not_utf8(tiny_model_dir, isolated_user_dirs):
 def test_output_to_a_full_disk_is_one_line(tmp_path, tiny_model_dir, isolated_user_dirs):
     env = isolated_user_dirs
     model = ["--model", str(tiny_model_dir), "--max-new-tokens", "3"]
-    to_file = run_writer("generate", "Hi", *model, "-o", "/dev/full", env=env)
+    # -o opens the file itself: in this process; a full stdout needs a process of its own.
+    to_file = call_writer("generate", "Hi", *model, "-o", "/dev/full", env=env)
     assert "cannot write to output file /dev/full: No space left" in one_line(to_file, 1)
     batch = tmp_path / "batch.jsonl"
     batch.write_text('"one"\n"two"\n', encoding="utf-8")
-    prompts = run_writer("generate", "--prompts", str(batch), *model, "-o", "/dev/full", env=env)
+    prompts = call_writer("generate", "--prompts", str(batch), *model, "-o", "/dev/full", env=env)
     assert "No space left" in one_line(prompts, 1)  # no progress line before it
     for args in (["generate", "Hi", *model], ["generate", "Hi", *model, "--json"], ["presets"]):
         with open("/dev/full", "w") as full:
@@ -143,13 +144,14 @@ def test_devices_fifos_and_huge_files_are_refused_everywhere(
 
 def test_devices_and_model_names(isolated_user_dirs, tiny_model_dir):
     env = isolated_user_dirs
-    mps = run_writer("generate", "Hi", "--model", str(tiny_model_dir), "--device", "mps", env=env)
+    # generate's checks in this process (call_writer); the app's in a process of its own.
+    mps = call_writer("generate", "Hi", "--model", str(tiny_model_dir), "--device", "mps", env=env)
     assert "MPS is not available" in one_line(mps, 1)
-    owned = run_writer("generate", "Hi", "--model", "openai-community/gpt2", env=env)
+    owned = call_writer("generate", "Hi", "--model", "openai-community/gpt2", env=env)
     line = one_line(owned, 1)
     assert "'openai-community/gpt2' is not a local folder and not in the local Hugging Face" in line
     assert "writer download openai-community/gpt2" in line
-    not_folder = run_writer("generate", "Hi", "--model", "/dev/null", env=env)
+    not_folder = call_writer("generate", "Hi", "--model", "/dev/null", env=env)
     assert "/dev/null is not a folder" in one_line(not_folder, 1)
     app = run_writer("--model", "", env=env)
     assert "--model is empty" in one_line(app, 2)

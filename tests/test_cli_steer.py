@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_writer
+from conftest import call_writer, run_writer
 
 LORE = """
 [[entry]]
@@ -108,7 +108,7 @@ def test_context_flags_give_a_context_breakdown(tmp_path, tiny_model_dir, isolat
     # A batch gets the same context for every prompt.
     batch = tmp_path / "batch.jsonl"
     batch.write_text('"The fox."\n{"prompt": "A dragon.", "n": 1}\n', encoding="utf-8")
-    r = run_writer(base[0], "--prompts", str(batch), *base[2:], env=isolated_user_dirs)
+    r = call_writer(base[0], "--prompts", str(batch), *base[2:], env=isolated_user_dirs)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [sorted(e["index"] for e in x["context"]["entries"]) for x in lines] == [
@@ -116,7 +116,7 @@ def test_context_flags_give_a_context_breakdown(tmp_path, tiny_model_dir, isolat
         [3, 4],
     ]
     # Without --json the breakdown is one line on stderr after the usual summary.
-    r = run_writer(*base, "-n", "1", env=isolated_user_dirs)
+    r = call_writer(*base, "-n", "1", env=isolated_user_dirs)  # in this process, as above
     assert r.returncode == 0, r.stderr
     assert "writer: context " in r.stderr and "memory " in r.stderr and "note " in r.stderr
 

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 
 from tests.test_app_support import wait_for
 from writer.store import DraftStore
@@ -165,7 +165,8 @@ def test_cli_summary_and_bad_inputs(tiny_model_dir: Path, tmp_path: Path, isolat
         (["--a", "greedy", "--b", "wild", "--items", "0"], "--items must be 1 to"),
         (["--a", "greedy", "--b", "wild", "--preset", "nosuch"], "unknown preset 'nosuch'"),
     ]:
-        result = run_writer("compare", str(story), "--model", model, *args, env=isolated_user_dirs)
+        # In this process: `none_yet` above is compare's one-line error end to end.
+        result = call_writer("compare", str(story), "--model", model, *args, env=isolated_user_dirs)
         errors = result.stderr.strip().splitlines()
         assert result.returncode != 0 and len(errors) == 1, result.stderr
         assert errors[0].startswith("writer: error:")

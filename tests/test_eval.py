@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 
 from writer.engine.corpus import encode_documents, find_text_files, read_corpus, split_holdout
 from writer.engine.evaluate import check_window, perplexity
@@ -99,5 +99,5 @@ def test_eval_cli_prints_perplexity_and_tokens(
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("perplexity: ") and float(lines[0].split()[1]) > 1
     assert lines[1].startswith("tokens: ") and "block 64, stride 32" in lines[1]
-    bad = run_writer(*args, "--stride", "0", env=isolated_user_dirs)
+    bad = call_writer(*args, "--stride", "0", env=isolated_user_dirs)
     assert bad.returncode == 2 and bad.stderr.startswith("writer: error: --stride 0")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 from rouge_score import rouge_scorer
 
 from writer.engine.metrics import (
@@ -166,7 +166,7 @@ def test_cli_json_rows_side_by_side_and_deterministic(
     greedy, wild = data["rows"]
     assert greedy["true_logprob"] == wild["true_logprob"] < 0  # the truth does not depend on it
     assert greedy["self_bleu"] > wild["self_bleu"]  # greedy candidates are all alike
-    again = run_writer(*args, env=isolated_user_dirs)
+    again = call_writer(*args, env=isolated_user_dirs)  # in this process: same rows still
     assert json.loads(again.stdout) == data
 
 
@@ -198,7 +198,8 @@ def test_cli_bad_input_is_one_line(
 ) -> None:
     short = tmp_path / "short.txt"
     short.write_text(CORPUS[:150], encoding="utf-8")
-    result = run_writer(
+    # In this process (the unknown model below is the subprocess check of eval's errors).
+    result = call_writer(
         "eval", str(short), "--model", str(tiny_model_dir), *extra, env=isolated_user_dirs
     )
     assert result.returncode == code

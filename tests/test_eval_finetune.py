@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 
 FAST = ["--steps", "6", "--block-size", "32", "--batch-size", "2", "--micro-batch-size", "2"]
 
@@ -26,7 +26,8 @@ def test_report_has_continuation_metrics_and_a_compare_command(
     command = re.search(r"judge it yourself: (writer compare .*)$", out, re.M)
     assert command and f"--a {tiny_model_dir} --b tuned --holdout 0.1" in command.group(1)
 
-    skipped = run_writer(*base, "--name", "quick", "--no-continuations", env=isolated_user_dirs)
+    # In this process: the run above is the end-to-end one.
+    skipped = call_writer(*base, "--name", "quick", "--no-continuations", env=isolated_user_dirs)
     assert skipped.returncode == 0, skipped.stderr
     assert "continuation metrics" not in skipped.stdout
     assert "held-out perplexity after" in skipped.stdout

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_writer
+from conftest import CORPUS, call_writer, run_writer
 
 FAST = ["--block-size", "32", "--batch-size", "4", "--micro-batch-size", "2"]
 
@@ -42,20 +42,23 @@ def _one_error_line(proc: subprocess.CompletedProcess[str], code: int = 1) -> st
 def test_eval_finetune_interrupt_resume_eval_generate(
     corpus_dir: Path, tiny_model_dir: Path, isolated_user_dirs: dict[str, str]
 ) -> None:
-    """The judged flow, with a stop and --resume in the middle (method full on the tiny model)."""
+    """The judged flow, with a stop and --resume in the middle (method full on the tiny model).
+
+    The resume and the eval after it run in new processes, as a user runs them; the steps around
+    them run in this one (call_writer), which spares a torch import each."""
     import torch
     from safetensors.torch import load_file
 
     from writer.engine.finetune import FinetuneOptions, finetune
 
     env = isolated_user_dirs
-    before = run_writer("eval", str(corpus_dir), "--model", str(tiny_model_dir), env=env)
+    before = call_writer("eval", str(corpus_dir), "--model", str(tiny_model_dir), env=env)
     assert before.returncode == 0, before.stderr
     assert re.search(r"^tokens: \d+", before.stdout, re.M)
 
     args = ["finetune", str(corpus_dir), "--base", str(tiny_model_dir), "--name", "mine"]
     args += ["--steps", "30", "--lr", "3e-3", *FAST]
-    stopped = run_writer(*args, "--stop-after-steps", "10", env=env)
+    stopped = call_writer(*args, "--stop-after-steps", "10", env=env)
     assert stopped.returncode == 130, stopped.stderr
     last = stopped.stderr.strip().splitlines()[-1]
     assert "step 10/30" in last and "--name mine --resume" in last
@@ -67,7 +70,7 @@ def test_eval_finetune_interrupt_resume_eval_generate(
     assert after.returncode == 0, after.stderr
     assert _perplexity(after.stdout) < _perplexity(before.stdout) / 2
 
-    listed = run_writer("models", env=env)
+    listed = call_writer("models", env=env)
     assert re.search(r"^mine\s+finetuned\s+full on .*30 steps", listed.stdout, re.M), listed.stdout
 
     # The CLI's interrupted + resumed run equals an uninterrupted run in this process.
@@ -82,7 +85,7 @@ def test_eval_finetune_interrupt_resume_eval_generate(
     b = load_file(Path(straight.folder.parent / "mine" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
 
-    gen = run_writer(
+    gen = call_writer(
         "generate", "Once upon a time", "--model", "mine", "-n", "1",
         "--max-new-tokens", "8", "--seed", "1", env=env,
     )  # fmt: skip
@@ -134,12 +137,12 @@ def test_bad_input_gets_one_error_line(
     assert "no text files found" in line
 
     for bad in ("../escape", "a/b", ".hidden", "has space"):
-        proc = run_writer("finetune", str(corpus_dir), "--name", bad, env=env)
+        proc = call_writer("finetune", str(corpus_dir), "--name", bad, env=env)
         assert "invalid model name" in _one_error_line(proc, 2), bad
 
     # Issue 9 item 10: a fine-tune named like a hub model would hide it everywhere.
     for shadow in ("gpt2", "GPT2", "distilgpt2"):
-        proc = run_writer("finetune", str(corpus_dir), "--name", shadow, *base, env=env)
+        proc = call_writer("finetune", str(corpus_dir), "--name", shadow, *base, env=env)
         assert "is taken by the hub model" in _one_error_line(proc, 2), shadow
 
     existing = Path(env["XDG_DATA_HOME"]) / "writer" / "models" / "taken"
@@ -148,12 +151,13 @@ def test_bad_input_gets_one_error_line(
     line = _one_error_line(run_writer("finetune", str(corpus_dir), "--name", "taken", env=env))
     assert "already exists" in line and "--overwrite" in line
 
-    missing = run_writer("finetune", str(corpus_dir), "--name", "x", "--base", "gpt2", env=env)
+    # These two load torch before they fail: in this process, where it is loaded already.
+    missing = call_writer("finetune", str(corpus_dir), "--name", "x", "--base", "gpt2", env=env)
     assert "not in the local Hugging Face cache" in _one_error_line(missing)
 
     short = tmp_path / "short.txt"
     short.write_text("Hi.", encoding="utf-8")
-    line = _one_error_line(run_writer("finetune", str(short), "--name", "x", *base, env=env))
+    line = _one_error_line(call_writer("finetune", str(short), "--name", "x", *base, env=env))
     assert "too little text" in line and "--block-size" in line
 
     line = _one_error_line(
