@@ -107,6 +107,29 @@ def test_int8_seeds_reproduce_whatever_the_cache_held(int8_engine: Engine) -> No
     assert [c.text for c in alone] == [c.text for c in fresh]
 
 
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("int8", marks=needs_int8)])
+def test_a_rolled_back_row_never_reads_unwritten_memory(
+    tiny_model_dir, precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a phrase-ban rollback, a row attends (with weight 0) to positions it never wrote:
+    whatever memory held there (here NaN, as reused memory can) must not reach its numbers."""
+    engine = load_engine(str(tiny_model_dir), device="cpu", precision=precision)
+    runner = engine.backend.runner
+    _, kv = runner.prefill(torch.tensor(engine.tokenizer.encode("Once upon a time")), None)
+
+    def poisoned_empty(*args, **kwargs):
+        return torch.full(args[0] if args else kwargs["size"], float("nan"), **kwargs)
+
+    monkeypatch.setattr(torch, "empty", poisoned_empty)
+    suffix = runner.new_suffix(2, 8)
+    monkeypatch.undo()
+    for token in (5, 6, 7):
+        runner.decode(torch.tensor([token, token]), kv, suffix)
+    suffix.rewind(1, 1)  # row 1 goes back to one token; row 0 keeps three
+    logits = runner.decode(torch.tensor([8, 9]), kv, suffix)
+    assert bool(torch.isfinite(logits).all())
+
+
 @needs_int8
 def test_int8_seeds_reproduce_and_stream_adds_up(int8_engine: Engine) -> None:
     first = int8_engine.generate("She opened the door", SAMPLED, n=3, seed=42)

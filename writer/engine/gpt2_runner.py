@@ -155,8 +155,10 @@ class SuffixKV:
         device: torch.device,
     ) -> None:
         shape = (batch, heads, capacity, head_dim)
-        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        # Zeros, not empty: after a rollback a row attends (with weight 0) to positions it never
+        # wrote, and 0 x a NaN left in unused memory is NaN (int8 then fails, fp32 samples NaN).
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.length = 0
         # Per-row lengths once a row was rolled back (phrase bans); None while all rows have
         # `length` tokens, the common case, which keeps decode's plain path.
