@@ -60,7 +60,7 @@ def has_int8_dot() -> bool:
 @functools.cache
 def int8_available() -> bool:
     """Whether torch's dynamic-quantized linear runs here (x86 CPU builds with fbgemm)."""
-    if "fbgemm" not in torch.backends.quantized.supported_engines:
+    if _linear_dynamic is None or "fbgemm" not in torch.backends.quantized.supported_engines:
         return False
     try:
         linear = Int8Linear(torch.eye(4) * 0.5, torch.zeros(4))
@@ -71,7 +71,8 @@ def int8_available() -> bool:
 
 
 # Looked up once: resolving torch.ops.quantized.* costs microseconds per call, 49 calls a step.
-_linear_dynamic = torch.ops.quantized.linear_dynamic
+# (A torch build without the op leaves None: `int8_available` is then False.)
+_linear_dynamic = getattr(getattr(torch.ops, "quantized", None), "linear_dynamic", None)
 
 
 class Int8Linear:
