@@ -13,7 +13,8 @@ from typing import Any, Protocol
 import torch
 
 from writer.engine.cuda_graphs import CudaGraphSession, graphs_available
-from writer.engine.gpt2_runner import GPT2Runner, PrefixKV
+from writer.engine.gpt2_runner import GPT2Runner
+from writer.engine.kv import PrefixKV
 
 
 class DecodeSession(Protocol):

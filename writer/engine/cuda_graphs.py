@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from writer.engine.gpt2_runner import GPT2Runner, PrefixKV
+from writer.engine.gpt2_runner import GPT2Runner
+from writer.engine.kv import PrefixKV
 
 
 def graphs_available(device: torch.device) -> bool:
