@@ -137,17 +137,23 @@ def test_small_texts_stay_plain_rows(tmp_path) -> None:
     assert row == ("Once upon a time, twice.", None, None)
 
 
-def _schema_4_database(path: Path, texts: list[str]) -> None:
-    """A database as writer wrote it before migration 5: whole texts in `revisions`."""
+def _database_at(path: Path, version: int, title: str, text: str) -> sqlite3.Connection:
+    """A database built by the first `version` migrations, holding draft 1 with `text`."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for migration in db.MIGRATIONS[:4]:
+    for migration in db.MIGRATIONS[:version]:
         for statement in migration:
             conn.execute(statement)
-    conn.execute("PRAGMA user_version = 4")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.execute(
-        "INSERT INTO drafts (id, title, text, created, updated) VALUES (1, 'Old', ?, 1, 2)",
-        (texts[-1],),
+        "INSERT INTO drafts (id, title, text, created, updated) VALUES (1, ?, ?, 1, 2)",
+        (title, text),
     )
+    return conn
+
+
+def _schema_4_database(path: Path, texts: list[str]) -> None:
+    """A database as writer wrote it before migration 5: whole texts in `revisions`."""
+    conn = _database_at(path, 4, "Old", texts[-1])
     for i, text in enumerate(texts, 1):
         conn.execute(
             "INSERT INTO revisions (id, draft_id, text, created, reason) VALUES (?, 1, ?, ?, ?)",
@@ -226,15 +232,7 @@ def test_a_database_an_unreleased_build_took_to_schema_6_gets_summaries(tmp_path
     base = _prose(rng, 12_000)
     texts = [base, base + " and then the river rose.", "a short one"]
     path = tmp_path / "w.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migration in db.MIGRATIONS[:6]:
-        for statement in migration:
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 6")
-    conn.execute(
-        "INSERT INTO drafts (id, title, text, created, updated) VALUES (1, 'D', ?, 1, 2)",
-        (texts[-1],),
-    )
+    conn = _database_at(path, 6, "D", texts[-1])
     conn.execute(
         "INSERT INTO revision_bases (id, draft_id, data) VALUES (1, 1, ?)", (compress_text(base),)
     )

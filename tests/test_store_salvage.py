@@ -169,18 +169,23 @@ COMMIT;
 """
 
 
-def test_recover_output_is_read_and_cannot_touch_other_files(tmp_path, monkeypatch) -> None:
-    """The .recover route, with a stand-in `sqlite3` program: its rows (lost_and_found
-    included) are used, and the SQL it prints, built from a hostile file, cannot ATTACH."""
-    evil = tmp_path / "evil.db"
+def _salvage_with_recover_printing(script: str, tmp_path: Path, monkeypatch) -> salvage.Salvaged:
+    """Salvage three stories with a stand-in `sqlite3` program whose `.recover` prints `script`."""
     fake = tmp_path / "sqlite3"
-    script = RECOVER_OUTPUT.replace("{evil}", str(evil))
     fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{script}EOF\n")
     fake.chmod(0o755)
     monkeypatch.setattr(salvage.shutil, "which", lambda name: str(fake))
     path = tmp_path / "writer.db"
     _three_stories(path)
-    found = salvage.salvage(path)
+    return salvage.salvage(path)
+
+
+def test_recover_output_is_read_and_cannot_touch_other_files(tmp_path, monkeypatch) -> None:
+    """The .recover route, with a stand-in `sqlite3` program: its rows (lost_and_found
+    included) are used, and the SQL it prints, built from a hostile file, cannot ATTACH."""
+    evil = tmp_path / "evil.db"
+    script = RECOVER_OUTPUT.replace("{evil}", str(evil))
+    found = _salvage_with_recover_printing(script, tmp_path, monkeypatch)
     assert "sqlite3 .recover" in found.methods
     assert found.drafts[1][1] in ("Story 1", "From recover")  # SQLite's own read comes first
     assert found.revisions[7][1:3] == (2, "an orphaned revision")
@@ -251,7 +256,6 @@ def test_the_page_scan_reads_chats_and_keeps_a_cut_turn(tmp_path) -> None:
 
 
 def test_lost_and_found_chat_rows_from_recover_are_used(tmp_path, monkeypatch) -> None:
-    fake = tmp_path / "sqlite3"
     script = (
         "CREATE TABLE lost_and_found(rootpgno INTEGER, pgno INTEGER, nfield INTEGER, id INTEGER,"
         " c0, c1, c2, c3, c4, c5);\n"
@@ -260,12 +264,7 @@ def test_lost_and_found_chat_rows_from_recover_are_used(tmp_path, monkeypatch) -
         "INSERT INTO lost_and_found VALUES(32, 33, 5, 40, NULL, 9, 'character', 'I keep the"
         " lamps.', 6.0, NULL);\n"
     )
-    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{script}EOF\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(salvage.shutil, "which", lambda name: str(fake))
-    path = tmp_path / "writer.db"
-    _three_stories(path)
-    found = salvage.salvage(path)
+    found = _salvage_with_recover_printing(script, tmp_path, monkeypatch)
     assert found.chats[9] == (9, 2, "Ode", "A lamplighter.", 5.0, 6.0)
     assert found.turns[40] == (40, 9, "character", "I keep the lamps.", 6.0)
 
