@@ -79,6 +79,8 @@ class Linear:
         )
         self.weight_t = weight.t().contiguous() if transpose and not pack and not int8 else None
         self.weight = None if pack or transpose or int8 else weight
+        # The decode step's call (each row independent of the others in int8; quant.py).
+        self.rowwise = self.int8.rowwise if self.int8 is not None else self.__call__
 
     def __call__(
         self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
@@ -393,7 +395,20 @@ class GPT2Runner:
 
     def new_suffix(self, batch: int, capacity: int) -> SuffixKV:
         return SuffixKV(
-            len(self.blocks), batch, self.n_head, capacity, self.head_dim, self.dtype, self.device
+            len(self.blocks),
+            batch,
+            self.n_head,
+            capacity,
+            self.head_dim,
+            self.dtype,
+            self.device,
+            # In int8 (see `chunk`) the products over the prompt run on a multiple of 8 rows:
+            # the CPU's matrix kernels can take other code paths for other row counts
+            # (measured here: 1-3 rows give other last bits than 4 or more), and a candidate
+            # must come out the same alone (`--seed S -n 1`) as among others. With the same
+            # shapes for 1-8 candidates that holds on any CPU; the padding costs little, since
+            # these products read the prompt's keys and values once for all rows.
+            pad_rows=8 if self.chunk else 0,
         )
 
     @torch.inference_mode()
@@ -401,83 +416,65 @@ class GPT2Runner:
         """One step for n candidates: `tokens` [n] at position prefix+suffix length.
 
         Every candidate shares `prefix` and has its own row in `suffix`. Returns logits [n, V].
+        Rows may have different suffix lengths (after a phrase-ban rollback): each then writes
+        at its own position and attends to its own length (stale positions masked out).
+
+        Written for few operations a step: at one candidate the step is bound by the ~80
+        small operations per layer around the matrix kernels as much as by the kernels.
         """
-        if suffix.lengths is not None:
-            return self._decode_ragged(tokens, prefix, suffix)
         n = tokens.shape[0]
-        s = suffix.length
+        heads, head_dim, d = self.n_head, self.head_dim, self.d_model
         p = prefix.length
-        h = self.wte[tokens].to(self.dtype) + self.wpe[p + s]  # [n, d]
+        query = suffix.query  # [H, n, hd]
+        query_rows = query.view(heads * n, head_dim, 1)
+        if suffix.pad_rows:
+            q_pad, q_real, p_pad, p_real = suffix.padded(p)
+        if suffix.lengths is None:
+            s = suffix.length
+            top, where, hidden = s + 1, s, None
+            h = self.wte[tokens].to(self.dtype) + self.wpe[p + s]  # [n, d]
+        else:
+            lengths = torch.tensor(suffix.lengths, dtype=torch.long, device=self.device)
+            top = max(suffix.lengths) + 1
+            rows = torch.arange(n, device=self.device)
+            where = (slice(None), slice(None), rows, lengths)
+            hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]
+            h = self.wte[tokens].to(self.dtype) + self.wpe[p + lengths]
+        keys_t, values = prefix.keys_t, prefix.values
         for i, blk in enumerate(self.blocks):
-            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b), None, True)
-            q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
-            sk, sv = suffix.keys[i], suffix.values[i]
-            sk[:, :, s] = k
-            sv[:, :, s] = v
-            q = q * self.scale
-            # Scores against the shared prefix: all n queries of a head in one product.
-            pk, pv = prefix.keys[i], prefix.values[i]  # [H, P, hd]
-            scores_p = self._rows(q, pk.transpose(1, 2))  # [n, H, P]
+            qkv = blk.attn.rowwise(self._ln(h, blk.ln1_w, blk.ln1_b)).view(n, 3, heads, head_dim)
+            kv = suffix.kv[i]  # [2, H, n, cap, hd]
+            if hidden is None:
+                kv[:, :, :, where] = qkv[:, 1:].permute(1, 2, 0, 3)
+            else:
+                kv[where] = qkv[:, 1:].permute(1, 2, 0, 3)
+            torch.mul(qkv[:, 0].transpose(0, 1), self.scale, out=query)
+            # Scores against the shared prompt: all n queries of a head in one product.
+            if suffix.pad_rows:
+                q_real.copy_(query)
+                scores_p = torch.bmm(q_pad, keys_t[i])[:, :n]  # [H, n, P]
+            else:
+                scores_p = torch.bmm(query, keys_t[i])
             # Scores against each candidate's own suffix (including this token).
-            scores_s = torch.matmul(sk[:, :, : s + 1], q.unsqueeze(-1)).squeeze(-1)  # [n, H, s+1]
-            scores = torch.cat([scores_p, scores_s], dim=-1)  # [n, H, P+s+1]
-            probs = torch.softmax(scores, dim=-1)
-            a = self._rows(probs[..., :p], pv)  # [n, H, hd]
-            a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, : s + 1]).squeeze(-2)
-            h = h + blk.proj(a.reshape(n, self.d_model), None, True)
-            h = h + self._mlp(blk, h, True)
-        suffix.length = s + 1
-        return self.logits(h, True)
-
-    def _rows(self, x: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
-        """x @ shared per head for the n candidates' rows: x [n, H, k], shared [H, k, m].
-
-        In int8 (see `chunk`) the rows are padded to a multiple of 8: the CPU's matrix kernels
-        can take other code paths for other row counts (measured here: 1-3 rows give other last
-        bits than 4 or more), and a candidate must come out the same alone (`--seed S -n 1`) as
-        among others. With the same shapes for 1-8 candidates, that holds on any CPU; the
-        padding costs little, since these products read the prompt's keys and values once for
-        all rows.
-        """
-        n = x.shape[0]
-        if self.chunk and n % 8:
-            x = torch.cat((x, x.new_zeros(8 - n % 8, *x.shape[1:])))
-        return torch.matmul(x.transpose(0, 1), shared).transpose(0, 1)[:n]
-
-    def _decode_ragged(
-        self, tokens: torch.Tensor, prefix: PrefixKV, suffix: SuffixKV
-    ) -> torch.Tensor:
-        """`decode` when rows have different suffix lengths (after a phrase-ban rollback).
-
-        Each row writes its key/value at its own position and attends to its own length; the
-        positions past it (stale tokens of a rolled-back row) are masked out.
-        """
-        assert suffix.lengths is not None
-        n = tokens.shape[0]
-        lengths = torch.tensor(suffix.lengths, dtype=torch.long, device=self.device)
-        p = prefix.length
-        top = max(suffix.lengths) + 1
-        rows = torch.arange(n, device=self.device)
-        hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]  # [n, top]
-        h = self.wte[tokens] + self.wpe[p + lengths]  # [n, d]
-        for i, blk in enumerate(self.blocks):
-            qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b), None, True)
-            q, k, v = (x.view(n, self.n_head, self.head_dim) for x in qkv.split(self.d_model, -1))
-            sk, sv = suffix.keys[i], suffix.values[i]
-            sk[rows, :, lengths] = k
-            sv[rows, :, lengths] = v
-            q = q * self.scale
-            pk, pv = prefix.keys[i], prefix.values[i]
-            scores_p = self._rows(q, pk.transpose(1, 2))  # [n, H, P]
-            scores_s = torch.matmul(sk[:, :, :top], q.unsqueeze(-1)).squeeze(-1)  # [n, H, top]
-            scores_s = scores_s.masked_fill(hidden[:, None, :], float("-inf"))
-            scores = torch.cat([scores_p, scores_s], dim=-1)
-            probs = torch.softmax(scores, dim=-1)
-            a = self._rows(probs[..., :p], pv)
-            a = a + torch.matmul(probs[..., p:].unsqueeze(-2), sv[:, :, :top]).squeeze(-2)
-            h = h + blk.proj(a.reshape(n, self.d_model), None, True)
-            h = h + self._mlp(blk, h, True)
-        suffix.lengths = [n + 1 for n in suffix.lengths]
-        suffix.length = max(suffix.lengths)
-        suffix._settle()
+            scores_s = torch.bmm(suffix.keys_flat[i][:, :top], query_rows).view(heads, n, top)
+            if hidden is not None:
+                scores_s = scores_s.masked_fill(hidden, float("-inf"))
+            probs = torch.softmax(torch.cat((scores_p, scores_s), -1), -1)  # [H, n, P+top]
+            if suffix.pad_rows:
+                p_real.copy_(probs[..., :p])
+                a = torch.bmm(p_pad, values[i])[:, :n]  # [H, n, hd]
+            else:
+                a = torch.bmm(probs[..., :p], values[i])
+            own = probs[..., p:].reshape(heads * n, 1, top)
+            a = a + torch.bmm(own, suffix.values_flat[i][:, :top]).view(heads, n, head_dim)
+            h = h + blk.proj.rowwise(a.transpose(0, 1).reshape(n, d))
+            h = h + blk.out.rowwise(
+                blk.fc.rowwise(self._ln(h, blk.ln2_w, blk.ln2_b), self.gelu_approx)
+            )
+        if hidden is None:
+            suffix.length = s + 1
+        else:
+            suffix.lengths = [length + 1 for length in suffix.lengths]
+            suffix.length = max(suffix.lengths)
+            suffix._settle()
         return self.logits(h, True)

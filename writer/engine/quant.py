@@ -71,8 +71,11 @@ def int8_available() -> bool:
 
 
 # Looked up once: resolving torch.ops.quantized.* costs microseconds per call, 49 calls a step.
-# (A torch build without the op leaves None: `int8_available` is then False.)
+# `_op` is the C++ entry point: the Python packet's __call__ first scans the arguments for
+# fake script objects (tracing), ~3 us a call here. (A torch build without the op leaves None:
+# `int8_available` is then False.)
 _linear_dynamic = getattr(getattr(torch.ops, "quantized", None), "linear_dynamic", None)
+_linear_dynamic = getattr(_linear_dynamic, "_op", _linear_dynamic)
 
 
 class Int8Linear:
@@ -106,6 +109,10 @@ class Int8Linear:
         # then quantized with its own scale, alike whatever else is in the call.
         self.pin = torch.zeros(1, w.shape[1])
         self.pin[0, 0], self.pin[0, 1] = -1.0, 1.0
+        # Per row count: the kernel's input with the pinned row in place, and a view of the rows
+        # above it (the scaled rows are written there: no concatenation per call). Used by one
+        # decode at a time (the engine runs one request at a time).
+        self._inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(
         self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
@@ -114,13 +121,22 @@ class Int8Linear:
         if x.dim() != 2:
             out = self(x.reshape(-1, x.shape[-1]), gelu, rowwise)
             return out.reshape(*x.shape[:-1], self.out_features)
-        if not rowwise:
-            out = _linear_dynamic(x, self.packed, self.reduce_range)
-            if self.bias is not None:
-                out.add_(self.bias)
-            return out if gelu is None else F.gelu(out, approximate=gelu)
+        if rowwise:
+            return self.rowwise(x, gelu)
+        out = _linear_dynamic(x, self.packed, self.reduce_range)
+        if self.bias is not None:
+            out.add_(self.bias)
+        return out if gelu is None else F.gelu(out, approximate=gelu)
+
+    def rowwise(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
+        """x: [rows, in], each row quantized on its own (see `pin`); the decode step's call."""
+        n = x.shape[0]
+        buffers = self._inputs.get(n)
+        if buffers is None:
+            whole = torch.cat((x.new_zeros(n, x.shape[1]), self.pin))
+            buffers = self._inputs[n] = (whole, whole[:n])
         scale = x.abs().amax(1, keepdim=True).clamp_(min=1e-30)
-        out = _linear_dynamic(torch.cat((x / scale, self.pin)), self.packed, self.reduce_range)
-        out = out[:-1]
+        torch.div(x, scale, out=buffers[1])
+        out = _linear_dynamic(buffers[0], self.packed, self.reduce_range)[:n]
         out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)
         return out if gelu is None else F.gelu(out, approximate=gelu)
