@@ -254,12 +254,22 @@ def apply_processors(
     """Run the logits processors on each row's own ids (rows differ in length after a rollback:
     they are processed in groups of equal length)."""
     if all(length == lengths[0] for length in lengths):
-        return processors(history[:, : prompt + lengths[0]], logits.clone())
+        return _run_processors(processors, history[:, : prompt + lengths[0]], logits.clone())
     scores = torch.empty_like(logits)
     for length in sorted(set(lengths)):
         group = torch.tensor(
             [b for b, n in enumerate(lengths) if n == length], device=history.device
         )
         ids = history.index_select(0, group)[:, : prompt + length]
-        scores[group] = processors(ids, logits.index_select(0, group))
+        scores[group] = _run_processors(processors, ids, logits.index_select(0, group))
+    return scores
+
+
+def _run_processors(
+    processors: LogitsProcessorList, ids: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
+    """`processors(ids, scores)` without its per-call `inspect.signature` of every processor
+    (~0.1 ms a step; ours take no extra arguments)."""
+    for processor in processors:
+        scores = processor(ids, scores)
     return scores
