@@ -30,6 +30,11 @@ import torch.nn.functional as F
 from writer.engine.kv import PrefixKV, SuffixKV
 from writer.engine.quant import Int8Linear
 
+# int8's bf16 prompt keys/values (`kv_dtype`) are widened to float32 for the products each step,
+# which reads half the bytes; for short prompts the widening itself costs more (measured: a
+# one-row step at 32 prompt tokens 8.7 ms against 8.1 widened once per request; even at 256):
+# up to this many tokens they are widened once per request instead (the same numbers).
+_UPCAST_ONCE = 256
 # Rows at or below this take the `W @ h^T` form for the lm_head (decode); more rows use F.linear.
 _SMALL_ROWS = 32
 
@@ -257,6 +262,13 @@ class GPT2Runner:
         # FastGPT2Backend), so every position is computed by the same operations whatever the
         # cache held. fp32 needs no such care: its last-bit differences never reach a sample.
         self.chunk = 64 if int8 else 0
+        # int8 holds the prompt's keys and values in bf16 (as llama.cpp holds its KV cache in
+        # f16): half the memory, and half the bytes each decode step reads from them, which at
+        # 512-1000 prompt tokens are 38-74 MB against the weights' 124 MB (measured: a 4-row
+        # step at 960 tokens 17.0 -> 15.3 ms). They are rounded where they are made, so every
+        # position attends to the same rounded numbers whether the cache held them or not;
+        # the attention itself runs in float32. Its effect on quality is in bench's figures.
+        self.kv_dtype = torch.bfloat16 if int8 else self.dtype
         if int8 and (self.device.type != "cpu" or self.dtype != torch.float32):
             raise ValueError("int8 weights need float32 tensors on the CPU")
         self.packed = pack and not int8 and packing_available(self.device, self.dtype)
@@ -358,11 +370,13 @@ class GPT2Runner:
         for i, blk in enumerate(self.blocks):
             qkv = blk.attn(self._ln(h, blk.ln1_w, blk.ln1_b))
             q, k, v = (self._heads(x) for x in qkv.split(self.d_model, dim=-1))  # [H, T, hd]
+            k, v = k.to(self.kv_dtype), v.to(self.kv_dtype)
             if past:
                 k = torch.cat([prefix.keys[i], k], dim=1)
                 v = torch.cat([prefix.values[i], v], dim=1)
             keys.append(k)
             values.append(v)
+            k, v = k.to(self.dtype), v.to(self.dtype)
             a = F.scaled_dot_product_attention(
                 q.unsqueeze(0),
                 k.unsqueeze(0),
@@ -441,6 +455,10 @@ class GPT2Runner:
             hidden = torch.arange(top, device=self.device)[None, :] > lengths[:, None]
             h = self.wte[tokens].to(self.dtype) + self.wpe[p + lengths]
         keys_t, values = prefix.keys_t, prefix.values
+        upcast = p > 0 and values[0].dtype != self.dtype  # int8's bf16 prompt KV (`kv_dtype`)
+        if upcast and p <= _UPCAST_ONCE:
+            keys_t, values = suffix.prompt_as(prefix, self.dtype)
+            upcast = False
         for i, blk in enumerate(self.blocks):
             qkv = blk.attn.rowwise(self._ln(h, blk.ln1_w, blk.ln1_b)).view(n, 3, heads, head_dim)
             kv = suffix.kv[i]  # [2, H, n, cap, hd]
@@ -450,11 +468,14 @@ class GPT2Runner:
                 kv[where] = qkv[:, 1:].permute(1, 2, 0, 3)
             torch.mul(qkv[:, 0].transpose(0, 1), self.scale, out=query)
             # Scores against the shared prompt: all n queries of a head in one product.
+            prompt_k, prompt_v = keys_t[i], values[i]
+            if upcast:
+                prompt_k, prompt_v = prompt_k.to(self.dtype), prompt_v.to(self.dtype)
             if suffix.pad_rows:
                 q_real.copy_(query)
-                scores_p = torch.bmm(q_pad, keys_t[i])[:, :n]  # [H, n, P]
+                scores_p = torch.bmm(q_pad, prompt_k)[:, :n]  # [H, n, P]
             else:
-                scores_p = torch.bmm(query, keys_t[i])
+                scores_p = torch.bmm(query, prompt_k)
             # Scores against each candidate's own suffix (including this token).
             scores_s = torch.bmm(suffix.keys_flat[i][:, :top], query_rows).view(heads, n, top)
             if hidden is not None:
@@ -462,9 +483,9 @@ class GPT2Runner:
             probs = torch.softmax(torch.cat((scores_p, scores_s), -1), -1)  # [H, n, P+top]
             if suffix.pad_rows:
                 p_real.copy_(probs[..., :p])
-                a = torch.bmm(p_pad, values[i])[:, :n]  # [H, n, hd]
+                a = torch.bmm(p_pad, prompt_v)[:, :n]  # [H, n, hd]
             else:
-                a = torch.bmm(probs[..., :p], values[i])
+                a = torch.bmm(probs[..., :p], prompt_v)
             own = probs[..., p:].reshape(heads * n, 1, top)
             a = a + torch.bmm(own, suffix.values_flat[i][:, :top]).view(heads, n, head_dim)
             h = h + blk.proj.rowwise(a.transpose(0, 1).reshape(n, d))

@@ -60,6 +60,7 @@ class SuffixKV:
         # `length` tokens, the common case.
         self.lengths: list[int] | None = None
         self.pad_rows = pad_rows
+        self._prompt: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._views()
 
     def _views(self) -> None:
@@ -86,6 +87,16 @@ class SuffixKV:
             p = self.query.new_zeros(heads, rows, prefix_length)
             self._padded = (prefix_length, (q, q[:, :n], p, p[:, :n]))
         return self._padded[1]
+
+    def prompt_as(self, prefix: PrefixKV, dtype: torch.dtype) -> tuple[list, list]:
+        """The prompt's keys (transposed, as PrefixKV.keys_t) and values in `dtype`, made once
+        per request."""
+        if self._prompt is None:
+            self._prompt = (
+                [k.to(dtype).transpose(1, 2) for k in prefix.keys],
+                [v.to(dtype) for v in prefix.values],
+            )
+        return self._prompt
 
     def rewind(self, row: int, length: int) -> None:
         """Forget row `row`'s tokens from position `length` on (they are overwritten later)."""
