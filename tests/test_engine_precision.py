@@ -86,13 +86,17 @@ def test_int8_prompt_numbers_do_not_depend_on_the_prefix_cache(int8_engine: Engi
 def test_int8_candidate_rows_do_not_depend_on_their_neighbours(int8_engine: Engine) -> None:
     """A candidate computed alone gives the same bits as among 3 or 6 (`--seed S -n 1`)."""
     runner = int8_engine.backend.runner
-    _, kv = runner.prefill(torch.tensor(int8_engine.tokenizer.encode(STORY)), None)
-    tokens = torch.tensor([11, 40, 7, 90, 3, 12])
-    suffixes = {n: runner.new_suffix(n, 8) for n in (1, 3, 6)}
-    for _ in range(4):  # several steps: the candidates' own keys and values count too
-        alone = runner.decode(tokens[1:2], kv, suffixes[1])
-        for n in (3, 6):
-            assert torch.equal(runner.decode(tokens[:n], kv, suffixes[n])[1], alone[0])
+    # A prompt of one piece, and one of two (its bf16 keys and values widened every step).
+    story = int8_engine.tokenizer.encode(STORY)
+    for ids in (story[:40], story):
+        _, kv = runner.prefill(torch.tensor(ids), None)
+        tokens = torch.tensor([11, 40, 7, 90, 3, 12])
+        suffixes = {n: runner.new_suffix(n, 8) for n in (1, 3, 6)}
+        for _ in range(4):  # several steps: the candidates' own keys and values count too
+            alone = runner.decode(tokens[1:2], kv, suffixes[1])
+            for n in (3, 6):
+                assert torch.equal(runner.decode(tokens[:n], kv, suffixes[n])[1], alone[0])
+    assert len(story) > runner.chunk
 
 
 @needs_int8

@@ -31,10 +31,10 @@ from writer.engine.kv import PrefixKV, SuffixKV
 from writer.engine.quant import Int8Linear
 
 # int8's bf16 prompt keys/values (`kv_dtype`) are widened to float32 for the products each step,
-# which reads half the bytes; for short prompts the widening itself costs more (measured: a
-# one-row step at 32 prompt tokens 8.7 ms against 8.1 widened once per request; even at 256):
-# up to this many tokens they are widened once per request instead (the same numbers).
-_UPCAST_ONCE = 256
+# which reads half the bytes; for a prompt of one piece (`chunk`) they are widened once per
+# request instead (the same numbers; measured: a one-row step at 32 prompt tokens 8.4 against
+# 8.4-9.0 ms, equal or better per step from 128 tokens on).
+_UPCAST_ONCE = 64
 # Rows at or below this take the `W @ h^T` form for the lm_head (decode); more rows use F.linear.
 _SMALL_ROWS = 32
 
@@ -459,6 +459,8 @@ class GPT2Runner:
         if upcast and p <= _UPCAST_ONCE:
             keys_t, values = suffix.prompt_as(prefix, self.dtype)
             upcast = False
+        elif upcast:
+            wide_k, wide_v = suffix.widening(self.dtype, p)
         for i, blk in enumerate(self.blocks):
             qkv = blk.attn.rowwise(self._ln(h, blk.ln1_w, blk.ln1_b)).view(n, 3, heads, head_dim)
             kv = suffix.kv[i]  # [2, H, n, cap, hd]
@@ -468,9 +470,11 @@ class GPT2Runner:
                 kv[where] = qkv[:, 1:].permute(1, 2, 0, 3)
             torch.mul(qkv[:, 0].transpose(0, 1), self.scale, out=query)
             # Scores against the shared prompt: all n queries of a head in one product.
-            prompt_k, prompt_v = keys_t[i], values[i]
-            if upcast:
-                prompt_k, prompt_v = prompt_k.to(self.dtype), prompt_v.to(self.dtype)
+            if upcast:  # widened into the same two buffers for every layer: no allocation
+                prompt_k = wide_k.copy_(prefix.keys[i]).transpose(1, 2)
+                prompt_v = wide_v.copy_(values[i])
+            else:
+                prompt_k, prompt_v = keys_t[i], values[i]
             if suffix.pad_rows:
                 q_real.copy_(query)
                 scores_p = torch.bmm(q_pad, prompt_k)[:, :n]  # [H, n, P]

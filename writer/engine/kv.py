@@ -61,6 +61,7 @@ class SuffixKV:
         self.lengths: list[int] | None = None
         self.pad_rows = pad_rows
         self._prompt: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._wide: tuple[torch.Tensor, torch.Tensor] | None = None
         self._views()
 
     def _views(self) -> None:
@@ -97,6 +98,19 @@ class SuffixKV:
                 [v.to(dtype) for v in prefix.values],
             )
         return self._prompt
+
+    def widening(self, dtype: torch.dtype, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two [heads, length, head_dim] buffers a decode step widens one layer's prompt keys
+        and values into (allocated per step they cost more than the widening: page faults)."""
+        if self._wide is None:
+            heads, _, head_dim = self.query.shape
+            shape = (heads, length, head_dim)
+            device = self.query.device
+            self._wide = (
+                torch.empty(shape, dtype=dtype, device=device),
+                torch.empty(shape, dtype=dtype, device=device),
+            )
+        return self._wide
 
     def rewind(self, row: int, length: int) -> None:
         """Forget row `row`'s tokens from position `length` on (they are overwritten later)."""
