@@ -236,6 +236,29 @@ def test_governor_keeps_all_threads_on_a_quiet_machine_and_drops_under_a_hog() -
         torch.set_num_threads(saved)
 
 
+@needs_int8
+def test_governor_times_whole_prompt_pieces_too(tiny_model_dir) -> None:
+    """A long prompt is computed piece by piece in int8: when whole pieces with all threads
+    are slower than one thread was, the rest of the request runs with one (as decode does)."""
+    engine = load_engine(str(tiny_model_dir), device="cpu", precision="int8", threads=2)
+    backend, governor = engine.backend, engine.backend.governor
+    ids = engine.tokenizer.encode(STORY * 3)[: 2 * backend.runner.chunk]
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        quiet = backend.prompt_logits(ids)
+        assert governor.drops == 0 and torch.get_num_threads() == 2
+        governor.best[(1, 0)] = 1e-9  # as if one thread had been far faster: a starved pool
+        backend.clear_cache()
+        governor.begin()
+        assert torch.equal(backend.prompt_logits(ids), quiet)
+        assert governor.drops == 1 and torch.get_num_threads() == 1
+        backend.end_request()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+
+
 @pytest.mark.parametrize("precision", ["fp32", pytest.param("int8", marks=needs_int8)])
 def test_thread_count_does_not_change_the_numbers(tiny_model_dir, precision: str) -> None:
     """The governor may switch threads mid-request: seeds must still reproduce exactly."""

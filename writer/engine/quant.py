@@ -109,10 +109,10 @@ class Int8Linear:
         # then quantized with its own scale, alike whatever else is in the call.
         self.pin = torch.zeros(1, w.shape[1])
         self.pin[0, 0], self.pin[0, 1] = -1.0, 1.0
-        # Per row count: the kernel's input with the pinned row in place, and a view of the rows
-        # above it (the scaled rows are written there: no concatenation per call). Used by one
-        # decode at a time (the engine runs one request at a time).
-        self._inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # The kernel's input with the pinned row in place, and a view of the rows above it (the
+        # scaled rows are written there: no concatenation per call); made again when the row
+        # count changes. Used by one decode at a time (the engine runs one request at a time).
+        self._input = self._rows_view = torch.zeros(0)
 
     def __call__(
         self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
@@ -131,12 +131,11 @@ class Int8Linear:
     def rowwise(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
         """x: [rows, in], each row quantized on its own (see `pin`); the decode step's call."""
         n = x.shape[0]
-        buffers = self._inputs.get(n)
-        if buffers is None:
-            whole = torch.cat((x.new_zeros(n, x.shape[1]), self.pin))
-            buffers = self._inputs[n] = (whole, whole[:n])
+        if self._rows_view.shape[0] != n:
+            self._input = torch.cat((x.new_zeros(n, x.shape[1]), self.pin))
+            self._rows_view = self._input[:n]
         scale = x.abs().amax(1, keepdim=True).clamp_(min=1e-30)
-        torch.div(x, scale, out=buffers[1])
-        out = _linear_dynamic(buffers[0], self.packed, self.reduce_range)[:n]
+        torch.div(x, scale, out=self._rows_view)
+        out = _linear_dynamic(self._input, self.packed, self.reduce_range)[:n]
         out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)
         return out if gelu is None else F.gelu(out, approximate=gelu)
