@@ -76,9 +76,7 @@ class ThreadGovernor:
         self.current = threads
 
     def before_step(self, rows: int, step: int) -> int:
-        """Choose (and set) the thread count for decode step `step` of `rows` rows (or whole
-        prompt piece `step`, with rows 0: backends time int8 prompts piece by piece); returns
-        it."""
+        """Choose (and set) the thread count for decode step `step`; returns it."""
         if not self.enabled or self.full <= 1:
             return self.current
         if self.current == self.full and (1, rows) not in self.best and step == 2:
@@ -91,6 +89,28 @@ class ThreadGovernor:
                 self.probing = True
                 self._set(self.full)
         return self.current
+
+    # A whole prompt piece this many times slower than the fastest one seen with all threads
+    # is a starved pool: measured here, pieces differ by up to ~1.3x with the prompt's length
+    # on a quiet machine, and were 2.6x slower with two threads under a hog.
+    STARVED_PIECE = 1.8
+
+    def after_piece(self, threads: int, seconds: float) -> None:
+        """Time of one whole int8 prompt piece (backends time prompts piece by piece): two in
+        a row starved leave the rest of the request on one thread. No one-thread probe here:
+        it would cost every process's first prompt a slow piece."""
+        if not self.enabled or self.full <= 1 or threads != self.full:
+            return
+        best = self.best.get((threads, 0))
+        self.best[(threads, 0)] = seconds if best is None else min(best, seconds)
+        if best is not None and seconds > self.STARVED_PIECE * best:
+            self.slow_steps += 1
+            if self.slow_steps >= 2:
+                self.slow_steps = 0
+                self.drops += 1
+                self._set(1)
+        else:
+            self.slow_steps = 0
 
     def after_step(self, rows: int, threads: int, seconds: float) -> None:
         key = (threads, rows)
@@ -174,32 +194,27 @@ class FastGPT2Backend:
         self, ids: list[int], start: int, prefix: PrefixKV | None
     ) -> tuple[torch.Tensor, PrefixKV]:
         """Compute `ids[start:]` after `prefix`; in int8 piece by piece (GPT2Runner.chunk),
-        each whole piece timed by the thread governor as a decode step is: under a CPU hog a
+        each whole piece timed by the thread governor (`after_piece`): under a CPU hog a
         512-token prompt took 0.64 s with two threads against 0.42 s with one."""
         device = self.runner.device
         chunk = self.runner.chunk
         if not chunk or device.type != "cpu":
             new = torch.tensor(ids[start:], dtype=torch.long, device=device)
             return self.runner.prefill(new, prefix)
-        kv, logits, pieces = prefix, None, 0
+        kv, logits = prefix, None
         while start < len(ids):
             end = min(len(ids), start // chunk * chunk + chunk)
             new = torch.tensor(ids[start:end], dtype=torch.long, device=device)
             if end - start < chunk:  # a part piece: its time says nothing about the machine
                 logits, kv = self.runner.prefill(new, kv)
             else:
-                pieces += 1
-                threads = self.governor.before_step(_PROMPT_PIECE, pieces)
+                threads = self.governor.current
                 began = time.perf_counter()
                 logits, kv = self.runner.prefill(new, kv)
-                self.governor.after_step(_PROMPT_PIECE, threads, time.perf_counter() - began)
+                self.governor.after_piece(threads, time.perf_counter() - began)
             start = end
         assert logits is not None and kv is not None
         return logits, kv
-
-
-# The governor's key for whole prompt pieces (decode steps are keyed by their row count, >= 1).
-_PROMPT_PIECE = 0
 
 
 class _FastSession:

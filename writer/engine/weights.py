@@ -79,11 +79,12 @@ class LazyTensors(Mapping[str, torch.Tensor]):
         self.path, self.device, self.dtype = path, device, dtype
         with safe_open(str(path), framework="pt") as f:
             self._names = list(f.keys())
+        self._known = set(self._names)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         from safetensors import safe_open
 
-        if name not in self._names:
+        if name not in self._known:
             raise KeyError(name)
         with safe_open(str(self.path), framework="pt") as f:
             t = f.get_tensor(name)
@@ -91,6 +92,11 @@ class LazyTensors(Mapping[str, torch.Tensor]):
             converted = t.to(device=self.device, dtype=self.dtype)
             return converted.clone() if converted.data_ptr() == t.data_ptr() else converted
         return t.to(self.device).clone()
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own `in` reads the tensor (a copy of it) just to answer: 0.2 s of GPT-2
+        # small's load went to reading every tensor twice.
+        return name in self._known
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
