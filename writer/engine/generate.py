@@ -25,16 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Container, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import LogitsProcessorList
 
 from writer.engine import prompts
 from writer.engine.backends import make_backend
 from writer.engine.context import StoryContext, assemble_context
-from writer.engine.phrases import BanMatcher, BanTracker, TokenTable, token_table
-from writer.engine.sampling import apply_processors, build_processors, choose_tokens
 from writer.engine.stops import find_stop, safe_length
 from writer.engine.tokenprobs import (
     StepRecord,
@@ -61,6 +58,11 @@ from writer.engine.types import (
 )
 from writer.errors import WriterError
 from writer.presets import SamplingParams
+
+if TYPE_CHECKING:
+    from transformers import LogitsProcessorList
+
+    from writer.engine.phrases import TokenTable
 
 
 def default_threads() -> int:
@@ -184,6 +186,12 @@ class Engine:
 
     # -- cache ------------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Import what the first request needs (the samplers, built on transformers: ~0.5 s)
+        ahead of it: the app calls this after showing the model as ready."""
+        import writer.engine.phrases
+        import writer.engine.sampling  # noqa: F401
+
     def cache_info(self) -> dict[str, int]:
         """Prefix-cache entries and tokens held (bounded: one entry, one context window)."""
         return self.backend.cache_info()
@@ -285,6 +293,8 @@ class Engine:
             logits = self.backend.prompt_logits(built.ids)
             ids = torch.tensor([built.ids], dtype=torch.long, device=self.device)
             processors, _ = self._processors(params, len(built.ids), "continue", logits.shape[-1])
+            from writer.engine.sampling import apply_processors
+
             scores = apply_processors(processors, ids, len(built.ids), [0], logits[None])
             return next_token_choices(logits, scores[0], k, params.greedy, self._texts)
 
@@ -324,6 +334,11 @@ class Engine:
     def _processors(
         self, params: SamplingParams, prompt_length: int, mode: str, vocab: int
     ) -> tuple[LogitsProcessorList, TokenTable | None]:
+        # Here, not at import: the samplers build on transformers' processors, whose import
+        # (~0.5 s) a plain GPT-2 folder's load does not otherwise need (see `prepare`).
+        from writer.engine.phrases import token_table
+        from writer.engine.sampling import build_processors
+
         needs_table = params.ban or params.bias or params.dry_multiplier > 0
         table = token_table(self.tokenizer, vocab) if needs_table else None
         processors = build_processors(
@@ -365,6 +380,9 @@ class Engine:
         session = self.backend.begin(built.ids, rows_n, max_new)
         vocab = session.first_logits.shape[-1]
         processors, table = self._processors(params, len(built.ids), mode, vocab)
+        from writer.engine.phrases import BanMatcher, BanTracker
+        from writer.engine.sampling import apply_processors, choose_tokens
+
         bans = None
         if params.ban and table is not None:
             bans = BanTracker(BanMatcher(table, params.ban), table, built.ids, max_new)

@@ -91,6 +91,15 @@ class ModelSlot:
         else:
             freeze_long_lived_objects()
             self._app.post_message(ModelReady(name, engine, str(getattr(engine, "device", ""))))
+            # What the first request needs but the load did not (the samplers: ~0.5 s of
+            # imports), while the author reads the "ready" and writes.
+            prepare = getattr(engine, "prepare", None)
+            if prepare is not None:
+                try:
+                    prepare()
+                except Exception as exc:  # the first request will meet it and say so
+                    log_exception(exc)
+                freeze_long_lived_objects()
 
     def ready(self, message: ModelReady) -> bool:
         """Take the loaded engine; False for a model we switched away from (loaded late)."""
