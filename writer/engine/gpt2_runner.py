@@ -433,8 +433,8 @@ class GPT2Runner:
         Rows may have different suffix lengths (after a phrase-ban rollback): each then writes
         at its own position and attends to its own length (stale positions masked out).
 
-        Written for few operations a step: at one candidate the step is bound by the ~80
-        small operations per layer around the matrix kernels as much as by the kernels.
+        Written for few operations a step: at one candidate the step is bound by the small
+        operations around the matrix kernels (~60 a layer) nearly as much as by the kernels.
         """
         n = tokens.shape[0]
         heads, head_dim, d = self.n_head, self.head_dim, self.d_model
