@@ -244,7 +244,8 @@ def _report(
     if load:
         lines += [
             f"| process start to engine ready | {fmt(load['process_s'])} | <= 3 s |",
-            f"| import writer.engine (torch; transformers waits for the first request) | {fmt(load['import_s'])} | |",
+            "| import writer.engine (torch; transformers comes with the first request) "
+            f"| {fmt(load['import_s'])} | |",
             f"| load_engine alone | {fmt(load['load_engine_s'])} | |",
             f"| RSS, model loaded ({load.get('precision', '?')}) "
             f"| {load['rss_loaded'] / mb:.0f} MB | |",

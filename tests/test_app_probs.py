@@ -117,6 +117,28 @@ async def test_swap_in_the_text_just_inserted(engine):
         await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
 
 
+async def test_inserted_text_with_carriage_returns_or_deleted_since(engine):
+    """The editor turns a candidate's "\r\n" into "\n": shift+f9 still finds the inserted
+    text (it failed with "Index ... does not correspond to a location" and stopped the app);
+    deleted since, it says so."""
+    app = WriterApp(engine_loader=loader_for(engine))
+    async with run_app(app, size=(110, 32)) as pilot:
+        await _generate(pilot, app)
+        app.panel.texts[1] = "\r\nA line.\r\n" + app.panel.texts[1]
+        await pilot.press("tab", "2")
+        await pilot.pause()
+        assert app.editor.text.startswith(PROMPT + "\nA line.\n")
+        await pilot.press("shift+f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TokenProbsScreen))
+        app.editor.select_all()
+        await pilot.press("backspace")
+        await pilot.press("shift+f9")
+        await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
+        assert app.is_running
+
+
 async def test_next_token_at_the_cursor_inserts_the_pick(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:

@@ -229,11 +229,13 @@ class Generation:
             request, prefix = self.prefix
             prefix = prefix if request == message.panel.request else ""
             start = editor.cursor_location
-            editor.insert_as_one_step(prefix + message.text)
+            end = editor.insert_as_one_step(prefix + message.text)
             tokens = panel.tokens[message.index] if message.index < len(panel.tokens) else ()
             # The probabilities of inserted text (shift+f9) describe the candidate alone, so a
-            # continued candidate (inserted after its prefix) is not offered there.
-            screen.probabilities.remember_insert(start, message.text, () if prefix else tokens)
+            # continued candidate (inserted after its prefix) is not offered there. The text
+            # is remembered as the document holds it (it turns "\r\n" and "\r" into "\n").
+            inserted = editor.get_text_range(start, end)
+            screen.probabilities.remember_insert(start, inserted, () if prefix else tokens)
         screen.drafts.mark_inserted(message.panel.request, message.index)
         panel.close()
         editor.focus()

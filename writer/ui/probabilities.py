@@ -67,8 +67,11 @@ class Probabilities:
         if last is None:
             return None
         editor = self.screen.editor
-        start = editor.document.get_index_from_location(last.start)
-        end_location = editor.document.get_location_from_index(start + len(last.text))
+        try:
+            start = editor.document.get_index_from_location(last.start)
+            end_location = editor.document.get_location_from_index(start + len(last.text))
+        except ValueError:  # the story is shorter than that now
+            return None
         if editor.get_text_range(last.start, end_location) != last.text:
             return None  # edited since: its tokens no longer describe the text
         return last

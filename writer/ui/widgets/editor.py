@@ -14,7 +14,7 @@ from textual.geometry import Region
 from textual.message_pump import MessagePumpClosed
 from textual.strip import Strip
 from textual.widgets import TextArea
-from textual.widgets.text_area import Selection
+from textual.widgets.text_area import Location, Selection
 
 from writer.ui.suggestion import InlineSuggester
 from writer.ui.widgets.document import speed_up
@@ -299,16 +299,18 @@ class StoryEditor(TextArea):
         """Words in the story (runs of non-space characters), recounting only changed lines."""
         return self._words.count(self.document.lines)
 
-    def insert_as_one_step(self, text: str) -> None:
-        """Insert `text` at the cursor as a single undo step (also when it is one character).
+    def insert_as_one_step(self, text: str) -> Location:
+        """Insert `text` at the cursor as a single undo step (also when it is one character);
+        returns where the inserted text ends.
 
         TextArea batches single typed characters into one undo step; checkpointing first keeps
         the insertion apart from the typing before it, and a multi-character edit always closes
         its own batch.
         """
         self.history.checkpoint()
-        self.insert(text)
+        result = self.insert(text)
         self.history.checkpoint()
+        return result.end_location
 
     def insert_idea(self, idea: str) -> None:
         """Insert an idea note on its own line at the cursor, as one undo step."""
