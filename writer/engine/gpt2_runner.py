@@ -87,12 +87,9 @@ class Linear:
         # The decode step's call (each row independent of the others in int8; quant.py).
         self.rowwise = self.int8.rowwise if self.int8 is not None else self.__call__
 
-    def __call__(
-        self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
-    ) -> torch.Tensor:
-        """`rowwise` (int8 only): each row's numbers independent of the others (quant.py)."""
+    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
         if self.int8 is not None:
-            return self.int8(x, gelu, rowwise)
+            return self.int8(x, gelu)
         if self.packed is not None:
             if gelu is None:
                 return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
@@ -319,9 +316,8 @@ class GPT2Runner:
     def _ln(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, (self.d_model,), w, b, self.eps)
 
-    def _mlp(self, blk: _Block, h: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
-        m = blk.fc(self._ln(h, blk.ln2_w, blk.ln2_b), self.gelu_approx, rowwise)
-        return blk.out(m, None, rowwise)
+    def _mlp(self, blk: _Block, h: torch.Tensor) -> torch.Tensor:
+        return blk.out(blk.fc(self._ln(h, blk.ln2_w, blk.ln2_b), self.gelu_approx))
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """[..., T, d] -> [..., heads, T, head_dim]"""
@@ -329,10 +325,12 @@ class GPT2Runner:
         return x.view(*lead, t, self.n_head, self.head_dim).transpose(-3, -2)
 
     def logits(self, h: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
-        """Final layer norm and lm_head for hidden states [rows, d] -> [rows, vocab] (float32)."""
+        """Final layer norm and lm_head for hidden states [rows, d] -> [rows, vocab] (float32).
+        `rowwise` (decode, int8): each row's numbers independent of the others (quant.py)."""
         h = self._ln(h, self.lnf_w, self.lnf_b)
         if self.lm_head_int8 is not None:
-            out = self.lm_head_int8(h, None, rowwise)
+            head = self.lm_head_int8
+            out = head.rowwise(h) if rowwise else head(h)
         elif self.lm_head_packed is not None:
             out = torch.ops.mkldnn._linear_pointwise(h, self.lm_head_packed, None, "none", [], "")
         elif h.shape[0] <= _SMALL_ROWS:

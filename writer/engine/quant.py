@@ -114,15 +114,11 @@ class Int8Linear:
         # count changes. Used by one decode at a time (the engine runs one request at a time).
         self._input = self._rows_view = torch.zeros(0)
 
-    def __call__(
-        self, x: torch.Tensor, gelu: str | None = None, rowwise: bool = False
-    ) -> torch.Tensor:
-        """x: [..., in] -> [..., out]; `rowwise`: each row quantized on its own (see above)."""
+    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
+        """x: [..., in] -> [..., out], the whole input quantized with one scale (see above)."""
         if x.dim() != 2:
-            out = self(x.reshape(-1, x.shape[-1]), gelu, rowwise)
+            out = self(x.reshape(-1, x.shape[-1]), gelu)
             return out.reshape(*x.shape[:-1], self.out_features)
-        if rowwise:
-            return self.rowwise(x, gelu)
         out = _linear_dynamic(x, self.packed, self.reduce_range)
         if self.bias is not None:
             out.add_(self.bias)
