@@ -202,17 +202,16 @@ class FastGPT2Backend:
             new = torch.tensor(ids[start:], dtype=torch.long, device=device)
             return self.runner.prefill(new, prefix)
         kv, logits = prefix, None
-        while start < len(ids):
-            end = min(len(ids), start // chunk * chunk + chunk)
-            new = torch.tensor(ids[start:end], dtype=torch.long, device=device)
-            if end - start < chunk:  # a part piece: its time says nothing about the machine
-                logits, kv = self.runner.prefill(new, kv)
+        new = ids[start:]
+        for begin, end in self.runner.pieces(start, len(new)):
+            piece = torch.tensor(new[begin:end], dtype=torch.long, device=device)
+            if end - begin < chunk:  # a part piece: its time says nothing about the machine
+                logits, kv = self.runner.prefill(piece, kv)
             else:
                 threads = self.governor.current
                 began = time.perf_counter()
-                logits, kv = self.runner.prefill(new, kv)
+                logits, kv = self.runner.prefill(piece, kv)
                 self.governor.after_piece(threads, time.perf_counter() - began)
-            start = end
         assert logits is not None and kv is not None
         return logits, kv
 

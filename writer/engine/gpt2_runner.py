@@ -394,14 +394,22 @@ class GPT2Runner:
     ) -> tuple[torch.Tensor, PrefixKV]:
         """`prefill` in pieces that end at multiples of `chunk` positions (see `chunk`)."""
         past = prefix.length if prefix is not None else 0
-        kv, pieces, done = prefix, [], 0
-        while done < ids.shape[0]:
-            end = min(ids.shape[0], (past + done) // self.chunk * self.chunk + self.chunk - past)
-            logits, kv = self.prefill(ids[done:end], kv, all_logits=all_logits)
+        kv, pieces = prefix, []
+        for start, end in self.pieces(past, ids.shape[0]):
+            logits, kv = self.prefill(ids[start:end], kv, all_logits=all_logits)
             pieces.append(logits)
-            done = end
         assert kv is not None
         return (torch.cat(pieces) if all_logits else pieces[-1]), kv
+
+    def pieces(self, past: int, count: int) -> list[tuple[int, int]]:
+        """Where `count` prompt tokens after `past` cached ones split into pieces ending at
+        multiples of `chunk` positions (int8; see `chunk`): (start, end) offsets into them."""
+        bounds, start = [], 0
+        while start < count:
+            end = min(count, (past + start) // self.chunk * self.chunk + self.chunk - past)
+            bounds.append((start, end))
+            start = end
+        return bounds
 
     # -- decode -----------------------------------------------------------------------------
 
