@@ -32,7 +32,7 @@ NOTE = "The storm is coming; keep the mood tense."
 
 
 def story_context() -> Any:
-    from writer.engine.context import LoreEntry, StoryContext
+    from writer.engine.story.context import LoreEntry, StoryContext
 
     entries = tuple(LoreEntry(keys=(key,), text=text) for key, text in LOREBOOK)
     return StoryContext(memory=MEMORY, note=NOTE, lorebook=entries, scan_depth=1024)

@@ -3,7 +3,7 @@
 Issue 13, point 6: with torch's default of one thread per core, a single busy program made
 the engine 5-10x slower (its thread pool waits for the thread that has no core). The engine
 now times its decode steps and drops to one thread while that happens (`ThreadGovernor` in
-writer/engine/backends.py). This mode runs W1, interleaved, in four conditions: quiet or with a
+writer/engine/gpt2/backends.py). This mode runs W1, interleaved, in four conditions: quiet or with a
 hog (a busy loop pinned to the last core), with the governor on (the default) or off (a fixed
 thread count, as before), and checks that the engine stays within 2x of its quiet time.
 """
@@ -35,8 +35,8 @@ def main(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     from bench import ways
     from bench.workloads import make_workloads
     from writer.engine import load_engine
-    from writer.engine.backends import ThreadGovernor
     from writer.engine.generate import default_threads
+    from writer.engine.gpt2.backends import ThreadGovernor
 
     threads = args.threads or default_threads()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -19,7 +19,7 @@ state whatever the model's message) with its own data and config folders, and:
 
 Targets at 1 MB: first paint <= 1.5 s; echo median <= 30 ms and p99 <= 100 ms; a paste shown
 and saved within 2 s. `--quick` runs 100 KB only with a few keys: it checks that the harness
-works (tests/test_bench_manuscript.py), not speed; so before each paste it waits for the save
+works (tests/bench/test_bench_manuscript.py), not speed; so before each paste it waits for the save
 state `saved` instead of 3 s, and gives the raw paste 5 s at most (its last word has stayed off
 screen at times, though the text reached the file: waiting the full --timeout for it told
 nothing more).

@@ -25,7 +25,7 @@ def machine_note(threads: int) -> dict[str, Any]:
             if line.startswith("Model name:"):
                 cpu = line.split(":", 1)[1].strip()
         flags = next((ln for ln in lscpu.splitlines() if ln.startswith("Flags:")), "")
-        from writer.engine.quant import RELEVANT_FLAGS
+        from writer.engine.gpt2.quant import RELEVANT_FLAGS
 
         isa = [f for f in RELEVANT_FLAGS if f" {f}" in f"{flags} "]
     except (OSError, subprocess.SubprocessError):

@@ -3,7 +3,7 @@
 The store is driven as the app drives it, on a simulated clock (so an hour takes as long as the
 saves themselves, not an hour): bursts of typing at ~40 words a minute, mostly at the end and
 sometimes in the middle, with pauses between them; an autosave (`DraftStore.save_text`) at the
-latest 1.5 s after the first unsaved keystroke and when typing pauses (writer.ui.session's
+latest 1.5 s after the first unsaved keystroke and when typing pauses (writer.ui.writing.session's
 MAX_UNSAVED_S and autosave interval); now and then a candidate inserted (`save_revision`
 "insert") and a paragraph deleted (which forces a revision). The store's own coalescing
 (revision_interval, 60 s by default) decides when an "auto" revision is kept, as in the app.
@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.manuscript import WORDS, manuscript
 
-AUTOSAVE_MAX_S = 1.5  # writer.ui.session.MAX_UNSAVED_S
+AUTOSAVE_MAX_S = 1.5  # writer.ui.writing.session.MAX_UNSAVED_S
 WORDS_PER_MINUTE = 40
 
 

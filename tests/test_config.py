@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_writer
 
+from tests.conftest import run_writer
 from writer.config import Config, load_config, save_config
 from writer.errors import WriterError
 from writer.paths import config_path, user_presets_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import run_writer
+from tests.conftest import run_writer
 
 HEAVY = ("torch", "transformers", "peft")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import run_writer
-
-from tests.test_app_support import ScriptedEngine, loader_for
+from tests.conftest import run_writer
+from tests.ui.test_app_support import ScriptedEngine, loader_for
 from writer.config import load_config
 from writer.paths import config_path, user_themes_dir
 from writer.themes import bundled_theme_files, load_themes

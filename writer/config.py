@@ -59,7 +59,8 @@ class Config:
     # from the WRITER_API_KEY environment variable, never from this file.
     engine: str | None = None
     # A single greyed suggestion at the cursor after `suggestion_pause` seconds without typing
-    # (writer.ui.suggestion): right arrow accepts it, any other key dismisses it. Off by default.
+    # (writer.ui.writing.suggestion): right arrow accepts it, any other key dismisses it.
+    # Off by default.
     inline_suggestion: bool = False
     suggestion_pause: float = 1.0
     # The page: the text wraps at `column` characters, centred (0: the terminal's full width);

@@ -52,7 +52,7 @@ def run_app(args: argparse.Namespace) -> int:
     engine = getattr(args, "engine", None) or config.engine
     if engine and engine != "local":
         from writer.engine.opening import remote_engine_loader
-        from writer.engine.remote_http import base_url
+        from writer.engine.remote.http import base_url
 
         def notice(text: str) -> None:  # from the generation worker: a notification
             app.call_from_thread(app.notify, text, title="Server", severity="warning")

@@ -2,8 +2,8 @@
 
 Interactive at a terminal (prompt_toolkit: line editing and history); from a pipe, each line of
 standard input is the author's line (and, with -n above 1 and without --json, the line after it
-picks a reply: a digit, Enter for the first, r to regenerate). See `writer.engine.chat` for how
-the transcript is framed and where a turn ends.
+picks a reply: a digit, Enter for the first, r to regenerate). See `writer.engine.story.chat`
+for how the transcript is framed and where a turn ends.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Session:
     chat_id: int | None = None
 
     def add(self, speaker: str, text: str) -> None:
-        from writer.engine.chat import ChatTurn
+        from writer.engine.story.chat import ChatTurn
 
         if self.store is not None and self.chat_id is not None:
             turn = self.store.add_chat_turn(self.chat_id, speaker, text)  # saved before shown
@@ -126,7 +126,7 @@ def _params(args: argparse.Namespace) -> Any:
 
 def _session(args: argparse.Namespace) -> Session:
     """Everything checked before the model loads: name, -n, --about, the draft."""
-    from writer.engine.chat import check_name, description_from_context
+    from writer.engine.story.chat import check_name, description_from_context
 
     try:
         name = check_name(args.character)
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _replies(engine: Any, params: Any, session: Session, line: str, n: int, seed: Any) -> Any:
     """The GenerationDone of one request (its candidates are the trimmed replies)."""
-    from writer.engine.chat import stream_replies
+    from writer.engine.story.chat import stream_replies
     from writer.engine.types import GenerationDone
 
     done = None
@@ -274,7 +274,7 @@ def _lines(ask: Callable[[str], str | None], label: str) -> Iterator[str]:
 
 
 def _run_lines(engine: Any, params: Any, session: Session, args: argparse.Namespace) -> int:
-    from writer.engine.chat import AUTHOR_TAG
+    from writer.engine.story.chat import AUTHOR_TAG
 
     ask = _line_reader(f"{AUTHOR_TAG}: ")
     out = sys.stdout

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--holdout must be between 0 and 1; got {args.holdout}")
     if not args.paths:
         raise UsageError("give the text files or folders to take passages from")
-    from writer.engine.corpus import read_corpus
+    from writer.training.corpus import read_corpus
     from writer.ui.screens.compare import CompareApp, ComparePlan, prepare
 
     corpus = read_corpus(args.paths)

@@ -19,7 +19,7 @@ HELP = "measure models on .txt/.md files: perplexity, or continuation metrics (-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `writer eval`."""
-    from writer.engine.evaluate import (
+    from writer.training.evaluate import (
         DEFAULT_CANDIDATES,
         DEFAULT_LENGTH,
         DEFAULT_SAMPLES,
@@ -102,7 +102,7 @@ def _quiet() -> None:
 
 
 def _token_stream(tokenizer: Any, texts: list[str], holdout: float | None) -> list[int]:
-    from writer.engine.corpus import encode_documents, split_holdout
+    from writer.training.corpus import encode_documents, split_holdout
 
     ids = encode_documents(tokenizer, texts)
     if holdout is not None:
@@ -112,8 +112,8 @@ def _token_stream(tokenizer: Any, texts: list[str], holdout: float | None) -> li
 
 def run(args: argparse.Namespace) -> int:
     """Print perplexity, or the continuation-metrics table."""
-    from writer.engine.corpus import read_corpus
     from writer.engine.models import DEFAULT_MODEL
+    from writer.training.corpus import read_corpus
 
     if args.holdout is not None and not 0 < args.holdout < 1:
         raise UsageError(f"--holdout must be between 0 and 1; got {args.holdout}")
@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
     corpus = read_corpus(args.paths, use="evaluate")  # bad paths fail before a model loads
     if args.continuations:
         return _run_continuations(args, models, corpus.texts)
-    from writer.engine.evaluate import check_window, perplexity
     from writer.engine.models import load_model_and_tokenizer
+    from writer.training.evaluate import check_window, perplexity
 
     _quiet()
     for name in models:
@@ -161,7 +161,7 @@ def _run_continuations(args: argparse.Namespace, models: list[str], texts: list[
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from writer.engine.evaluate import check_pair_sizes
+    from writer.training.evaluate import check_pair_sizes
 
     if args.block_size is not None or args.stride is not None:
         raise UsageError("--block-size/--stride are for perplexity; drop them with --continuations")
@@ -170,7 +170,7 @@ def _run_continuations(args: argparse.Namespace, models: list[str], texts: list[
     models = list(dict.fromkeys(models))
     _quiet()
     from writer.engine import load_engine
-    from writer.engine.evaluate import evaluate_continuations, make_pairs
+    from writer.training.evaluate import evaluate_continuations, make_pairs
 
     err = Console(stderr=True)
     rows: list[Any] = []
@@ -298,8 +298,8 @@ def _finetune_report(
     from rich.console import Console
 
     from writer.engine import load_engine
-    from writer.engine.corpus import encode_documents, read_corpus
-    from writer.engine.evaluate import (
+    from writer.training.corpus import encode_documents, read_corpus
+    from writer.training.evaluate import (
         DEFAULT_CANDIDATES,
         DEFAULT_LENGTH,
         DEFAULT_SAMPLES,

@@ -1,6 +1,6 @@
 """`writer finetune FILES_OR_DIRS... --name NAME`: teach a model the author's style.
 
-The engine (writer.engine.finetune) does the work; this module parses flags, draws the progress
+The engine (writer.training.finetune) does the work; this module parses flags, draws the progress
 bar on stderr, turns Ctrl+C into "save a checkpoint and stop" and prints the before/after report.
 """
 
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from writer.engine.finetune import (
+    from writer.training.finetune import (
         FinetuneInterrupted,
         FinetuneOptions,
         TrainingProgress,

@@ -128,7 +128,7 @@ def read_context(args: argparse.Namespace) -> Any:
     before the model loads."""
     if args.memory is None and args.note is None and args.lorebook is None:
         return None
-    from writer.engine.context import StoryContext, load_lorebook
+    from writer.engine.story.context import StoryContext, load_lorebook
 
     memory = read_text_file(Path(args.memory), purpose="read memory file") if args.memory else ""
     lorebook = load_lorebook(Path(args.lorebook)) if args.lorebook else ()
@@ -274,7 +274,7 @@ def read_requests(args: argparse.Namespace) -> list[Request]:
     if args.prompt_file:
         if args.prompt is not None:
             raise UsageError("give either PROMPT or --prompt-file, not both")
-        from writer.engine.prompts import strip_idea_notes
+        from writer.engine.story.prompts import strip_idea_notes
 
         # As in the app: the author's [Idea: ...] notes are not part of the story.
         prompt = strip_idea_notes(

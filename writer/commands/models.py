@@ -44,13 +44,9 @@ def describe(manifest: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per model (or a JSON list with --json); or delete / rename a fine-tune."""
-    from writer.engine.models import (
-        KNOWN_HUB_MODELS,
-        delete_finetuned,
-        list_models,
-        rename_finetuned,
-    )
+    from writer.engine.models import KNOWN_HUB_MODELS, list_models
     from writer.paths import models_dir
+    from writer.training.tuned import delete_finetuned, rename_finetuned
 
     if getattr(args, "action", None) == "delete":
         folder = delete_finetuned(args.name)

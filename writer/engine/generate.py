@@ -29,11 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from writer.engine import prompts
-from writer.engine.backends import make_backend
-from writer.engine.context import StoryContext, assemble_context
-from writer.engine.stops import find_stop, safe_length
-from writer.engine.tokenprobs import (
+from writer.engine.gpt2.backends import make_backend
+from writer.engine.sampling.stops import find_stop, safe_length
+from writer.engine.sampling.tokenprobs import (
     StepRecord,
     TokenTexts,
     next_token_choices,
@@ -41,6 +39,8 @@ from writer.engine.tokenprobs import (
     record_step,
     token_logprobs,
 )
+from writer.engine.story import prompts
+from writer.engine.story.context import StoryContext, assemble_context
 from writer.engine.types import (
     DEFAULT_LOGPROBS,
     MAX_CANDIDATES,
@@ -62,7 +62,7 @@ from writer.presets import SamplingParams
 if TYPE_CHECKING:
     from transformers import LogitsProcessorList
 
-    from writer.engine.phrases import TokenTable
+    from writer.engine.sampling.phrases import TokenTable
 
 
 def default_threads() -> int:
@@ -189,8 +189,8 @@ class Engine:
     def prepare(self) -> None:
         """Import what the first request needs (the samplers, built on transformers: ~0.5 s)
         ahead of it: the app calls this after showing the model as ready."""
-        import writer.engine.phrases
-        import writer.engine.sampling  # noqa: F401
+        import writer.engine.sampling.phrases
+        import writer.engine.sampling.processors  # noqa: F401
 
     def cache_info(self) -> dict[str, int]:
         """Prefix-cache entries and tokens held (bounded: one entry, one context window)."""
@@ -251,7 +251,7 @@ class Engine:
         `seed` is None (and reported in GenerationDone.seed).
 
         With `context` (memory, author's note, lorebook) the prompt is assembled by
-        `writer.engine.context.assemble_context` and GenerationDone.context has its breakdown;
+        `writer.engine.story.context.assemble_context` and GenerationDone.context has its breakdown;
         `prompt_ids` (already assembled, e.g. by the app) are used as they are.
 
         `logprobs=k` records per-token probabilities with k alternatives (writer.engine.types
@@ -293,7 +293,7 @@ class Engine:
             logits = self.backend.prompt_logits(built.ids)
             ids = torch.tensor([built.ids], dtype=torch.long, device=self.device)
             processors, _ = self._processors(params, len(built.ids), "continue", logits.shape[-1])
-            from writer.engine.sampling import apply_processors
+            from writer.engine.sampling.processors import apply_processors
 
             scores = apply_processors(processors, ids, len(built.ids), [0], logits[None])
             return next_token_choices(logits, scores[0], k, params.greedy, self._texts)
@@ -336,8 +336,8 @@ class Engine:
     ) -> tuple[LogitsProcessorList, TokenTable | None]:
         # Here, not at import: the samplers build on transformers' processors, whose import
         # (~0.5 s) a plain GPT-2 folder's load does not otherwise need (see `prepare`).
-        from writer.engine.phrases import token_table
-        from writer.engine.sampling import build_processors
+        from writer.engine.sampling.phrases import token_table
+        from writer.engine.sampling.processors import build_processors
 
         needs_table = params.ban or params.bias or params.dry_multiplier > 0
         table = token_table(self.tokenizer, vocab) if needs_table else None
@@ -380,8 +380,8 @@ class Engine:
         session = self.backend.begin(built.ids, rows_n, max_new)
         vocab = session.first_logits.shape[-1]
         processors, table = self._processors(params, len(built.ids), mode, vocab)
-        from writer.engine.phrases import BanMatcher, BanTracker
-        from writer.engine.sampling import apply_processors, choose_tokens
+        from writer.engine.sampling.phrases import BanMatcher, BanTracker
+        from writer.engine.sampling.processors import apply_processors, choose_tokens
 
         bans = None
         if params.ban and table is not None:
@@ -624,7 +624,7 @@ def auto_precision(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16"
     if device == "cpu":
-        from writer.engine.quant import int8_available
+        from writer.engine.gpt2.quant import int8_available
 
         if int8_available():
             return "int8"
@@ -645,16 +645,16 @@ def load_engine(
     activations; fastest on x86 CPUs) or "auto" (default: `auto_precision`).
     `threads` sets torch's intra-op threads (default: `default_threads()`).
 
-    Plain GPT-2 folders load through `writer.engine.weights` (no transformers model code,
+    Plain GPT-2 folders load through `writer.engine.gpt2.weights` (no transformers model code,
     a second faster); anything else through transformers.
     """
+    from writer.engine.gpt2.weights import fast_loadable, load_checkpoint
     from writer.engine.models import (
         cached_snapshot,
         load_model_and_tokenizer,
         pick_device,
         resolve_model,
     )
-    from writer.engine.weights import fast_loadable, load_checkpoint
 
     if precision not in PRECISIONS:
         raise WriterError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
@@ -663,7 +663,7 @@ def load_engine(
         device = pick_device(device)
         precision = auto_precision(device)
     if precision == "int8":
-        from writer.engine.quant import int8_available
+        from writer.engine.gpt2.quant import int8_available
 
         device = pick_device(device)
         if device != "cpu" or not int8_available():

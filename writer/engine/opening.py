@@ -28,7 +28,7 @@ def open_engine(
     """The engine the CLI and the app write with: a RemoteEngine when `engine` is a server URL
     (`server_model` names its model; None: the only one it serves), else the local model."""
     if is_engine_url(engine):
-        from writer.engine.remote import RemoteEngine
+        from writer.engine.remote.client import RemoteEngine
 
         return RemoteEngine(str(engine), server_model, notice=notice)
     if engine not in (None, "", "local"):
@@ -45,8 +45,8 @@ def remote_engine_loader(
 ) -> Callable[[str, str | None], Any]:
     """An engine loader for the app (`WriterApp(engine_loader=...)`): connects to the server
     at `url` on the app's model worker; the app's model name is only a label then."""
-    from writer.engine.remote import RemoteEngine
-    from writer.engine.remote_http import base_url
+    from writer.engine.remote.client import RemoteEngine
+    from writer.engine.remote.http import base_url
 
     base_url(url)  # a malformed URL fails before the app starts
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from writer.engine.context import ContextBreakdown, StoryContext
+    from writer.engine.story.context import ContextBreakdown, StoryContext
     from writer.presets import SamplingParams
 
 Mode = Literal["continue", "ideas"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from writer.engine.chat import AUTHOR_TAG, ChatTurn, check_name
+from writer.engine.story.chat import AUTHOR_TAG, ChatTurn, check_name
 from writer.errors import WriterError
 from writer.store.rows import as_text, in_range, timestamp
 from writer.store.textio import encodable

@@ -26,7 +26,7 @@ import json
 import sqlite3
 from typing import Any
 
-from writer.engine.context import (
+from writer.engine.story.context import (
     DEFAULT_NOTE_DEPTH,
     DEFAULT_SCAN_DEPTH,
     StoryContext,

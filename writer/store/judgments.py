@@ -8,6 +8,7 @@ text and pair sizes continue the latest unfinished session at its first unjudged
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -85,8 +86,6 @@ class ComparisonSummary:
     @property
     def interval(self) -> tuple[float, float]:
         """95% Wilson interval of A's win rate."""
-        from writer.engine.metrics import wilson_interval
-
         return wilson_interval(self.a_wins, self.decisive)
 
     @property
@@ -240,3 +239,23 @@ class JudgmentLog:
             counts.get("tie", 0),
             counts.get("both_bad", 0),
         )
+
+
+# The standard normal quantile for a two-sided 95% interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: float, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (default 95%); (0, 1) for no trials.
+
+    Unlike the normal approximation it stays inside [0, 1] and behaves at 0/n and n/n, which
+    matters with the few dozen judgments an author makes.
+    """
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    z2 = z * z
+    denom = 1 + z2 / trials
+    center = (p + z2 / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denom
+    return max(0.0, center - half), min(1.0, center + half)

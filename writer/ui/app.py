@@ -26,11 +26,11 @@ from writer.errors import WriterError, error_line, log_exception
 from writer.presets import SamplingParams
 from writer.ui.messages import ModelFailed, ModelLoading, ModelReady
 from writer.ui.model import EngineLoader, ModelSlot, default_engine_loader
-from writer.ui.screens.writing import WritingScreen
-from writer.ui.session import DraftSession
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import StatusBar
+from writer.ui.writing.screen import WritingScreen
+from writer.ui.writing.session import DraftSession
 
 
 def _writing_attr(name: str, owner: str = "") -> property:
@@ -92,13 +92,14 @@ class WriterApp(App[None]):
 
     def get_driver_class(self) -> Any:
         """Textual's Linux driver with input in batches and an exit when the terminal hangs
-        up (ui/terminal.py); any other driver (tests' headless one, $TEXTUAL_DRIVER) as is."""
+        up (ui/textual_ext/driver.py); any other driver (tests' headless one,
+        $TEXTUAL_DRIVER) as is."""
         from textual.drivers.linux_driver import LinuxDriver
 
         driver = super().get_driver_class()
         if driver is LinuxDriver:
             try:  # it extends Textual internals: a Textual that lacks them runs as is
-                from writer.ui.terminal import WriterDriver
+                from writer.ui.textual_ext.driver import WriterDriver
             except ImportError:
                 return driver
             return WriterDriver

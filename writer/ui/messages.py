@@ -14,7 +14,7 @@ from typing import Any
 from textual.message import Message
 
 from writer.engine.types import Candidate, Engine, GenerationDone
-from writer.ui.session import SnapshotWritten
+from writer.ui.writing.session import SnapshotWritten
 
 
 @dataclass

@@ -10,7 +10,7 @@ f3 inserts it as it is. Every turn is saved with the draft as it is taken
 
 Generation runs in a thread worker with a cancel event (escape, a new request, leaving the screen)
 and talks to the UI only through `call_from_thread`; framing and the end of a turn are
-`writer.engine.chat`'s. The screen uses only the app's engine, editor, store, draft,
+`writer.engine.story.chat`'s. The screen uses only the app's engine, editor, store, draft,
 current_params(), config, notify and push_screen.
 """
 
@@ -28,7 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from writer.engine.chat import (
+from writer.engine.story.chat import (
     AUTHOR_TAG,
     STORY_CHARS,
     ChatTurn,
@@ -268,7 +268,7 @@ class ChatScreen(Screen[None]):
     def _replies_worker(
         self, request: int, cancel: threading.Event, engine: Any, args: dict[str, Any]
     ) -> None:
-        from writer.engine.chat import stream_replies
+        from writer.engine.story.chat import stream_replies
         from writer.engine.types import CandidateDone, GenerationDone, TokenDelta
 
         app = self.app

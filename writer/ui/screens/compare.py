@@ -84,8 +84,8 @@ def prepare(plan: ComparePlan, log: JudgmentLog) -> Prepared:
     import secrets
 
     from writer.engine import load_engine
-    from writer.engine.corpus import encode_documents, split_holdout
-    from writer.engine.evaluate import check_pair_sizes, make_pairs
+    from writer.training.corpus import encode_documents, split_holdout
+    from writer.training.evaluate import check_pair_sizes, make_pairs
 
     check_pair_sizes(plan.window or 1, plan.length, plan.items, 1, samples_flag="--items")
     engines: dict[str, Any] = {}
@@ -198,8 +198,8 @@ class CompareScreen(Screen[ComparisonSummary | None]):
     def _run(self) -> None:
         from textual.worker import get_current_worker
 
-        from writer.engine.evaluate import continuation_for
         from writer.presets import get_preset
+        from writer.training.evaluate import continuation_for
 
         worker = get_current_worker()
         try:

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from writer.engine.context import (
+from writer.engine.story.context import (
     AssembledContext,
     StoryContext,
     assemble_context,

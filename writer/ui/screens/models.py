@@ -275,7 +275,7 @@ class ModelsScreen(ModalScreen[str | None]):
         def renamed(new: str | None) -> None:
             if not new or new.strip() == info.name:
                 return
-            from writer.engine.models import rename_finetuned
+            from writer.training.tuned import rename_finetuned
 
             try:
                 rename_finetuned(info.name, new.strip())
@@ -296,7 +296,7 @@ class ModelsScreen(ModalScreen[str | None]):
         def confirmed(choice: str | None) -> None:
             if choice != "delete":
                 return
-            from writer.engine.models import delete_finetuned
+            from writer.training.tuned import delete_finetuned
 
             try:
                 delete_finetuned(info.name)

@@ -211,7 +211,7 @@ class CandidatesPanel(OptionList):
 
     def action_choose_sentence(self) -> None:
         """s: insert the highlighted candidate only up to the end of its first sentence."""
-        from writer.engine.stops import find_stop  # plain text rules; no torch
+        from writer.engine.sampling.stops import find_stop  # plain text rules; no torch
 
         chosen = self._highlighted_text()
         if chosen is not None:

@@ -16,8 +16,7 @@ from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Location, Selection
 
-from writer.ui.suggestion import InlineSuggester
-from writer.ui.widgets.document import speed_up
+from writer.ui.textual_ext.document import speed_up
 from writer.ui.widgets.page import (
     COLUMN_DEFAULT,
     markdown_spans,
@@ -26,6 +25,7 @@ from writer.ui.widgets.page import (
     side_padding,
 )
 from writer.ui.widgets.typing import TypedRun, TypingHistory
+from writer.ui.writing.suggestion import InlineSuggester
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
