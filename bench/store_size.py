@@ -85,7 +85,7 @@ def simulate(size: int, minutes: float, folder: Path, seed: int = 0) -> dict[str
                 store.save_text(draft.id, text)
                 deletions += 1
             clock.now += rng.uniform(3, 60)  # thinking
-        conn = store._conn
+        conn = store.core.conn
         revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
         bases = conn.execute("SELECT count(*) FROM revision_bases").fetchone()[0]
         whole = sum(len(store.get_revision(r.id).text.encode()) for r in store.history(draft.id))

@@ -55,10 +55,10 @@ def test_presets_are_recognised_and_overrides_are_custom(tmp_path) -> None:
     with DraftStore.open(tmp_path / "w.db") as store:
         draft = store.create_draft("t")
         cands = [{"text": " one two three", "tokens": 3, "logprob": -1.0, "seed": 1}]
-        store.log_generation(draft.id, "continue", get_preset("wild").to_dict(), 1, "m", cands)
+        store.generations.log(draft.id, "continue", get_preset("wild").to_dict(), 1, "m", cands)
         custom = get_preset("wild").replace(temperature=0.42).to_dict()
-        gid = store.log_generation(draft.id, "continue", custom, 1, "m", cands)
-        store.mark_inserted(gid, 0, text="one two three")
+        gid = store.generations.log(draft.id, "continue", custom, 1, "m", cands)
+        store.generations.mark_inserted(gid, 0, text="one two three")
         rows = {r.preset: r for r in usage_stats(store)}
     assert set(rows) == {"wild", "custom"}
     assert rows["custom"].kept_words == 3 and rows["wild"].inserted == 0

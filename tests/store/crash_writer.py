@@ -33,15 +33,15 @@ def run_store(db_path: Path) -> None:
         text = version_text(n)
         if n % 7 == 0:  # as the app does when a candidate is inserted
             cands = [{"text": f" w{n - 1}", "tokens": 1, "logprob": -1.0, "seed": n}]
-            gen = store.log_generation(draft.id, "continue", {"temperature": 1.0}, n, "x", cands)
-            store.mark_inserted(gen, 0, text)
+            gen = store.generations.log(draft.id, "continue", {"temperature": 1.0}, n, "x", cands)
+            store.generations.mark_inserted(gen, 0, text)
         else:
             store.save_text(draft.id, text, cursor=(0, n))
         if n % 5 == 0:  # the story context: memory and a lorebook entry, written together
             from writer.engine.story.context import LoreEntry, StoryContext
 
             entry = LoreEntry(keys=("w1",), text=text)
-            store.set_story_context(draft.id, StoryContext(memory=text, lorebook=(entry,)))
+            store.context.save(draft.id, StoryContext(memory=text, lorebook=(entry,)))
         print(n, flush=True)
 
 

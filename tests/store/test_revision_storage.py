@@ -88,10 +88,10 @@ def test_every_revision_of_many_random_edits_restores_byte_exact(tmp_path) -> No
             text = _edit(rng, text)
             expected[store.save_revision(draft.id, text, "insert")] = text
         stored = (
-            store._conn.execute(
+            store.core.conn.execute(
                 "SELECT sum(length(text)) + sum(coalesce(length(delta), 0)) FROM revisions"
             ).fetchone()[0]
-            + store._conn.execute(
+            + store.core.conn.execute(
                 "SELECT coalesce(sum(length(data)), 0) FROM revision_bases"
             ).fetchone()[0]
         )
@@ -119,7 +119,7 @@ def test_pruning_drops_bases_no_revision_uses_and_keeps_the_rest_exact(tmp_path)
         history = store.history(draft.id)
         assert len(history) == 8
         assert all(store.get_revision(r.id).text == expected[r.id] for r in history)
-        conn = store._conn
+        conn = store.core.conn
         used = {r[0] for r in conn.execute("SELECT DISTINCT base_id FROM revisions")} - {None}
         bases = {r[0] for r in conn.execute("SELECT id FROM revision_bases")}
         assert bases == used and len(bases) <= 8
@@ -131,7 +131,7 @@ def test_small_texts_stay_plain_rows(tmp_path) -> None:
     with _store(tmp_path / "w.db") as store:
         draft = store.create_draft("Small", "Once upon a time.")
         rid = store.save_revision(draft.id, "Once upon a time, twice.", "insert")
-        row = store._conn.execute(
+        row = store.core.conn.execute(
             "SELECT text, base_id, delta FROM revisions WHERE id = ?", (rid,)
         ).fetchone()
     assert row == ("Once upon a time, twice.", None, None)
@@ -176,11 +176,11 @@ def test_migration_packs_old_rows_and_keeps_ids_times_reasons_and_texts(tmp_path
         assert [r.text for r in history] == texts
         assert [r.created for r in history] == [float(i) for i in range(1, len(texts) + 1)]
         assert [r.reason for r in history][:2] == ["auto", "insert"]
-        version = store._conn.execute("PRAGMA user_version").fetchone()[0]
-        plain = store._conn.execute("SELECT count(*) FROM revisions WHERE base_id IS NULL")
+        version = store.core.conn.execute("PRAGMA user_version").fetchone()[0]
+        plain = store.core.conn.execute("SELECT count(*) FROM revisions WHERE base_id IS NULL")
         assert version == db.SCHEMA_VERSION and plain.fetchone()[0] == 1  # the short one
         unsummarised = "SELECT count(*) FROM revisions WHERE words IS NULL OR preview IS NULL"
-        assert store._conn.execute(unsummarised).fetchone()[0] == 0
+        assert store.core.conn.execute(unsummarised).fetchone()[0] == 0
         listed = sorted(store.history(1), key=lambda r: r.id)
         assert [(r.words, r.preview) for r in listed] == [
             (word_count(t), preview(t)) for t in texts
@@ -248,7 +248,7 @@ def test_a_database_an_unreleased_build_took_to_schema_6_gets_summaries(tmp_path
     )
     conn.close()
     with _store(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+        assert store.core.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
         listed = sorted(store.history(1), key=lambda r: r.id)
         assert [(r.words, r.preview) for r in listed] == [
             (word_count(t), preview(t)) for t in texts
@@ -282,14 +282,14 @@ def test_salvage_rebuilds_delta_revisions_and_story_contexts(tmp_path, monkeypat
         for _ in range(12):
             text = _edit(rng, text)
             expected[store.save_revision(draft.id, text, "insert")] = text
-        store.set_story_context(draft.id, context)
+        store.context.save(draft.id, context)
         store.create_draft("Victim", "x" * 10)
     assert len(text) >= KEEP_PLAIN_BELOW
     _damaged_at(path, ("Victim", "x" * 10))  # the damage is elsewhere; drafts share that page
     with _store(path) as store:
         assert store.recovered is not None
         assert "story context(s)" in store.recovery_message
-        assert store.get_story_context(1) == context
+        assert store.context.load(1) == context
         history = {
             r.id: store.get_revision(r.id).text for r in store.history(1) if r.reason != "recovered"
         }

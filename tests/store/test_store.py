@@ -153,9 +153,9 @@ def test_generation_log_and_mark_inserted(store) -> None:
         {"text": " ran", "tokens": 1, "logprob": -1.5, "seed": 7},
         {"text": " slept", "tokens": 1, "logprob": -2.0, "seed": 8},
     ]
-    gen = store.log_generation(d.id, "continue", {"temperature": 0.9}, 7, "gpt2", cands)
-    store.mark_inserted(gen, 1, "The fox slept")
-    [record] = store.generations(d.id)
+    gen = store.generations.log(d.id, "continue", {"temperature": 0.9}, 7, "gpt2", cands)
+    store.generations.mark_inserted(gen, 1, "The fox slept")
+    [record] = store.generations.recent(d.id)
     assert (record.id, record.seed, record.params, record.inserted) == (
         gen,
         7,
@@ -166,16 +166,16 @@ def test_generation_log_and_mark_inserted(store) -> None:
     assert store.get_draft(d.id).text == "The fox slept"
     assert store.history(d.id)[0].reason == "insert"
     with pytest.raises(WriterError, match="no index 5"):
-        store.mark_inserted(gen, 5)
+        store.generations.mark_inserted(gen, 5)
 
 
 def test_generation_log_accepts_engine_candidates(store) -> None:
     from writer.engine.types import Candidate
 
     d = store.create_draft("t")
-    gen = store.log_generation(d.id, "ideas", {}, 1, "m", [Candidate("x", 1, -0.5, 1)])
-    assert store.generations(d.id)[0].candidates[0]["text"] == "x"
-    assert gen == store.generations(d.id)[0].id
+    gen = store.generations.log(d.id, "ideas", {}, 1, "m", [Candidate("x", 1, -0.5, 1)])
+    assert store.generations.recent(d.id)[0].candidates[0]["text"] == "x"
+    assert gen == store.generations.recent(d.id)[0].id
 
 
 def test_export_and_import_round_trip(store, tmp_path) -> None:

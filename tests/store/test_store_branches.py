@@ -12,14 +12,14 @@ def test_branch_points_group_requests_by_point_and_find_it_again(tmp_path: Path)
     store = DraftStore.open(tmp_path / "writer.db")
     try:
         d = store.create_draft("t", "The fox")
-        ask = lambda tail, texts, mode="continue": store.log_generation(  # noqa: E731
+        ask = lambda tail, texts, mode="continue": store.generations.log(  # noqa: E731
             d.id, mode, {}, 1, "m", [{"text": t} for t in texts], prompt_tail=tail
         )
         a = ask("The fox", [" ran", " slept"])
         ask("The fox ran", [" away.", " home."])
         b = ask("The fox", [" sang"])  # again at the first point
         ask("The fox ran", ["Idea"], mode="ideas")  # plot ideas are not branches
-        points = store.branch_points(d.id)
+        points = store.generations.branch_points(d.id)
         assert [p.prompt_tail for p in points] == ["The fox", "The fox ran"]
         assert [r.id for r in points[0].requests] == [b, a]  # newest first
         text = "Title\nThe fox ran away."
@@ -36,8 +36,8 @@ def test_logged_candidates_leave_out_token_probabilities(tmp_path: Path) -> None
         d = store.create_draft("t")
         tok = TokenLogprobs(5, " x", -0.1, -0.2, (TokenChoice(5, " x", -0.1, -0.2),))
         cand = Candidate(" x", 1, -0.1, 1, token_ids=(5,), token_logprobs=(tok,))
-        store.log_generation(d.id, "continue", {}, 1, "m", [cand], prompt_tail="a")
-        logged = store.generations(d.id)[0].candidates[0]
+        store.generations.log(d.id, "continue", {}, 1, "m", [cand], prompt_tail="a")
+        logged = store.generations.recent(d.id)[0].candidates[0]
         assert logged["text"] == " x" and "token_logprobs" not in logged
     finally:
         store.close()

@@ -36,14 +36,14 @@ def test_context_round_trips_and_survives_reopening(tmp_path: Path) -> None:
     with _open(path) as store:
         draft = store.create_draft("Sea", "The ship sailed.")
         other = store.create_draft("Other", "x")
-        assert store.get_story_context(draft.id) == StoryContext()
-        store.set_story_context(draft.id, CONTEXT)
+        assert store.context.load(draft.id) == StoryContext()
+        store.context.save(draft.id, CONTEXT)
     with _open(path) as store:
-        assert store.get_story_context(draft.id) == CONTEXT
-        assert store.get_story_context(other.id) == StoryContext()
-        store.set_story_context(draft.id, StoryContext())  # cleared: the row goes
-        assert store.get_story_context(draft.id) == StoryContext()
-        store.set_story_context(draft.id, CONTEXT)
+        assert store.context.load(draft.id) == CONTEXT
+        assert store.context.load(other.id) == StoryContext()
+        store.context.save(draft.id, StoryContext())  # cleared: the row goes
+        assert store.context.load(draft.id) == StoryContext()
+        store.context.save(draft.id, CONTEXT)
         store.delete_draft(draft.id)
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT COUNT(*) FROM story_contexts").fetchone()[0] == 0
@@ -60,9 +60,9 @@ def test_an_old_database_is_migrated_and_its_drafts_keep_an_empty_context(tmp_pa
     raw.close()
     with _open(path) as store:
         (old,) = store.list_drafts()
-        assert store.get_story_context(old.id) == StoryContext()
-        store.set_story_context(old.id, CONTEXT)
-        assert store.get_story_context(old.id) == CONTEXT
+        assert store.context.load(old.id) == StoryContext()
+        store.context.save(old.id, CONTEXT)
+        assert store.context.load(old.id) == CONTEXT
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
@@ -75,10 +75,10 @@ def test_an_unreadable_stored_context_is_a_bad_row_not_a_crash(tmp_path) -> None
     raw.close()
     with _open(path) as store:
         with pytest.raises(BadRowError, match="story context cannot be read"):
-            store.get_story_context(draft.id)
+            store.context.load(draft.id)
         assert store.get_draft(draft.id).text == "text"
-        store.set_story_context(draft.id, CONTEXT)  # a new one replaces it
-        assert store.get_story_context(draft.id) == CONTEXT
+        store.context.save(draft.id, CONTEXT)  # a new one replaces it
+        assert store.context.load(draft.id) == CONTEXT
 
 
 def test_export_import_round_trip_keeps_the_context(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_export_import_round_trip_keeps_the_context(tmp_path: Path) -> None:
         draft = store.create_draft("Sea story", "+++ not front matter\n\nThe ship sailed.\n")
         plain = store.export_draft(draft.id, "md")
         assert not plain.startswith("+++")  # no context: the export is unchanged
-        store.set_story_context(draft.id, CONTEXT)
+        store.context.save(draft.id, CONTEXT)
         md = store.export_draft(draft.id, "md")
         assert md.startswith("+++\n") and "# Sea story" in md
         assert store.export_draft(draft.id, "txt").startswith("+++ not front")
@@ -95,7 +95,7 @@ def test_export_import_round_trip_keeps_the_context(tmp_path: Path) -> None:
         back = store.import_file(file)
         assert back.title == "Sea story"
         assert back.text == draft.text
-        assert store.get_story_context(back.id) == CONTEXT
+        assert store.context.load(back.id) == CONTEXT
 
 
 def test_cli_show_export_import_with_context(isolated_user_dirs, tmp_path) -> None:
@@ -103,7 +103,7 @@ def test_cli_show_export_import_with_context(isolated_user_dirs, tmp_path) -> No
     path = Path(env["XDG_DATA_HOME"]) / "writer" / "writer.db"
     with _open(path) as store:
         draft = store.create_draft("Sea story", "The ship sailed.")
-        store.set_story_context(draft.id, CONTEXT)
+        store.context.save(draft.id, CONTEXT)
     shown = run_writer("drafts", "show", str(draft.id), env=env)
     assert shown.returncode == 0, shown.stderr
     assert "memory: Mara is a smuggler." in shown.stdout
@@ -116,7 +116,7 @@ def test_cli_show_export_import_with_context(isolated_user_dirs, tmp_path) -> No
     assert imported.returncode == 0, imported.stderr
     new_id = int(imported.stdout.split()[0])
     with _open(path) as store:
-        assert store.get_story_context(new_id) == CONTEXT
+        assert store.context.load(new_id) == CONTEXT
         assert store.get_draft(new_id).text == "The ship sailed.\n"  # exports end with one
     broken = tmp_path / "broken.md"
     broken.write_text('+++\nmemory = "unclosed\n+++\n\ntext\n', encoding="utf-8")

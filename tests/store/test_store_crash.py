@@ -29,7 +29,7 @@ def _run_and_kill(mode: str, target: Path, rng: random.Random) -> int:
         [sys.executable, str(HERE / "crash_writer.py"), mode, str(target)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        env={**os.environ, "PYTHONPATH": str(HERE.parents[1])},
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
@@ -71,7 +71,7 @@ def test_store_survives_kill_9_and_keeps_a_prefix(tmp_path: Path) -> None:
             revision_versions = [_version(r.text) for r in reversed(history)]
             assert revision_versions == sorted(revision_versions)
             assert all(v <= version for v in revision_versions)
-            context = store.get_story_context(draft.id)  # never torn: memory and entry agree
+            context = store.context.load(draft.id)  # never torn: memory and entry agree
             if context.lorebook:
                 assert context.memory == context.lorebook[0].text
                 assert _version(context.memory) <= version

@@ -29,8 +29,8 @@ from writer.config import Config
 from writer.store import DraftStore
 store = DraftStore.open(Path(sys.argv[1]), config=Config())
 draft = store.create_draft("Kept", "saved and checkpointed")
-store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-store._conn.execute("PRAGMA wal_autocheckpoint = 0")
+store.core.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+store.core.conn.execute("PRAGMA wal_autocheckpoint = 0")
 store.save_text(draft.id, "the latest save, only in the WAL")
 os._exit(0)  # like kill -9: the -wal (and -shm) stay behind, never checkpointed
 """

@@ -37,7 +37,7 @@ def _three_stories(path: Path) -> None:
         for i in (1, 2, 3):
             draft = store.create_draft(f"Story {i}", _text(i, 2900))
             store.save_text(draft.id, _text(i))
-            store.log_generation(draft.id, "continue", {"temperature": 1}, 7, "m", [{"text": "x"}])
+            store.generations.log(draft.id, "continue", {"temperature": 1}, 7, "m", [{"text": "x"}])
 
 
 def _wreck_pages_2_3(path: Path) -> bytes:
@@ -59,7 +59,7 @@ def test_random_bytes_over_pages_2_3_recovers_every_text(tmp_path) -> None:
         assert "page-by-page scan" in message
         texts = {d.id: store.get_draft(d.id).text for d in store.list_drafts()}
         assert texts == {1: _text(1), 2: _text(2), 3: _text(3)}
-        assert all(store.generations(i) for i in (1, 2, 3))  # the log came back too
+        assert all(store.generations.recent(i) for i in (1, 2, 3))  # the log came back too
         assert all(r.reason == "recovered" for r in (store.history(i)[0] for i in (1, 2, 3)))
         assert store.create_draft("new").id == 4
 
@@ -196,23 +196,23 @@ def _chats(path: Path) -> dict[int, tuple]:
     """Two chats on draft 1 (one turn long enough to overflow a page), one on draft 3; returns
     each chat as (draft, character, about, turns)."""
     with DraftStore.open(path, config=Config()) as store:
-        mara = store.create_chat(1, "Mara", "A ferrywoman.")
-        store.add_chat_turn(mara.id, "author", "Who are you?")
-        store.add_chat_turn(mara.id, "character", _text(7, 2000))  # ~15 KB: overflow pages
-        store.add_chat_turn(mara.id, "author", "Why the river?")
-        store.add_chat_turn(store.create_chat(1, "Ode").id, "character", "I keep the lamps.")
-        store.add_chat_turn(store.create_chat(3, "Tam", "").id, "author", "Hello, Tam.")
+        mara = store.chats.create(1, "Mara", "A ferrywoman.")
+        store.chats.add_turn(mara.id, "author", "Who are you?")
+        store.chats.add_turn(mara.id, "character", _text(7, 2000))  # ~15 KB: overflow pages
+        store.chats.add_turn(mara.id, "author", "Why the river?")
+        store.chats.add_turn(store.chats.create(1, "Ode").id, "character", "I keep the lamps.")
+        store.chats.add_turn(store.chats.create(3, "Tam", "").id, "author", "Hello, Tam.")
         return {
             c.id: (c.draft_id, c.character, c.about, [(t.speaker, t.text) for t in c.turns])
-            for c in (store.get_chat(i) for i in (1, 2, 3))
+            for c in (store.chats.get(i) for i in (1, 2, 3))
         }
 
 
 def _chats_in(store: DraftStore) -> dict[int, tuple]:
-    chats = [c for d in store.list_drafts() for c in store.list_chats(d.id)]
+    chats = [c for d in store.list_drafts() for c in store.chats.for_draft(d.id)]
     return {
         c.id: (c.draft_id, c.character, c.about, [(t.speaker, t.text) for t in c.turns])
-        for c in (store.get_chat(chat.id) for chat in chats)
+        for c in (store.chats.get(chat.id) for chat in chats)
     }
 
 
@@ -225,9 +225,9 @@ def test_chats_with_their_turns_are_salvaged_and_counted(tmp_path) -> None:
         assert store.recovered is not None
         assert "3 chat(s) with characters (5 turn(s))" in store.recovery_message
         assert _chats_in(store) == chats
-        assert store.create_chat(1, "New").id == 4  # IDs are not handed out again
-        store.add_chat_turn(1, "author", "Still there?")
-        assert store.get_chat(1).turns[-1].text == "Still there?"
+        assert store.chats.create(1, "New").id == 4  # IDs are not handed out again
+        store.chats.add_turn(1, "author", "Still there?")
+        assert store.chats.get(1).turns[-1].text == "Still there?"
 
 
 def test_the_page_scan_reads_chats_and_keeps_a_cut_turn(tmp_path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import CORPUS, call_writer, run_writer
 from tests.ui.test_app_support import wait_for
 from writer.store import DraftStore
-from writer.store.judgments import ComparisonSummary, Judgment, JudgmentLog
+from writer.store.judgments import ComparisonSummary, Judgment
 
 
 def _plan(tiny_model_dir: Path, **kw):
@@ -64,7 +64,7 @@ async def test_blind_flow_records_order_and_choices(tiny_model_dir: Path, tmp_pa
     from writer.ui.screens.compare import CompareApp
 
     store = DraftStore.open(tmp_path / "w.db")
-    log = JudgmentLog(store)
+    log = store.judgments
     app = CompareApp(_plan(tiny_model_dir), log, rng=random.Random(2))
     async with app.run_test(size=(120, 40)) as pilot:
         seen = await _judge(app, pilot, ["1", "2", "t", "x"])
@@ -103,7 +103,7 @@ async def test_session_resumes_at_the_first_unjudged_passage(
     from writer.ui.screens.compare import CompareApp
 
     store = DraftStore.open(tmp_path / "w.db")
-    log = JudgmentLog(store)
+    log = store.judgments
     app = CompareApp(_plan(tiny_model_dir), log, rng=random.Random(0))
     async with app.run_test() as pilot:
         first_texts = await _judge(app, pilot, ["1", "1"])
@@ -144,7 +144,7 @@ def test_cli_summary_and_bad_inputs(tiny_model_dir: Path, tmp_path: Path, isolat
 
     # Judgments stored earlier (as the screen stores them) are summarised.
     with DraftStore.open() as store:
-        log = JudgmentLog(store)
+        log = store.judgments
         c = log.start(f"{model}@greedy", f"{model}@wild", "t", "f", 24, 8, seed=0, items=3)
         for item, choice in enumerate(["b", "b", "tie"]):
             log.record(Judgment(c.id, item, item % 2 == 0, choice, "p", "ta", "tb"))
@@ -179,7 +179,7 @@ def test_holdout_takes_passages_from_the_held_out_part_only(tiny_model_dir: Path
     from writer.ui.screens.compare import prepare
 
     with DraftStore.open(tmp_path / "w.db") as store:
-        log = JudgmentLog(store)
+        log = store.judgments
         plan = _plan(tiny_model_dir, holdout=0.3, items=50)
         prepared = prepare(plan, log)
         tok = prepared.engines[str(tiny_model_dir)].tokenizer
@@ -233,7 +233,7 @@ async def test_models_dialog_shows_use_and_opens_a_blind_comparison(
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
     with DraftStore.open() as store:
-        summary = JudgmentLog(store).summary(f"{tiny_model_dir}@balanced", "tinytuned@balanced")
+        summary = store.judgments.summary(f"{tiny_model_dir}@balanced", "tinytuned@balanced")
     assert summary.judgments == 1 and summary.decisive == 1
 
 

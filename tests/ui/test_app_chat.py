@@ -110,7 +110,7 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
         await wait_for(pilot, lambda: app.screen is not screen)
         draft_id = app.draft.id
     with DraftStore.open() as store:
-        (chat,) = store.list_chats(draft_id)
+        (chat,) = store.chats.for_draft(draft_id)
         assert chat.character == "Mara" and chat.turn_count == 3
     app = WriterApp(story, engine_loader=loader_for(engine))  # a restart
     async with run_app(app, size=(110, 40)) as pilot:
@@ -133,7 +133,7 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
         await pilot.press("1")
         await wait_for(pilot, lambda: not panel.is_open)
     with DraftStore.open() as store:
-        turns = store.get_chat(chat.id).turns
+        turns = store.chats.get(chat.id).turns
         assert [t.text for t in turns][-2:] == ["Tell me more.", "Reply 0."]
         assert len(turns) == 5
 
@@ -191,7 +191,7 @@ async def test_description_comes_from_the_drafts_lorebook_then_memory() -> None:
     )
     with DraftStore.open() as store:
         draft = store.create_draft("Sea", "Mara waited by the boat.")
-        store.set_story_context(draft.id, StoryContext(memory="A sea story.", lorebook=lore))
+        store.context.save(draft.id, StoryContext(memory="A sea story.", lorebook=lore))
     engine = ChatEngine()
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 40)) as pilot:

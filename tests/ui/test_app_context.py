@@ -80,7 +80,7 @@ async def test_context_dialog_viewer_request_and_status(tiny_engine, tmp_path) -
         await wait_for(pilot, lambda: app.screen is dialog)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
-        stored = app.store.get_story_context(app.draft.id)
+        stored = app.store.context.load(app.draft.id)
         assert stored.memory == "Mara is a smuggler." and stored.note == "Keep it tense."
         assert stored.lorebook[0] == LoreEntry(keys=("dragon",), text="Dragons hoard songs.")
         await wait_for(pilot, lambda: app.status.context_fill.startswith("ctx "), 30)
@@ -175,7 +175,7 @@ async def test_lorebook_import_and_export_in_the_dialog(tmp_path) -> None:
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
         await wait_for(pilot, lambda: app.draft is not None)  # created to hold the context
-        assert app.store.get_story_context(app.draft.id).lorebook == load_lorebook(source)
+        assert app.store.context.load(app.draft.id).lorebook == load_lorebook(source)
 
 
 async def test_viewer_says_why_when_the_engine_has_no_tokenizer() -> None:

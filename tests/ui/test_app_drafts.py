@@ -180,8 +180,8 @@ async def test_alternatives_reinsert_an_earlier_candidate():
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: engine.calls and not app.panel.running)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.store.generations(app.draft.id))
-        record = app.store.generations(app.draft.id)[0]
+        await wait_for(pilot, lambda: app.store.generations.recent(app.draft.id))
+        record = app.store.generations.recent(app.draft.id)[0]
         assert record.seed == engine.calls[0]["seed"]
         await pilot.press("f4")
         await pilot.pause()

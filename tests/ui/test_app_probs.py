@@ -169,8 +169,8 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
         await pilot.press("tab", "1")
-        await wait_for(pilot, lambda: app.store.generations(app.draft.id)[0].inserted == 0)
-        record = app.store.generations(app.draft.id)[0]
+        await wait_for(pilot, lambda: app.store.generations.recent(app.draft.id)[0].inserted == 0)
+        record = app.store.generations.recent(app.draft.id)[0]
         first, second = (c["text"] for c in record.candidates[:2])
         await type_text(pilot, " The end.")
         await pilot.press("ctrl+s")
@@ -194,7 +194,7 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
         assert again.editor.text == PROMPT + second + " The end."  # in place of the first
-        assert again.store.generations(again.draft.id)[0].inserted == 1
+        assert again.store.generations.recent(again.draft.id)[0].inserted == 1
         await pilot.press("ctrl+z")  # one undo step
         assert again.editor.text == story
         # a point: enter moves the cursor there (the end of the prompt)

@@ -69,7 +69,7 @@ class Session:
         from writer.engine.story.chat import ChatTurn
 
         if self.store is not None and self.chat_id is not None:
-            turn = self.store.add_chat_turn(self.chat_id, speaker, text)  # saved before shown
+            turn = self.store.chats.add_turn(self.chat_id, speaker, text)  # saved before shown
         else:
             turn = ChatTurn(speaker, " ".join(text.split()))  # type: ignore[arg-type]
         self.turns.append(turn)
@@ -147,13 +147,13 @@ def _session(args: argparse.Namespace) -> Session:
             draft = store.get_draft(args.draft)
         except WriterError as exc:
             raise UsageError(str(exc)) from None
-        context = store.get_story_context(draft.id)
+        context = store.context.load(draft.id)
         found, entry = description_from_context(name, context)
         session = Session(name, about if about is not None else found, draft.text, context)
         session.skip_entry = entry if about is None else None
-        chat = None if args.new else store.latest_chat(draft.id, name)
+        chat = None if args.new else store.chats.latest(draft.id, name)
         if chat is None:
-            chat = store.create_chat(draft.id, name, session.about)
+            chat = store.chats.create(draft.id, name, session.about)
         else:  # continued: the name as the chat began, so the transcript stays consistent
             session.name = chat.character
             session.about = about if about is not None else chat.about or found

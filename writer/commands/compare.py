@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     from writer.config import load_config
     from writer.presets import get_preset
     from writer.store import DraftStore
-    from writer.store.judgments import JudgmentLog
 
     config = load_config()
     a = resolve_side(args.a, args.model or config.model, args.preset or config.preset)
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--a and --b are the same ({a.model} with {a.preset}); compare two")
     if args.summary:
         with DraftStore.open() as store:
-            summary = JudgmentLog(store).summary(a.spec, b.spec)
+            summary = store.judgments.summary(a.spec, b.spec)
         if not summary.judgments:
             raise WriterError(
                 f"no judgments of {a.spec} against {b.spec} yet; run `writer compare FILES "
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     with DraftStore.open() as store:
-        log = JudgmentLog(store)
+        log = store.judgments
         plan.prepared = prepare(plan, log)
         c = plan.prepared.comparison
         if plan.prepared.resumed:

@@ -116,7 +116,7 @@ def _show(store, args: argparse.Namespace) -> int:
     if d.external_path:
         print(f"file: {d.external_path}")
     _show_context(store, d.id)
-    chats = store.list_chats(d.id)
+    chats = store.chats.for_draft(d.id)
     if chats:  # `writer chat --character NAME --draft ID` continues the first one listed
         turns = [f"{c.character} ({c.turn_count} turns, {_when(c.updated)})" for c in chats]
         print("chats: " + ", ".join(turns) + "  (export: --chats)")
@@ -130,7 +130,7 @@ def _show_context(store, draft_id: int) -> None:
     from writer.store.rows import BadRowError
 
     try:
-        context = store.get_story_context(draft_id)
+        context = store.context.load(draft_id)
     except BadRowError as exc:
         print(f"context: unreadable: {exc}")
         return
@@ -159,7 +159,7 @@ def _export(store, args: argparse.Namespace) -> int:
     if args.chats and (args.revision is not None or args.format == "txt"):
         raise UsageError("--chats exports Markdown of the chats; drop --revision and --format txt")
     if args.chats:
-        content = store.export_chats(args.id)
+        content = store.chats.export(args.id)
     else:
         content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:

@@ -5,9 +5,18 @@
     if store.recovery_message: ...     # a corrupt database was moved aside; tell the user
     draft = store.create_draft("The fox")
     store.save_text(draft.id, text, cursor=(row, col))   # autosave; StoreWriteError on failure
+    store.generations.log(...)         # the generation log   (generations.GenerationLog)
+    store.context.load(draft.id)       # the story context    (context.StoryContexts)
+    store.chats.for_draft(draft.id)    # chats                (chats.ChatLog)
+    store.judgments.summary(a, b)      # blind comparisons    (judgments.JudgmentLog)
 
-Modules: models (dataclasses, StoreWriteError), db (SQLite, migrations, recovery), revisions
-(pure coalescing/retention rules), locks (two instances), textio (import/export), draftstore.
+Shape: core.StoreCore holds the connection, transactions (`write()`/`read()`) and the draft and
+revision rows; DraftStore (draftstore) is the drafts-and-revisions API over it, and hands the same
+core to each collaborator above (composition: no shared `self`). opening.open_core opens,
+recovers or salvages the database and returns the core with what it found.
+Other modules: models (dataclasses, StoreWriteError), db (SQLite, migrations, recovery),
+revisions (pure coalescing/retention rules), revstore (packed revision texts), salvage, locks
+(two instances), textio (import/export), export (writing files), acceptance (usage stats).
 """
 
 from writer.store.draftstore import DraftStore, normalize_external

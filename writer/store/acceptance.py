@@ -102,7 +102,7 @@ def usage_stats(store: DraftStore, draft_id: int | None = None) -> list[UsageRow
         draft = store.get_draft(did)
         matcher = difflib.SequenceMatcher(None, autojunk=False)
         matcher.set_seq2(_words(draft.text))
-        for record in store.generations(did, limit=GENERATIONS_KEEP):
+        for record in store.generations.recent(did, limit=GENERATIONS_KEEP):
             model = record.model or "?"
             preset = names.get(_normalised(record.params), "custom")
             row = rows.setdefault((model, preset), UsageRow(model, preset))

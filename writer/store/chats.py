@@ -1,4 +1,4 @@
-"""Chats with a draft's characters (issue 15): transcripts stored with the draft.
+"""Chats with a draft's characters: transcripts stored with the draft (`DraftStore.chats`).
 
 A chat is a row in `chats` (the character's name and description) and its turns are rows in
 `chat_turns`. Each turn is written in its own transaction the moment it is taken (the author's
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from writer.engine.story.chat import AUTHOR_TAG, ChatTurn, check_name
 from writer.errors import WriterError
-from writer.store.rows import as_text, in_range, timestamp
+from writer.store.core import StoreCore
+from writer.store.rows import as_text, draft_from_row, in_range, timestamp
 from writer.store.textio import encodable
 
 SPEAKERS = ("author", "character")
@@ -53,15 +54,18 @@ _CHAT_COLUMNS = (
 )
 
 
-class ChatMixin:
-    """`DraftStore` methods for chats (uses its `_write`, `_read`, `_row`)."""
+class ChatLog:
+    """The chats of every draft in one store (`DraftStore.chats`), handed the core."""
 
-    def create_chat(self, draft_id: int, character: str, about: str = "") -> Chat:
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
+
+    def create(self, draft_id: int, character: str, about: str = "") -> Chat:
         """A new, empty chat with `character` on the draft; WriterError for a bad name."""
         name = check_name(character)
-        now = self._clock()  # type: ignore[attr-defined]
-        with self._write() as conn:  # type: ignore[attr-defined]
-            self._row(conn, draft_id, readable=False)  # type: ignore[attr-defined]
+        now = self.core.now()
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             cur = conn.execute(
                 "INSERT INTO chats (draft_id, character, about, created, updated) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -70,10 +74,10 @@ class ChatMixin:
             chat_id = int(cur.lastrowid or 0)
         return Chat(chat_id, int(draft_id), name, about.strip(), now, now)
 
-    def list_chats(self, draft_id: int) -> list[Chat]:
+    def for_draft(self, draft_id: int) -> list[Chat]:
         """The draft's chats, most recently continued first (without their turns)."""
-        with self._read() as conn:  # type: ignore[attr-defined]
-            self._row(conn, draft_id, readable=False)  # type: ignore[attr-defined]
+        with self.core.read() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             rows = conn.execute(
                 f"SELECT {_CHAT_COLUMNS} FROM chats c WHERE c.draft_id = ? "
                 "ORDER BY c.updated DESC, c.id DESC",
@@ -81,9 +85,9 @@ class ChatMixin:
             ).fetchall()
         return [_chat_from_row(r) for r in rows]
 
-    def get_chat(self, chat_id: int) -> Chat:
+    def get(self, chat_id: int) -> Chat:
         """A chat with all its turns; WriterError when there is none."""
-        with self._read() as conn:  # type: ignore[attr-defined]
+        with self.core.read() as conn:
             row = None
             if in_range(int(chat_id)):
                 row = conn.execute(
@@ -101,21 +105,21 @@ class ChatMixin:
         ]
         return chat
 
-    def latest_chat(self, draft_id: int, character: str) -> Chat | None:
+    def latest(self, draft_id: int, character: str) -> Chat | None:
         """The draft's most recently continued chat with `character` (ignoring case), whole."""
         name = check_name(character).lower()
-        for chat in self.list_chats(draft_id):
+        for chat in self.for_draft(draft_id):
             if chat.character.lower() == name:
-                return self.get_chat(chat.id)
+                return self.get(chat.id)
         return None
 
-    def add_chat_turn(self, chat_id: int, speaker: str, text: str) -> ChatTurn:
+    def add_turn(self, chat_id: int, speaker: str, text: str) -> ChatTurn:
         """Append one turn in its own transaction (kill -9 safe); WriterError for a bad one."""
         if speaker not in SPEAKERS:
             raise WriterError(f"speaker must be one of {', '.join(SPEAKERS)}; got {speaker!r}")
         text = encodable(" ".join(text.split()))[:MAX_TURN_CHARS]
-        now = self._clock()  # type: ignore[attr-defined]
-        with self._write() as conn:  # type: ignore[attr-defined]
+        now = self.core.now()
+        with self.core.write() as conn:
             found = (
                 in_range(int(chat_id))
                 and conn.execute("SELECT 1 FROM chats WHERE id = ?", (int(chat_id),)).fetchone()
@@ -129,16 +133,17 @@ class ChatMixin:
             conn.execute("UPDATE chats SET updated = ? WHERE id = ?", (now, int(chat_id)))
         return ChatTurn(speaker, text)  # type: ignore[arg-type]
 
-    def delete_chat(self, chat_id: int) -> None:
+    def delete(self, chat_id: int) -> None:
         """Delete a chat with its turns."""
-        with self._write() as conn:  # type: ignore[attr-defined]
+        with self.core.write() as conn:
             conn.execute("DELETE FROM chats WHERE id = ?", (int(chat_id),))
 
-    def export_chats(self, draft_id: int) -> str:
+    def export(self, draft_id: int) -> str:
         """The draft's chats as Markdown, in the order they were started (`chats_markdown`)."""
-        draft_title = self.get_draft(draft_id).title  # type: ignore[attr-defined]
-        started = sorted(self.list_chats(draft_id), key=lambda c: (c.created, c.id))
-        chats = [self.get_chat(c.id) for c in started]
+        with self.core.read() as conn:
+            draft_title = draft_from_row(self.core.draft_row(conn, draft_id)).title
+        started = sorted(self.for_draft(draft_id), key=lambda c: (c.created, c.id))
+        chats = [self.get(c.id) for c in started]
         return chats_markdown(draft_title, chats)
 
 

@@ -33,6 +33,7 @@ from writer.engine.story.context import (
     parse_lorebook,
 )
 from writer.errors import WriterError
+from writer.store.core import StoreCore
 from writer.store.rows import BadRowError, as_text
 
 try:  # Python 3.11+
@@ -146,31 +147,35 @@ def context_from_row(draft_id: int, value: object) -> StoryContext:
         ) from None
 
 
-class StoryContextMixin:
-    """`DraftStore` methods for the story context of a draft."""
+class StoryContexts:
+    """Each draft's story context in the store (`DraftStore.context`), handed the core."""
 
-    def get_story_context(self, draft_id: int) -> StoryContext:
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
+
+    def load(self, draft_id: int) -> StoryContext:
         """The draft's context (empty when none was saved); BadRowError when unreadable."""
-        with self._read() as conn:  # type: ignore[attr-defined]
-            self._row(conn, draft_id, readable=False)  # type: ignore[attr-defined]
+        with self.core.read() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             row = conn.execute(
                 "SELECT data FROM story_contexts WHERE draft_id = ?", (int(draft_id),)
             ).fetchone()
         return StoryContext() if row is None else context_from_row(int(draft_id), row[0])
 
-    def set_story_context(self, draft_id: int, context: StoryContext) -> None:
+    def save(self, draft_id: int, context: StoryContext) -> None:
         """Replace the draft's context in one transaction (an empty one removes the row)."""
-        with self._write() as conn:  # type: ignore[attr-defined]
-            self._row(conn, draft_id, readable=False)  # type: ignore[attr-defined]
-            self._put_context(conn, int(draft_id), context)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
+            put_context(conn, int(draft_id), context)
 
-    @staticmethod
-    def _put_context(conn: sqlite3.Connection, draft_id: int, context: StoryContext) -> None:
-        if context.empty and context == StoryContext():
-            conn.execute("DELETE FROM story_contexts WHERE draft_id = ?", (draft_id,))
-            return
-        conn.execute(
-            "INSERT INTO story_contexts (draft_id, data) VALUES (?, ?) "
-            "ON CONFLICT(draft_id) DO UPDATE SET data = excluded.data",
-            (draft_id, json.dumps(context_to_dict(context))),
-        )
+
+def put_context(conn: sqlite3.Connection, draft_id: int, context: StoryContext) -> None:
+    """Write the draft's context inside the caller's transaction (an empty one removes it)."""
+    if context.empty and context == StoryContext():
+        conn.execute("DELETE FROM story_contexts WHERE draft_id = ?", (draft_id,))
+        return
+    conn.execute(
+        "INSERT INTO story_contexts (draft_id, data) VALUES (?, ?) "
+        "ON CONFLICT(draft_id) DO UPDATE SET data = excluded.data",
+        (draft_id, json.dumps(context_to_dict(context))),
+    )

@@ -1,47 +1,41 @@
-"""DraftStore: drafts, their revisions and the generation log, in one SQLite database.
+"""DraftStore: drafts and their revisions, with collaborators for the rest of the database.
 
-Every write is one transaction (see db.write_transaction); a failed write raises StoreWriteError
-and changes nothing, so the caller keeps its text and retries. All methods are thread-safe (one
-lock serialises them): the app's autosave calls `save_text` from a worker thread (its timer
-takes a snapshot of the text on the UI thread), its other saves run on the UI thread.
+    store.generations   GenerationLog   the generation log (generations.py)
+    store.context       StoryContexts   each draft's story context (context.py)
+    store.chats         ChatLog         chats with a draft's characters (chats.py)
+    store.judgments     JudgmentLog     blind comparisons (judgments.py)
+
+Each collaborator is handed the same StoreCore (core.py: connection, transactions, draft and
+revision rows); opening and recovery are opening.py's. Every write is one transaction (see
+db.write_transaction); a failed write raises StoreWriteError and changes nothing, so the caller
+keeps its text and retries. All methods are thread-safe (one lock serialises them): the app's
+autosave calls `save_text` from a worker thread (its timer takes a snapshot of the text on the
+UI thread), its other saves run on the UI thread.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from writer.config import Config
 from writer.errors import WriterError
-from writer.store import db, revisions, revstore, salvage
-from writer.store.chats import ChatMixin
-from writer.store.context import StoryContextMixin, add_front_matter, split_front_matter
-from writer.store.generations import GenerationLogMixin
+from writer.store.chats import ChatLog
+from writer.store.context import StoryContexts, add_front_matter, put_context, split_front_matter
+from writer.store.generations import GenerationLog
+from writer.store.judgments import JudgmentLog
 from writer.store.locks import DraftLocks
-from writer.store.models import (
-    AUTO,
-    REASONS,
-    Draft,
-    DraftSummary,
-    Revision,
-    word_count,
-)
-from writer.store.opening import OpeningMixin
+from writer.store.models import REASONS, Draft, DraftSummary, Revision, word_count
+from writer.store.opening import Opened, open_core
 from writer.store.rows import (
     DRAFT_COLUMNS,
     BadRowError,
     as_text,
     draft_from_row,
-    draft_text,
     in_range,
     label,
-    revision_from_row,
     timestamp,
 )
 from writer.store.textio import (
@@ -61,57 +55,68 @@ def normalize_external(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin):
+class DraftStore:
     """The drafts database. Open with `DraftStore.open()`; close with `close()` (or `with`)."""
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: Path,
-        *,
-        config: Config | None = None,
-        clock: Callable[[], float] = time.time,
-        recovered: Path | None = None,
-    ) -> None:
-        self._conn = conn
-        self.path = path
-        self._config = config
-        self._clock = clock
-        self._lock = threading.RLock()
-        # Decompressed revision bases (by ID; IDs are never reused) and each draft's newest
-        # revision text, so an autosave does not rebuild texts it has just written.
-        self._bases: revstore.BaseCache = {}
-        self._latest_text: dict[int, tuple[int, str]] = {}
-        self._locks = DraftLocks(path.parent / "locks")
+    def __init__(self, opened: Opened) -> None:
+        core = opened.core
+        #: The connection and transactions every part of the store shares (core.py).
+        self.core = core
+        self.path = core.path
+        self._locks = DraftLocks(core.path.parent / "locks")
+        self._opened = opened
+        self.generations = GenerationLog(core)
+        self.context = StoryContexts(core)
+        self.chats = ChatLog(core)
+        self.judgments = JudgmentLog(core)
         #: Where an unusable database was moved on open, or None.
-        self.recovered = recovered
+        self.recovered = opened.recovered
         #: How many drafts were salvaged from it into this fresh store.
-        self.salvaged = 0
-        self._salvage_report: salvage.SalvageReport | None = None
+        self.salvaged = opened.salvaged
         #: Why the store could only be opened read-only (every write fails), or None.
-        self.read_only: str | None = None
+        self.read_only = opened.read_only
         #: One-line problems found at open besides recovery (e.g. unreadable drafts).
-        self.warnings: list[str] = []
+        self.warnings = opened.warnings
 
     # -- opening and closing -------------------------------------------------------------------
 
+    @classmethod
+    def open(
+        cls,
+        path: Path | None = None,
+        *,
+        config: Config | None = None,
+        clock: Callable[[], float] | None = None,
+        read_only_ok: bool = False,
+    ) -> DraftStore:
+        """Open the store at `path` (default: writer.paths.database_path()), creating it.
+
+        `config` supplies revision_interval / revisions_keep; without it config.toml is read the
+        first time a revision is recorded (so a broken config never blocks reading drafts).
+        A corrupt or unreadable database is moved aside and what it holds salvaged: see
+        `recovered`/`recovery_message`. Raises StoreWriteError when the database cannot be
+        opened for writing, unless `read_only_ok` and it can still be read (then `read_only`
+        says why, and writes raise StoreWriteError).
+        """
+        return cls(open_core(path, config=config, clock=clock, read_only_ok=read_only_ok))
+
+    @property
+    def recovery_message(self) -> str | None:
+        """One line telling the user what was found wrong at open (a database moved aside and
+        what was salvaged from it, unreadable drafts, read-only), or None."""
+        return self._opened.message()
+
     def close(self) -> None:
         """Release every draft lock and close the database."""
-        with self._lock:
+        with self.core.lock:
             self._locks.release_all()
-            self._conn.close()
+            self.core.close()
 
     def copy_to(self, path: Path) -> None:
         """Write a consistent copy of the whole database, as this connection sees it, to `path`
         (SQLite's online backup). For a database file deleted while open: the connection still
         reads the deleted file, so everything in it can be put back."""
-        with self._lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            target = sqlite3.connect(path)
-            try:
-                self._conn.backup(target)
-            finally:
-                target.close()
+        self.core.copy_to(path)
 
     def __enter__(self) -> DraftStore:
         return self
@@ -119,148 +124,13 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- settings ------------------------------------------------------------------------------
-
-    def _settings(self) -> Config:
-        if self._config is None:
-            from writer.config import load_config
-
-            self._config = load_config()
-        return self._config
-
     @property
     def revision_interval(self) -> float:
-        return float(self._settings().revision_interval)
+        return self.core.revision_interval
 
     @property
     def revisions_keep(self) -> int:
-        return int(self._settings().revisions_keep)
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with db.write_transaction(self._conn, self.path) as conn:
-                    yield conn
-            except BaseException:
-                # A rolled-back insert's ID is handed out again: forget what it held.
-                self._bases.clear()
-                self._latest_text.clear()
-                raise
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise WriterError(f"cannot read the drafts database {self.path}: {exc}") from None
-
-    def _row(self, conn: sqlite3.Connection, draft_id: int, *, readable: bool = True) -> tuple:
-        """The draft's row; with `readable`, its text checked (BadRowError) and decoded."""
-        row = None
-        if in_range(int(draft_id)):
-            row = conn.execute(
-                f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE id = ?", (int(draft_id),)
-            ).fetchone()
-        if row is None:
-            raise WriterError(f"no draft with ID {draft_id}; see `writer drafts list`")
-        if readable:
-            row = (*row[:2], draft_text(row[0], row[2]), *row[3:])
-        return row
-
-    def _add_revision(
-        self, conn: sqlite3.Connection, draft_id: int, text: str, reason: str, now: float
-    ) -> int:
-        rid = revstore.store_revision(conn, draft_id, text, now, reason, self._bases)
-        ids = conn.execute(
-            "SELECT id, reason FROM revisions WHERE draft_id = ? ORDER BY id", (draft_id,)
-        ).fetchall()
-        doomed = revisions.revisions_to_prune(ids, self.revisions_keep)
-        if doomed:
-            conn.executemany("DELETE FROM revisions WHERE id = ?", [(i,) for i in doomed])
-            revstore.drop_unused_bases(conn, draft_id)
-        # (_write forgets this if the transaction rolls back.)
-        self._latest_text[draft_id] = (rid, text)
-        return rid
-
-    def _latest_revision(self, conn: sqlite3.Connection, draft_id: int) -> tuple | None:
-        """(id, text, created) of the draft's newest revision; text None when unreadable."""
-        row = conn.execute(
-            f"SELECT id, text, created, {self._packed_columns(conn)} FROM revisions "
-            "WHERE draft_id = ? ORDER BY id DESC LIMIT 1",
-            (draft_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        cached = self._latest_text.get(draft_id)
-        if cached is not None and cached[0] == row[0]:
-            return row[0], cached[1], row[2]
-        try:
-            text: str | None = revstore.revision_text(conn, row[1], row[3], row[4], self._bases)
-        except ValueError:
-            text = None
-        return row[0], text, row[2]
-
-    @staticmethod
-    def _packed_columns(conn: sqlite3.Connection) -> str:
-        """base_id and delta, or two NULLs in a database from before migration 5 (one opened
-        read-only is read as it is, never migrated)."""
-        names = {r[1] for r in conn.execute("PRAGMA table_info(revisions)")}
-        return "base_id, delta" if "delta" in names else "NULL, NULL"
-
-    def _revision(self, conn: sqlite3.Connection, row: tuple) -> Revision:
-        """A Revision from (id, draft_id, created, reason, text, base_id, delta)."""
-        try:
-            text = revstore.revision_text(conn, row[4], row[5], row[6], self._bases)
-        except ValueError as exc:
-            raise BadRowError(
-                f"revision {row[0]} cannot be read: {exc} (was the database changed by another "
-                "program?)"
-            ) from None
-        return revision_from_row((*row[:4], text))
-
-    def _replace_text(
-        self,
-        conn: sqlite3.Connection,
-        row: tuple,
-        text: str,
-        now: float,
-        *,
-        force_snapshot: bool,
-        cursor: tuple[int, int] | None = None,
-        scroll: int | None = None,
-    ) -> None:
-        """Set a draft's text, first keeping the old text as an "auto" revision when due."""
-        draft_id, old_text, created = row[0], row[2], row[3]
-        text = encodable(text)
-        latest = self._latest_revision(conn, draft_id)
-        latest_text = latest[1] if latest else None
-        due = revisions.snapshot_due(
-            old_text=old_text,
-            new_text=text,
-            latest_revision_text=latest_text,
-            now=now,
-            last_boundary=latest[2] if latest else created,
-            interval=0 if force_snapshot else self.revision_interval,
-        )
-        if due:
-            self._add_revision(conn, draft_id, old_text, AUTO, now)
-        if text != old_text:
-            conn.execute(
-                "UPDATE drafts SET text = ?, updated = ? WHERE id = ?", (text, now, draft_id)
-            )
-        if cursor is not None:
-            conn.execute(
-                "UPDATE drafts SET cursor_row = ?, cursor_col = ? WHERE id = ?",
-                (int(cursor[0]), int(cursor[1]), draft_id),
-            )
-        if scroll is not None:
-            conn.execute(
-                "UPDATE drafts SET scroll_row = ? WHERE id = ?", (max(0, scroll), draft_id)
-            )
+        return self.core.revisions_keep
 
     # -- drafts --------------------------------------------------------------------------------
 
@@ -275,10 +145,10 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         external_path: str | Path | None = None,
     ) -> Draft:
         """A new draft; a non-empty `text` is also recorded as its first revision ("create")."""
-        now = self._clock()
+        now = self.core.now()
         title, text = encodable(title), encodable(text)
         ext = normalize_external(external_path) if external_path is not None else None
-        with self._write() as conn:
+        with self.core.write() as conn:
             cur = conn.execute(
                 "INSERT INTO drafts (title, text, created, updated, preset, overrides, model, "
                 "external_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -286,17 +156,17 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
             )
             draft_id = int(cur.lastrowid)
             if text:
-                self._add_revision(conn, draft_id, text, "create", now)
-            return draft_from_row(self._row(conn, draft_id))
+                self.core.add_revision(conn, draft_id, text, "create", now)
+            return draft_from_row(self.core.draft_row(conn, draft_id))
 
     def get_draft(self, draft_id: int) -> Draft:
         """The draft, or WriterError naming the ID."""
-        with self._read() as conn:
-            return draft_from_row(self._row(conn, draft_id))
+        with self.core.read() as conn:
+            return draft_from_row(self.core.draft_row(conn, draft_id))
 
     def list_drafts(self) -> list[DraftSummary]:
         """Every draft, most recently edited first."""
-        with self._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 "SELECT id, title, text, updated, external_path FROM drafts "
                 "ORDER BY updated DESC, id DESC"
@@ -313,7 +183,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
     def last_draft(self) -> Draft | None:
         """The most recently edited draft that is not tied to an external file (what `writer`
         with no file reopens), or None."""
-        with self._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE external_path IS NULL "
                 "ORDER BY updated DESC, id DESC"
@@ -327,7 +197,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
 
     def find_by_external_path(self, path: str | Path) -> Draft | None:
         """The draft that shadows external file `path` (compared after resolving), or None."""
-        with self._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE external_path = ? ORDER BY updated DESC",
                 (normalize_external(path),),
@@ -351,26 +221,26 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         Feeds revision coalescing: the text being replaced becomes an "auto" revision at most
         once per `revision_interval` of activity, or when this save deletes a large piece.
         """
-        now = self._clock()
-        with self._write() as conn:
-            row = self._row(conn, draft_id)
-            self._replace_text(
+        now = self.core.now()
+        with self.core.write() as conn:
+            row = self.core.draft_row(conn, draft_id)
+            self.core.replace_text(
                 conn, row, text, now, force_snapshot=False, cursor=cursor, scroll=scroll
             )
 
     def rename_draft(self, draft_id: int, title: str) -> None:
         """Set the title (collapsed to one line)."""
-        with self._write() as conn:
-            self._row(conn, draft_id, readable=False)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             conn.execute(
                 "UPDATE drafts SET title = ?, updated = ? WHERE id = ?",
-                (one_line(encodable(title)), self._clock(), int(draft_id)),
+                (one_line(encodable(title)), self.core.now(), int(draft_id)),
             )
 
     def delete_draft(self, draft_id: int) -> None:
         """Delete a draft with its revisions and generation log."""
-        with self._write() as conn:
-            self._row(conn, draft_id, readable=False)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             conn.execute("DELETE FROM drafts WHERE id = ?", (int(draft_id),))
 
     def set_draft_settings(
@@ -383,8 +253,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
     ) -> None:
         """Change the draft's preset / parameter overrides / model; omitted ones stay, None
         clears."""
-        with self._write() as conn:
-            self._row(conn, draft_id)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id)
             if preset is not _UNSET:
                 conn.execute("UPDATE drafts SET preset = ? WHERE id = ?", (preset, int(draft_id)))
             if overrides is not _UNSET:
@@ -398,8 +268,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
     def set_position(self, draft_id: int, cursor: tuple[int, int], scroll: int) -> None:
         """Where the author left off: the cursor (row, column) and the first visible line.
         Not an edit, so `updated` (the library's order) stays."""
-        with self._write() as conn:
-            self._row(conn, draft_id, readable=False)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             conn.execute(
                 "UPDATE drafts SET cursor_row = ?, cursor_col = ?, scroll_row = ? WHERE id = ?",
                 (
@@ -414,8 +284,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         """The draft's target length in words; None (or 0) clears it."""
         if goal is not None and not 0 <= int(goal) < 2**31:
             raise WriterError(f"a word goal must be a whole number from 1 to {2**31 - 1}")
-        with self._write() as conn:
-            self._row(conn, draft_id, readable=False)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id, readable=False)
             conn.execute(
                 "UPDATE drafts SET word_goal = ? WHERE id = ?",
                 (int(goal or 0) or None, int(draft_id)),
@@ -424,8 +294,8 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
     def set_external_path(self, draft_id: int, path: str | Path | None) -> None:
         """Tie the draft to an external file (or untie it with None)."""
         ext = normalize_external(path) if path is not None else None
-        with self._write() as conn:
-            self._row(conn, draft_id)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id)
             conn.execute("UPDATE drafts SET external_path = ? WHERE id = ?", (ext, int(draft_id)))
 
     # -- revisions -----------------------------------------------------------------------------
@@ -438,18 +308,20 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         """
         if reason not in REASONS:
             raise ValueError(f"unknown revision reason {reason!r}; known: {', '.join(REASONS)}")
-        now = self._clock()
+        now = self.core.now()
         text = encodable(text)
-        with self._write() as conn:
-            row = self._row(conn, draft_id)
-            self._replace_text(conn, row, text, now, force_snapshot=True)
-            return self._add_revision(conn, int(draft_id), text, reason, now)
+        with self.core.write() as conn:
+            row = self.core.draft_row(conn, draft_id)
+            self.core.replace_text(conn, row, text, now, force_snapshot=True)
+            return self.core.add_revision(conn, int(draft_id), text, reason, now)
 
     def history(self, draft_id: int) -> list[Revision]:
         """The draft's revisions, newest first, without their texts (`get_revision` loads one):
         word counts and previews are stored with each revision, so no text is rebuilt."""
-        with self._read() as conn:
-            self._row(conn, draft_id, readable=False)  # a bad text must not hide its history
+        with self.core.read() as conn:
+            self.core.draft_row(
+                conn, draft_id, readable=False
+            )  # a bad text must not hide its history
             names = {r[1] for r in conn.execute("PRAGMA table_info(revisions)")}
             # A plain row's text (a few KB at most) is read to check it is text; a delta is
             # checked when it is shown. An old database opened read-only lacks the columns.
@@ -457,7 +329,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
             rows = conn.execute(
                 "SELECT id, draft_id, created, reason, "
                 f"{'CASE WHEN base_id IS NULL THEN text END' if 'delta' in names else 'text'}, "
-                f"{self._packed_columns(conn)}, {summary} FROM revisions WHERE draft_id = ? "
+                f"{self.core.packed_columns(conn)}, {summary} FROM revisions WHERE draft_id = ? "
                 "ORDER BY id DESC",
                 (int(draft_id),),
             ).fetchall()
@@ -468,7 +340,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
                     continue  # one unreadable revision must not hide the others
                 if not isinstance(words, int) or not isinstance(line, str):
                     try:  # not summarised when written (an old or damaged row): rebuild it
-                        full = self._revision(conn, r[:7])
+                        full = self.core.revision(conn, r[:7])
                     except BadRowError:
                         continue
                     words, line = full.words, full.preview
@@ -479,14 +351,14 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         """One revision with its text, or WriterError."""
         r = None
         if in_range(int(revision_id)):
-            with self._read() as conn:
+            with self.core.read() as conn:
                 r = conn.execute(
                     "SELECT id, draft_id, created, reason, text, "
-                    f"{self._packed_columns(conn)} FROM revisions WHERE id = ?",
+                    f"{self.core.packed_columns(conn)} FROM revisions WHERE id = ?",
                     (int(revision_id),),
                 ).fetchone()
                 if r is not None:
-                    return self._revision(conn, r)
+                    return self.core.revision(conn, r)
         raise WriterError(
             f"no revision with ID {revision_id}; see `writer drafts history DRAFT_ID`"
         )
@@ -500,20 +372,20 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
                 f"revision {revision_id} belongs to draft {revision.draft_id}, not {draft_id}; "
                 f"see `writer drafts history {draft_id}`"
             )
-        now = self._clock()
-        with self._write() as conn:
+        now = self.core.now()
+        with self.core.write() as conn:
             # Not `readable`: restoring is how a draft with an unreadable text is repaired.
-            row = self._row(conn, draft_id, readable=False)
-            latest = self._latest_revision(conn, int(draft_id))
+            row = self.core.draft_row(conn, draft_id, readable=False)
+            latest = self.core.latest_revision(conn, int(draft_id))
             old = as_text(row[2]) or ""
             if old != revision.text and old.strip() and (not latest or latest[1] != old):
-                self._add_revision(conn, int(draft_id), old, "before-restore", now)
+                self.core.add_revision(conn, int(draft_id), old, "before-restore", now)
             conn.execute(
                 "UPDATE drafts SET text = ?, updated = ? WHERE id = ?",
                 (revision.text, now, int(draft_id)),
             )
-            self._add_revision(conn, int(draft_id), revision.text, "restore", now)
-            return draft_from_row(self._row(conn, draft_id))
+            self.core.add_revision(conn, int(draft_id), revision.text, "restore", now)
+            return draft_from_row(self.core.draft_row(conn, draft_id))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -530,9 +402,7 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
             text = revision.text
         content = format_export(draft.title, text, fmt)
         # Markdown carries the story context as front matter; plain text stays just the text.
-        return (
-            add_front_matter(content, self.get_story_context(draft.id)) if fmt == "md" else content
-        )
+        return add_front_matter(content, self.context.load(draft.id)) if fmt == "md" else content
 
     def import_file(self, path: str | Path) -> Draft:
         """A new draft from a UTF-8 text file (title from its leading heading, else its name),
@@ -541,17 +411,17 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         context, text = split_front_matter(text, f"cannot import {path}")
         if context is not None:  # the title heading follows the front matter
             title, text = parse_text(text, title)
-        now = self._clock()
-        with self._write() as conn:
+        now = self.core.now()
+        with self.core.write() as conn:
             cur = conn.execute(
                 "INSERT INTO drafts (title, text, created, updated) VALUES (?, ?, ?, ?)",
                 (title, text, now, now),
             )
             draft_id = int(cur.lastrowid)
-            self._add_revision(conn, draft_id, text, "import", now)
+            self.core.add_revision(conn, draft_id, text, "import", now)
             if context is not None:
-                self._put_context(conn, draft_id, context)
-            return draft_from_row(self._row(conn, draft_id))
+                put_context(conn, draft_id, context)
+            return draft_from_row(self.core.draft_row(conn, draft_id))
 
     # -- two instances -------------------------------------------------------------------------
 
@@ -559,15 +429,15 @@ class DraftStore(OpeningMixin, GenerationLogMixin, StoryContextMixin, ChatMixin)
         """Claim the draft for this process. False: another writer has it open, and the app
         should open it read-only (or let the user choose). The claim dies with the process,
         kill -9 included."""
-        with self._lock:
+        with self.core.lock:
             return self._locks.acquire(int(draft_id))
 
     def release_lock(self, draft_id: int) -> None:
         """Give up the claim on a draft (no-op when not held)."""
-        with self._lock:
+        with self.core.lock:
             self._locks.release(int(draft_id))
 
     def lock_owner(self, draft_id: int) -> int | None:
         """PID of the other process that holds the draft, when known; None if free or ours."""
-        with self._lock:
+        with self.core.lock:
             return self._locks.owner(int(draft_id))

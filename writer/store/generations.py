@@ -1,7 +1,11 @@
-"""The generation log half of DraftStore: every request, its candidates, which one was inserted.
+"""The generation log: every request, its candidates, which one was inserted.
 
-A mixin so draftstore.py stays one screenful of concerns; it uses DraftStore's transaction and
-revision helpers (`_write`, `_read`, `_row`, `_replace_text`, `_add_revision`, `_clock`).
+`GenerationLog` is handed the store's core (`DraftStore.generations`):
+
+    store.generations.log(draft_id, mode, params, seed, model, candidates, prompt_tail=...)
+    store.generations.mark_inserted(generation_id, index, text)
+    store.generations.recent(draft_id, limit)     # GenerationRecords, newest first
+    store.generations.branch_points(draft_id)
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from writer.errors import WriterError
+from writer.store.core import StoreCore
 from writer.store.models import GenerationRecord
 from writer.store.rows import json_value, timestamp
 from writer.store.textio import encodable
@@ -53,10 +58,13 @@ class BranchPoint:
         return None if found < 0 else found + len(self.prompt_tail)
 
 
-class GenerationLogMixin:
-    """log_generation / mark_inserted / generations, for DraftStore."""
+class GenerationLog:
+    """The generation log of every draft in one store."""
 
-    def log_generation(
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
+
+    def log(
         self,
         draft_id: int,
         mode: str,
@@ -70,14 +78,14 @@ class GenerationLogMixin:
         """Record one request; `candidates` are dicts (text, tokens, logprob, seed...) or
         engine Candidate dataclasses. Returns the generation ID."""
         cands = [_candidate_dict(c) for c in candidates]
-        with self._write() as conn:
-            self._row(conn, draft_id)
+        with self.core.write() as conn:
+            self.core.draft_row(conn, draft_id)
             cur = conn.execute(
                 "INSERT INTO generations (draft_id, created, mode, params, seed, model, "
                 "prompt_tail, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     int(draft_id),
-                    self._clock(),
+                    self.core.now(),
                     mode,
                     json.dumps(params, default=str),
                     seed,
@@ -97,7 +105,7 @@ class GenerationLogMixin:
         """Note that candidate `index` of a request was inserted. With `text` (the draft's text
         after the insertion) it is also saved, with an "insert" revision, in the same
         transaction."""
-        with self._write() as conn:
+        with self.core.write() as conn:
             row = conn.execute(
                 "SELECT draft_id, candidates FROM generations WHERE id = ?", (int(generation_id),)
             ).fetchone()
@@ -112,23 +120,23 @@ class GenerationLogMixin:
                 "UPDATE generations SET inserted = ? WHERE id = ?", (int(index), int(generation_id))
             )
             if text is not None:
-                now, text = self._clock(), encodable(text)
-                draft = self._row(conn, row[0])
-                self._replace_text(conn, draft, text, now, force_snapshot=True)
-                self._add_revision(conn, row[0], text, "insert", now)
+                now, text = self.core.now(), encodable(text)
+                draft = self.core.draft_row(conn, row[0])
+                self.core.replace_text(conn, draft, text, now, force_snapshot=True)
+                self.core.add_revision(conn, row[0], text, "insert", now)
 
     def branch_points(self, draft_id: int, limit: int = GENERATIONS_KEEP) -> list[BranchPoint]:
         """The draft's continuation requests grouped by the point they were asked at (the same
         text before the cursor), the point asked at most recently first."""
         points: dict[str, list[GenerationRecord]] = {}
-        for record in self.generations(draft_id, limit):  # newest first
+        for record in self.recent(draft_id, limit):  # newest first
             if record.mode == "continue" and record.prompt_tail and record.candidates:
                 points.setdefault(record.prompt_tail, []).append(record)
         return [BranchPoint(tail, tuple(records)) for tail, records in points.items()]
 
-    def generations(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
+    def recent(self, draft_id: int, limit: int = 50) -> list[GenerationRecord]:
         """The draft's latest requests, newest first."""
-        with self._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 "SELECT id, draft_id, created, mode, params, seed, model, candidates, inserted, "
                 "prompt_tail FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",

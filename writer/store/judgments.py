@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from writer.errors import WriterError
-
-if TYPE_CHECKING:
-    from writer.store.draftstore import DraftStore
+from writer.store.core import StoreCore
 
 Choice = Literal["a", "b", "tie", "both_bad"]
 CHOICES: tuple[str, ...] = ("a", "b", "tie", "both_bad")
@@ -118,10 +116,11 @@ class ComparisonSummary:
 
 
 class JudgmentLog:
-    """Comparisons and judgments in the drafts database (uses DraftStore's transactions)."""
+    """Comparisons and judgments in the drafts database (`DraftStore.judgments`), handed the
+    store's core."""
 
-    def __init__(self, store: DraftStore) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
 
     def _load(self, conn: object, row: tuple) -> Comparison:
         judged = {
@@ -135,7 +134,7 @@ class JudgmentLog:
     _COLUMNS = "id, a_spec, b_spec, source, fingerprint, window, length, seed, items"
 
     def get(self, comparison_id: int) -> Comparison:
-        with self.store._read() as conn:
+        with self.core.read() as conn:
             row = conn.execute(
                 f"SELECT {self._COLUMNS} FROM comparisons WHERE id = ?", (int(comparison_id),)
             ).fetchone()
@@ -147,7 +146,7 @@ class JudgmentLog:
         self, a_spec: str, b_spec: str, fingerprint: str, window: int, length: int
     ) -> Comparison | None:
         """The latest session with these settings that still has passages to judge."""
-        with self.store._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 f"SELECT {self._COLUMNS} FROM comparisons WHERE a_spec = ? AND b_spec = ? AND "
                 "fingerprint = ? AND window = ? AND length = ? ORDER BY id DESC",
@@ -171,12 +170,12 @@ class JudgmentLog:
         items: int,
     ) -> Comparison:
         """A new session of `items` passages."""
-        with self.store._write() as conn:
+        with self.core.write() as conn:
             cur = conn.execute(
                 "INSERT INTO comparisons (created, a_spec, b_spec, source, fingerprint, window, "
                 "length, seed, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    self.store._clock(),
+                    self.core.now(),
                     a_spec,
                     b_spec,
                     source,
@@ -194,14 +193,14 @@ class JudgmentLog:
         """Store one judgment (judging a passage again replaces the earlier choice)."""
         if judgment.choice not in CHOICES:
             raise WriterError(f"unknown choice {judgment.choice!r}; use one of {CHOICES}")
-        with self.store._write() as conn:
+        with self.core.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO judgments (comparison_id, item, created, a_first, "
                 "choice, passage, text_a, text_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     int(judgment.comparison_id),
                     int(judgment.item),
-                    self.store._clock(),
+                    self.core.now(),
                     1 if judgment.a_first else 0,
                     judgment.choice,
                     judgment.passage,
@@ -212,7 +211,7 @@ class JudgmentLog:
 
     def judgments(self, comparison_id: int) -> list[Judgment]:
         """The session's judgments in passage order."""
-        with self.store._read() as conn:
+        with self.core.read() as conn:
             rows = conn.execute(
                 "SELECT comparison_id, item, a_first, choice, passage, text_a, text_b "
                 "FROM judgments WHERE comparison_id = ? ORDER BY item",
@@ -222,7 +221,7 @@ class JudgmentLog:
 
     def summary(self, a_spec: str, b_spec: str) -> ComparisonSummary:
         """Every judgment of A against B, over all sessions and texts."""
-        with self.store._read() as conn:
+        with self.core.read() as conn:
             counts = dict(
                 conn.execute(
                     "SELECT j.choice, COUNT(*) FROM judgments j JOIN comparisons c "

@@ -6,7 +6,7 @@ the model proposes N replies in the character's voice, streaming into a candidat
 picks one (it becomes the character's turn), ctrl+r asks again. f2 inserts the highlighted reply
 (or the last one picked) into the story at the cursor as a line of dialogue, `"…," said NAME.`,
 f3 inserts it as it is. Every turn is saved with the draft as it is taken
-(`DraftStore.add_chat_turn`).
+(`DraftStore.chats.add_turn`).
 
 Generation runs in a thread worker with a cancel event (escape, a new request, leaving the screen)
 and talks to the UI only through `call_from_thread`; framing and the end of a turn are
@@ -127,7 +127,7 @@ class ChatScreen(Screen[None]):
         store, draft = self.app.store, self.app.draft
         if store is not None and draft is not None:
             try:
-                self.chats = store.list_chats(draft.id)
+                self.chats = store.chats.for_draft(draft.id)
             except WriterError as exc:
                 self.app.notify(error_line(exc), title="Chats", severity="error")
         for chat in self.chats:
@@ -170,7 +170,7 @@ class ChatScreen(Screen[None]):
         event.stop()
         chat = self.chats[event.option_index]
         try:
-            chat = self.app.store.get_chat(chat.id)
+            chat = self.app.store.chats.get(chat.id)
         except WriterError as exc:
             self.app.notify(error_line(exc), title="Chats", severity="error")
             return
@@ -204,8 +204,8 @@ class ChatScreen(Screen[None]):
         if store is not None and draft is not None:
             try:
                 if self.chat_id is None:
-                    self.chat_id = store.create_chat(draft.id, self.name_shown, self.about).id
-                return store.add_chat_turn(self.chat_id, speaker, text)
+                    self.chat_id = store.chats.create(draft.id, self.name_shown, self.about).id
+                return store.chats.add_turn(self.chat_id, speaker, text)
             except WriterError as exc:
                 self.app.notify(error_line(exc), title="Chat not saved", severity="error")
         elif store is not None and not self.turns:

@@ -7,7 +7,7 @@ part by part, with token counts and what was trimmed or left out: tokenizing nee
 engine's tokenizer, so it runs in a thread worker, never on the UI thread.
 
 The app keeps the context per draft (`current_context`), stores it with the draft
-(`DraftStore.set_story_context`) and passes it to the engine with every request.
+(`DraftStore.context.save`) and passes it to the engine with every request.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def current_context(app: Any) -> StoryContext:
     context = StoryContext()
     if key is not None and app.store is not None:
         try:
-            context = app.store.get_story_context(key)
+            context = app.store.context.load(key)
         except WriterError as exc:
             app.notify(error_line(exc), title="Story context", severity="error", timeout=10)
     app._story_context = (key, context)
@@ -75,7 +75,7 @@ def save_context(app: Any, context: StoryContext) -> bool:
         if not app.save_now():
             return False
     try:
-        app.store.set_story_context(app.draft.id, context)
+        app.store.context.save(app.draft.id, context)
     except WriterError as exc:
         app.notify(
             f"The story context was not saved: {error_line(exc)}",

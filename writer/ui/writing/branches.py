@@ -1,8 +1,8 @@
 """ctrl+l on the writing screen: the story's branches (writer.ui.screens.branches) and putting
 one in.
 
-The branches come from the generation log (`DraftStore.branch_points`), so they are there after
-a restart.
+The branches come from the generation log (`DraftStore.generations.branch_points`), so they are
+there after a restart.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def open_branches(screen: WritingScreen) -> None:
         app.notify("No branches: the drafts store is not available.", severity="warning")
         return
     try:
-        points = drafts.store.branch_points(drafts.draft.id)
+        points = drafts.store.generations.branch_points(drafts.draft.id)
     except WriterError as exc:
         app.notify(str(exc), severity="error")
         return

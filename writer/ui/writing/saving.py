@@ -386,7 +386,7 @@ class OpenDraft:
         if self.store is None or self.draft is None or self.read_only:
             return
         try:
-            generation_id = self.store.log_generation(
+            generation_id = self.store.generations.log(
                 self.draft.id,
                 mode,
                 params.to_dict(),
@@ -418,7 +418,7 @@ class OpenDraft:
         try:
             text = self.screen.editor.text if with_text else None
             with self.session.writing():
-                self.store.mark_inserted(generation_id, index, text=text)
+                self.store.generations.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
             self.session.store_failed(error_line(exc))
             self.show_notices()

@@ -317,7 +317,6 @@ class WritingScreen(EditingKeys, Screen[None]):
 
     def compare_with(self, model: str) -> None:
         """Blind comparison of the current model (A) and `model` (B) on this draft."""
-        from writer.store.judgments import JudgmentLog
         from writer.ui.screens.compare import ComparePlan, CompareScreen, Side
 
         drafts, app = self.drafts, self.app
@@ -333,7 +332,7 @@ class WritingScreen(EditingKeys, Screen[None]):
             if summary is not None and summary.judgments:
                 app.notify(" · ".join(summary.lines()[1:]), title="Compare")
 
-        app.push_screen(CompareScreen(plan, JudgmentLog(drafts.store)), done)
+        app.push_screen(CompareScreen(plan, drafts.store.judgments), done)
 
     def action_drafts(self) -> None:
         from writer.ui.screens.drafts import DraftsScreen
@@ -407,7 +406,7 @@ class WritingScreen(EditingKeys, Screen[None]):
             )
             return
         try:
-            records = drafts.store.generations(drafts.draft.id)
+            records = drafts.store.generations.recent(drafts.draft.id)
         except WriterError as exc:
             self.app.notify(str(exc), severity="error")
             return
