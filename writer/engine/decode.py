@@ -99,7 +99,7 @@ class Row:
 class DecodeLoop:
     """Runs requests on a back end (writer.engine.gpt2.backends): rows, bans, stops, events.
 
-    The Engine holds one and calls `run` under its lock, one request at a time.
+    The Engine makes one per request and calls `run` under its lock, one request at a time.
     """
 
     def __init__(

@@ -104,7 +104,6 @@ class Engine:
         self.eos_token_id = int(eos)
         self._lock = threading.Lock()
         self._texts = TokenTexts(tokenizer)
-        self._loop = DecodeLoop(self.backend, tokenizer, self.eos_token_id, self._texts, device)
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -291,7 +290,9 @@ class Engine:
         def make_processors(vocab: int) -> tuple[LogitsProcessorList, TokenTable | None]:
             return self._processors(params, len(built.ids), mode, vocab)
 
-        yield from self._loop.run(
+        # Built per request from the engine's current parts (a test may swap `backend`).
+        loop = DecodeLoop(self.backend, self.tokenizer, self.eos_token_id, self._texts, self.device)
+        yield from loop.run(
             prompt,
             built,
             breakdown,
