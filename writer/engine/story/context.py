@@ -336,7 +336,7 @@ def _note_position(tokenizer: Any, kept: list[int], depth: int) -> int:
     `depth`-th last line (0: at the very end); see NOTE_MAX_DEPTH for long last lines."""
     if depth == 0 or not kept:
         return len(kept)
-    from writer.engine.sampling.phrases import token_table
+    from writer.engine.sampling.tokentable import token_table
 
     table = token_table(tokenizer, len(tokenizer))
     texts = [table.texts[i] if i < len(table.texts) else b"" for i in kept]
