@@ -25,9 +25,9 @@ MAX_PIECE_CHARS = 400  # about 100 GPT-2 tokens; also keeps a stored piece on on
 
 WORD = re.compile(r"[^\W_]+")
 IDEA_LINE = re.compile(r"^\[Idea: .*\]$")
-# A sentence ends at . ! ? or … (with closing quotes or brackets) before a space, or at a
-# line break.
-SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+# A sentence ends at . ! ? or … (with closing quotes or brackets) before a space or the end of
+# the text, or at a line break.
+SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)|\n")
 
 
 @dataclass(frozen=True)
