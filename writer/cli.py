@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "stats": "stats",
     "serve": "serve",
     "chat": "chat",
+    "lore": "lore",
 }
 
 
