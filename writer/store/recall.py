@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from writer.engine.story.pieces import (
     Hit,
     fts5_missing,
+    layout,
     match_expression,
-    paragraph_key,
-    paragraphs,
     split_pieces,
 )
 
@@ -83,8 +82,8 @@ class RecallIndex:
         try:
             self._ready()
             current: dict[int, str] = {}
-            for _start, paragraph in paragraphs(text):
-                current.setdefault(paragraph_key(paragraph), paragraph)
+            for _start, paragraph, key in layout(text):
+                current.setdefault(key, paragraph)
             stored: dict[int, list[int]] = {}
             for rowid, key in self._conn.execute(
                 f"SELECT rowid, key FROM {TABLE} WHERE {TABLE} MATCH ?",
@@ -161,16 +160,21 @@ class DraftPieces:
     def piece_count(self) -> int:
         if not self._ready:
             return 0
-        return int(self._conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
+        # The shadow table of per-piece sizes has one row a piece: a plain b-tree count.
+        return int(self._conn.execute(f"SELECT count(*) FROM {TABLE}_docsize").fetchone()[0])
 
     def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         if not terms or not self._ready:
             return {}
-        marks = ",".join("?" * len(terms))
-        rows = self._conn.execute(
-            f"SELECT term, doc FROM {TABLE}_vocab WHERE term IN ({marks})", list(terms)
-        )
-        return {term: int(doc) for term, doc in rows}
+        # One lookup a term: fts5vocab answers `term = ?` from the index but scans for `IN`.
+        found = {}
+        for term in terms:
+            row = self._conn.execute(
+                f"SELECT doc FROM {TABLE}_vocab WHERE term = ?", (term,)
+            ).fetchone()
+            if row is not None:
+                found[term] = int(row[0])
+        return found
 
     def search(self, terms: Sequence[str], limit: int) -> list[Hit]:
         if not terms or not self._ready:

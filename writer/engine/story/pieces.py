@@ -14,6 +14,7 @@ lower-cased), so the terms a query sends and the terms reported as matched agree
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
@@ -71,21 +72,31 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def paragraph_key(paragraph: str) -> int:
-    """A paragraph's 64-bit hash, as a signed integer (SQLite's INTEGER)."""
+    """A paragraph's 64-bit hash, as a signed integer (SQLite's INTEGER). Remembered: every
+    request hashes every paragraph of the story, and all but one are the same as last time."""
     data = paragraph.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
+_LINE = re.compile(r"[^\n]*[^\s][^\n]*")
+
+
 def paragraphs(text: str) -> list[tuple[int, str]]:
     """(start, paragraph) for each line of `text` that is not blank or an `[Idea: ...]` note."""
-    found = []
-    start = 0
-    for line in text.split("\n"):
-        if line.strip() and not IDEA_LINE.match(line):
-            found.append((start, line))
-        start += len(line) + 1
-    return found
+    return [(start, paragraph) for start, paragraph, _key in layout(text)]
+
+
+@functools.lru_cache(maxsize=4)
+def layout(text: str) -> tuple[tuple[int, str, int], ...]:
+    """(start, paragraph, key) for each paragraph of `text`. Remembered for the last few texts:
+    one request syncs an index and places its pieces on the same text."""
+    return tuple(
+        (m.start(), m.group(), paragraph_key(m.group()))
+        for m in _LINE.finditer(text)
+        if not (m.group().startswith("[Idea: ") and IDEA_LINE.match(m.group()))
+    )
 
 
 def split_paragraph(paragraph: str) -> list[tuple[int, str]]:

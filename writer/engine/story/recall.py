@@ -29,10 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from writer.engine.story.pieces import SENTENCE_END, PieceIndex, paragraph_key, paragraphs, words
+from writer.engine.story.pieces import SENTENCE_END, PieceIndex, layout, words
 from writer.engine.story.recallindex import memory_index
 
 QUERY_WORDS = 120
+QUERY_CHARS_PER_WORD = 16  # how far back the query reads: room for QUERY_WORDS long words
 MAX_QUERY_TERMS = 32
 COMMON_SHARE = 0.05  # a term in more of the pieces than this says little about any one of them
 COMMON_MIN_PIECES = 40  # below this many pieces no term is "common"
@@ -86,6 +87,7 @@ def estimate_tokens(text: str) -> int:
 def query_terms(text: str, query_words: int = QUERY_WORDS) -> tuple[str, ...]:
     """The query's candidate terms for the end of `text`, most recent first (see the module
     docstring). Only finished sentences and finished names count."""
+    text = text[-QUERY_CHARS_PER_WORD * max(query_words, 1) :]  # the end is all it reads
     ends = [m.end() for m in SENTENCE_END.finditer(text)]
     done = ends[-1] if ends else 0
     tail = words(text[:done])[-query_words:] if query_words > 0 else []
@@ -130,8 +132,8 @@ def find_passages(
         return []
     starts: dict[int, list[int]] = {}
     inside = 0
-    for start, paragraph in paragraphs(text):
-        starts.setdefault(paragraph_key(paragraph), []).append(start)
+    for start, paragraph, key in layout(text):
+        starts.setdefault(key, []).append(start)
         inside += start + len(paragraph) > before
     wanted = set(terms)
     fetch = 2 * limit + 2 * inside

@@ -19,9 +19,8 @@ from writer.engine.story.pieces import (
     Hit,
     Piece,
     fts5_missing,
+    layout,
     match_expression,
-    paragraph_key,
-    paragraphs,
     split_pieces,
     words,
 )
@@ -40,8 +39,8 @@ class SyncedIndex(ABC):
     def sync(self, text: str) -> None:
         """Index the paragraphs of `text` that are new; forget those no longer there."""
         current: dict[int, str] = {}
-        for _start, paragraph in paragraphs(text):
-            current.setdefault(paragraph_key(paragraph), paragraph)
+        for _start, paragraph, key in layout(text):
+            current.setdefault(key, paragraph)
         for key in [k for k in self._rows if k not in current]:
             for rowid in self._rows.pop(key):
                 self._remove(rowid)
@@ -103,9 +102,13 @@ class MemoryIndex(SyncedIndex):
     def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         if not terms:
             return {}
-        marks = ",".join("?" * len(terms))
-        rows = self._conn.execute(f"SELECT term, doc FROM vocab WHERE term IN ({marks})", terms)
-        return {term: int(doc) for term, doc in rows}
+        # One lookup a term: fts5vocab answers `term = ?` from the index but scans for `IN`.
+        found = {}
+        for term in terms:
+            row = self._conn.execute("SELECT doc FROM vocab WHERE term = ?", (term,)).fetchone()
+            if row is not None:
+                found[term] = int(row[0])
+        return found
 
     def search(self, terms: Sequence[str], limit: int) -> list[Hit]:
         if not terms:
