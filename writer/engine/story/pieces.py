@@ -92,11 +92,12 @@ def paragraphs(text: str) -> list[tuple[int, str]]:
 def layout(text: str) -> tuple[tuple[int, str, int], ...]:
     """(start, paragraph, key) for each paragraph of `text`. Remembered for the last few texts:
     one request syncs an index and places its pieces on the same text."""
-    return tuple(
-        (m.start(), m.group(), paragraph_key(m.group()))
-        for m in _LINE.finditer(text)
-        if not (m.group().startswith("[Idea: ") and IDEA_LINE.match(m.group()))
-    )
+    found = []
+    for m in _LINE.finditer(text):
+        paragraph = m.group()
+        if not (paragraph.startswith("[Idea: ") and IDEA_LINE.match(paragraph)):
+            found.append((m.start(), paragraph, paragraph_key(paragraph)))
+    return tuple(found)
 
 
 def split_paragraph(paragraph: str) -> list[tuple[int, str]]:

@@ -130,15 +130,21 @@ def find_passages(
     holds is skipped."""
     if not terms or limit < 1:
         return []
-    starts: dict[int, list[int]] = {}
-    inside = 0
-    for start, paragraph, key in layout(text):
-        starts.setdefault(key, []).append(start)
-        inside += start + len(paragraph) > before
+    entries = layout(text)
+    inside = 0  # paragraphs reaching into the window: their pieces may top the answer
+    for start, paragraph, _key in reversed(entries):
+        if start + len(paragraph) <= before:
+            break
+        inside += 1
     wanted = set(terms)
     fetch = 2 * limit + 2 * inside
     while True:
         hits = index.search(terms, fetch)
+        keys = {hit.key for hit in hits}
+        starts: dict[int, list[int]] = {}
+        for start, _paragraph, key in entries:
+            if key in keys:
+                starts.setdefault(key, []).append(start)
         found: list[Passage] = []
         seen: set[int] = set()
         for hit in hits:
