@@ -155,3 +155,14 @@ def test_recall_tokens_is_validated():
         StoryContext(recall_tokens=-1)
     with pytest.raises(WriterError, match="candidates"):
         StoryContext(recall_tokens=8, recaller=object())
+
+
+def test_without_fts5_recall_scores_in_python(monkeypatch):
+    from writer.engine.story import recallindex
+
+    monkeypatch.setattr(recallindex, "fts5_missing", lambda: "no FTS5 in this SQLite")
+    recaller = Recaller()
+    assert isinstance(recaller.index, PythonIndex)
+    text = manuscript()
+    found = recaller.recall(text, len(text) - 3000, 200)
+    assert found and found[0].text == PLANTED

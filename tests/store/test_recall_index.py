@@ -100,3 +100,14 @@ def test_salvage_reads_no_index_row_as_one_of_writers_rows(tmp_path):
     assert rows == plain_rows
     assert set(found.drafts) == set(plain.drafts) and set(found.revisions) == set(plain.revisions)
     assert found.fragments == [] and found.generations == {} and found.contexts == {}
+
+
+def test_without_fts5_the_store_index_is_off_with_a_reason(store, monkeypatch):
+    from writer.store import recall
+
+    monkeypatch.setattr(recall, "fts5_missing", lambda: "no FTS5 in this SQLite")
+    index = RecallIndex(_conn(store))
+    assert index.unavailable == "no FTS5 in this SQLite"
+    draft = store.create_draft("Tale", story())
+    assert index.update(draft.id, story()) == 0
+    assert Recaller(index.draft(draft.id)).recall(story(), 100, 100) == []
