@@ -166,3 +166,15 @@ def test_without_fts5_recall_scores_in_python(monkeypatch):
     text = manuscript()
     found = recaller.recall(text, len(text) - 3000, 200)
     assert found and found[0].text == PLANTED
+
+
+def test_typing_keeps_the_prompt_up_to_the_story_the_same(tok):
+    story = manuscript(60) + "The keeper"
+    context = StoryContext(recall_tokens=96, recaller=Recaller())
+    first = assemble_context(tok, story, context, 512, 16)
+    head = first.breakdown.memory + first.breakdown.lorebook + first.breakdown.recall
+    assert first.breakdown.recall
+    for more in (" walked", " slowly along", " the quay"):
+        story += more
+        again = assemble_context(tok, story, context, 512, 16)
+        assert again.ids[:head] == first.ids[:head]
