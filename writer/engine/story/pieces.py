@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-MAX_PIECE_CHARS = 400  # about 100 GPT-2 tokens; also keeps a stored piece on one database page
+MAX_PIECE_CHARS = 240  # about 60 GPT-2 tokens; also keeps a stored piece on one database page
 
 WORD = re.compile(r"[^\W_]+")
 IDEA_LINE = re.compile(r"^\[Idea: .*\]$")
