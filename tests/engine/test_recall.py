@@ -178,3 +178,16 @@ def test_typing_keeps_the_prompt_up_to_the_story_the_same(tok):
         story += more
         again = assemble_context(tok, story, context, 512, 16)
         assert again.ids[:head] == first.ids[:head]
+
+
+def test_an_index_that_fails_recalls_nothing_and_says_why():
+    import sqlite3
+
+    class Broken(PythonIndex):
+        def search(self, terms, limit):
+            raise sqlite3.OperationalError("database is locked")
+
+    recaller = Recaller(Broken())
+    text = manuscript()
+    assert recaller.candidates(text, len(text) - 3000) == ()
+    assert "database is locked" in recaller.error

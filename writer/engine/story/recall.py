@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -201,15 +202,22 @@ class Recaller:
         self._last: tuple[Passage, ...] = ()
         #: The terms of the last query run (for a status line).
         self.terms: tuple[str, ...] = ()
+        #: Why the last query recalled nothing because its index failed, or None.
+        self.error: str | None = None
 
     def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
         """Passages of `story` starting before `before`, best first (tokens not counted)."""
         key = (query_terms(story, self.query_words), before)
         if key == self._key:
             return self._last
-        self.index.sync(story)
-        self.terms = choose_terms(self.index, key[0], self.max_terms)
-        self._last = tuple(find_passages(self.index, story, self.terms, before, self.limit))
+        try:
+            self.index.sync(story)
+            self.terms = choose_terms(self.index, key[0], self.max_terms)
+            self._last = tuple(find_passages(self.index, story, self.terms, before, self.limit))
+            self.error = None
+        except sqlite3.Error as exc:  # a busy or damaged database: write without recall
+            self.error = f"recall is off for now: the index cannot be read ({exc})"
+            self._last = ()
         self._key = key
         return self._last
 
