@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "stats": "stats",
     "serve": "serve",
     "chat": "chat",
+    "lore": "lore",
 }
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from writer.errors import WriterError
 from writer.store.models import StoreWriteError
+from writer.store.recall import create_schema
 from writer.store.revstore import pack_existing
 from writer.store.rows import lenient_text
 
@@ -155,6 +156,9 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "ALTER TABLE revisions ADD COLUMN preview TEXT",
         pack_existing,
     ],
+    # The recall index (writer.store.recall): each draft's pieces in an FTS5 table, derived
+    # from the text and rebuilt on the next save when missing; no table where SQLite lacks FTS5.
+    [create_schema],
 ]
 # After this migration the space the old full texts took is given back (VACUUM).
 _VACUUM_AFTER = 7
