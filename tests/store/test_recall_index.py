@@ -35,7 +35,7 @@ def store(tmp_path):
 
 
 def _conn(store) -> sqlite3.Connection:
-    return store._conn  # the store hands its connection to the index (wired in the store later)
+    return store.core.conn  # the store hands its connection to the index (wired in the store later)
 
 
 def test_migration_creates_the_table_and_an_update_indexes_only_new_paragraphs(store):
@@ -81,10 +81,10 @@ def _salvage_view(path, with_index: bool):
         text = story(300)
         draft = store.create_draft("Tale", text)
         if with_index:
-            RecallIndex(store._conn).update(draft.id, text)
+            RecallIndex(store.core.conn).update(draft.id, text)
         store.save_text(draft.id, text + "More.\n")
         if with_index:
-            RecallIndex(store._conn).update(draft.id, text + "More.\n")
+            RecallIndex(store.core.conn).update(draft.id, text + "More.\n")
     rows = set()
     for row in leaf_rows(database_image(path)):
         hit = classify(row.rowid, row.values, row.complete)
