@@ -394,6 +394,7 @@ class OpenDraft:
                 self.app.model.name,
                 done.candidates,
                 prompt_tail=(done.prompt_text or "")[-200:] or None,
+                prompt=done.prompt_text or None,
             )
         except WriterError as exc:
             self.app.notify(f"Generation log not saved: {exc}", severity="warning")
