@@ -53,10 +53,10 @@ class LearnProgress:
 
 def require_trl() -> None:
     """A one-line error when TRL (the `learn` extra) is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("trl") is None:
-        raise WriterError(MISSING_TRL)
+    try:
+        import trl  # noqa: F401  (the command needs it next anyway)
+    except ImportError:
+        raise WriterError(MISSING_TRL) from None
 
 
 def tokenize_pairs(
