@@ -85,9 +85,14 @@ def _rebuilt_prompt(tail: str, draft_text: str) -> str:
 
 
 def pairs_from_log(
-    store: DraftStore, draft_ids: Iterable[int], counts: PairCounts | None = None
+    store: DraftStore,
+    draft_ids: Iterable[int],
+    counts: PairCounts | None = None,
+    *,
+    model: str | None = None,
 ) -> list[PreferencePair]:
-    """The pairs of the drafts' generation logs, oldest request first (see the module doc)."""
+    """The pairs of the drafts' generation logs, oldest request first (see the module doc);
+    with `model`, only from the requests that model answered."""
     import difflib
 
     from writer.store.acceptance import _words as word_list
@@ -103,6 +108,8 @@ def pairs_from_log(
         for record in reversed(store.generations(draft_id, limit=GENERATIONS_KEEP)):
             index = record.inserted
             if record.mode != "continue" or index is None:
+                continue
+            if model is not None and record.model != model:
                 continue
             if not 0 <= index < len(record.candidates):
                 continue
