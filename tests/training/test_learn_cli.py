@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import call_writer, run_writer
+from writer.paths import models_dir
 from writer.store import DraftStore
+from writer.training import checkpoint
 
 FAST = ["--steps", "2", "--batch-size", "2"]
 REPORT_KEYS = {"accuracy", "reward_margin", "kl_to_base", "perplexity", "pairs"}
@@ -119,15 +121,18 @@ def test_learn_from_the_log_then_generate_with_it(isolated_user_dirs, tiny_model
 def test_interrupted_learn_resumes(isolated_user_dirs, tiny_model_dir, tmp_path):
     pairs = str(_pairs_file(tmp_path / "p.jsonl"))
     args = ["learn", "--name", "r", "--base", str(tiny_model_dir), "--pairs", pairs]
-    args += ["--steps", "3", "--batch-size", "2"]
+    args += ["--steps", "3", "--batch-size", "2", "--method", "lora"]  # the adapter's path
     stopped = run_writer(*args, "--stop-after-steps", "1", env=isolated_user_dirs)
     assert stopped.returncode == 130, stopped.stderr
     assert "interrupted at step 1/3" in stopped.stderr and "--resume" in stopped.stderr
+    assert (checkpoint.folder("r") / "trainer" / "checkpoint-1").is_dir()  # the Trainer's
     again = run_writer(*args, env=isolated_user_dirs)
     assert "--resume" in _one_error_line(again)
     resumed = run_writer(*args, "--resume", "--json", env=isolated_user_dirs)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["steps"] == 3
+    report = json.loads(resumed.stdout)
+    assert report["steps"] == 3 and report["method"] == "lora"
+    assert (models_dir() / "r" / "adapter").is_dir() and not checkpoint.folder("r").exists()
 
 
 def test_bad_input_is_one_line(isolated_user_dirs, tiny_model_dir, tmp_path, monkeypatch):

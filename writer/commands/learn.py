@@ -193,7 +193,7 @@ def report_lines(report: dict[str, Any], folder: str) -> list[str]:
     for key, label, fmt in (
         ("accuracy", "preference accuracy", "{:.0%}"),
         ("reward_margin", "reward margin", "{:.3f}"),
-        ("kl_to_base", "KL to base (nats/tok)", "{:.4f}"),
+        ("kl_to_base", "KL to base (nats/tok)", "{:.3g}"),
         ("perplexity", "perplexity of picks", "{:.2f}"),
     ):
         lines.append(f"{label:<24}{fmt.format(before[key]):>10}{fmt.format(after[key]):>10}")
