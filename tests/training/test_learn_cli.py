@@ -67,9 +67,7 @@ def test_learn_from_the_log_then_generate_with_it(isolated_user_dirs, tiny_model
         "chosen": " walked to the river bank number 0.",
         "rejected": " saw the ship.",
     }
-    again = run_writer(
-        "drafts", "export", str(draft_id), "--pairs", "-o", str(out), env=isolated_user_dirs
-    )
+    again = call_writer("drafts", "export", str(draft_id), "--pairs", "-o", str(out))
     assert again.returncode == 1 and "--force" in again.stderr  # export's -o rules hold
     base = str(tiny_model_dir)
     learned = run_writer(
@@ -103,17 +101,8 @@ def test_learn_from_the_log_then_generate_with_it(isolated_user_dirs, tiny_model
         env=isolated_user_dirs,
     )
     assert generated.returncode == 0, generated.stderr
-    text = run_writer(
-        "learn",
-        "--name",
-        "taste2",
-        "--base",
-        base,
-        "--pairs",
-        str(out),
-        *FAST,
-        env=isolated_user_dirs,
-    )
+    # In this process (no new interpreter): the text report from the exported file.
+    text = call_writer("learn", "--name", "taste2", "--base", base, "--pairs", str(out), *FAST)
     assert text.returncode == 0, text.stderr
     assert "preference accuracy" in text.stdout and "writer --model taste2" in text.stdout
 
@@ -126,8 +115,7 @@ def test_interrupted_learn_resumes(isolated_user_dirs, tiny_model_dir, tmp_path)
     assert stopped.returncode == 130, stopped.stderr
     assert "interrupted at step 1/3" in stopped.stderr and "--resume" in stopped.stderr
     assert (checkpoint.folder("r") / "trainer" / "checkpoint-1").is_dir()  # the Trainer's
-    again = run_writer(*args, env=isolated_user_dirs)
-    assert "--resume" in _one_error_line(again)
+    assert "--resume" in _one_error_line(call_writer(*args))
     resumed = run_writer(*args, "--resume", "--json", env=isolated_user_dirs)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)

@@ -189,7 +189,12 @@ def _check_target(name: str, resume: bool, overwrite: bool) -> dict[str, Any] | 
     if resume:
         saved = _load_state(name)
         overwrite = overwrite or bool(saved.get("overwrite"))
-    elif has_checkpoint(name):
+    elif ckpt.exists(name) and not overwrite:
+        raise WriterError(
+            f"an interrupted fine-tune of {name!r} exists; pick another --name, or pass "
+            "--overwrite to discard it"
+        )
+    elif has_checkpoint(name) or ckpt.exists(name):
         if not overwrite:
             raise WriterError(
                 f"an interrupted learn run of {name!r} exists; continue it with --resume, or "
