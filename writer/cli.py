@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "models": "models",
     "drafts": "drafts",
     "finetune": "finetune",
+    "learn": "learn",
     "eval": "evaluate",
     "compare": "compare",
     "stats": "stats",

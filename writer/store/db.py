@@ -159,6 +159,12 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
     # The recall index (writer.store.recall): each draft's pieces in an FTS5 table, derived
     # from the text and rebuilt on the next save when missing; no table where SQLite lacks FTS5.
     [create_schema],
+    # The prompt each logged request gave the model (the text before the cursor, as the engine
+    # received it), so `writer learn` trains on what the model saw. NULL in older rows: they
+    # have only prompt_tail, and the prompt is rebuilt from the draft (writer.training.pairs).
+    [
+        "ALTER TABLE generations ADD COLUMN prompt TEXT",
+    ],
 ]
 # After this migration the space the old full texts took is given back (VACUUM).
 _VACUUM_AFTER = 7
