@@ -14,6 +14,7 @@ from textual.app import SystemCommand
 
 from writer.ui.screens.find import FindRequest, FindScreen
 from writer.ui.widgets.editor import StoryEditor
+from writer.ui.widgets.status import StatusBar
 
 MAX_GOAL = 2**31 - 1
 
@@ -33,6 +34,7 @@ class EditingKeys:
 
     app: Any
     drafts: Any
+    query_one: Any
     search = ""
     """The last text looked for (f8 finds it again)."""
     replacement = ""
@@ -50,7 +52,10 @@ class EditingKeys:
         )
 
     def _editor(self) -> StoryEditor:
-        return self.app.editor
+        return self.query_one("#editor", StoryEditor)
+
+    def _status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
 
     # -- find and replace -----------------------------------------------------------------------
     def action_find(self) -> None:
@@ -95,7 +100,7 @@ class EditingKeys:
     def action_word_goal(self) -> None:
         from writer.ui.screens.prompt import PromptScreen
 
-        current = self.app.status.goal
+        current = self._status().goal
 
         def done(answer: str | None) -> None:
             if answer is None:
@@ -118,10 +123,10 @@ class EditingKeys:
         from writer.ui.screens.saveas import default_name, save_text_as
 
         app = self.app
-        text = app.editor.text
+        text = self._editor().text
         content = text.rstrip("\n") + "\n" if text else ""
-        store_path = getattr(app.store, "path", None) or app.store_path
-        default = str(Path.cwd() / default_name(app.status.title))
+        store_path = getattr(self.drafts.store, "path", None) or app.store_path
+        default = str(Path.cwd() / default_name(self._status().title))
 
         def chosen(path: str | None) -> None:
             if path and path.strip():

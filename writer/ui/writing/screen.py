@@ -11,7 +11,8 @@ there) follows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -30,6 +31,7 @@ from writer.ui.messages import (
     GenerationFailed,
     GenerationFinished,
 )
+from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
@@ -38,6 +40,7 @@ from writer.ui.writing.editing import EditingKeys
 from writer.ui.writing.generation import Generation
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
+from writer.ui.writing.suggestion import InlineSuggester
 
 
 class WritingScreen(EditingKeys, Screen[None]):
@@ -88,8 +91,14 @@ class WritingScreen(EditingKeys, Screen[None]):
     """The preset's name, with a `*` when this draft overrides some of its parameters."""
 
     def __init__(
-        self, *, candidates: int, autosave_interval: float = 0.5, id: str | None = None
+        self,
+        *,
+        candidates: int,
+        autosave_interval: float = 0.5,
+        file: Path | None = None,
+        id: str | None = None,
     ) -> None:
+        """`file`: the text file to open (the command line's FILE); None opens the last draft."""
         super().__init__(id=id)
         self.presets = all_presets()
         self.preset_name = DEFAULT_PRESET
@@ -98,6 +107,7 @@ class WritingScreen(EditingKeys, Screen[None]):
         self.generation = Generation(self)
         self.probabilities = Probabilities(self)
         self.drafts = OpenDraft(self, autosave_interval)
+        self.drafts.file = file
 
     # The page: focus mode, the column, Markdown by the title (ui/writing/page.py).
     def action_focus_mode(self) -> None:
@@ -110,10 +120,40 @@ class WritingScreen(EditingKeys, Screen[None]):
         yield from super().commands()
         yield from page.page_commands(self)
 
+    def dialog_commands(self) -> Iterator[SystemCommand]:
+        """The palette's presets and dialogs of the story (the app adds them to ctrl+p)."""
+        for name, preset in self.presets.items():
+            yield SystemCommand(
+                f"Preset: {name}",
+                preset.description or "creativity preset",
+                self._preset_command(name),
+            )
+        yield SystemCommand("Parameters", "Edit sampling parameters (f2)", self.action_parameters)
+        yield SystemCommand("Drafts library", "Open, create, rename… (ctrl+o)", self.action_drafts)
+        yield SystemCommand("History", "Restore an earlier revision (f3)", self.action_history)
+        yield SystemCommand(
+            "Alternatives", "Candidates of earlier requests (f4)", self.action_alternatives
+        )
+        yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
+        yield SystemCommand(
+            "Story context",
+            "Memory, author's note, lorebook (f8)",
+            self.action_story_context,
+        )
+        yield SystemCommand(
+            "Branches",
+            "Every request's candidates, by story point (ctrl+l)",
+            self.action_branches,
+        )
+        yield SystemCommand("Next token", "Most likely next tokens (f7)", self.action_next_token)
+
+    def _preset_command(self, name: str) -> Callable[[], None]:
+        return lambda: self.set_preset(name)
+
     def action_chat(self) -> None:
         from writer.ui.screens.chat import open_chat
 
-        open_chat(self.app)
+        open_chat(self)
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
@@ -146,6 +186,12 @@ class WritingScreen(EditingKeys, Screen[None]):
         page.apply_page(self)
         self.drafts.open_session()  # the draft or file: text, preset, overrides, model
         self.preset_shown = self.preset_label()
+        self.editor.suggester = InlineSuggester.for_editor(  # None unless config.toml asks
+            self.editor,
+            engine=lambda: app.model.engine,
+            params=self.current_params,
+            context=lambda: current_context(self.drafts),
+        )
         self.editor.focus()
         app.model.load(app.requested_model or self.drafts.session_model() or app.config.model)
         self.drafts.start_autosave()
@@ -290,9 +336,9 @@ class WritingScreen(EditingKeys, Screen[None]):
         open_branches(self)
 
     def action_story_context(self) -> None:
-        from writer.ui.screens.context import open_context_dialog
+        from writer.ui.writing.context import open_context_dialog
 
-        open_context_dialog(self.app)
+        open_context_dialog(self)
 
     # -- dialogs about the draft and the model --------------------------------------------------
     def action_models(self) -> None:
@@ -306,7 +352,9 @@ class WritingScreen(EditingKeys, Screen[None]):
                 self.drafts.remember_settings()
                 self.app.notify(f"Loading model {name}…")
 
-        self.app.push_screen(ModelsScreen(model.name, usage=self._model_usage), chosen)
+        self.app.push_screen(
+            ModelsScreen(model.name, usage=self._model_usage, error=model.error), chosen
+        )
 
     def _model_usage(self) -> dict[str, Any]:
         """Acceptance statistics per model for the models dialog (called in its worker)."""
@@ -355,7 +403,15 @@ class WritingScreen(EditingKeys, Screen[None]):
             )
             return
         drafts.save_now()
-        self.app.push_screen(DraftsScreen(drafts.store, getattr(drafts.draft, "id", None)), chosen)
+        self.app.push_screen(
+            DraftsScreen(
+                drafts.store,
+                getattr(drafts.draft, "id", None),
+                save_open=drafts.save_now,
+                retitle_open=drafts.refresh_title,
+            ),
+            chosen,
+        )
 
     def action_history(self) -> None:
         from writer.ui.screens.history import HistoryScreen
