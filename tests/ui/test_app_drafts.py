@@ -60,7 +60,7 @@ async def test_no_file_reopens_the_last_draft():
         await pilot.press("ctrl+q")
     again = make_app()
     async with run_app(again) as pilot:
-        assert again.editor.text == "kept"
+        assert again.writing.editor.text == "kept"
 
 
 async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatch):

@@ -33,8 +33,8 @@ async def test_a_draft_reopens_with_cursor_and_scroll_where_the_author_left():
         await pilot.press("ctrl+q")
     again = make_app()
     async with run_app(again) as pilot:
-        await wait_for(pilot, lambda: again.editor.position == where)
-        assert again.editor.cursor_location == (120, 7)
+        await wait_for(pilot, lambda: again.writing.editor.position == where)
+        assert again.writing.editor.cursor_location == (120, 7)
 
 
 async def test_moving_the_cursor_without_typing_is_recorded_by_the_autosave_timer():
@@ -176,13 +176,13 @@ async def test_word_goal_is_shown_as_progress_and_kept_per_draft():
             assert store.get_draft(draft_id).word_goal == 1000
     again = make_app()
     async with run_app(again) as pilot:
-        await wait_for(pilot, lambda: again.status.goal == 1000)
+        await wait_for(pilot, lambda: again.writing.status.goal == 1000)
         await pilot.press("f10")
         await wait_for(pilot, lambda: isinstance(again.screen, PromptScreen))
         again.screen.query_one("Input").value = ""
         await pilot.press("enter")
-        await wait_for(pilot, lambda: again.status.goal is None)
-        assert "9 words" in str(again.status.render())
+        await wait_for(pilot, lambda: again.writing.status.goal is None)
+        assert "9 words" in str(again.writing.status.render())
 
 
 async def test_save_as_writes_the_text_asks_before_overwriting_and_refuses_the_store(tmp_path):

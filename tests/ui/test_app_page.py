@@ -179,9 +179,9 @@ async def test_focus_mode_hides_the_bars_dims_other_paragraphs_and_is_remembered
     again = make_app(md)
     async with run_app(again) as pilot:
         await pilot.pause()
-        assert again.editor.focus_mode and not again.status.display
+        assert again.writing.editor.focus_mode and not again.writing.status.display
         await pilot.press("ctrl+backslash")
-        assert not again.editor.focus_mode and again.status.display
+        assert not again.writing.editor.focus_mode and again.writing.status.display
     assert load_config().focus is False
 
 

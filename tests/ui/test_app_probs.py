@@ -186,7 +186,10 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
 
     again = WriterApp(engine_loader=loader_for(engine))
     async with run_app(again, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: again.draft is not None and again.editor.text == story)
+        await wait_for(
+            pilot,
+            lambda: again.writing.drafts.draft is not None and again.writing.editor.text == story,
+        )
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
         view = again.screen
@@ -198,17 +201,19 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
         options.highlighted = 2
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
-        assert again.editor.text == PROMPT + second + " The end."  # in place of the first
-        assert again.store.generations(again.draft.id)[0].inserted == 1
+        assert again.writing.editor.text == PROMPT + second + " The end."  # in place of the first
+        assert (
+            again.writing.drafts.store.generations(again.writing.drafts.draft.id)[0].inserted == 1
+        )
         await pilot.press("ctrl+z")  # one undo step
-        assert again.editor.text == story
+        assert again.writing.editor.text == story
         # a point: enter moves the cursor there (the end of the prompt)
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
         again.screen.query_one("OptionList").highlighted = 0
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
-        assert again.editor.cursor_location == (0, len(PROMPT))
+        assert again.writing.editor.cursor_location == (0, len(PROMPT))
 
 
 async def test_markup_like_tokens_are_shown_as_text():
