@@ -32,8 +32,8 @@ async def shoot(theme: str) -> Path:
     app = WriterApp(story, model="tiny", theme=theme, engine_loader=loader_for(ScriptedEngine()))
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app.status.model_state == "ready")
-        app.editor.cursor_blink = False
-        app.editor.cursor_location = app.editor.document.end
+        app.writing.editor.cursor_blink = False
+        app.writing.editor.cursor_location = app.writing.editor.document.end
         await pilot.pause()
         name = f"page-{theme}.svg"
         app.save_screenshot(name, path=str(ROOT / "docs"))
