@@ -24,6 +24,7 @@ from writer.config import Config, load_config, save_config
 from writer.errors import WriterError, error_line, log_exception
 from writer.ui.messages import ModelFailed, ModelLoading, ModelReady
 from writer.ui.model import EngineLoader, ModelSlot, default_engine_loader
+from writer.ui.writing import palette
 from writer.ui.writing.screen import WritingScreen
 
 
@@ -172,7 +173,7 @@ class WriterApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette (ctrl+p): Textual's own commands plus presets, models and dialogs."""
         yield from super().get_system_commands(screen)
-        yield from self.writing.dialog_commands()
+        yield from palette.dialog_commands(self.writing)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
         yield from self.writing.commands()
 

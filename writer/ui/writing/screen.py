@@ -11,7 +11,7 @@ there) follows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,15 @@ from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
-from writer.ui.writing import page
-from writer.ui.writing.editing import EditingKeys
+from writer.ui.writing import page, palette
+from writer.ui.writing.editing import EditingTools
 from writer.ui.writing.generation import Generation
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
 from writer.ui.writing.suggestion import InlineSuggester
 
 
-class WritingScreen(EditingKeys, Screen[None]):
+class WritingScreen(Screen[None]):
     """Editor, candidates and status bar. Keys: see the help screen (f1) and README."""
 
     # ctrl+a and ctrl+b stay free for tmux/screen.
@@ -108,6 +108,23 @@ class WritingScreen(EditingKeys, Screen[None]):
         self.probabilities = Probabilities(self)
         self.drafts = OpenDraft(self, autosave_interval)
         self.drafts.file = file
+        self.tools = EditingTools(self)
+
+    # The writing tools (ui/writing/editing.py).
+    def action_find(self) -> None:
+        self.tools.find()
+
+    def action_find_next(self, backwards: bool = False) -> None:
+        self.tools.find_next(backwards)
+
+    def action_replace(self) -> None:
+        self.tools.replace()
+
+    def action_word_goal(self) -> None:
+        self.tools.word_goal()
+
+    def action_save_as(self) -> None:
+        self.tools.save_as()
 
     # The page: focus mode, the column, Markdown by the title (ui/writing/page.py).
     def action_focus_mode(self) -> None:
@@ -117,38 +134,8 @@ class WritingScreen(EditingKeys, Screen[None]):
         page.apply_title(self, message.title)
 
     def commands(self) -> Iterator[SystemCommand]:
-        yield from super().commands()
-        yield from page.page_commands(self)
-
-    def dialog_commands(self) -> Iterator[SystemCommand]:
-        """The palette's presets and dialogs of the story (the app adds them to ctrl+p)."""
-        for name, preset in self.presets.items():
-            yield SystemCommand(
-                f"Preset: {name}",
-                preset.description or "creativity preset",
-                self._preset_command(name),
-            )
-        yield SystemCommand("Parameters", "Edit sampling parameters (f2)", self.action_parameters)
-        yield SystemCommand("Drafts library", "Open, create, rename… (ctrl+o)", self.action_drafts)
-        yield SystemCommand("History", "Restore an earlier revision (f3)", self.action_history)
-        yield SystemCommand(
-            "Alternatives", "Candidates of earlier requests (f4)", self.action_alternatives
-        )
-        yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.action_models)
-        yield SystemCommand(
-            "Story context",
-            "Memory, author's note, lorebook (f8)",
-            self.action_story_context,
-        )
-        yield SystemCommand(
-            "Branches",
-            "Every request's candidates, by story point (ctrl+l)",
-            self.action_branches,
-        )
-        yield SystemCommand("Next token", "Most likely next tokens (f7)", self.action_next_token)
-
-    def _preset_command(self, name: str) -> Callable[[], None]:
-        return lambda: self.set_preset(name)
+        """The story's palette entries after the app's own (ui/writing/palette.py)."""
+        return palette.story_commands(self)
 
     def action_chat(self) -> None:
         from writer.ui.screens.chat import open_chat
