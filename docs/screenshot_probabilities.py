@@ -109,11 +109,11 @@ class PictureEngine(ScriptedEngine):
 async def main() -> None:
     app = WriterApp(engine_loader=loader_for(PictureEngine()))
     async with app.run_test(size=(100, 30)) as pilot:
-        while app.status.model_state != "ready":
+        while app.writing.status.model_state != "ready":
             await pilot.pause(0.05)
-        app.editor.insert("The keeper climbed the last stair and looked out over the water.")
+        app.writing.editor.insert("The keeper climbed the last stair and looked out over the water.")
         await pilot.press("ctrl+g")
-        while not app.panel.is_open or app.panel.running:
+        while not app.writing.panel.is_open or app.writing.panel.running:
             await pilot.pause(0.05)
         await pilot.press("tab", "p")
         while not isinstance(app.screen, TokenProbsScreen):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from writer.errors import WriterError, error_line, log_exception
 
 if TYPE_CHECKING:
-    from writer.ui.writing.saving import OpenDraft
+    from writer.ui.writing.ports import OpenDraftPort
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -31,7 +31,7 @@ EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 class StoreGuard:
     """Signal handlers and the check that the drafts database file is still ours."""
 
-    def __init__(self, drafts: OpenDraft) -> None:
+    def __init__(self, drafts: OpenDraftPort) -> None:
         self.drafts = drafts
         self._store_file: tuple[int, int] | None = None  # (st_dev, st_ino) of the open database
         self._signals: list[int] = []
