@@ -21,8 +21,8 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = os.path.join(HOME, var.lower())
 
-from tests.test_app_snapshots import PAGE, THEMES  # noqa: E402
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for  # noqa: E402
+from tests.ui.test_app_snapshots import PAGE, THEMES  # noqa: E402
+from tests.ui.test_app_support import ScriptedEngine, loader_for, wait_for  # noqa: E402
 from writer.ui.app import WriterApp  # noqa: E402
 
 

@@ -26,7 +26,8 @@ async def test_picks_are_logged_with_their_prompt_and_the_hint_comes_once(
         await pilot.press(*"Fox")
         for round_ in range(3):
             await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running)
+            panel = app.writing.panel
+            await wait_for(pilot, lambda p=panel: p.is_open and not p.running)
             await pilot.press("tab", "1")
             await wait_for(pilot, lambda: not app.writing.panel.is_open)
             if round_ == 0:
