@@ -80,7 +80,7 @@ def render_commands() -> str:
         sys.path.insert(0, str(ROOT))
     from writer import cli
 
-    lines = render_parser(cli.build_app_parser())
+    commands = {}
     for name in cli.COMMANDS:
         parser, _module = cli.build_command_parser(name)
         sub = _subparsers(parser)
@@ -89,8 +89,23 @@ def render_commands() -> str:
         if not command.description:
             helps = {a.dest: a.help for a in sub._choices_actions}
             command.description = helps.get(name)
+        commands[name] = command
+    lines = ["| command | what it does |", "|---|---|"]
+    lines.append("| [`writer [FILE]`](#writer) | open the editor on FILE, or on the last draft |")
+    for name, command in commands.items():
+        anchor = "writer-" + name
+        lines.append(f"| [`writer {name}`](#{anchor}) | {_escape(_first_sentence(command))} |")
+    lines.append("")
+    lines += render_parser(cli.build_app_parser())
+    for command in commands.values():
         lines += render_parser(command)
     return "\n".join(lines) + "\n"
+
+
+def _first_sentence(parser: argparse.ArgumentParser) -> str:
+    text = " ".join((parser.description or "").split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs API)
