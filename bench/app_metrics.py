@@ -1,4 +1,4 @@
-"""App metrics (issue 5, point 4): first paint, model ready time, resident memory.
+"""App metrics: first paint, model ready time, resident memory.
 
 First paint: the wall time from spawning the process until the app's first frame reaches the
 terminal, for `writer FILE --model DIR` and for a bare Textual app showing one Static, each in
@@ -250,7 +250,7 @@ def _report(
             f"| RSS, model loaded ({load.get('precision', '?')}) "
             f"| {load['rss_loaded'] / mb:.0f} MB | |",
             f"| RSS, after one 4 x 64 request | {load['rss_after_request'] / mb:.0f} MB "
-            "| <= 0.6 GB (issue 13, default precision) |",
+            "| <= 0.6 GB (default precision) |",
         ]
         checks += [
             _check(

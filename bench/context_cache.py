@@ -1,6 +1,6 @@
 """`python -m bench.run --context-cache`: does the story context keep the prefix cache useful?
 
-Issue 11 asks for the first-token time after typing 20 tokens with memory + 3 lorebook entries +
+It measures the first-token time after typing 20 tokens with memory + 3 lorebook entries +
 an author's note, against the same without them. Per round and way: clear the engine's cache,
 request on W1's story (untimed: this is the request before the typing), then time the request on
 W4's story (W1 + 20 typed tokens), 4 candidates x `new` tokens as in W4. Ways alternate, the

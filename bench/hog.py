@@ -1,11 +1,11 @@
 """`python -m bench.run --hog`: W1 on a quiet machine and with a CPU hog on one core.
 
-Issue 13, point 6: with torch's default of one thread per core, a single busy program made
+With torch's default of one thread per core, a single busy program made
 the engine 5-10x slower (its thread pool waits for the thread that has no core). The engine
 now times its decode steps and drops to one thread while that happens (`ThreadGovernor` in
 writer/engine/gpt2/backends.py). This mode runs W1, interleaved, in four conditions: quiet or with a
 hog (a busy loop pinned to the last core), with the governor on (the default) or off (a fixed
-thread count, as before), and checks that the engine stays within 2x of its quiet time.
+thread count), and checks that the engine stays within 2x of its quiet time.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`python -m bench.run --loops`: DRY's effect on a looping prompt (quality, not speed).
 
-Issue 11's evidence: the repeated-4-gram rate (share of a candidate's 4-grams that already
+The evidence for DRY: the repeated-4-gram rate (share of a candidate's 4-grams that already
 occurred earlier in it) over 20 seeded candidates on a prompt that makes GPT-2 loop (a repeated
 sentence), without and with DRY (multiplier 0.8, base 1.75, allowed length 2). Everything else is
 the `balanced` preset with the repetition penalty off, so DRY is the only guard.

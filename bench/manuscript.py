@@ -1,4 +1,4 @@
-"""Large-manuscript metrics (issue 10, item 1): the real app, under a pseudo-terminal.
+"""Large-manuscript metrics: the real app, under a pseudo-terminal.
 
 For each generated manuscript (100 KB, 1 MB, 5 MB of pseudo-English paragraphs), a fresh
 `python -m writer FILE` runs under a 320x40 pty (wide enough that the status bar shows the save

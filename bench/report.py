@@ -73,7 +73,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) -> list[str]:
-    """The targets of issue 5 as PASS/FAIL lines (ratios within this run only)."""
+    """The speed targets as PASS/FAIL lines (ratios within this run only)."""
 
     def get(wl: str, way: str, key: str) -> float | None:
         row = summary.get((wl, way))
@@ -118,15 +118,15 @@ def checks(summary: dict[tuple[str, str], dict[str, Any]], prompt_ratio: float) 
     r = _ratio(get("W3", "plain", "wall_s"), get("W3", "engine", "wall_s"))
     line(None if r is None else r >= 2.5, f"W3 wall: engine {_x(r)} faster than plain (>= 2.5x)")
     if any(way == "engine-steer" for _, way in summary):
-        # Issue 11: the new processors cost at most 10% of a decode step at 4 candidates.
+        # The steering processors may cost at most 10% of a decode step at 4 candidates.
         for wl in ("W1", "W4"):
             r = _ratio(get(wl, "engine-steer", "decode_tps"), get(wl, "engine", "decode_tps"))
             line(
                 None if r is None else r >= 0.9,
-                f"{wl} decode with every issue-11 sampler on: {_x(r)} of engine's rate (>= 0.9x)",
+                f"{wl} decode with every steering sampler on: {_x(r)} of engine's rate (>= 0.9x)",
             )
     if any(way == "engine-logprobs" for _, way in summary):
-        # Issue 12: recording per-token probabilities costs at most 5% of W1's wall time.
+        # Recording per-token probabilities costs at most 5% of W1's wall time.
         r = _ratio(get("W1", "engine-logprobs", "wall_s"), get("W1", "engine", "wall_s"))
         line(
             None if r is None else r <= 1.05,
@@ -210,7 +210,7 @@ def markdown(
                 for key in ("wall_s", "first_token_s"):
                     cells.append(_x(_ratio(o[key], e[key])) if o else "n/a")
             out.append(f"| {wl.name} | {way} | " + " | ".join(cells) + " |")
-    out += ["", "Targets (issues 5, 13; ratios from this run):", "", "```", *check_lines, "```"]
+    out += ["", "Targets (ratios from this run):", "", "```", *check_lines, "```"]
     if quality:
         out += ["", "Reduced precision vs fp32 (teacher-forced, held-out text):", ""]
         out += [

@@ -1,4 +1,4 @@
-"""How big the drafts database grows (issue 10, item 2): an hour of editing a 1 MB draft.
+"""How big the drafts database grows: an hour of editing a 1 MB draft.
 
 The store is driven as the app drives it, on a simulated clock (so an hour takes as long as the
 saves themselves, not an hour): bursts of typing at ~40 words a minute, mostly at the end and

@@ -102,7 +102,7 @@ def _length_notes(counts: list[int], want: int) -> list[str]:
     return []
 
 
-# `--steer`: every sampler issue 11 added, on top of the workload's temperature and top-k, so
+# `--steer`: every steering sampler, on top of the workload's temperature and top-k, so
 # the engine-steer way costs what an author using them all would pay per step.
 STEER = {
     "min_p": 0.05,
@@ -125,8 +125,8 @@ def run_engine(
 ) -> Measurement:
     """Time `engine.stream` on `wl`; the caller clears or warms the prefix cache first.
 
-    `steer`: with the issue 11 samplers enabled (`STEER`); `logprobs`: recording per-token
-    probabilities with that many alternatives (issue 12)."""
+    `steer`: with the steering samplers enabled (`STEER`); `logprobs`: recording per-token
+    probabilities with that many alternatives."""
     from writer.engine.types import GenerationDone
     from writer.presets import SamplingParams
 

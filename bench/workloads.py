@@ -67,7 +67,7 @@ def _text(tokenizer: Any, ids: list[int]) -> str:
 
 
 def make_workloads(tokenizer: Any, quick: bool = False) -> list[Workload]:
-    """W1-W4 as in issue 5 (or, with `quick`, the same shapes scaled down for the smoke test).
+    """The workloads W1-W4 (or, with `quick`, the same shapes scaled down for the smoke test).
 
     Held-out text for the quality check uses another seed (see `heldout_ids`).
     """

@@ -81,7 +81,7 @@ def test_bom_and_a_symlink_to_a_fifo_or_nothing() -> None:
 
 
 def test_saving_keeps_comments_unknown_formatting_and_the_symlink(tmp_path: Path) -> None:
-    """Issue 9 item 21: the app saves one setting; everything else in the file is the user's."""
+    """The app saves one setting; everything else in the file is the user's."""
     dotfiles = tmp_path / "dotfiles" / "writer.toml"
     dotfiles.parent.mkdir()
     original = '# my settings\nmodel = "gpt2"   # the small one\n\ncandidates = 4\n'

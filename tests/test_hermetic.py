@@ -1,4 +1,4 @@
-"""The suite never sees the user's caches or settings (issue 9 item 23)."""
+"""The suite never sees the user's caches or settings."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ async def test_switching_theme_persists_in_config():
         assert again.theme == "writer-paper"
 
 
-# Issue 9 item 14: each of these crashed the app (a CSS error dump or a traceback).
+# Each of these once crashed the app (a CSS error dump or a traceback).
 BAD_THEMES = {
     "bad-variable": '[variables]\nfooter-key-foreground = "nonsense"\n',
     "bad-text-style": '[variables]\nblock-cursor-text-style = "blink reverse nonsense"\n',
@@ -122,7 +122,7 @@ def test_bad_theme_at_the_command_line_is_one_line(isolated_user_dirs):
 
 
 async def test_theme_from_the_command_line_is_not_saved():
-    """Issue 9 item 21: `writer --theme writer-light` rewrote config.toml."""
+    """`writer --theme writer-light` must not rewrite config.toml."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# mine\ncandidates = 4\n", encoding="utf-8")

@@ -158,7 +158,7 @@ class SamplingParams:
     no_repeat_ngram_size: int = 0
     max_new_tokens: int = 60
     stop: str | tuple[str, ...] = "none"
-    # Steering and loop control (all off by default; see README "Creativity presets").
+    # Steering and loop control (all off by default; see docs/guide/presets.md).
     min_p: float = 0.0
     typical_p: float = 1.0
     repetition_range: int = 0

@@ -16,7 +16,7 @@ A theme file::
     background = "#16181f"
     [variables]              # optional Textual design variables
     footer-key-foreground = "#7aa2f7"
-    [markdown]               # optional: how `.md` texts look (Rich styles; see README)
+    [markdown]               # optional: how `.md` texts look (see docs/configuration.md)
     heading = "bold #7aa2f7"
     note = "italic #5c6370"
 """

@@ -56,10 +56,10 @@ def render_parser(parser: argparse.ArgumentParser, level: int = 2) -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             sub = action
             continue
-        name = _invocation(formatter, action)
-        help_text = formatter._expand_help(action) if action.help else ""
         if action.help == argparse.SUPPRESS:
             continue
+        name = _invocation(formatter, action)
+        help_text = formatter._expand_help(action) if action.help else ""
         rows.append(f"| `{name}` | {_escape(' '.join(help_text.split()))} |")
     if rows:
         lines += ["| argument | what it does |", "|---|---|", *rows, ""]

@@ -1,4 +1,4 @@
-"""The issue-11 bench additions run end to end on the tiny bench model (no timing checked)."""
+"""The steering and logprobs bench ways run end to end on the tiny bench model (no timing)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_steer_way_runs_w1_and_w4_with_every_sampler(tmp_path: Path, models_dir:
     assert set(rows) == {(w, way) for w in ("W1", "W4") for way in ("engine", "engine-steer")}
     assert rows[("W4", "engine-steer")]["reused_tokens"] == 64  # the cache still serves W1
     assert all(r["tokens"] == [8] for r in rows.values())
-    assert any("issue-11 sampler" in c for c in data["checks"])
+    assert any("steering sampler" in c for c in data["checks"])
 
 
 def test_context_cache_measurement_reports_both_ways(
@@ -57,7 +57,7 @@ def test_loops_measurement_reports_both_ways(
 
 
 def test_logprobs_way_runs_w1_and_reports_its_check(tmp_path: Path, models_dir: Path) -> None:
-    """Issue 12: the engine-logprobs way records token probabilities; the check line is there."""
+    """The engine-logprobs way records token probabilities; the check line is there."""
     from bench.run import main
 
     out = tmp_path / "logprobs.json"

@@ -1,4 +1,4 @@
-"""Bad input from a hostile user: every case is one `writer: error:` line (issue 9, 16-22)."""
+"""Bad input from a hostile user: every case is one `writer: error:` line."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def test_output_to_a_pipe_nobody_reads_does_not_hang(fifo, tiny_model_dir, isola
 def test_devices_fifos_and_huge_files_are_refused_everywhere(
     tmp_path, fifo, tiny_model_dir, isolated_user_dirs
 ):
-    """Issue 9 item 16: only regular files, within 50 MB, and never a hang."""
+    """Only regular files, within 50 MB, and never a hang."""
     env = isolated_user_dirs
     huge = tmp_path / "huge.txt"
     with huge.open("wb") as fh:  # sparse: no disk space used

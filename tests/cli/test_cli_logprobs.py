@@ -1,4 +1,4 @@
-"""`writer generate --json --logprobs K` (issue 12) through the real CLI, in a subprocess."""
+"""`writer generate --json --logprobs K` through the real CLI, in a subprocess."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def _one_error(proc, code: int = 1) -> str:
 
 
 def test_rename_and_delete_finetuned_models(isolated_user_dirs: dict[str, str]) -> None:
-    """Issue 9 item 10: fine-tunes can be renamed and deleted; hub models are never touched."""
+    """Fine-tunes can be renamed and deleted; hub models are never touched."""
     env = isolated_user_dirs
     data = env["XDG_DATA_HOME"]
     _fake_finetuned(data, "noir", {"name": "noir", "base": "gpt2", "method": "lora"})

@@ -1,4 +1,4 @@
-"""`writer generate`'s steering flags and story context, through the real CLI (issue 11)."""
+"""`writer generate`'s steering flags and story context, through the real CLI."""
 
 from __future__ import annotations
 

@@ -302,7 +302,7 @@ def test_top_k_top_p_warper_equals_transformers_pair() -> None:
 
 
 def test_processor_tensors_live_on_the_model_device() -> None:
-    """Issue 13: ideas mode on CUDA failed in torch.isin (eos ids created on the CPU)."""
+    """Ideas mode on CUDA: torch.isin failed (eos ids created on the CPU)."""
     import torch
 
     from writer.engine.sampling.processors import build_processors

@@ -19,7 +19,7 @@ def _check(engine) -> None:
     assert 1 <= 2 <= engine.max_candidates
     if not getattr(engine, "supports_token_logprobs", True):
         return  # an engine without per-token data or next-token lists
-    # per-token data (issue 12): one entry per token, its texts adding up to the candidate's
+    # per-token data: one entry per token, its texts adding up to the candidate's
     cands = engine.generate("Once upon a time", params, n=2, seed=5, logprobs=3)
     for cand in cands:
         assert len(cand.token_logprobs) == cand.tokens

@@ -132,7 +132,7 @@ def test_dry_range_only_looks_at_recent_tokens() -> None:
 
 
 def test_dry_cuts_repeated_4grams_on_a_looping_prompt(looping_engine: Engine) -> None:
-    """The evidence for issue 11: 20 seeded candidates each way on a prompt that loops."""
+    """The evidence for DRY: 20 seeded candidates each way on a prompt that loops."""
     without = candidates(looping_engine, LOOPING, SAMPLED, 20, n=4)
     with_dry = candidates(looping_engine, LOOPING, SAMPLED.replace(dry_multiplier=0.8), 20, n=4)
     rate_without = sum(repeated_4gram_rate(c.token_ids) for c in without) / 20

@@ -1,4 +1,4 @@
-"""Per-token probabilities (issue 12): what candidates and `next_tokens` report is the model's
+"""Per-token probabilities: what candidates and `next_tokens` report is the model's
 distribution and the sampler's, checked against the model's own logits."""
 
 from __future__ import annotations

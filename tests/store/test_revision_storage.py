@@ -1,4 +1,4 @@
-"""Revisions that scale (issue 10): deltas against compressed bases, restored byte-exact,
+"""Revisions that scale: deltas against compressed bases, restored byte-exact,
 migrated from plain rows, pruned without orphans, and salvaged from a damaged file."""
 
 from __future__ import annotations

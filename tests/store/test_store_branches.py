@@ -1,4 +1,4 @@
-"""The story's branches (issue 12): the generation log grouped by the point of each request."""
+"""The story's branches: the generation log grouped by the point of each request."""
 
 from __future__ import annotations
 

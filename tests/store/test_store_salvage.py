@@ -1,6 +1,6 @@
 """Salvaging a damaged drafts database: every table that holds text, page by page, reported.
 
-The cases of issue 9: random bytes over pages 2-3, a file truncated to half, a zero-byte file.
+The cases: random bytes over pages 2-3, a file truncated to half, a zero-byte file.
 The pure-Python path is what CI has (no `sqlite3` program), so these tests hide the program."""
 
 from __future__ import annotations

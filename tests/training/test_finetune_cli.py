@@ -141,7 +141,7 @@ def test_bad_input_gets_one_error_line(
         proc = call_writer("finetune", str(corpus_dir), "--name", bad, env=env)
         assert "invalid model name" in _one_error_line(proc, 2), bad
 
-    # Issue 9 item 10: a fine-tune named like a hub model would hide it everywhere.
+    # A fine-tune named like a hub model would hide it everywhere.
     for shadow in ("gpt2", "GPT2", "distilgpt2"):
         proc = call_writer("finetune", str(corpus_dir), "--name", shadow, *base, env=env)
         assert "is taken by the hub model" in _one_error_line(proc, 2), shadow

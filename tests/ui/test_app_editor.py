@@ -85,7 +85,7 @@ async def test_ctrl_home_and_ctrl_end_go_to_the_start_and_end_of_the_story():
         assert app.writing.editor.selected_text == LINES
 
 
-# -- find, replace, goal, save as (issue 10, item 4) ------------------------------------------
+# -- find, replace, goal, save as ------------------------------------------
 STORY = "The cat sat.\nA dog ran.\nThe Cat slept."
 
 
@@ -234,7 +234,7 @@ async def test_opening_the_candidates_panel_keeps_the_cursor_line_in_view():
         assert app.writing.editor.size.height < 20  # the panel took room
 
 
-# -- shaping candidates (issue 10, item 5) -----------------------------------------------------
+# -- shaping candidates -----------------------------------------------------
 class SentenceEngine(ScriptedEngine):
     """Each candidate streams `text` word by word (candidate i prefixed with `i:`)."""
 
@@ -306,7 +306,7 @@ async def test_c_continues_the_highlighted_candidate_and_inserts_both():
         assert not app.writing.panel.border_title.startswith("Continuing")
 
 
-# -- a long manuscript (issue 10, item 1) ------------------------------------------------------
+# -- a long manuscript ------------------------------------------------------
 async def test_word_count_follows_typing_pasting_and_undo():
     seed_draft("One two\nthree", cursor=(1, 5), scroll=0)
     app = make_app()
@@ -342,7 +342,7 @@ async def test_a_request_reads_only_the_tail_of_a_long_manuscript():
         assert engine.calls[1]["prompt"] == text[: text.index("\n") + 1]
 
 
-# -- f2 and the models screen (issue 10, item 7) -----------------------------------------------
+# -- f2 and the models screen -----------------------------------------------
 def test_a_fine_tunes_manifest_reads_as_fields():
     from writer.ui.screens.models import describe_manifest
 

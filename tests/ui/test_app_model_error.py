@@ -1,4 +1,4 @@
-"""A long model error (issue 10, item 6): its full text is in a notification and in the models
+"""A long model error: its full text is in a notification and in the models
 screen (f5), whatever the status bar has room for."""
 
 from __future__ import annotations

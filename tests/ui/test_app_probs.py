@@ -1,5 +1,5 @@
-"""Pilot tests of issue 12's flows: the probabilities view, swap-and-continue (from a candidate
-and from the text just inserted), and the next token at the cursor; over every engine."""
+"""Pilot tests of the token-probability flows: the probabilities view, swap-and-continue (from a
+candidate and from the text just inserted), and the next token at the cursor; over every engine."""
 
 from __future__ import annotations
 

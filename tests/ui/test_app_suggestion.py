@@ -1,4 +1,4 @@
-"""The inline suggestion (issue 10, item 5): off by default; after a pause a greyed suggestion;
+"""The inline suggestion: off by default; after a pause a greyed suggestion;
 right arrow accepts it, any other key dismisses it; typing cancels a running request."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Typed keys that arrive in a burst (issue 10, item 1): a paste from a terminal without
+"""Typed keys that arrive in a burst: a paste from a terminal without
 bracketed paste is one key event per character. The editor inserts a burst as a few edits; the
 text, the undo steps, a selection, a read-only editor, the inline suggestion and key bindings
 pressed among the typed keys behave as when each key is handled alone."""

@@ -45,7 +45,7 @@ async def test_app_generates_and_inserts_with_a_served_model(server):
 
 
 async def test_probabilities_view_and_swap_and_continue_with_a_served_model(server):
-    """Issue 12's view and swap over `writer serve`: the candidate's tokens with their
+    """The probabilities view and swap over `writer serve`: the candidate's tokens with their
     alternatives, and a swap that streams N new candidates from the swapped token."""
     from tests.ui.test_app_support import message_log
     from writer.ui.messages import GenerationFinished

@@ -1,4 +1,4 @@
-"""`writer chat`: talk to a character line by line, or in batches with --json (issue 15).
+"""`writer chat`: talk to a character line by line, or in batches with --json.
 
 Interactive at a terminal (prompt_toolkit: line editing and history); from a pipe, each line of
 standard input is the author's line (and, with -n above 1 and without --json, the line after it

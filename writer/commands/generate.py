@@ -73,7 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_remote_arguments(p: argparse.ArgumentParser) -> None:
-    """A model served elsewhere (issue 16), and batches with requests in flight."""
+    """A model served elsewhere, and batches with requests in flight."""
     p.add_argument(
         "--engine",
         metavar="URL",
@@ -96,7 +96,7 @@ def _add_remote_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
-    """Samplers against loops and for control, and the story context (issue 11)."""
+    """Samplers against loops and for control, and the story context."""
     p.add_argument("--min-p", type=float, help="drop tokens under MIN_P x the top one's chance")
     p.add_argument("--typical-p", type=float, help="locally typical sampling mass (1 is off)")
     p.add_argument("--dry-multiplier", type=float, help="DRY repetition penalty strength (0 off)")

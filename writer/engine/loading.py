@@ -36,8 +36,8 @@ def auto_precision(device: str) -> str:
 
     CUDA with bf16: "bf16" (measured on an H100 with `python -m bench.gpu_check`: 99.07% top-1,
     mean KL 5e-5 over 4,096 held-out positions; W1 on GPT-2 XL 0.37 s against 0.62 s in fp32).
-    x86 CPUs (fbgemm): "int8", measured fastest on both CPU kinds met (README) and within the
-    bound (`python -m bench.run --quality`); its candidates for a seed do not depend on the
+    x86 CPUs (fbgemm): "int8", measured fastest on both CPUs tried (docs/benchmarks.md) and within
+    the bound (`python -m bench.run --quality`); its candidates for a seed do not depend on the
     prefix cache, the other candidates or the thread count (quant.py, GPT2Runner.chunk).
     Elsewhere "fp32", the exact mode.
     """

@@ -106,13 +106,13 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
             data TEXT NOT NULL
         )""",
     ],
-    # Where the author left off and what they aim for, per draft (the editor, issue 10).
+    # Where the author left off and what they aim for, per draft (the editor).
     # scroll_row NULL: never recorded (the draft opens at its end); word_goal NULL: no goal.
     [
         "ALTER TABLE drafts ADD COLUMN scroll_row INTEGER",
         "ALTER TABLE drafts ADD COLUMN word_goal INTEGER",
     ],
-    # Revisions that scale (issue 10): a large text is a delta against a compressed base
+    # Revisions that scale: a large text is a delta against a compressed base
     # (writer.store.revstore, .deltas); existing rows are converted by migration 7. No foreign
     # key on base_id: the store deletes a base only once no revision uses it, and salvage must
     # be able to insert rows whatever survived.
@@ -126,7 +126,7 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "ALTER TABLE revisions ADD COLUMN base_id INTEGER",
         "ALTER TABLE revisions ADD COLUMN delta BLOB",
     ],
-    # Chats with a draft's characters (issue 15, writer.store.chats): one row per chat, one per
+    # Chats with a draft's characters (writer.store.chats): one row per chat, one per
     # turn, each turn written in its own transaction as it happens.
     [
         """CREATE TABLE chats (
@@ -147,7 +147,7 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         )""",
         "CREATE INDEX chat_turns_chat ON chat_turns(chat_id, id)",
     ],
-    # History without texts (issue 10): each revision's word count and preview line, written
+    # History without texts: each revision's word count and preview line, written
     # with it, so listing a draft's history rebuilds no text. The data step packs the plain rows
     # older versions wrote (migration 5's conversion, here so that a database an unreleased
     # build took to schema 5 or 6 gets the columns too) and fills both columns for every row.

@@ -98,7 +98,7 @@ def perplexity(
 
 # Defaults sized for GPT-2 small on a 2-core laptop: 24 prompts x 4 candidates x 32 tokens per
 # preset is ~3,100 generated tokens; at the engine's measured ~150 tokens/s for 4 candidates
-# (README "Speed", W1) plus 24 scoring passes, one preset takes about 30 s.
+# (docs/benchmarks.md, W1 in fp32) plus 24 scoring passes, one preset takes about 30 s.
 DEFAULT_SAMPLES = 24
 DEFAULT_WINDOW = 128
 DEFAULT_LENGTH = 32

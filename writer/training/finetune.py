@@ -35,7 +35,7 @@ from writer.training.evaluate import model_context, perplexity
 from writer.training.tuned import prompt_from, sample, save_tuned_model
 
 METHODS = ("auto", "lora", "full")
-# "auto" picks LoRA from this many parameters up (GPT-2 small has 124M): see README, fine-tuning.
+# "auto" picks LoRA from this many parameters up (GPT-2 small has 124M): see docs/finetuning.md.
 AUTO_LORA_MIN_PARAMS = 50_000_000
 # Below AUTO_LORA_MIN_PARAMS a model is a toy or test model: full training at nanoGPT's
 # small-model rate. GPT-2 small and up: gpt-2-simple's 1e-4 for full, LoRA's usual 1e-3.

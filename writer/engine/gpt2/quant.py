@@ -1,7 +1,8 @@
 """int8 matrices for the CPU: per-output-channel int8 weights, activations quantized per call.
 
-Why this kernel: measured for one GPT-2 small decode step's matrices on the project's two CPU
-kinds (2 threads; bench/README.md has the table), torch's dynamic-quantization linear
+Why this kernel: measured for one GPT-2 small decode step's matrices on two CPUs, an AMD
+EPYC (Zen 4) and an Intel Xeon with AMX (2 threads; docs/benchmarks.md has the table), torch's
+dynamic-quantization linear
 (`quantized::linear_dynamic`, fbgemm; what `torch.ao.quantization.quantize_dynamic` runs) was
 the fastest of every kernel tried: 2.5-4x faster than fp32 oneDNN-packed and ~2x faster than
 bf16 oneDNN-packed, on the AMD EPYC (avx512_vnni, no AMX) and on the Intel Xeon with AMX alike.

@@ -1,4 +1,4 @@
-"""shift+f8: talk to a character of the draft (issue 15).
+"""shift+f8: talk to a character of the draft.
 
 The screen asks for a name (the description comes from the draft's lorebook entry for that name,
 else its memory, and can be edited) or reopens one of the draft's chats. The author types a line;

@@ -1,4 +1,4 @@
-"""f1: every key of the app, in one table (the README's keys table says the same)."""
+"""f1: every key of the app, in one table (docs/guide/writing.md's keys table says the same)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class CandidatesPanel(OptionList):
         *(Binding(str(n), f"choose({n - 1})", f"Insert {n}", show=False) for n in range(1, 10)),
         Binding("p", "probabilities", "Probabilities", show=False),
         Binding("t", "toggle_shading", "Shade by probability", show=False),
-        # Shaping the highlighted candidate before it goes in (issue 10).
+        # Shaping the highlighted candidate before it goes in.
         Binding("s", "choose_sentence", "First sentence", show=False),
         Binding("c", "continue_candidate", "Continue it", show=False),
         Binding("e", "edit_candidate", "Edit it", show=False),

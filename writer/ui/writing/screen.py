@@ -44,7 +44,7 @@ from writer.ui.writing.suggestion import InlineSuggester
 
 
 class WritingScreen(Screen[None]):
-    """Editor, candidates and status bar. Keys: see the help screen (f1) and README."""
+    """Editor, candidates and status bar. Keys: the help screen (f1), docs/guide/writing.md."""
 
     # ctrl+a and ctrl+b stay free for tmux/screen.
     BINDINGS = [
