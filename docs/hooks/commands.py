@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -81,20 +82,21 @@ def render_commands() -> str:
     from writer import cli
 
     commands = {}
+    summaries = {}
     for name in cli.COMMANDS:
         parser, _module = cli.build_command_parser(name)
         sub = _subparsers(parser)
         assert sub is not None, name
         command = sub.choices[name]
+        helps = {a.dest: a.help for a in sub._choices_actions}
         if not command.description:
-            helps = {a.dest: a.help for a in sub._choices_actions}
             command.description = helps.get(name)
         commands[name] = command
+        summaries[name] = helps.get(name) or _first_sentence(command)
     lines = ["| command | what it does |", "|---|---|"]
     lines.append("| [`writer [FILE]`](#writer) | open the editor on FILE, or on the last draft |")
-    for name, command in commands.items():
-        anchor = "writer-" + name
-        lines.append(f"| [`writer {name}`](#{anchor}) | {_escape(_first_sentence(command))} |")
+    for name in commands:
+        lines.append(f"| [`writer {name}`](#writer-{name}) | {_escape(summaries[name])} |")
     lines.append("")
     lines += render_parser(cli.build_app_parser())
     for command in commands.values():
@@ -104,8 +106,8 @@ def render_commands() -> str:
 
 def _first_sentence(parser: argparse.ArgumentParser) -> str:
     text = " ".join((parser.description or "").split())
-    end = text.find(". ")
-    return text if end < 0 else text[: end + 1]
+    end = re.search(r"\. (?=[A-Z`])", text)  # a sentence's end, not "e.g. "
+    return text if end is None else text[: end.start() + 1]
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs API)
