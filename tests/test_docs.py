@@ -16,6 +16,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 TEST_COMMAND = 'pip install -e ".[test]" && python -m pytest -n 2 --dist loadfile'
+SETUP_COMMAND = (
+    "python3 -m venv .venv && . .venv/bin/activate\n"
+    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    "   # CPU build, ~200 MB\n"
+    "pip install -e . && writer\n"
+)
 
 # Text that only makes sense inside the history of the repository that built writer: a build
 # machine's path, a tracker's issue number, which machine happened to be at hand.
@@ -93,10 +99,11 @@ def test_every_page_is_in_the_nav() -> None:
     assert listed - pages == set(), "nav entries without a page"
 
 
-def test_readme_is_short_and_keeps_the_test_command_ci_runs() -> None:
+def test_readme_is_short_and_keeps_its_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 300
     assert TEST_COMMAND in readme
+    assert SETUP_COMMAND in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert TEST_COMMAND.split(" && ")[1] in ci.splitlines()
     assert "mkdocs build --strict" in ci
