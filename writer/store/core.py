@@ -71,6 +71,7 @@ class StoreCore:
         (SQLite's online backup)."""
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
+            db.create_private(path)  # 0600 like every drafts database, whatever the umask
             target = sqlite3.connect(path)
             try:
                 self.conn.backup(target)

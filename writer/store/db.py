@@ -295,7 +295,7 @@ def move_aside(path: Path, stamp: str) -> Path:
     return target
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """Create a missing database file as 0600 whatever the umask (SQLite gives its -wal and
     -shm the database file's mode); an existing file or link is left as it is."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -325,7 +325,7 @@ def open_database(
 
     try:
         ensure_private_dir(path.parent)
-        _create_private(path)
+        create_private(path)
     except OSError as exc:
         raise StoreWriteError(
             f"cannot create the data folder {path.parent}: {exc.strerror or exc}; "
@@ -336,12 +336,15 @@ def open_database(
     def recover(reason: object) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
         try:
-            return move_aside(path, stamp)
+            moved = move_aside(path, stamp)
         except OSError as move_exc:
             raise StoreWriteError(
                 f"the drafts database {path} is unreadable ({reason}) and cannot be moved "
                 f"aside: {move_exc.strerror or move_exc}; move it away yourself"
             ) from None
+        with contextlib.suppress(OSError):  # SQLite's own open reports what went wrong
+            create_private(path)  # the fresh store (and its -wal, -shm) is 0600 too
+        return moved
 
     if _not_a_database(path):
         recovered = recover("not an SQLite database")
