@@ -47,9 +47,7 @@ class OpenDraft:
             from writer.store import DraftStore
 
             app = self.screen.app
-            store = DraftStore.open(app.store_path, config=app.config)
-            self.guard.remember_store_file(store)
-            return store
+            return DraftStore.open(app.store_path, config=app.config)
 
         self.session = DraftSession(open_store, autosave_interval=autosave_interval)
         self.files = FileSync(self)
@@ -95,7 +93,6 @@ class OpenDraft:
                 severity="error",
                 timeout=15,
             )
-        self.guard.remember_store_file()
         if self.store is not None and self.store.recovery_message:
             self.app.notify(
                 self.store.recovery_message, title="Drafts", severity="warning", timeout=20
@@ -462,8 +459,12 @@ class OpenDraft:
                 self.app.exit()
 
         if not saved:
+            copy = self.session.rescue_text(self.screen.editor.text, now=True)
             question = f"Your latest text is not saved ({self.session.save_error})."
             quit_label = "Quit and lose unsaved text"
+            if copy is not None:
+                question += f" A copy of it is safe in {copy}."
+                quit_label = "Quit (the copy keeps the text)"
         else:
             why = "it changed on disk" if self.session.conflict else self.session.file_error
             question = (
