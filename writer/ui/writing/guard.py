@@ -79,7 +79,12 @@ class StoreGuard:
             # wait for a model load that cannot be interrupted. The text is saved (or in its
             # rescue file); go now.
             os._exit(128 + int(sig))
-        self.drafts.app.exit(return_code=128 + int(sig), message=message)
+        shown = None
+        if message is not None:
+            from rich.text import Text
+
+            shown = Text(message)  # plain text: a path's brackets are not markup
+        self.drafts.app.exit(return_code=128 + int(sig), message=shown)
 
     def _rescue_before_exit(self) -> str | None:
         """The save before exiting failed: the text goes to its rescue file now, whatever the
