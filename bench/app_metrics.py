@@ -209,7 +209,7 @@ def _report(
     repeat: int,
 ) -> dict[str, Any]:
     from bench.report import machine_note
-    from writer.engine.generate import default_threads
+    from writer.engine.loading import default_threads
 
     machine = machine_note(default_threads())
     w, b, r = _med(paint_writer), _med(paint_bare), _med(app_ready)

@@ -67,7 +67,7 @@ def main(model_dir: Path, args: Any, log: Any) -> int:
     from transformers import AutoTokenizer
 
     from writer.engine import load_engine
-    from writer.engine.generate import default_threads
+    from writer.engine.loading import default_threads
 
     threads = args.threads or default_threads()
     torch.set_num_threads(threads)

@@ -24,7 +24,7 @@ def main(args: argparse.Namespace, tokenizer_dir: Any, log: Any) -> int:
 
     from bench.peaked import agreement, build_peaked, heldout_ids
     from writer.engine import load_engine
-    from writer.engine.generate import auto_precision
+    from writer.engine.loading import auto_precision
 
     cuda = torch.cuda.is_available()
     log("training or loading the peaked model (cached in --models-dir)")

@@ -35,8 +35,8 @@ def main(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     from bench import ways
     from bench.workloads import make_workloads
     from writer.engine import load_engine
-    from writer.engine.generate import default_threads
     from writer.engine.gpt2.backends import ThreadGovernor
+    from writer.engine.loading import default_threads
 
     threads = args.threads or default_threads()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

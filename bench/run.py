@@ -266,7 +266,7 @@ def run_worker(args: argparse.Namespace, model_dir: Path) -> int:
     import torch
     from transformers import AutoTokenizer
 
-    from writer.engine.generate import default_threads
+    from writer.engine.loading import default_threads
 
     torch.set_num_threads(args.threads or default_threads())
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -336,7 +336,7 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     import torch
     from transformers import AutoTokenizer
 
-    from writer.engine.generate import default_threads
+    from writer.engine.loading import default_threads
 
     threads = args.threads or default_threads()
     torch.set_num_threads(threads)

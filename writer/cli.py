@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from writer import __version__
 from writer.commands import device_type
 from writer.errors import UsageError, WriterError, error_line, log_exception
 
@@ -27,11 +26,13 @@ COMMANDS: dict[str, str] = {
     "models": "models",
     "drafts": "drafts",
     "finetune": "finetune",
+    "learn": "learn",
     "eval": "evaluate",
     "compare": "compare",
     "stats": "stats",
     "serve": "serve",
     "chat": "chat",
+    "lore": "lore",
 }
 
 
@@ -40,6 +41,19 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class VersionAction(argparse.Action):
+    """--version: the installed package's version, read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import writer
+
+        print(f"writer {writer.__version__}")
+        parser.exit()
 
 
 def build_app_parser() -> Parser:
@@ -63,7 +77,7 @@ def build_app_parser() -> Parser:
         help="write with a model on an OpenAI-compatible server (vLLM, llama.cpp, writer serve); "
         "API key from WRITER_API_KEY",
     )
-    parser.add_argument("--version", action="version", version=f"writer {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     return parser
 
 

@@ -36,6 +36,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "candidates": (1, 9),
     "revisions_keep": (1, 100_000),
     "revision_interval": (1, 86_400),
+    "learn_after": (0, 1_000_000),
 }
 _TEXT_FIELDS = ("model", "preset", "theme", "device")
 CONFIG_FILE_LIMIT = 1024 * 1024
@@ -67,6 +68,9 @@ class Config:
     # focus mode hides the bars and dims every paragraph but the one being written.
     column: int = 72
     focus: bool = False
+    # Preference pairs (a pick and each candidate passed over) of one draft and model after
+    # which the app suggests `writer learn`, once per session; 0: never (docs/learning.md).
+    learn_after: int = 200
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""

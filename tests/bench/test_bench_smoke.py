@@ -52,7 +52,7 @@ def test_quick_benchmark_reports_every_way_and_workload(
     assert rows[("W1", "engine")]["reused_tokens"] == 0
     assert len(data["checks"]) >= 8
     assert all(c.split()[0] in ("PASS", "FAIL", "SKIP") for c in data["checks"])
-    from writer.engine.generate import auto_precision
+    from writer.engine.loading import auto_precision
 
     # Every engine not in fp32 is compared with an fp32 reference: the default (auto) and bf16.
     by_precision = {q["precision"]: q for q in data["quality"]}

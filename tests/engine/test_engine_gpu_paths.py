@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from writer.engine.generate import auto_precision, load_engine
 from writer.engine.gpt2.cuda_graphs import _StaticDecode
+from writer.engine.loading import auto_precision, load_engine
 
 
 def test_static_decode_equals_dynamic_runner(tiny_model_dir):

@@ -8,9 +8,10 @@ import threading
 import pytest
 import torch
 
-from writer.engine.generate import Engine, auto_precision, load_engine
+from writer.engine.generate import Engine
 from writer.engine.gpt2.backends import ThreadGovernor
 from writer.engine.gpt2.quant import int8_available
+from writer.engine.loading import auto_precision, load_engine
 from writer.engine.types import GenerationDone, TokenDelta
 from writer.errors import WriterError
 from writer.presets import SamplingParams

@@ -14,12 +14,13 @@ from transformers import MinPLogitsWarper, TypicalLogitsWarper
 
 from writer.engine.generate import Engine
 from writer.engine.gpt2.backends import TransformersBackend
-from writer.engine.sampling.phrases import BanMatcher, token_table
+from writer.engine.sampling.phrases import BanMatcher
 from writer.engine.sampling.processors import (
     DRYLogitsProcessor,
     RepetitionRangeLogitsProcessor,
     build_processors,
 )
+from writer.engine.sampling.tokentable import token_table
 from writer.engine.types import CandidateDone, GenerationDone, TokenDelta
 from writer.presets import SamplingParams
 

@@ -244,7 +244,8 @@ def test_damaged_database_is_moved_aside_and_readable_drafts_salvaged(tmp_path) 
     data = bytearray(path.read_bytes())
     page = 4096
     # Wreck one page in the middle of the drafts table (SQLite's header stays valid).
-    data[len(data) // 2 : len(data) // 2 + page] = b"\xde\xad" * (page // 2)
+    middle = len(data) // 2 // page * page  # a whole page, not halves of two
+    data[middle : middle + page] = b"\xde\xad" * (page // 2)
     path.write_bytes(bytes(data))
     with DraftStore.open(path) as s:
         assert s.recovered is not None and s.recovered.read_bytes() == bytes(data)

@@ -57,6 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the draft's chats with its characters (`writer chat`), as Markdown",
     )
+    export.add_argument(
+        "--pairs",
+        action="store_true",
+        help="the draft's preference pairs (`writer learn`), as JSON Lines",
+    )
     imp = actions.add_parser("import", help="a UTF-8 text or Markdown file as a new draft")
     imp.add_argument("file", type=Path, metavar="FILE")
     delete = actions.add_parser("delete", help="delete a draft with its history")
@@ -158,8 +163,14 @@ def _export(store, args: argparse.Namespace) -> int:
         fmt = "txt" if txt else "md"
     if args.chats and (args.revision is not None or args.format == "txt"):
         raise UsageError("--chats exports Markdown of the chats; drop --revision and --format txt")
+    if args.pairs and (args.revision is not None or args.format or args.chats):
+        raise UsageError("--pairs exports JSON Lines; drop --revision, --format and --chats")
     if args.chats:
         content = store.chats.export(args.id)
+    elif args.pairs:
+        from writer.training.pairs import pairs_from_log, pairs_jsonl
+
+        content = pairs_jsonl(pairs_from_log(store, [store.get_draft(args.id).id]))
     else:
         content = store.export_draft(args.id, fmt, revision_id=args.revision)
     if args.output is None:

@@ -7,17 +7,14 @@ import errno
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from writer.commands import device_type, seed_type
-from writer.engine.types import MAX_CANDIDATES, MAX_LOGPROBS, MAX_SEED
+from writer.commands.generate_input import MODES, Request, read_context, read_requests
+from writer.engine.types import MAX_LOGPROBS, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
-from writer.textfiles import MAX_TEXT_BYTES, read_text_file
-
-MODES = ("continue", "ideas")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -123,26 +120,6 @@ def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lorebook", metavar="FILE", help="lorebook TOML ([[entry]] keys, text, ...)")
 
 
-def read_context(args: argparse.Namespace) -> Any:
-    """The StoryContext from --memory/--note/--lorebook (None without them), read and validated
-    before the model loads."""
-    if args.memory is None and args.note is None and args.lorebook is None:
-        return None
-    from writer.engine.story.context import StoryContext, load_lorebook
-
-    memory = read_text_file(Path(args.memory), purpose="read memory file") if args.memory else ""
-    lorebook = load_lorebook(Path(args.lorebook)) if args.lorebook else ()
-    return StoryContext(memory=memory, note=args.note or "", lorebook=lorebook)
-
-
-@dataclass
-class Request:
-    prompt: str
-    mode: str
-    n: int
-    seed: int | None
-
-
 def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
     from writer.config import load_config
 
@@ -184,107 +161,6 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
         return preset, params.replace(**overrides)
     except ParamError as exc:  # an out-of-range flag is a usage error, as a malformed one is
         raise UsageError(f"{exc} (see `writer generate --help`)") from None
-
-
-def _check_n(n: Any, where: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
-        message = f"{where or '-'}n must be 1 to {MAX_CANDIDATES} candidates; got {n!r}"
-        raise WriterError(message) if where else UsageError(message)
-    return n
-
-
-def _check_text(text: str, what: str) -> str:
-    """`text` if it can be encoded as UTF-8 (no lone surrogates), else a one-line error."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise WriterError(
-            f"{what} is not valid UTF-8 text (character {exc.start + 1} is "
-            f"{ascii(text[exc.start])}, an unpaired surrogate or a byte that is not UTF-8); "
-            "fix the text or convert it to UTF-8"
-        ) from None
-    return text
-
-
-def _read_stdin() -> str:
-    """Standard input as UTF-8 (strictly: a terminal's or a pipe's bytes, whatever the locale)."""
-    stream = getattr(sys.stdin, "buffer", None)
-    try:
-        data = stream.read(MAX_TEXT_BYTES + 1) if stream is not None else sys.stdin.read()
-    except UnicodeDecodeError:
-        raise WriterError("standard input is not UTF-8 text; convert it to UTF-8") from None
-    except OSError as exc:
-        raise WriterError(f"cannot read standard input: {exc.strerror or exc}") from None
-    if isinstance(data, str):
-        return _check_text(data, "standard input")
-    if len(data) > MAX_TEXT_BYTES:
-        raise WriterError(
-            f"standard input is over the {MAX_TEXT_BYTES // (1024 * 1024)} MB limit for a "
-            "prompt; pass a shorter text"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WriterError(
-            f"standard input is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start}); convert it to UTF-8"
-        ) from None
-
-
-def read_requests(args: argparse.Namespace) -> list[Request]:
-    """Every request, validated before any model is loaded (so bad input fails fast)."""
-    n = _check_n(3 if args.n is None else args.n, "")
-    if args.prompts:
-        text = read_text_file(Path(args.prompts), purpose="read prompts file")
-        requests = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{args.prompts} line {number}: "
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise WriterError(
-                    f"{where}not valid JSON ({exc.msg}); write one JSON string or object per line"
-                ) from None
-            if isinstance(item, str):
-                item = {"prompt": item}
-            if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
-                raise WriterError(f'{where}expected a string or an object with a "prompt" text')
-            unknown = set(item) - {"prompt", "mode", "n", "seed"}
-            if unknown:
-                raise WriterError(
-                    f"{where}unknown key {sorted(unknown)[0]!r}; allowed: prompt, mode, n, seed"
-                )
-            mode = item.get("mode", args.mode)
-            if mode not in MODES:
-                raise WriterError(f"{where}mode must be continue or ideas; got {mode!r}")
-            seed = item.get("seed", args.seed)
-            if seed is not None and (
-                isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
-            ):
-                raise WriterError(
-                    f"{where}seed must be a whole number from 0 to {MAX_SEED}; got {seed!r}"
-                )
-            prompt = _check_text(item["prompt"], f"{where}the prompt")
-            requests.append(Request(prompt, mode, _check_n(item.get("n", n), where), seed))
-        if not requests:
-            raise WriterError(f"prompts file {args.prompts} has no prompts; add one JSON per line")
-        return requests
-    if args.prompt_file:
-        if args.prompt is not None:
-            raise UsageError("give either PROMPT or --prompt-file, not both")
-        from writer.engine.story.prompts import strip_idea_notes
-
-        # As in the app: the author's [Idea: ...] notes are not part of the story.
-        prompt = strip_idea_notes(
-            read_text_file(Path(args.prompt_file), purpose="read prompt file")
-        )
-    elif args.prompt == "-":
-        prompt = _read_stdin()
-    else:
-        prompt = _check_text(args.prompt or "", "the prompt")
-    return [Request(prompt, args.mode, n, args.seed)]
 
 
 def _check_output_path(path: str) -> None:

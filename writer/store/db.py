@@ -24,6 +24,7 @@ from pathlib import Path
 
 from writer.errors import WriterError
 from writer.store.models import StoreWriteError
+from writer.store.recall import create_schema
 from writer.store.revstore import pack_existing
 from writer.store.rows import lenient_text
 
@@ -154,6 +155,15 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "ALTER TABLE revisions ADD COLUMN words INTEGER",
         "ALTER TABLE revisions ADD COLUMN preview TEXT",
         pack_existing,
+    ],
+    # The recall index (writer.store.recall): each draft's pieces in an FTS5 table, derived
+    # from the text and rebuilt on the next save when missing; no table where SQLite lacks FTS5.
+    [create_schema],
+    # The prompt each logged request gave the model (the text before the cursor, as the engine
+    # received it), so `writer learn` trains on what the model saw. NULL in older rows: they
+    # have only prompt_tail, and the prompt is rebuilt from the draft (writer.training.pairs).
+    [
+        "ALTER TABLE generations ADD COLUMN prompt TEXT",
     ],
 ]
 # After this migration the space the old full texts took is given back (VACUUM).

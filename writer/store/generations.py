@@ -74,15 +74,17 @@ class GenerationLog:
         candidates: Sequence[Any],
         *,
         prompt_tail: str | None = None,
+        prompt: str | None = None,
     ) -> int:
         """Record one request; `candidates` are dicts (text, tokens, logprob, seed...) or
-        engine Candidate dataclasses. Returns the generation ID."""
+        engine Candidate dataclasses; `prompt` is the text the model was given (kept for
+        `writer learn`). Returns the generation ID."""
         cands = [_candidate_dict(c) for c in candidates]
         with self.core.write() as conn:
             self.core.draft_row(conn, draft_id)
             cur = conn.execute(
                 "INSERT INTO generations (draft_id, created, mode, params, seed, model, "
-                "prompt_tail, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "prompt_tail, candidates, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     int(draft_id),
                     self.core.now(),
@@ -92,6 +94,7 @@ class GenerationLog:
                     model,
                     prompt_tail,
                     json.dumps(cands, default=str),
+                    None if prompt is None else encodable(prompt),
                 ),
             )
             conn.execute(
@@ -139,7 +142,7 @@ class GenerationLog:
         with self.core.read() as conn:
             rows = conn.execute(
                 "SELECT id, draft_id, created, mode, params, seed, model, candidates, inserted, "
-                "prompt_tail FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",
+                "prompt_tail, prompt FROM generations WHERE draft_id = ? ORDER BY id DESC LIMIT ?",
                 (int(draft_id), int(limit)),
             ).fetchall()
         return [
@@ -154,6 +157,7 @@ class GenerationLog:
                 candidates=[c for c in json_value(r[7], []) if isinstance(c, dict)],
                 inserted=r[8] if isinstance(r[8], int) else None,
                 prompt_tail=r[9] if isinstance(r[9], str) else None,
+                prompt=r[10] if isinstance(r[10], str) else None,
             )
             for r in rows
         ]

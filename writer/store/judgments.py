@@ -219,6 +219,16 @@ class JudgmentLog:
             ).fetchall()
         return [Judgment(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
+    def decisive(self) -> list[Judgment]:
+        """Every judgment that picked A or B (not a tie, not "both bad"), oldest first: the
+        preference pairs `writer learn` takes from blind comparisons."""
+        with self.core.read() as conn:
+            rows = conn.execute(
+                "SELECT comparison_id, item, a_first, choice, passage, text_a, text_b "
+                "FROM judgments WHERE choice IN ('a', 'b') ORDER BY id"
+            ).fetchall()
+        return [Judgment(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
     def summary(self, a_spec: str, b_spec: str) -> ComparisonSummary:
         """Every judgment of A against B, over all sessions and texts."""
         with self.core.read() as conn:

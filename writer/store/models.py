@@ -114,3 +114,5 @@ class GenerationRecord:
     candidates: list[dict[str, Any]]
     inserted: int | None = None
     prompt_tail: str | None = None
+    # The whole prompt given to the model (None in rows logged before it was stored).
+    prompt: str | None = None

@@ -17,11 +17,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from writer.engine.remote.choices import (
+    RemoteCandidate,
+    add_choice,
+    close_candidate,
+    emit_choice,
+    finish_candidate,
+)
 from writer.engine.remote.http import (
     CONNECT_TIMEOUT,
     DEFAULT_CONTEXT,
@@ -39,21 +45,16 @@ from writer.engine.remote.http import (
     server_kind,
     status_error,
 )
-from writer.engine.remote.logprobs import kept_records, parse_logprobs
-from writer.engine.sampling.stops import find_stop, safe_length
 from writer.engine.story import prompts
 from writer.engine.story.context import StoryContext, assemble_context
 from writer.engine.types import (
     MAX_CANDIDATES,
     CancelSignal,
     Candidate,
-    CandidateDone,
     GenerationDone,
     GenerationEvent,
     GenerationStats,
     TokenChoice,
-    TokenDelta,
-    TokenLogprobs,
     check_request,
 )
 from writer.errors import WriterError
@@ -90,24 +91,6 @@ def _is_cancelled(cancel: CancelSignal) -> bool:
     if isinstance(cancel, threading.Event):
         return cancel.is_set()
     return bool(cancel())
-
-
-@dataclass
-class _Cand:
-    index: int
-    seed: int
-    top: int | None = None  # alternatives per token asked for (None: no per-token data)
-    text: str = ""
-    emitted: int = 0
-    logprobs: list[float] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)  # text length after each token
-    ids: list[int] = field(default_factory=list)
-    records: list[TokenLogprobs] = field(default_factory=list)  # with logprobs=k
-    record_ends: list[int] = field(default_factory=list)  # text length after each record
-    sent: int = 0  # records handed out in deltas so far
-    reason: str | None = None
-    mean: float | None = None
-    done: Candidate | None = None
 
 
 class RemoteEngine:
@@ -328,7 +311,7 @@ class RemoteEngine:
         stop = "sentence" if mode == "ideas" else params.stop
         tidy = prompts.clean_idea if mode == "ideas" else None
         rows_n = 1 if params.greedy else n  # greedy candidates are all the same
-        cands = [_Cand(i, seed + i, top) for i in range(rows_n)]
+        cands = [RemoteCandidate(i, seed + i, top) for i in range(rows_n)]
         body = self._body(ids, params, max_new, stop, top or 0)
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         jobs: list[Job] = []
@@ -380,9 +363,9 @@ class RemoteEngine:
                         continue
                     if not new_tokens:
                         first_token_s = time.perf_counter() - start
-                    added = self._add(cand, item[3])
+                    added = add_choice(cand, item[3], self._texts)
                     new_tokens += added
-                    yield from self._emit(cand, item[3], stop, tidy, added)
+                    yield from emit_choice(cand, item[3], stop, tidy, added)
                     if all(c.done is not None for c in cands[job.first : job.first + job.n]):
                         # Every candidate of this request ended here (a stop rule, or the
                         # server said so): stop the server generating for it.
@@ -402,7 +385,7 @@ class RemoteEngine:
                     for i in range(job.first, job.first + job.n):
                         cand = cands[i]
                         if cand.done is None and i < rows_n:
-                            yield from self._close(cand, cand.reason or "length", stop, tidy)
+                            yield from close_candidate(cand, cand.reason or "length", stop, tidy)
                 elif what == "status":
                     live.discard(id(job))
                     status, reason = item[2], item[3]
@@ -421,7 +404,7 @@ class RemoteEngine:
                     for cand in cands:
                         if cand.done is None and cand.text:
                             kept += 1
-                            yield from self._close(cand, "cancelled", stop, tidy)
+                            yield from close_candidate(cand, "cancelled", stop, tidy)
                     error = describe_failure(self.url, item[2])
                     if kept or new_tokens:
                         error = WriterError(
@@ -436,7 +419,7 @@ class RemoteEngine:
                 abort_response(job.response)
         for cand in cands:
             if cand.done is None:
-                cand.done = self._finish(cand, "cancelled", len(cand.text), tidy)
+                cand.done = finish_candidate(cand, "cancelled", len(cand.text), tidy)
         candidates = [c.done for c in cands if c.done is not None]
         if params.greedy and n > 1:
             first = candidates[0]
@@ -466,93 +449,3 @@ class RemoteEngine:
                 self._report([name], "refuses")
                 return name
         return None
-
-    def _add(self, cand: _Cand, choice: dict[str, Any]) -> int:
-        """Append a chunk's text and token log-probabilities; return its token count."""
-        piece = str(choice.get("text") or "")
-        start = len(cand.text)
-        cand.text += piece
-        logprobs = choice.get("logprobs") or {}
-        if cand.top is not None and logprobs:
-            at = start
-            for record in parse_logprobs(logprobs, piece, cand.top, self._texts):
-                at += len(record.text)
-                cand.records.append(record)
-                cand.record_ends.append(at)
-        values = [v for v in (logprobs.get("token_logprobs") or []) if v is not None]
-        tokens = logprobs.get("tokens") or []
-        count = max(1, len(values)) if choice.get("text") or values else 0
-        cand.logprobs.extend(float(v) for v in values)
-        for token in tokens:
-            if isinstance(token, str) and token.startswith("token_id:"):
-                cand.ids.append(int(token[9:]))
-        cand.ends.extend([len(cand.text)] * count)
-        extra = choice.get("writer")  # writer serve: the candidate's own numbers at its end
-        if isinstance(extra, dict):
-            cand.mean = extra.get("mean_logprob")
-            cand.ids = [int(t) for t in extra.get("token_ids", [])]
-            if not cand.records:
-                cand.ends = [len(cand.text)] * max(len(cand.ids), len(cand.ends))
-        reason = choice.get("finish_reason")
-        if reason == "stop":
-            # vLLM names the stop text it met in stop_reason; otherwise the end-of-text token.
-            cand.reason = "stop" if isinstance(choice.get("stop_reason"), str) else "eos"
-        elif reason:
-            cand.reason = "length"
-        if isinstance(extra, dict) and extra.get("finish_reason"):
-            cand.reason = str(extra["finish_reason"])
-        return count
-
-    def _emit(
-        self, cand: _Cand, choice: dict[str, Any], stop: Any, tidy: Any, count: int
-    ) -> Iterator[GenerationEvent]:
-        cut = find_stop(cand.text, stop)
-        if cut is not None:
-            yield from self._close(cand, "stop", stop, tidy, cut)
-            return
-        safe = safe_length(cand.text, stop)
-        if safe > cand.emitted:
-            logprob = cand.logprobs[-1] if count == 1 and cand.logprobs else None
-            token_id = cand.ids[-1] if count == 1 and cand.ids else None
-            end = cand.sent
-            while end < len(cand.records) and cand.record_ends[end] <= safe:
-                end += 1
-            tokens = tuple(cand.records[cand.sent : end])
-            cand.sent = end
-            yield TokenDelta(cand.index, cand.text[cand.emitted : safe], token_id, logprob, tokens)
-            cand.emitted = safe
-
-    def _close(
-        self, cand: _Cand, reason: str, stop: Any, tidy: Any, cut: int | None = None
-    ) -> Iterator[GenerationEvent]:
-        cut = len(cand.text) if cut is None else cut
-        cand.done = self._finish(cand, reason, cut, tidy)
-        raw = cand.text[:cut]
-        rest = cand.done.token_logprobs[cand.sent :]
-        cand.sent += len(rest)
-        if len(raw) > cand.emitted or rest:
-            yield TokenDelta(cand.index, raw[cand.emitted :], tokens=rest)
-            cand.emitted = max(cand.emitted, len(raw))
-        yield CandidateDone(cand.index, cand.done)
-
-    def _finish(self, cand: _Cand, reason: str, cut: int, tidy: Any) -> Candidate:
-        text = cand.text[:cut].rstrip("\ufffd")  # an incomplete character is not kept
-        full = cut >= len(cand.text)
-        if cand.mean is not None and full:
-            kept = len(cand.ids)  # writer serve said which tokens its candidate kept
-        else:
-            kept = min(sum(1 for end in cand.ends if end <= cut) or len(cand.ends), len(cand.ends))
-        records = kept_records(cand.records, len(text), full and cand.mean is not None)
-        if records and cand.mean is None:
-            kept = len(records)  # the tokens that cover the text, the one cut by a stop too
-        values = cand.logprobs[:kept]
-        return Candidate(
-            tidy(text) if tidy else text,
-            kept,
-            cand.mean if cand.mean is not None else (sum(values) / len(values) if values else 0.0),
-            cand.seed,
-            cand.index,
-            reason,  # type: ignore[arg-type]
-            tuple(cand.ids[:kept]),
-            tuple(records),
-        )

@@ -9,6 +9,8 @@ exactly what it was before them (tested against `model.generate`).
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from transformers import (
     LogitsProcessor,
@@ -23,7 +25,8 @@ from transformers import (
     TypicalLogitsWarper,
 )
 
-from writer.engine.sampling.phrases import PhraseBiasLogitsProcessor, TokenTable
+from writer.engine.sampling.phrases import PhraseBiasLogitsProcessor
+from writer.engine.sampling.tokentable import TokenTable
 from writer.presets import SamplingParams
 
 # DRY: longer matches do not raise the penalty further (base**50 is already astronomical), and
@@ -147,6 +150,23 @@ class TopKTopPLogitsWarper(LogitsProcessor):
         return torch.full_like(scores, float("-inf")).scatter_(-1, indices, values)
 
 
+# DRY's sequence-breaker masks, per token table and breakers (kept with the table's lifetime).
+_BREAKERS: weakref.WeakKeyDictionary[TokenTable, dict[tuple[str, ...], torch.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def breaker_mask(table: TokenTable, breakers: tuple[str, ...]) -> torch.Tensor:
+    """Tokens containing any DRY sequence-breaker text."""
+    masks = _BREAKERS.setdefault(table, {})
+    if breakers not in masks:
+        needles = [b.encode("utf-8") for b in breakers]
+        masks[breakers] = torch.tensor(
+            [any(n in t for n in needles) for t in table.texts], dtype=torch.bool
+        )
+    return masks[breakers]
+
+
 def build_processors(
     params: SamplingParams,
     *,
@@ -183,7 +203,7 @@ def build_processors(
                 params.dry_multiplier,
                 params.dry_base,
                 params.dry_allowed_length,
-                table.breaker_mask(params.dry_sequence_breakers),
+                breaker_mask(table, params.dry_sequence_breakers),
                 params.dry_range,
             )
         )

@@ -4,6 +4,7 @@ A base model only continues text, so steering it means putting text before the s
 
     <memory>\\n                         top: premise, characters, style (always there)
     <lorebook entry>\\n ...             top: entries whose keys appear near the end of the story
+    <recalled passage>\\n ...           passages from before the window (engine/story/recall.py)
     <story, front-trimmed> ...
     [Author's note: <note>]\\n          `note_depth` lines before the end of the story
     <last note_depth lines of the story>
@@ -20,9 +21,14 @@ Budget, exact, in the model's own tokens: `max_new_tokens` is reserved first; th
 priority order, the last `story_min` tokens of the story (a quarter of what is left, at most the
 whole story), memory (up to its cap; cut at its end), the author's note (up to its cap; cut at its
 end), lorebook entries (up to the lorebook cap: always-on entries first, then by priority, higher
-first, then in file order; an entry is included whole or left out), and then as much of the rest
-of the story as fits, trimmed from the front in 128-token steps (`prompts.fit_story`) so the
-prefix cache survives typing (to the exact token when a step would cut into `story_min`).
+first, then in file order; an entry is included whole or left out), recalled passages (only when
+the story does not fit whole: up to `recall_tokens`, best first, each whole or left out, passages
+starting inside the story's window never; what they leave of `recall_tokens` stays unused, so the
+story's window does not move as the recalled set changes; nothing recalled: no room taken), and
+then as much of the rest of the story as fits, trimmed from the front in 128-token steps
+(`prompts.fit_story`) so the prefix cache survives typing (to the exact token when a step would
+cut into `story_min`). With recall off (no `recaller`, or `recall_tokens` None or 0) the ids are
+exactly those without it.
 
 Pure: no model, no files except `load_lorebook`; the tokenizer is the only input beyond data.
 """
@@ -57,6 +63,13 @@ NOTE_MIN_CAP = 32
 NOTE_MAX_DEPTH = 128
 NOTE_STEP = 64
 MAX_ENTRIES = 200
+RECALL_CAP = 1 / 8  # the default `recall_tokens`, as a fraction of the window (GPT-2: 128)
+MAX_RECALL_TOKENS = 8192
+
+
+def default_recall_tokens(window: int) -> int:
+    """The recall cap a user who turns recall on gets: RECALL_CAP of the window."""
+    return int(window * RECALL_CAP)
 
 
 @dataclass(frozen=True)
@@ -127,10 +140,26 @@ class StoryContext:
     note_depth: int = DEFAULT_NOTE_DEPTH
     lorebook: tuple[LoreEntry, ...] = ()
     scan_depth: int = DEFAULT_SCAN_DEPTH
+    # Recall (engine/story/recall.py): the cap in tokens (None or 0: off) and what supplies the
+    # passages, an object with `candidates(story, before) -> passages best first` (a Recaller).
+    recall_tokens: int | None = None
+    recaller: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.memory, str) or not isinstance(self.note, str):
             raise WriterError("memory and author's note must be texts")
+        tokens = self.recall_tokens
+        if tokens is not None and (
+            isinstance(tokens, bool)
+            or not isinstance(tokens, int)
+            or not 0 <= tokens <= MAX_RECALL_TOKENS
+        ):
+            raise WriterError(
+                f"recall_tokens must be a whole number, 0 (off) to {MAX_RECALL_TOKENS}; "
+                f"got {tokens!r}"
+            )
+        if self.recaller is not None and not callable(getattr(self.recaller, "candidates", None)):
+            raise WriterError("recaller must have candidates(story, before), like a Recaller")
         for name, value, low, high in (
             ("note_depth", self.note_depth, 0, 100),
             ("scan_depth", self.scan_depth, 1, 4096),
@@ -144,6 +173,10 @@ class StoryContext:
     @property
     def empty(self) -> bool:
         return not (self.memory.strip() or self.note.strip() or self.lorebook)
+
+    @property
+    def recall_on(self) -> bool:
+        return self.recaller is not None and bool(self.recall_tokens)
 
 
 @dataclass(frozen=True)
@@ -182,10 +215,12 @@ class ContextBreakdown:
     note_trimmed: int = 0  # note tokens cut (over its cap), or all of it if it did not fit
     note_depth_tokens: int = 0  # story tokens after the note
     parts: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # layout, in order
+    recall: int = 0  # tokens of recalled passages
+    recalled: tuple[Any, ...] = ()  # recall.Passage, in the order they stand in the prompt
 
     @property
     def total(self) -> int:
-        return self.memory + self.lorebook + self.note + self.story + self.frame
+        return self.memory + self.lorebook + self.recall + self.note + self.story + self.frame
 
     def to_dict(self) -> dict[str, Any]:
         """The `"context"` object of `writer generate --json`."""
@@ -193,6 +228,7 @@ class ContextBreakdown:
             "memory": self.memory,
             "note": self.note,
             "lorebook": self.lorebook,
+            "recall": self.recall,
             "story": self.story,
             "frame": self.frame,
             "total": self.total,
@@ -200,6 +236,7 @@ class ContextBreakdown:
             "max_new_tokens": self.max_new_tokens,
             "entries": [e.to_dict() for e in self.entries],
             "left_out": [e.to_dict() for e in self.left_out],
+            "recalled": [p.to_dict() for p in self.recalled],
             "trimmed": {
                 "story": self.story_trimmed,
                 "memory": self.memory_trimmed,
@@ -271,12 +308,23 @@ def assemble_context(
     lore_ids = [t for _, ids in chosen for t in ids]
 
     budget = avail - len(memory_ids) - len(note_ids) - len(lore_ids)
-    kept, dropped = fit_story(story_ids, budget)
-    if len(kept) < story_min:  # the 128-token step would eat into the story's minimum
-        dropped = len(story_ids) - budget
-        kept = story_ids[dropped:]
+    kept, dropped = _fit(story_ids, budget, story_min)
+    recall_ids: list[int] = []
+    recalled: tuple[Any, ...] = ()
+    if context.recall_on and dropped:
+        reserve = min(context.recall_tokens or 0, room - len(lore_ids))
+        if reserve > 0:
+            fewer, fewer_dropped = _fit(story_ids, budget - reserve, story_min)
+            # The window's start as a character offset in `story`, from the end (decoding only
+            # the kept tokens): passages starting there or later are in the window already.
+            before = len(story) - len(tokenizer.decode(fewer))
+            picked = _pick_passages(tokenizer, context.recaller.candidates(story, before), reserve)
+            if picked:
+                kept, dropped = fewer, fewer_dropped
+                recalled = tuple(passage for passage, _ in picked)
+                recall_ids = [t for _, ids in picked for t in ids]
     position = _note_position(tokenizer, kept, context.note_depth) if note_ids else len(kept)
-    header = memory_ids + lore_ids
+    header = memory_ids + lore_ids + recall_ids
     body = kept[:position] + note_ids + kept[position:]
     ids = header + body + frame
     if not ids or (not header and not kept and not note_ids):
@@ -284,6 +332,7 @@ def assemble_context(
     parts = (
         ("memory", len(memory_ids)),
         ("lorebook", len(lore_ids)),
+        ("recall", len(recall_ids)),
         ("story", position),
         ("note", len(note_ids)),
         ("story", len(kept) - position),
@@ -304,8 +353,36 @@ def assemble_context(
         note_trimmed=note_trimmed,
         note_depth_tokens=len(kept) - position if note_ids else 0,
         parts=parts,
+        recall=len(recall_ids),
+        recalled=recalled,
     )
     return AssembledContext(ids, breakdown)
+
+
+def _fit(story_ids: list[int], budget: int, story_min: int) -> tuple[list[int], int]:
+    """The story's kept tokens and how many were dropped from the front (`fit_story`, but
+    to the exact token where its 128-token step would eat into `story_min`)."""
+    kept, dropped = fit_story(story_ids, budget)
+    if len(kept) < story_min:
+        dropped = len(story_ids) - budget
+        kept = story_ids[dropped:]
+    return kept, dropped
+
+
+def _pick_passages(tokenizer: Any, candidates: Any, room: int) -> list[tuple[Any, list[int]]]:
+    """Recalled passages that fit `room` (best first, each whole or left out), returned in
+    story order (by start) with their ids: a passage's line, text then a line break."""
+    from dataclasses import replace
+
+    chosen = []
+    used = 0
+    for passage in candidates:
+        ids = encode(tokenizer, passage.text.strip() + "\n")
+        if used + len(ids) <= room:
+            chosen.append((replace(passage, tokens=len(ids)), ids))
+            used += len(ids)
+    chosen.sort(key=lambda c: c[0].start)
+    return chosen
 
 
 def _pick_entries(
@@ -336,7 +413,7 @@ def _note_position(tokenizer: Any, kept: list[int], depth: int) -> int:
     `depth`-th last line (0: at the very end); see NOTE_MAX_DEPTH for long last lines."""
     if depth == 0 or not kept:
         return len(kept)
-    from writer.engine.sampling.phrases import token_table
+    from writer.engine.sampling.tokentable import token_table
 
     table = token_table(tokenizer, len(tokenizer))
     texts = [table.texts[i] if i < len(table.texts) else b"" for i in kept]

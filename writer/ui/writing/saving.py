@@ -22,6 +22,7 @@ from writer.presets import SamplingParams
 from writer.ui.messages import AutosaveWritten
 from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
+from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class OpenDraft:
         self.guard = StoreGuard(self)
         self._generation_ids: dict[int, int] = {}  # request -> its row in the generation log
         self._pending_insert: dict[int, int] = {}  # request -> candidate inserted before logged
+        self.learn_hint: LearnHint | None = None  # made at the first insertion (needs the app)
         self._loading_text = False
         self._words_stale = False  # the editor changed since the status bar's word count
         self._autosaving = False  # a snapshot is being written by the autosave worker
@@ -391,6 +393,7 @@ class OpenDraft:
                 self.app.model.name,
                 done.candidates,
                 prompt_tail=(done.prompt_text or "")[-200:] or None,
+                prompt=done.prompt_text or None,
             )
         except WriterError as exc:
             self.app.notify(f"Generation log not saved: {exc}", severity="warning")
@@ -420,6 +423,13 @@ class OpenDraft:
             self.session.store_failed(error_line(exc))
             self.show_notices()
             return
+        if self.draft is not None:
+            app = self.app
+            if self.learn_hint is None:
+                notify = lambda text: app.notify(text, title="Learn", timeout=20)  # noqa: E731
+                self.learn_hint = LearnHint(app.config.learn_after, notify)
+            passed_over = self.screen.candidate_count - 1
+            self.learn_hint.inserted(self.store, self.draft.id, app.model.name, passed_over)
         if with_text:
             self.session.dirty = False
             if self.external is not None:

@@ -1,0 +1,188 @@
+"""The recall index in the drafts database: each draft's pieces (engine/story/pieces.py) in one
+SQLite FTS5 table, kept current paragraph by paragraph, searched with `bm25()`.
+
+    CREATE VIRTUAL TABLE recall_pieces USING fts5(draft, key UNINDEXED, at UNINDEXED, text)
+
+`draft` is the token `d<draft id>`, so a search reads only that draft's pieces (`draft : d7 AND
+text : (...)`); `key` is the paragraph's hash and `at` the piece's offset in it, so a piece's
+place is found again in the text at query time (recall.find_passages) and nothing needs
+renumbering when text before it changes. An FTS5 table that keeps its own copy of the text (no
+external content, no triggers): deleting drafts never touches it, so a SQLite built without FTS5
+still opens, edits and salvages the database; the pieces of a deleted draft go with `forget`.
+
+The index is derived data: `update(draft_id, text)` brings a draft's pieces up to `text` (new
+paragraphs indexed, vanished ones dropped), inside the caller's transaction when there is one;
+a salvaged store starts without it and the next update rebuilds it. Salvage never reads it as
+writer's rows (its rows' shapes match none of them; tests/store/test_recall_index.py checks).
+
+Word counts for rarity (`frequencies`, `piece_count`) are over the pieces of every draft, which
+for a store of one manuscript is that manuscript.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from writer.engine.story.pieces import (
+    Hit,
+    fts5_missing,
+    layout,
+    match_expression,
+    split_pieces,
+)
+
+TABLE = "recall_pieces"
+_CREATE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING "
+    "fts5(draft, key UNINDEXED, at UNINDEXED, text, tokenize = 'unicode61')",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_vocab USING fts5vocab({TABLE}, row)",
+)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """The migration step: the index's tables where this SQLite has FTS5 (else none; `update`
+    creates them once a SQLite with FTS5 opens the database)."""
+    if fts5_missing() is None:
+        for statement in _CREATE:
+            conn.execute(statement)
+
+
+def _token(draft_id: int) -> str:
+    return f"d{int(draft_id)}"
+
+
+class RecallIndex:
+    """The recall index on a drafts database connection (the store's, in autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        #: Why recall cannot use this database's index (no FTS5), or None.
+        self.unavailable: str | None = fts5_missing()
+
+    def _ready(self) -> bool:
+        if self.unavailable is not None:
+            return False
+        for statement in _CREATE:
+            self._conn.execute(statement)
+        return True
+
+    def _transaction(self) -> bool:
+        """Begin one unless the caller holds one; True when we must commit."""
+        if self._conn.in_transaction:
+            return False
+        self._conn.execute("BEGIN IMMEDIATE")
+        return True
+
+    def update(self, draft_id: int, text: str) -> int:
+        """Bring the draft's pieces up to `text`; returns how many pieces were (re)indexed."""
+        if self.unavailable is not None:
+            return 0
+        own = self._transaction()
+        try:
+            self._ready()
+            current: dict[int, str] = {}
+            for _start, paragraph, key in layout(text):
+                current.setdefault(key, paragraph)
+            stored: dict[int, list[int]] = {}
+            for rowid, key in self._conn.execute(
+                f"SELECT rowid, key FROM {TABLE} WHERE {TABLE} MATCH ?",
+                (f"draft : {_token(draft_id)}",),
+            ):
+                stored.setdefault(key, []).append(rowid)
+            gone = [
+                rowid for key, rowids in stored.items() if key not in current for rowid in rowids
+            ]
+            for at in range(0, len(gone), 500):
+                chunk = gone[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM {TABLE} WHERE rowid IN ({marks})", chunk)
+            rows = [
+                (_token(draft_id), piece.key, piece.at, piece.text)
+                for key, paragraph in current.items()
+                if key not in stored
+                for piece in split_pieces(paragraph)
+            ]
+            self._conn.executemany(
+                f"INSERT INTO {TABLE} (draft, key, at, text) VALUES (?, ?, ?, ?)", rows
+            )
+            if own:
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if own and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def forget(self, draft_id: int) -> None:
+        """Drop a draft's pieces (when the draft is deleted)."""
+        if self.unavailable is not None or not self._has_table():
+            return
+        own = self._transaction()
+        try:
+            self._conn.execute(
+                f"DELETE FROM {TABLE} WHERE rowid IN "
+                f"(SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?)",
+                (f"draft : {_token(draft_id)}",),
+            )
+            if own:
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if own and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _has_table(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        ).fetchone()
+        return row is not None
+
+    def draft(self, draft_id: int) -> DraftPieces:
+        """The draft's pieces as a recall.PieceIndex (for `Recaller(index)`)."""
+        return DraftPieces(
+            self._conn, draft_id, ready=self.unavailable is None and self._has_table()
+        )
+
+
+class DraftPieces:
+    """One draft's pieces in the index: what `recall.Recaller` searches. The store keeps it
+    current on save, so `sync` does nothing."""
+
+    def __init__(self, conn: sqlite3.Connection, draft_id: int, *, ready: bool = True) -> None:
+        self._conn = conn
+        self._draft = _token(draft_id)
+        self._ready = ready
+
+    def sync(self, text: str) -> None:
+        """Nothing: the store updates the index when it saves the draft."""
+
+    def piece_count(self) -> int:
+        if not self._ready:
+            return 0
+        # The shadow table of per-piece sizes has one row a piece: a plain b-tree count.
+        return int(self._conn.execute(f"SELECT count(*) FROM {TABLE}_docsize").fetchone()[0])
+
+    def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        if not terms or not self._ready:
+            return {}
+        # One lookup a term: fts5vocab answers `term = ?` from the index but scans for `IN`.
+        found = {}
+        for term in terms:
+            row = self._conn.execute(
+                f"SELECT doc FROM {TABLE}_vocab WHERE term = ?", (term,)
+            ).fetchone()
+            if row is not None:
+                found[term] = int(row[0])
+        return found
+
+    def search(self, terms: Sequence[str], limit: int) -> list[Hit]:
+        if not terms or not self._ready:
+            return []
+        query = f"draft : {self._draft} AND text : ({match_expression(terms)})"
+        rows = self._conn.execute(
+            f"SELECT key, at, text, bm25({TABLE}, 0, 0, 0, 1) AS score FROM {TABLE} "
+            f"WHERE {TABLE} MATCH ? ORDER BY score LIMIT ?",
+            (query, limit),
+        )
+        return [Hit(key, at, text, -score) for key, at, text, score in rows]
