@@ -15,6 +15,7 @@ import pytest
 
 from writer.config import Config
 from writer.store import DraftStore, salvage
+from writer.store.salvagerows import classify
 from writer.store.sqlitefile import leaf_rows
 
 PAGE = 4096
@@ -31,13 +32,16 @@ def _prose(i: int, words: int) -> str:
     """Words of random letters: text that compresses poorly, like a real story's revisions."""
     rng = random.Random(i * 100_000 + words)
     letters = "abcdefghijklmnopqrstuvwxyz"
-    return " ".join(
-        "".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(words)
+    return (
+        " ".join(
+            "".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(words)
+        )
+        + " end."
     )
 
 
 def _latest(i: int) -> str:
-    return _prose(i, 3000) + " end."
+    return _prose(i, 3000)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,9 @@ def pristine(tmp_path_factory) -> bytes:
             store.generations.log(draft.id, "continue", {"temperature": 1}, 7, "m", [{"text": "x"}])
     data = path.read_bytes()
     assert len(data) // PAGE > 12  # the drafts' rows and texts lie past the damaged pages
-    drafts_pages = {r.page for r in leaf_rows(data) if len(r.values) >= 11}
+    drafts_pages = {
+        r.page for r in leaf_rows(data) if (classify(r.rowid, r.values) or ("",))[0] == "drafts"
+    }
     assert drafts_pages and min(drafts_pages) > 6
     return data
 
