@@ -21,8 +21,8 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = os.path.join(HOME, var.lower())
 
-from tests.test_app_snapshots import PAGE, THEMES  # noqa: E402
-from tests.test_app_support import ScriptedEngine, loader_for, wait_for  # noqa: E402
+from tests.ui.test_app_snapshots import PAGE, THEMES  # noqa: E402
+from tests.ui.test_app_support import ScriptedEngine, loader_for, wait_for  # noqa: E402
 from writer.ui.app import WriterApp  # noqa: E402
 
 
@@ -31,9 +31,9 @@ async def shoot(theme: str) -> Path:
     story.write_text(PAGE, encoding="utf-8")
     app = WriterApp(story, model="tiny", theme=theme, engine_loader=loader_for(ScriptedEngine()))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
-        app.editor.cursor_blink = False
-        app.editor.cursor_location = app.editor.document.end
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
+        app.writing.editor.cursor_blink = False
+        app.writing.editor.cursor_location = app.writing.editor.document.end
         await pilot.pause()
         name = f"page-{theme}.svg"
         app.save_screenshot(name, path=str(ROOT / "docs"))

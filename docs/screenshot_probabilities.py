@@ -22,7 +22,7 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = os.path.join(HOME, var.lower())
 
-from tests.test_app_support import ScriptedEngine, loader_for  # noqa: E402
+from tests.ui.test_app_support import ScriptedEngine, loader_for  # noqa: E402
 from writer.engine.types import (  # noqa: E402
     Candidate,
     CandidateDone,
@@ -109,11 +109,13 @@ class PictureEngine(ScriptedEngine):
 async def main() -> None:
     app = WriterApp(engine_loader=loader_for(PictureEngine()))
     async with app.run_test(size=(100, 30)) as pilot:
-        while app.status.model_state != "ready":
+        while app.writing.status.model_state != "ready":
             await pilot.pause(0.05)
-        app.editor.insert("The keeper climbed the last stair and looked out over the water.")
+        app.writing.editor.insert(
+            "The keeper climbed the last stair and looked out over the water."
+        )
         await pilot.press("ctrl+g")
-        while not app.panel.is_open or app.panel.running:
+        while not app.writing.panel.is_open or app.writing.panel.running:
             await pilot.pause(0.05)
         await pilot.press("tab", "p")
         while not isinstance(app.screen, TokenProbsScreen):

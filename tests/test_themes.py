@@ -48,7 +48,7 @@ async def test_broken_theme_gives_one_notification_and_the_app_starts():
         assert len(theme_notes) == 1
         assert "broken.toml" in theme_notes[0].message
         assert "also-broken.toml" in theme_notes[0].message
-        assert app.editor.text == "a"
+        assert app.writing.editor.text == "a"
         assert app.theme == "writer-dark"
 
 
@@ -105,7 +105,7 @@ async def test_bad_theme_asked_for_starts_the_app_with_one_notification(tmp_path
         )
         async with app.run_test() as pilot:
             await pilot.press("a")
-            assert app.editor.text == "a"
+            assert app.writing.editor.text == "a"
             assert app.theme == "writer-dark"
             notes = [n for n in app._notifications if n.title == "Themes"]
             assert len(notes) == 1 and name in notes[0].message

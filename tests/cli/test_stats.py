@@ -26,19 +26,19 @@ async def test_scripted_session_insert_then_edit_away_half(isolated_user_dirs) -
     engine = ScriptedEngine(tokens=10)  # candidates of 10 words: " c0t0 c0t1 ... c0t9"
     app = WriterApp(engine_loader=loader_for(engine))
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press(*"Fox")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await wait_for(pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running)
         await pilot.press("tab", "1")
-        await wait_for(pilot, lambda: "c0t9" in app.editor.text)
+        await wait_for(pilot, lambda: "c0t9" in app.writing.editor.text)
         await pilot.press("ctrl+g")  # a second request, nothing inserted
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+        await wait_for(pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running)
         await pilot.press("escape")
         # Edit away half of the inserted words.
-        app.editor.text = "Fox c0t0 c0t1 c0t2 c0t3 c0t4 and more of my own words"
+        app.writing.editor.text = "Fox c0t0 c0t1 c0t2 c0t3 c0t4 and more of my own words"
         await pilot.press("ctrl+s")
-        draft_id = app.draft.id
+        draft_id = app.writing.drafts.draft.id
         await pilot.press("ctrl+q")
     result = run_writer("stats", "--json", env=isolated_user_dirs)
     assert result.returncode == 0, result.stderr

@@ -88,7 +88,7 @@ async def test_app_starts_with_a_bad_newest_draft(isolated_user_dirs) -> None:
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert app.draft.id == b and app.editor.text == "beta as utf-8 blob"
+        assert app.writing.drafts.draft.id == b and app.writing.editor.text == "beta as utf-8 blob"
         assert any(f"ID {c}" in n.message for n in app._notifications)
 
 

@@ -213,8 +213,8 @@ async def test_models_dialog_shows_use_and_opens_a_blind_comparison(
     (tuned / "manifest.json").write_text(json.dumps({"method": "full", "base": "x"}))
     app = WriterApp(model=str(tiny_model_dir), engine_loader=loader_for(tiny_engine))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-        app.editor.text = CORPUS * 3
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+        app.writing.editor.text = CORPUS * 3
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.models)
         screen = app.screen

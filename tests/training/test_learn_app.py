@@ -22,17 +22,18 @@ async def test_picks_are_logged_with_their_prompt_and_the_hint_comes_once(
     engine = ScriptedEngine(tokens=6)  # three candidates of six words each
     app = WriterApp(engine_loader=loader_for(engine), config=Config(learn_after=4))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press(*"Fox")
         for round_ in range(3):
             await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running)
+            panel = app.writing.panel
+            await wait_for(pilot, lambda p=panel: p.is_open and not p.running)
             await pilot.press("tab", "1")
-            await wait_for(pilot, lambda: not app.panel.is_open)
+            await wait_for(pilot, lambda: not app.writing.panel.is_open)
             if round_ == 0:
                 assert not notified(app, "picks to learn from")  # 2 pairs: not yet
         await wait_for(pilot, lambda: notified(app, "picks to learn from"))
-        draft_id = app.draft.id
+        draft_id = app.writing.drafts.draft.id
         await pilot.press("ctrl+q")
     hints = [n for n in notices(app) if "picks to learn from" in n]
     assert len(hints) == 1 and f"writer learn --name my-taste --draft {draft_id}" in hints[0]

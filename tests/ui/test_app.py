@@ -41,25 +41,27 @@ async def test_tiny_model_generate_insert_undo_and_save(tiny_engine, tmp_path):
     story = tmp_path / "story.md"
     app = WriterApp(story, engine_loader=loader_for(tiny_engine))
     async with run_app(app, size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-        app.overrides = {"max_new_tokens": 12}  # keep the test quick on a busy machine
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+        app.writing.overrides = {"max_new_tokens": 12}  # keep the test quick on a busy machine
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
-        assert len(app.panel.texts) == 3
-        assert any(text.strip() for text in app.panel.texts)
-        assert app.status.speed is not None and app.status.speed > 0
+        await wait_for(
+            pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running, 30
+        )
+        assert len(app.writing.panel.texts) == 3
+        assert any(text.strip() for text in app.writing.panel.texts)
+        assert app.writing.status.speed is not None and app.writing.status.speed > 0
         await pilot.press("tab")
-        assert app.focused is app.panel
-        chosen = app.panel.texts[0]
+        assert app.focused is app.writing.panel
+        chosen = app.writing.panel.texts[0]
         await pilot.press("1")
         await pilot.pause()
         # TextArea normalises line breaks (the tiny model emits stray "\r" and friends).
-        expected = app.editor.document.text
+        expected = app.writing.editor.document.text
         assert lines("Once upon a time" + chosen) == lines(expected)
-        assert app.focused is app.editor and not app.panel.is_open
+        assert app.focused is app.writing.editor and not app.writing.panel.is_open
         await pilot.press("ctrl+z")  # the insertion is one undo step
-        assert app.editor.text == "Once upon a time"
+        assert app.writing.editor.text == "Once upon a time"
         await pilot.press("ctrl+y")
         await pilot.press("ctrl+s")
         await pilot.press("ctrl+q")
@@ -73,41 +75,43 @@ def lines(text: str) -> list[str]:
 async def test_every_engine_generates_inserts_and_undoes(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-        app.overrides = {"max_new_tokens": 6}
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+        app.writing.overrides = {"max_new_tokens": 6}
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
-        assert len(app.panel.texts) == app.candidate_count
+        await wait_for(
+            pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running, 30
+        )
+        assert len(app.writing.panel.texts) == app.writing.candidate_count
         log = message_log(app)  # the request's messages all carry its id
         started = log.of(CandidatesStarted)[-1]
-        assert started.n == app.candidate_count
+        assert started.n == app.writing.candidate_count
         assert log.of(GenerationFinished)[-1].request == started.request
         await pilot.press("tab", "1")
         await pilot.pause()
-        assert app.editor.text != "Once upon a time"
+        assert app.writing.editor.text != "Once upon a time"
         await pilot.press("ctrl+z")
-        assert app.editor.text == "Once upon a time"
+        assert app.writing.editor.text == "Once upon a time"
 
 
 async def test_candidates_stream_while_typing_and_insert_at_cursor_then():
     engine = ScriptedEngine(delay=0.05, tokens=12)
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await type_text(pilot, "The fox")
         await pilot.press("ctrl+g")
         # Streaming: partial text shows before the request ends.
-        await wait_for(pilot, lambda: any(app.panel.texts))
-        assert app.panel.running
+        await wait_for(pilot, lambda: any(app.writing.panel.texts))
+        assert app.writing.panel.running
         await type_text(pilot, " ran")  # typing continues during generation
-        assert app.editor.text == "The fox ran"
-        await wait_for(pilot, lambda: not app.panel.running)
+        assert app.writing.editor.text == "The fox ran"
+        await wait_for(pilot, lambda: not app.writing.panel.running)
         assert engine.calls[0]["prompt"] == "The fox"
         await pilot.press("tab", "down", "enter")  # the highlighted one: candidate 2
         await pilot.pause()
-        assert app.editor.text == "The fox ran" + app_texts(engine)[1]
-        assert app.focused is app.editor
+        assert app.writing.editor.text == "The fox ran" + app_texts(engine)[1]
+        assert app.focused is app.writing.editor
 
 
 def app_texts(engine: ScriptedEngine) -> list[str]:
@@ -118,15 +122,15 @@ async def test_escape_cancels_within_a_token_and_closes_panel():
     engine = ScriptedEngine(delay=0.05, tokens=400)
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: engine.steps_done >= 2)
         await pilot.press("escape")
-        assert not app.panel.is_open
+        assert not app.writing.panel.is_open
         steps = engine.steps_done
         await pilot.pause(0.3)
         assert engine.steps_done <= steps + 1  # stopped within a token
-        assert app.editor.text == ""
+        assert app.writing.editor.text == ""
 
 
 async def test_regenerate_uses_a_new_seed_and_the_text_before_the_cursor():
@@ -136,9 +140,9 @@ async def test_regenerate_uses_a_new_seed_and_the_text_before_the_cursor():
         await type_text(pilot, "abc def")
         await pilot.press("left", "left", "left", "left")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: len(engine.calls) == 1 and not app.panel.running)
+        await wait_for(pilot, lambda: len(engine.calls) == 1 and not app.writing.panel.running)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(engine.calls) == 2 and not app.panel.running)
+        await wait_for(pilot, lambda: len(engine.calls) == 2 and not app.writing.panel.running)
         first, second = engine.calls
         assert first["prompt"] == second["prompt"] == "abc"
         assert first["seed"] != second["seed"]
@@ -149,11 +153,14 @@ async def test_request_during_model_load_waits_then_runs():
     engine = ScriptedEngine()
     app = WriterApp(engine_loader=loader_for(engine, delay=0.6))
     async with run_app(app) as pilot:
-        assert app.status.model_state == "loading"
+        assert app.writing.status.model_state == "loading"
         await pilot.press("x", "ctrl+g")  # the editor takes keys while the model loads
-        assert app.editor.text == "x"
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running and engine.calls)
-        assert app.panel.texts[0].strip()
+        assert app.writing.editor.text == "x"
+        await wait_for(
+            pilot,
+            lambda: app.writing.panel.is_open and not app.writing.panel.running and engine.calls,
+        )
+        assert app.writing.panel.texts[0].strip()
 
 
 async def test_model_failure_is_reported_and_generation_fails_gracefully():
@@ -164,13 +171,13 @@ async def test_model_failure_is_reported_and_generation_fails_gracefully():
 
     app = WriterApp(model="nope", engine_loader=broken)
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "error")
-        assert "no model 'nope'" in app.status.model_detail
+        await wait_for(pilot, lambda: app.writing.status.model_state == "error")
+        assert "no model 'nope'" in app.writing.status.model_detail
         await pilot.press("h", "ctrl+g")
-        await wait_for(pilot, lambda: not app.panel.running)
+        await wait_for(pilot, lambda: not app.writing.panel.running)
         await wait_for(pilot, lambda: notified(app, "did not load"))  # notify() is a message
         await wait_for(pilot, lambda: notified(app, "Generation failed"))
-        assert app.editor.text == "h"
+        assert app.writing.editor.text == "h"
 
 
 async def test_plot_ideas_enter_as_a_marked_note_left_out_of_prompts():
@@ -179,12 +186,12 @@ async def test_plot_ideas_enter_as_a_marked_note_left_out_of_prompts():
     async with run_app(app) as pilot:
         await type_text(pilot, "She ran.")
         await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await wait_for(pilot, lambda: engine.calls and not app.writing.panel.running)
         assert engine.calls[0]["mode"] == "ideas"
         await pilot.press("tab", "3")
         await pilot.pause()
-        assert app.editor.text == "She ran.\n[Idea: c2t0 c2t1 c2t2 c2t3]\n"
-        assert prompt_text(app.editor.text) == "She ran.\n"
+        assert app.writing.editor.text == "She ran.\n[Idea: c2t0 c2t1 c2t2 c2t3]\n"
+        assert prompt_text(app.writing.editor.text) == "She ran.\n"
 
 
 async def test_preset_switch_applies_to_next_request_and_is_remembered():
@@ -193,15 +200,15 @@ async def test_preset_switch_applies_to_next_request_and_is_remembered():
     async with run_app(app) as pilot:
         await pilot.press("ctrl+t")
         await pilot.pause()
-        names = list(app.presets)
+        names = list(app.writing.presets)
         target = names[(names.index("balanced") + 1) % len(names)]
         await pilot.press("down", "enter")
-        assert app.preset_name == target
-        assert app.status.preset == target
+        assert app.writing.preset_name == target
+        assert app.writing.status.preset == target
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await wait_for(pilot, lambda: engine.calls and not app.writing.panel.running)
         assert engine.calls[0]["params"] == BUILTIN_PRESETS[target].params
-        assert app.store.get_draft(app.draft.id).preset == target
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).preset == target
 
 
 @pytest.mark.parametrize(
@@ -230,14 +237,16 @@ async def test_parameters_refuse_invalid_values_in_place(field, bad, reason):
         await pilot.press("ctrl+s")
         assert app.screen is not screen
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await wait_for(pilot, lambda: engine.calls and not app.writing.panel.running)
         call = engine.calls[0]
         if field == "candidates":
             assert call["n"] == 2
         else:
             assert call["params"].temperature == 2.0
-            assert app.store.get_draft(app.draft.id).overrides == {"temperature": 2.0}
-            assert app.status.preset == "balanced*"
+            assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).overrides == {
+                "temperature": 2.0
+            }
+            assert app.writing.status.preset == "balanced*"
 
 
 async def test_help_lists_keys_and_tmux_prefixes_stay_free():
@@ -262,8 +271,8 @@ async def test_palette_switches_preset():
         await type_text(pilot, "Preset: wild")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.preset_name == "wild")
-        assert app.status.preset == "wild"
+        await wait_for(pilot, lambda: app.writing.preset_name == "wild")
+        assert app.writing.status.preset == "wild"
 
 
 async def test_models_screen_lists_finetuned_with_manifest_and_switches():
@@ -283,16 +292,16 @@ async def test_models_screen_lists_finetuned_with_manifest_and_switches():
 
     app = WriterApp(model="base", engine_loader=loader)
     async with run_app(app, size=(110, 35)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press("f5")
         await wait_for(pilot, lambda: getattr(app.screen, "models", None))
         manifest = str(app.screen.query_one("#manifest").render())
         assert "my-style" in manifest and "steps: 150" in manifest
         await pilot.press("enter")
         await wait_for(pilot, lambda: loaded == ["base", "my-style"])
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
-        assert app.model_name == "my-style"
-        assert app.store.get_draft(app.draft.id).model == "my-style"
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
+        assert app.model.name == "my-style"
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).model == "my-style"
 
 
 async def test_a_worker_error_nobody_caught_is_logged_and_shown_once():
@@ -305,7 +314,7 @@ async def test_a_worker_error_nobody_caught_is_logged_and_shown_once():
         app.run_worker(boom, thread=True, exit_on_error=False, group="probe")
         await wait_for(pilot, lambda: notified(app, "probe failed: RuntimeError: something broke"))
         await pilot.press("a")
-        assert app.editor.text == "a"  # still running
+        assert app.writing.editor.text == "a"  # still running
     from writer.paths import log_path
 
     assert "something broke" in log_path().read_text(encoding="utf-8")

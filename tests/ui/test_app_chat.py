@@ -70,9 +70,9 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
     engine = ChatEngine()
     app = WriterApp(story, engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 40)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-        await wait_for(pilot, lambda: "boat" in app.editor.text)
-        app.editor.move_cursor(app.editor.document.end)
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+        await wait_for(pilot, lambda: "boat" in app.writing.editor.text)
+        app.writing.editor.move_cursor(app.writing.editor.document.end)
         await pilot.press("shift+f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
@@ -99,8 +99,8 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
         shown = str(screen.query_one("#transcript-text").render())
         assert "Interviewer: Who are you?" in shown and "Mara: Reply 1." in shown
         await pilot.press("f2")
-        await wait_for(pilot, lambda: "said Mara" in app.editor.text)
-        assert app.editor.text.rstrip().endswith('night.\n"Reply 1," said Mara.')
+        await wait_for(pilot, lambda: "said Mara" in app.writing.editor.text)
+        assert app.writing.editor.text.rstrip().endswith('night.\n"Reply 1," said Mara.')
         await _send(pilot, screen, "And then?")
         await wait_for(pilot, lambda: len(engine.prompts) == 3 and not panel.running)
         assert engine.prompts[2].endswith(
@@ -108,13 +108,13 @@ async def test_chat_send_stream_pick_insert_and_reopen_after_restart(tmp_path) -
         )
         await pilot.press("escape")  # replies to "And then?" are left unpicked
         await wait_for(pilot, lambda: app.screen is not screen)
-        draft_id = app.draft.id
+        draft_id = app.writing.drafts.draft.id
     with DraftStore.open() as store:
         (chat,) = store.chats.for_draft(draft_id)
         assert chat.character == "Mara" and chat.turn_count == 3
     app = WriterApp(story, engine_loader=loader_for(engine))  # a restart
     async with run_app(app, size=(110, 40)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
         await pilot.press("shift+f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
@@ -157,7 +157,7 @@ async def test_chat_refuses_bad_names_waits_for_the_model_and_reports_failures(t
     async with run_app(app, size=(110, 40)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Chat with a character" in titles
-        app.editor.insert("Night fell.")
+        app.writing.editor.insert("Night fell.")
         await pilot.press("shift+f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
@@ -171,13 +171,13 @@ async def test_chat_refuses_bad_names_waits_for_the_model_and_reports_failures(t
         await wait_for(pilot, lambda: notified(app, "still loading"))
         assert screen.turns == []
         gate.set()
-        await wait_for(pilot, lambda: app.engine is not None, 30)
+        await wait_for(pilot, lambda: app.model.engine is not None, 30)
         await _send(pilot, screen, "Hello?")
         await wait_for(pilot, lambda: notified(app, "the server went away"))
         assert not screen.running
         await pilot.press("f2")  # nothing picked: nothing to insert
         await wait_for(pilot, lambda: notified(app, "No reply to insert"))
-        assert app.editor.text == "Night fell."
+        assert app.writing.editor.text == "Night fell."
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ChatScreen))
 
@@ -195,8 +195,10 @@ async def test_description_comes_from_the_drafts_lorebook_then_memory() -> None:
     engine = ChatEngine()
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 40)) as pilot:
-        await wait_for(pilot, lambda: app.engine is not None and app.draft is not None, 30)
-        assert app.draft.id == draft.id
+        await wait_for(
+            pilot, lambda: app.model.engine is not None and app.writing.drafts.draft is not None, 30
+        )
+        assert app.writing.drafts.draft.id == draft.id
         await pilot.press("shift+f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen

@@ -41,10 +41,12 @@ async def test_context_dialog_viewer_request_and_status(tiny_engine, tmp_path) -
     story.write_text("The dragon slept by the sea.\nNobody woke it.\n", encoding="utf-8")
     app = WriterApp(story, engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 45)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 60)
-        app.overrides = {"max_new_tokens": 8}
-        await wait_for(pilot, lambda: "dragon" in app.editor.text)
-        app.editor.move_cursor(app.editor.document.end)  # the story: the text before the cursor
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 60)
+        app.writing.overrides = {"max_new_tokens": 8}
+        await wait_for(pilot, lambda: "dragon" in app.writing.editor.text)
+        app.writing.editor.move_cursor(
+            app.writing.editor.document.end
+        )  # the story: the text before the cursor
         await pilot.pause()
         await pilot.press("f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
@@ -80,17 +82,17 @@ async def test_context_dialog_viewer_request_and_status(tiny_engine, tmp_path) -
         await wait_for(pilot, lambda: app.screen is dialog)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
-        stored = app.store.context.load(app.draft.id)
+        stored = app.writing.drafts.store.context.load(app.writing.drafts.draft.id)
         assert stored.memory == "Mara is a smuggler." and stored.note == "Keep it tense."
         assert stored.lorebook[0] == LoreEntry(keys=("dragon",), text="Dragons hoard songs.")
-        await wait_for(pilot, lambda: app.status.context_fill.startswith("ctx "), 30)
+        await wait_for(pilot, lambda: app.writing.status.context_fill.startswith("ctx "), 30)
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: engine.contexts and not app.panel.running, 60)
+        await wait_for(pilot, lambda: engine.contexts and not app.writing.panel.running, 60)
         assert engine.contexts[-1] == stored
-        fill = app.status.context_fill
+        fill = app.writing.status.context_fill
         used, window = fill.removeprefix("ctx ").split("/")
         assert int(window) == engine.context_size and 0 < int(used) <= int(window)
-        assert fill in str(app.status.render())
+        assert fill in str(app.writing.status.render())
 
 
 async def test_f2_covers_the_new_samplers_and_refuses_a_bad_min_p_in_place() -> None:
@@ -115,7 +117,7 @@ async def test_f2_covers_the_new_samplers_and_refuses_a_bad_min_p_in_place() -> 
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is not screen)
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await wait_for(pilot, lambda: engine.calls and not app.writing.panel.running)
         params = engine.calls[0]["params"]
         assert params.min_p == 0.1 and params.dry_multiplier == 0.8
         assert params.ban == ("suddenly", "all of a sudden")
@@ -174,14 +176,18 @@ async def test_lorebook_import_and_export_in_the_dialog(tmp_path) -> None:
         assert load_lorebook(out) == load_lorebook(source)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, ContextScreen))
-        await wait_for(pilot, lambda: app.draft is not None)  # created to hold the context
-        assert app.store.context.load(app.draft.id).lorebook == load_lorebook(source)
+        await wait_for(
+            pilot, lambda: app.writing.drafts.draft is not None
+        )  # created to hold the context
+        assert app.writing.drafts.store.context.load(
+            app.writing.drafts.draft.id
+        ).lorebook == load_lorebook(source)
 
 
 async def test_viewer_says_why_when_the_engine_has_no_tokenizer() -> None:
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app, size=(110, 45)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press("f8")
         await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
         dialog = app.screen

@@ -22,12 +22,14 @@ async def test_autosave_lands_in_the_store_within_two_seconds():
         typed = time.monotonic()
         store = DraftStore.open()
         try:
-            await wait_for(pilot, lambda: store.get_draft(app.draft.id).text == "words", 2.0)
+            await wait_for(
+                pilot, lambda: store.get_draft(app.writing.drafts.draft.id).text == "words", 2.0
+            )
         finally:
             store.close()
         assert time.monotonic() - typed < 2.0
         # The worker wrote it; the UI thread shows it when the worker's message arrives.
-        await wait_for(pilot, lambda: app.status.save_state == "saved", 2.0)
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved", 2.0)
 
 
 async def test_autosave_writes_on_a_worker_thread_not_the_ui_thread(monkeypatch):
@@ -36,17 +38,19 @@ async def test_autosave_writes_on_a_worker_thread_not_the_ui_thread(monkeypatch)
     app = make_app()
     writers: list[threading.Thread] = []
     async with run_app(app) as pilot:
-        real = app.store.save_text
+        real = app.writing.drafts.store.save_text
 
         def save_text(*args, **kwargs):
             writers.append(threading.current_thread())
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(app.store, "save_text", save_text)
+        monkeypatch.setattr(app.writing.drafts.store, "save_text", save_text)
         await pilot.press(*"off the loop")
-        await wait_for(pilot, lambda: app.status.save_state == "saved" and writers, 3.0)
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved" and writers, 3.0)
         assert threading.main_thread() not in writers
-        assert app.store.get_draft(app.draft.id).text == "off the loop"
+        assert (
+            app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).text == "off the loop"
+        )
 
 
 async def test_no_file_reopens_the_last_draft():
@@ -56,7 +60,7 @@ async def test_no_file_reopens_the_last_draft():
         await pilot.press("ctrl+q")
     again = make_app()
     async with run_app(again) as pilot:
-        assert again.editor.text == "kept"
+        assert again.writing.editor.text == "kept"
 
 
 async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatch):
@@ -64,12 +68,12 @@ async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatc
     app = make_app()
     async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press(*"first")
-        first_id = app.draft.id
+        first_id = app.writing.drafts.draft.id
         await pilot.press("ctrl+o")
         assert isinstance(app.screen, DraftsScreen)
         await pilot.press("n")  # new draft
         await pilot.pause()
-        assert app.draft.id != first_id and app.editor.text == ""
+        assert app.writing.drafts.draft.id != first_id and app.writing.editor.text == ""
         await pilot.press(*"second")
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -78,7 +82,7 @@ async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatc
         app.screen.query_one("Input").value = "My Story"
         await pilot.press("enter")
         await pilot.pause()
-        assert app.status.title == "My Story"
+        assert app.writing.status.title == "My Story"
         await pilot.press("e")  # export md to the default path (cwd)
         await pilot.pause()
         await pilot.press("enter")
@@ -89,9 +93,11 @@ async def test_drafts_library_new_rename_open_delete_export(tmp_path, monkeypatc
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("tab", "enter")  # "Delete"
         await pilot.pause()
-        assert [d.id for d in app.store.list_drafts()] == [app.draft.id]
+        assert [d.id for d in app.writing.drafts.store.list_drafts()] == [
+            app.writing.drafts.draft.id
+        ]
         await pilot.press("escape")
-        assert app.editor.text == "second"
+        assert app.writing.editor.text == "second"
 
 
 async def test_history_restores_a_revision_as_one_undo_step():
@@ -105,11 +111,11 @@ async def test_history_restores_a_revision_as_one_undo_step():
         await pilot.pause()
         await pilot.press("down", "enter")  # the older revision
         await pilot.pause()
-        assert app.editor.text == "one"
-        assert app.store.get_draft(app.draft.id).text == "one"
-        assert app.store.history(app.draft.id)[0].reason == "restore"
+        assert app.writing.editor.text == "one"
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).text == "one"
+        assert app.writing.drafts.store.history(app.writing.drafts.draft.id)[0].reason == "restore"
         await pilot.press("ctrl+z")
-        assert app.editor.text == "one two"
+        assert app.writing.editor.text == "one two"
 
 
 async def test_history_previews_large_revisions_lazily_and_restores_exactly():
@@ -126,7 +132,7 @@ async def test_history_previews_large_revisions_lazily_and_restores_exactly():
         store.save_revision(draft.id, latest, "manual")
     app = make_app()
     async with run_app(app, size=(100, 30)) as pilot:
-        assert app.editor.text == latest
+        assert app.writing.editor.text == latest
         await pilot.press("f3")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         screen = app.screen
@@ -142,10 +148,10 @@ async def test_history_previews_large_revisions_lazily_and_restores_exactly():
         await pilot.press("up")
         await wait_for(pilot, lambda: preview.text == middle)
         await pilot.press("down", "enter")  # the huge one, restored whole
-        await wait_for(pilot, lambda: app.editor.text == huge)
-        assert app.store.get_draft(app.draft.id).text == huge
+        await wait_for(pilot, lambda: app.writing.editor.text == huge)
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).text == huge
         await pilot.press("ctrl+z")
-        assert app.editor.text == latest
+        assert app.writing.editor.text == latest
 
 
 async def test_history_shows_a_damaged_revision_as_unreadable_and_keeps_the_text():
@@ -170,7 +176,7 @@ async def test_history_shows_a_damaged_revision_as_unreadable_and_keeps_the_text
         await wait_for(pilot, lambda: preview.text.startswith("[this revision cannot be shown"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: notified(app, f"revision {damaged} cannot be read"))
-        assert app.editor.text == "current"
+        assert app.writing.editor.text == "current"
 
 
 async def test_alternatives_reinsert_an_earlier_candidate():
@@ -178,16 +184,18 @@ async def test_alternatives_reinsert_an_earlier_candidate():
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(100, 30)) as pilot:
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: engine.calls and not app.panel.running)
+        await wait_for(pilot, lambda: engine.calls and not app.writing.panel.running)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.store.generations.recent(app.draft.id))
-        record = app.store.generations.recent(app.draft.id)[0]
+        await wait_for(
+            pilot, lambda: app.writing.drafts.store.generations.recent(app.writing.drafts.draft.id)
+        )
+        record = app.writing.drafts.store.generations.recent(app.writing.drafts.draft.id)[0]
         assert record.seed == engine.calls[0]["seed"]
         await pilot.press("f4")
         await pilot.pause()
         await pilot.press("down", "enter")  # the second candidate (the header is disabled)
         await pilot.pause()
-        assert app.editor.text == record.candidates[1]["text"]
+        assert app.writing.editor.text == record.candidates[1]["text"]
 
 
 async def test_external_file_is_created_saved_and_protected_from_outside_changes(tmp_path):
@@ -198,12 +206,16 @@ async def test_external_file_is_created_saved_and_protected_from_outside_changes
         await pilot.press(*"mine")
         await pilot.press("ctrl+s")
         assert story.read_text() == "mine"
-        assert app.store.history(app.draft.id)  # also a revision in the store
+        assert app.writing.drafts.store.history(
+            app.writing.drafts.draft.id
+        )  # also a revision in the store
         story.write_text("theirs")
         await pilot.press(*"!")
-        await wait_for(pilot, lambda: app.status.save_state == "file changed on disk")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "file changed on disk")
         assert story.read_text() == "theirs"  # warned, not overwritten
-        assert app.store.get_draft(app.draft.id).text == "mine!"  # text kept in the store
+        assert (
+            app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).text == "mine!"
+        )  # text kept in the store
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ChoiceScreen)
@@ -215,25 +227,28 @@ async def test_external_file_is_created_saved_and_protected_from_outside_changes
 async def test_failed_save_notifies_keeps_text_and_retries(monkeypatch):
     app = make_app()
     async with run_app(app) as pilot:
-        real_text, real_revision = app.store.save_text, app.store.save_revision
+        real_text, real_revision = (
+            app.writing.drafts.store.save_text,
+            app.writing.drafts.store.save_revision,
+        )
 
         def full_disk(*args, **kwargs):
             raise StoreWriteError("cannot write the drafts database: disk full")
 
-        monkeypatch.setattr(app.store, "save_text", full_disk)
-        monkeypatch.setattr(app.store, "save_revision", full_disk)
+        monkeypatch.setattr(app.writing.drafts.store, "save_text", full_disk)
+        monkeypatch.setattr(app.writing.drafts.store, "save_revision", full_disk)
         await pilot.press(*"abc")
-        await wait_for(pilot, lambda: app.status.save_state == "save failed")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "save failed")
         await wait_for(pilot, lambda: notified(app, "disk full"))  # notify() is a message
         await pilot.press("ctrl+q")  # unsaved text: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         await pilot.press("enter")  # "Keep editing"
-        monkeypatch.setattr(app.store, "save_text", real_text)
-        monkeypatch.setattr(app.store, "save_revision", real_revision)
-        app.session.retry_at = 0  # do not wait out the retry delay in a test
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
-        assert app.store.get_draft(app.draft.id).text == "abc"
-        assert app.editor.text == "abc"
+        monkeypatch.setattr(app.writing.drafts.store, "save_text", real_text)
+        monkeypatch.setattr(app.writing.drafts.store, "save_revision", real_revision)
+        app.writing.drafts.session.retry_at = 0  # do not wait out the retry delay in a test
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).text == "abc"
+        assert app.writing.editor.text == "abc"
 
 
 async def test_second_instance_is_told_and_opens_read_only():
@@ -248,7 +263,7 @@ async def test_second_instance_is_told_and_opens_read_only():
             assert "open in another writer" in app.screen.question
             await pilot.press("enter")  # "Open read-only"
             await pilot.press(*"xyz")
-            assert app.editor.read_only and app.editor.text == "hello"
+            assert app.writing.editor.read_only and app.writing.editor.text == "hello"
             await pilot.press("ctrl+q")
         assert other.get_draft(draft.id).text == "hello"
     finally:
@@ -262,9 +277,9 @@ async def test_failed_save_is_red_in_the_status_bar(monkeypatch):
         def full_disk(*args, **kwargs):
             raise StoreWriteError("cannot write the drafts database: disk full")
 
-        monkeypatch.setattr(app.store, "save_text", full_disk)
+        monkeypatch.setattr(app.writing.drafts.store, "save_text", full_disk)
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.status.save_state == "save failed")
-        shown = app.status.render()
+        await wait_for(pilot, lambda: app.writing.status.save_state == "save failed")
+        shown = app.writing.status.render()
         at = shown.plain.index("save failed")
         assert "bold red" in [str(s.style) for s in shown.spans if s.start <= at < s.end]

@@ -32,7 +32,7 @@ async def test_export_asks_before_overwriting_and_never_follows_a_planted_link(
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with app.run_test(size=(110, 30)) as pilot:
         await pilot.press(*"new words")
-        existing = tmp_path / f"Untitled-draft-{app.draft.id}.md"
+        existing = tmp_path / f"Untitled-draft-{app.writing.drafts.draft.id}.md"
         existing.write_text("someone else's file", encoding="utf-8")
 
         await _export(pilot, app)
@@ -71,7 +71,7 @@ async def test_export_to_a_missing_folder_or_the_store_is_one_clear_notification
         await _export(pilot, app, str(tmp_path / "no" / "such" / "story.md"))
         failed = [m for m in _messages(app) if m.startswith("Export failed")]
         assert failed and "does not exist" in failed[-1] and "Errno" not in failed[-1]
-        db = app.store.path
+        db = app.writing.drafts.store.path
         await pilot.press("e")
         await pilot.pause()
         app.screen.query_one("Input").value = str(db)
@@ -80,4 +80,4 @@ async def test_export_to_a_missing_folder_or_the_store_is_one_clear_notification
         assert isinstance(app.screen, DraftsScreen)  # no confirmation offered
         assert "export somewhere else" in _messages(app)[-1]
         assert db.read_bytes().startswith(b"SQLite format 3\x00")
-        assert app.store.get_draft(app.draft.id).title == ""
+        assert app.writing.drafts.store.get_draft(app.writing.drafts.draft.id).title == ""

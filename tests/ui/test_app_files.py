@@ -48,9 +48,9 @@ async def test_typing_after_cannot_open_goes_to_a_new_draft(tmp_path, kind):
         told = [m for m in notices(app) if "annot open" in m]
         assert len(told) == 1 and told[0].lower().count("cannot open") == 1, told
         assert "new draft" in told[0]
-        assert not app.editor.read_only
+        assert not app.writing.editor.read_only
         await pilot.press(*"rescued words")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
         await wait_for(pilot, lambda: notified(app, "saved as a new draft"))
         await pilot.press("ctrl+q")
     assert (path.read_bytes() if path.exists() else None) == before  # the file is untouched
@@ -66,7 +66,7 @@ async def test_unreadable_file_with_a_draft_edits_writers_copy(tmp_path):
     path.write_bytes(b"\xff\xfe bad")  # now not UTF-8
     app = make_app(path)
     async with run_app(app) as pilot:
-        assert app.editor.text == "first"
+        assert app.writing.editor.text == "first"
         await wait_for(pilot, lambda: notified(app, "writer's own copy"))
         await pilot.press(*"more ")
         await pilot.press("ctrl+q")
@@ -89,7 +89,7 @@ async def test_file_that_cannot_be_written_keeps_its_text_in_the_store(tmp_path,
     async with run_app(app) as pilot:
         monkeypatch.setattr(writer.external, "atomic_write_text", read_only)
         await pilot.press(*"unsaveable")
-        await wait_for(pilot, lambda: app.status.save_state == "file not saved")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "file not saved")
         # What a kill -9 now would leave: the text is in the store.
         assert [d.text for d in stored_drafts()] == ["unsaveable"]
         await wait_for(pilot, lambda: notified(app, "Could not write the file"))
@@ -98,8 +98,8 @@ async def test_file_that_cannot_be_written_keeps_its_text_in_the_store(tmp_path,
         assert "does not have your latest text" in app.screen.question
         await pilot.press("enter")  # Keep editing
         monkeypatch.setattr(writer.external, "atomic_write_text", real_write)
-        app.session.file_retry_at = 0  # do not wait out the retry delay in a test
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
+        app.writing.drafts.session.file_retry_at = 0  # do not wait out the retry delay in a test
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
         assert path.read_text(encoding="utf-8") == "unsaveable"
 
 
@@ -112,7 +112,7 @@ async def test_quit_with_a_conflict_asks_and_reopening_offers_the_newer_text(tmp
         await wait_for(pilot, lambda: path.read_text(encoding="utf-8") == "mine")
         path.write_text("theirs", encoding="utf-8")
         await pilot.press(*" later")
-        await wait_for(pilot, lambda: app.status.save_state == "file changed on disk")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "file changed on disk")
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         assert "does not have your latest text" in app.screen.question
@@ -123,12 +123,15 @@ async def test_quit_with_a_conflict_asks_and_reopening_offers_the_newer_text(tmp
     async with run_app(app) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         assert "older than your latest text" in app.screen.question
-        assert app.editor.text == "mine later"
-        texts = [app.store.get_revision(r.id).text for r in app.store.history(app.draft.id)]
+        assert app.writing.editor.text == "mine later"
+        texts = [
+            app.writing.drafts.store.get_revision(r.id).text
+            for r in app.writing.drafts.store.history(app.writing.drafts.draft.id)
+        ]
         assert "theirs" in texts and "mine later" in texts
         await pilot.press("enter")  # Write my text to the file
         await wait_for(pilot, lambda: path.read_text(encoding="utf-8") == "mine later")
-        assert app.status.save_state == "saved"
+        assert app.writing.status.save_state == "saved"
 
 
 async def test_file_changed_while_writer_was_closed_is_shown_with_a_notice(tmp_path):
@@ -140,9 +143,12 @@ async def test_file_changed_while_writer_was_closed_is_shown_with_a_notice(tmp_p
     path.write_text("edited elsewhere", encoding="utf-8")
     app = make_app(path)
     async with run_app(app) as pilot:
-        assert app.editor.text == "edited elsewhere"
+        assert app.writing.editor.text == "edited elsewhere"
         await wait_for(pilot, lambda: notified(app, "changed outside writer"))
-        assert "old" in [app.store.get_revision(r.id).text for r in app.store.history(app.draft.id)]
+        assert "old" in [
+            app.writing.drafts.store.get_revision(r.id).text
+            for r in app.writing.drafts.store.history(app.writing.drafts.draft.id)
+        ]
 
 
 async def test_file_backed_draft_from_the_library_keeps_writing_its_file(tmp_path):
@@ -154,19 +160,23 @@ async def test_file_backed_draft_from_the_library_keeps_writing_its_file(tmp_pat
         await pilot.pause()
         await pilot.press("n")  # a new draft
         await pilot.pause()
-        assert app.external is None
+        assert app.writing.drafts.external is None
         await pilot.press("ctrl+o")
         await pilot.pause()
         await pilot.press("down", "enter")  # f2.md (the new draft is newest)
         await pilot.pause()
-        assert app.external is not None and app.editor.text == "Alpha."
+        assert app.writing.drafts.external is not None and app.writing.editor.text == "Alpha."
         await pilot.press(*" Beta.")
         await pilot.press("ctrl+s")
         assert path.read_text(encoding="utf-8") == "Alpha. Beta."
         # History restore (f3) goes to the file too.
-        first = next(r for r in app.store.history(app.draft.id) if r.preview == "Alpha.")
-        app.restore_revision(first.id)
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
+        first = next(
+            r
+            for r in app.writing.drafts.store.history(app.writing.drafts.draft.id)
+            if r.preview == "Alpha."
+        )
+        app.writing.restore_revision(first.id)
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
         assert path.read_text(encoding="utf-8") == "Alpha."
 
 
@@ -181,7 +191,7 @@ async def test_edit_a_copy_of_a_draft_open_elsewhere_keeps_both_texts():
             assert "open in another writer" in app.screen.question
             await pilot.press("tab", "enter")  # "Edit a copy"
             await pilot.press("end", *" mine")
-            assert app.draft.id != draft.id
+            assert app.writing.drafts.draft.id != draft.id
             await wait_for(pilot, lambda: notified(app, "editing a copy"))
             await pilot.press("ctrl+q")
         other.save_text(draft.id, "hello theirs")  # the first window goes on saving
@@ -198,8 +208,8 @@ async def test_deleted_database_is_recreated_with_every_draft(isolated_user_dirs
     app = make_app()
     async with run_app(app) as pilot:
         await pilot.press(*"typed")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
-        path = app.store.path
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        path = app.writing.drafts.store.path
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(f"{path}{suffix}"):
                 os.unlink(f"{path}{suffix}")

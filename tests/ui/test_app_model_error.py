@@ -26,7 +26,7 @@ async def test_the_whole_error_is_in_a_notification_and_in_the_models_screen(mon
     monkeypatch.setattr("writer.engine.models.list_models", lambda: [])
     app = WriterApp(model="nope", engine_loader=broken)
     async with run_app(app, size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "error")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "error")
         await wait_for(pilot, lambda: any("END-OF-REASON" in n for n in notices(app)))
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
@@ -41,7 +41,7 @@ async def test_no_error_line_when_the_model_loaded(monkeypatch):
     monkeypatch.setattr("writer.engine.models.list_models", lambda: [])
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
         assert not app.screen.query_one("#load-error", Static).display

@@ -19,7 +19,7 @@ def _finetune(name: str) -> None:
 
 
 async def _open_models(pilot, app) -> ModelsScreen:
-    await wait_for(pilot, lambda: app.status.model_state == "ready")
+    await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
     await pilot.press("f5")
     await wait_for(pilot, lambda: getattr(app.screen, "models", None))
     return app.screen

@@ -58,9 +58,9 @@ async def test_the_text_wraps_at_the_column_centred_in_a_wide_terminal(tmp_path)
     story.write_text(LONG_PARAGRAPH)
     app = make_app(story)
     async with run_app(app, size=(140, 30)) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == LONG_PARAGRAPH)
+        await wait_for(pilot, lambda: app.writing.editor.text == LONG_PARAGRAPH)
         await pilot.pause()
-        editor = app.editor
+        editor = app.writing.editor
         assert editor.content_size.width <= 74  # 72 characters (+ the scrollbar's gutter)
         left = editor.styles.padding.left
         assert left == editor.styles.padding.right and left > 20
@@ -82,8 +82,8 @@ async def test_at_80_columns_the_page_uses_the_width(tmp_path):
     app = make_app()
     async with run_app(app, size=(80, 24)) as pilot:
         await pilot.pause()
-        assert app.editor.styles.padding.left <= 3
-        assert app.editor.content_size.width >= 72
+        assert app.writing.editor.styles.padding.left <= 3
+        assert app.writing.editor.content_size.width >= 72
 
 
 async def test_column_from_the_palette_is_remembered_and_full_width_allowed(tmp_path):
@@ -94,9 +94,9 @@ async def test_column_from_the_palette_is_remembered_and_full_width_allowed(tmp_
         await pilot.press(*"column full")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.editor.column == 0)
+        await wait_for(pilot, lambda: app.writing.editor.column == 0)
         await pilot.pause()
-        assert app.editor.styles.padding.left == 2
+        assert app.writing.editor.styles.padding.left == 2
         assert load_config().column == 0
 
 
@@ -107,8 +107,8 @@ async def test_changing_the_column_rewraps_the_text(tmp_path):
     story.write_text(LONG_PARAGRAPH)
     app = make_app(story)
     async with run_app(app, size=(140, 30)) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == LONG_PARAGRAPH)
-        editor = app.editor
+        await wait_for(pilot, lambda: app.writing.editor.text == LONG_PARAGRAPH)
+        editor = app.writing.editor
 
         def widest() -> int:
             return max(len(s.rstrip()) for s in editor.wrapped_document.get_sections(0))
@@ -128,9 +128,9 @@ async def test_a_markdown_file_is_styled_and_a_txt_file_stays_plain(tmp_path):
     md.write_text(STORY)
     app = make_app(md)
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == STORY)
-        await wait_for(pilot, lambda: app.editor.markdown)
-        editor = app.editor
+        await wait_for(pilot, lambda: app.writing.editor.text == STORY)
+        await wait_for(pilot, lambda: app.writing.editor.markdown)
+        editor = app.writing.editor
         heading = styled(editor.get_line(0))
         assert "bold" in heading["# Chapter One"]
         line = styled(editor.get_line(2))
@@ -142,9 +142,9 @@ async def test_a_markdown_file_is_styled_and_a_txt_file_stays_plain(tmp_path):
     txt.write_text(STORY)
     app = make_app(txt)
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == STORY)
-        assert not app.editor.markdown
-        assert styled(app.editor.get_line(0)) == {}
+        await wait_for(pilot, lambda: app.writing.editor.text == STORY)
+        assert not app.writing.editor.markdown
+        assert styled(app.writing.editor.get_line(0)) == {}
 
 
 async def test_a_theme_sets_the_markdown_styles(tmp_path):
@@ -152,9 +152,9 @@ async def test_a_theme_sets_the_markdown_styles(tmp_path):
     md.write_text(STORY)
     app = make_app(md, theme="writer-paper")
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.markdown)
+        await wait_for(pilot, lambda: app.writing.editor.markdown)
         theme = app.current_theme
-        assert theme.markdown["heading"] in styled(app.editor.get_line(0))["# Chapter One"]
+        assert theme.markdown["heading"] in styled(app.writing.editor.get_line(0))["# Chapter One"]
 
 
 # -- focus mode ---------------------------------------------------------------------------------
@@ -163,25 +163,25 @@ async def test_focus_mode_hides_the_bars_dims_other_paragraphs_and_is_remembered
     md.write_text(STORY)
     app = make_app(md)
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == STORY)
-        app.editor.move_cursor((2, 3))
+        await wait_for(pilot, lambda: app.writing.editor.text == STORY)
+        app.writing.editor.move_cursor((2, 3))
         await pilot.press("ctrl+backslash")
-        assert app.editor.focus_mode
-        assert not app.status.display
+        assert app.writing.editor.focus_mode
+        assert not app.writing.status.display
         await pilot.pause()
-        assert styled(app.editor.get_line(2)) == {}  # the paragraph being written
-        assert STORY.splitlines()[0] in styled(app.editor.get_line(0))  # dimmed
+        assert styled(app.writing.editor.get_line(2)) == {}  # the paragraph being written
+        assert STORY.splitlines()[0] in styled(app.writing.editor.get_line(0))  # dimmed
         # every writer key still works
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[0])
+        await wait_for(pilot, lambda: not app.writing.panel.running and app.writing.panel.texts[0])
         await pilot.press("escape")
         assert load_config().focus is True
     again = make_app(md)
     async with run_app(again) as pilot:
         await pilot.pause()
-        assert again.editor.focus_mode and not again.status.display
+        assert again.writing.editor.focus_mode and not again.writing.status.display
         await pilot.press("ctrl+backslash")
-        assert not again.editor.focus_mode and again.status.display
+        assert not again.writing.editor.focus_mode and again.writing.status.display
     assert load_config().focus is False
 
 
@@ -191,31 +191,31 @@ async def test_status_line_fields_and_what_drops_at_80_columns(tmp_path):
     story.write_text("One two three.")
     app = make_app(story)
     async with run_app(app, size=(120, 24)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         app.writing.context_fill = "ctx 12/1024"
         await pilot.pause()
-        line = app.status.render().plain
+        line = app.writing.status.render().plain
         assert (
             line == "story.md · 3 words · balanced · tiny ready (cpu, fp32) · ctx 12/1024 · saved"
         )
-        app.status.speed = 12.5
-        assert "tok/s" not in app.status.render().plain  # shown in the candidates panel
+        app.writing.status.speed = 12.5
+        assert "tok/s" not in app.writing.status.render().plain  # shown in the candidates panel
         app.writing.model_state = "error"
         app.writing.model_detail = "x" * 300
-        app.status.title = "a very long title of a novel in progress.md"
+        app.writing.status.title = "a very long title of a novel in progress.md"
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
-        line = app.status.render().plain
+        line = app.writing.status.render().plain
         # the title and preset gave way; the word count, the model and the save state stay
         assert line == "3 words · model error: " + "x" * 31 + "… · saved"
         app.writing.save_state = "file changed on disk"
         await pilot.resize_terminal(40, 24)
         await pilot.pause()
-        line = app.status.render().plain
+        line = app.writing.status.render().plain
         assert line == "model error · file changed on disk"
         await pilot.resize_terminal(24, 24)
         await pilot.pause()
-        assert app.status.render().plain == "file changed on disk"
+        assert app.writing.status.render().plain == "file changed on disk"
 
 
 def test_status_bar_shortens_errors():
@@ -283,9 +283,9 @@ async def test_in_the_column_clicks_selection_find_and_insertion_work_as_before(
     story.write_text(STORY)
     app = make_app(story)
     async with run_app(app, size=(140, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.pause()
-        editor = app.editor
+        editor = app.writing.editor
         left = editor.styles.padding.left
         assert left > 20
         await pilot.click(editor, offset=(left + 4, 2))  # on "*sea*" of the third line
@@ -299,7 +299,7 @@ async def test_in_the_column_clicks_selection_find_and_insertion_work_as_before(
         await pilot.press("f6")
         assert editor.selected_text == "quote"  # the only match, found again
         await pilot.press("ctrl+end", "ctrl+g")
-        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[0])
+        await wait_for(pilot, lambda: not app.writing.panel.running and app.writing.panel.texts[0])
         await pilot.press("tab", "1")
         await wait_for(pilot, lambda: editor.text.startswith(STORY) and editor.text != STORY)
         await pilot.press("ctrl+z")
@@ -313,13 +313,13 @@ async def test_a_draft_titled_md_is_styled_and_a_theme_switch_restyles(tmp_path)
         store.create_draft("Notes.md", STORY)
     app = make_app()
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.text == STORY)
-        await wait_for(pilot, lambda: app.editor.markdown)
-        before = styled(app.editor.get_line(0))["# Chapter One"]
+        await wait_for(pilot, lambda: app.writing.editor.text == STORY)
+        await wait_for(pilot, lambda: app.writing.editor.markdown)
+        before = styled(app.writing.editor.get_line(0))["# Chapter One"]
         app.theme = "writer-paper"
         await pilot.pause()
-        app.editor.render_lines(app.editor.region)
-        after = styled(app.editor.get_line(0))["# Chapter One"]
+        app.writing.editor.render_lines(app.writing.editor.region)
+        after = styled(app.writing.editor.get_line(0))["# Chapter One"]
         assert before != after and app.current_theme.markdown["heading"] in after
 
 
@@ -362,14 +362,14 @@ async def test_styling_a_1mb_markdown_manuscript_touches_only_lines_drawn(tmp_pa
     monkeypatch.setattr(editor_module, "markdown_spans", counting)
     app = make_app(story)
     async with run_app(app, size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: len(app.editor.text) == len(text), 30)
-        await wait_for(pilot, lambda: app.editor.markdown)
+        await wait_for(pilot, lambda: len(app.writing.editor.text) == len(text), 30)
+        await wait_for(pilot, lambda: app.writing.editor.markdown)
         await pilot.press("x")
         await pilot.pause()
         styled_lines.clear()
         await pilot.press("y", "z")
         await pilot.pause()
-        assert app.editor.document.line_count > 50_000
+        assert app.writing.editor.document.line_count > 50_000
         assert 0 < len(styled_lines) < 30 * 6  # a few frames of the visible rows
 
 
@@ -385,9 +385,9 @@ async def test_a_long_model_error_is_short_in_the_bar_and_whole_in_the_models_sc
 
     app = WriterApp(model="broken", engine_loader=failing)
     async with run_app(app, size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "error")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "error")
         await pilot.pause()
-        bar = app.status.render().plain
+        bar = app.writing.status.render().plain
         assert "model error: " in bar and "x" * 40 not in bar and bar.endswith("saved")
         await wait_for(pilot, lambda: any("x" * 200 in n for n in notices(app)))
         await pilot.press("f5")
@@ -404,11 +404,11 @@ async def test_focus_mode_from_the_palette():
         await pilot.press(*"focus mode")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.editor.focus_mode)
-        assert not app.status.display and not app.screen.query_one("Footer").display
+        await wait_for(pilot, lambda: app.writing.editor.focus_mode)
+        assert not app.writing.status.display and not app.screen.query_one("Footer").display
         await pilot.press("ctrl+p")  # the palette still opens, the way back
         await pilot.press(*"focus mode")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: not app.editor.focus_mode)
-        assert app.status.display
+        await wait_for(pilot, lambda: not app.writing.editor.focus_mode)
+        assert app.writing.status.display

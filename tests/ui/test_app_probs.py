@@ -21,11 +21,11 @@ def engine(request):
 
 
 async def _generate(pilot, app) -> None:
-    await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-    app.overrides = {"max_new_tokens": 6, "stop": "none"}
+    await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+    app.writing.overrides = {"max_new_tokens": 6, "stop": "none"}
     await type_text(pilot, PROMPT)
     await pilot.press("ctrl+g")
-    await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 30)
+    await wait_for(pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running, 30)
 
 
 def _requests(app) -> list[GenerationFinished]:
@@ -36,8 +36,8 @@ async def test_probabilities_view_shades_tokens_and_lists_alternatives(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
-        tokens = app.panel.tokens[0]
-        assert tokens and "".join(t.text for t in tokens) == app.panel.texts[0]
+        tokens = app.writing.panel.tokens[0]
+        assert tokens and "".join(t.text for t in tokens) == app.writing.panel.texts[0]
         await pilot.press("tab", "p")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
         view = app.screen
@@ -54,14 +54,14 @@ async def test_probabilities_view_shades_tokens_and_lists_alternatives(engine):
         assert f"token {view.position + 1}/{len(tokens)}" in info
         await pilot.press("p")  # the same key closes it
         await wait_for(pilot, lambda: not isinstance(app.screen, TokenProbsScreen))
-        assert app.editor.text == PROMPT  # viewing changes nothing
+        assert app.writing.editor.text == PROMPT  # viewing changes nothing
 
 
 async def test_swap_and_continue_from_a_candidate(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
-        tokens = app.panel.tokens[0]
+        tokens = app.writing.panel.tokens[0]
         await pilot.press("tab", "p")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
         position = min(1, len(tokens) - 1)
@@ -76,28 +76,28 @@ async def test_swap_and_continue_from_a_candidate(engine):
         before = len(_requests(app))
         await pilot.press(*["down"] * j, "enter")
         await wait_for(pilot, lambda: len(_requests(app)) > before, 30)
-        await wait_for(pilot, lambda: not app.panel.running, 30)
+        await wait_for(pilot, lambda: not app.writing.panel.running, 30)
         stem = "".join(t.text for t in tokens[:position]) + top[j].text
-        expected_text = app.editor.document.text  # TextArea normalises line breaks
+        expected_text = app.writing.editor.document.text  # TextArea normalises line breaks
         assert expected_text.splitlines() == (PROMPT + stem).splitlines()
         done = _requests(app)[-1].done
         assert done.prompt_text == expected_text  # N new candidates from the swap point
         # the same as generating from the edited text directly with the same seed
-        direct = engine.generate(expected_text, app.current_params(), n=3, seed=done.seed)
+        direct = engine.generate(expected_text, app.writing.current_params(), n=3, seed=done.seed)
         assert [c.text for c in done.candidates] == [c.text for c in direct]
-        assert app.panel.texts == [c.text for c in direct]
+        assert app.writing.panel.texts == [c.text for c in direct]
         await pilot.press("ctrl+z")  # the swap was one undo step
-        assert app.editor.text == PROMPT
+        assert app.writing.editor.text == PROMPT
 
 
 async def test_swap_in_the_text_just_inserted(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
-        tokens = app.panel.tokens[1]
+        tokens = app.writing.panel.tokens[1]
         await pilot.press("tab", "2")
         await pilot.pause()
-        inserted = app.editor.text
+        inserted = app.writing.editor.text
         await pilot.press("shift+f9")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
         assert app.screen.tokens == list(tokens)
@@ -107,11 +107,11 @@ async def test_swap_in_the_text_just_inserted(engine):
         await pilot.press(*["down"] * j, "enter")
         await wait_for(pilot, lambda: len(_requests(app)) > before, 30)
         # the inserted candidate was cut at token 0 and the alternative put in its place
-        assert app.editor.text == PROMPT + top[j].text
+        assert app.writing.editor.text == PROMPT + top[j].text
         assert _requests(app)[-1].done.prompt_text == PROMPT + top[j].text
-        await wait_for(pilot, lambda: not app.panel.running, 30)
+        await wait_for(pilot, lambda: not app.writing.panel.running, 30)
         await pilot.press("escape", "ctrl+z")
-        assert app.editor.text == inserted
+        assert app.writing.editor.text == inserted
         # once another request has run, f9 has nothing to show
         await pilot.press("shift+f9")
         await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
@@ -124,15 +124,15 @@ async def test_inserted_text_with_carriage_returns_or_deleted_since(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
-        app.panel.texts[1] = "\r\nA line.\r\n" + app.panel.texts[1]
+        app.writing.panel.texts[1] = "\r\nA line.\r\n" + app.writing.panel.texts[1]
         await pilot.press("tab", "2")
         await pilot.pause()
-        assert app.editor.text.startswith(PROMPT + "\nA line.\n")
+        assert app.writing.editor.text.startswith(PROMPT + "\nA line.\n")
         await pilot.press("shift+f9")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, TokenProbsScreen))
-        app.editor.select_all()
+        app.writing.editor.select_all()
         await pilot.press("backspace")
         await pilot.press("shift+f9")
         await wait_for(pilot, lambda: notified(app, "f9 shows the last inserted"))
@@ -142,22 +142,22 @@ async def test_inserted_text_with_carriage_returns_or_deleted_since(engine):
 async def test_next_token_at_the_cursor_inserts_the_pick(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
         await type_text(pilot, PROMPT)
         await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, NextTokenScreen))
         choices = app.screen.choices
         assert len(choices) == 10
-        expected = engine.next_tokens(PROMPT, app.current_params(), 10)
+        expected = engine.next_tokens(PROMPT, app.writing.current_params(), 10)
         assert [c.token_id for c in choices] == [c.token_id for c in expected]
         options = app.screen.query_one("OptionList")
         assert "%" in str(options.get_option_at_index(0).prompt)
         j = next(i for i, c in enumerate(choices) if "\ufffd" not in c.text and "\r" not in c.text)
         await pilot.press(*["down"] * j, "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, NextTokenScreen))
-        assert app.editor.text == PROMPT + choices[j].text
+        assert app.writing.editor.text == PROMPT + choices[j].text
         await pilot.press("ctrl+z")  # one undo step
-        assert app.editor.text == PROMPT
+        assert app.writing.editor.text == PROMPT
 
 
 async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
@@ -169,19 +169,28 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
         await pilot.press("tab", "1")
-        await wait_for(pilot, lambda: app.store.generations.recent(app.draft.id)[0].inserted == 0)
-        record = app.store.generations.recent(app.draft.id)[0]
+        await wait_for(
+            pilot,
+            lambda: (
+                app.writing.drafts.store.generations.recent(app.writing.drafts.draft.id)[0].inserted
+                == 0
+            ),
+        )
+        record = app.writing.drafts.store.generations.recent(app.writing.drafts.draft.id)[0]
         first, second = (c["text"] for c in record.candidates[:2])
         await type_text(pilot, " The end.")
         await pilot.press("ctrl+s")
         story = PROMPT + first + " The end."
-        assert app.editor.text == story
+        assert app.writing.editor.text == story
         # the log keeps the candidates, not their per-token probabilities
         assert "token_logprobs" not in record.candidates[0]
 
     again = WriterApp(engine_loader=loader_for(engine))
     async with run_app(again, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: again.draft is not None and again.editor.text == story)
+        await wait_for(
+            pilot,
+            lambda: again.writing.drafts.draft is not None and again.writing.editor.text == story,
+        )
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
         view = again.screen
@@ -193,17 +202,20 @@ async def test_branches_survive_a_restart_and_a_sibling_goes_in_instead():
         options.highlighted = 2
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
-        assert again.editor.text == PROMPT + second + " The end."  # in place of the first
-        assert again.store.generations.recent(again.draft.id)[0].inserted == 1
+        assert again.writing.editor.text == PROMPT + second + " The end."  # in place of the first
+        assert (
+            again.writing.drafts.store.generations.recent(again.writing.drafts.draft.id)[0].inserted
+            == 1
+        )
         await pilot.press("ctrl+z")  # one undo step
-        assert again.editor.text == story
+        assert again.writing.editor.text == story
         # a point: enter moves the cursor there (the end of the prompt)
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(again.screen, BranchesScreen))
         again.screen.query_one("OptionList").highlighted = 0
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(again.screen, BranchesScreen))
-        assert again.editor.cursor_location == (0, len(PROMPT))
+        assert again.writing.editor.cursor_location == (0, len(PROMPT))
 
 
 async def test_markup_like_tokens_are_shown_as_text():
@@ -212,7 +224,7 @@ async def test_markup_like_tokens_are_shown_as_text():
 
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
         tok = TokenLogprobs(1, "[b]x[/b]", -0.1, -0.1, (TokenChoice(1, "[red]", -0.1, -0.1),))
         app.push_screen(TokenProbsScreen([tok], "t"))
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
@@ -222,8 +234,8 @@ async def test_markup_like_tokens_are_shown_as_text():
         assert "[red]" in str(option.prompt)
         await pilot.press("escape")
         # p on a candidate that has no token data yet says so instead of opening
-        app.panel.start(99, "continue", 1)
-        app.panel.focus()
+        app.writing.panel.start(99, "continue", 1)
+        app.writing.panel.focus()
         await pilot.press("p")
         await wait_for(pilot, lambda: notified(app, "No token probabilities for this candidate"))
         assert not isinstance(app.screen, TokenProbsScreen)
@@ -257,7 +269,7 @@ async def test_t_shades_the_candidates_tokens_in_the_panel(engine):
     app = WriterApp(engine_loader=loader_for(engine))
     async with run_app(app, size=(110, 32)) as pilot:
         await _generate(pilot, app)
-        panel = app.panel
+        panel = app.writing.panel
         plain = [str(panel.get_option_at_index(i).prompt) for i in range(len(panel.texts))]
         await pilot.press("tab", "t")
         assert panel.shading and "shaded:" in panel.border_subtitle
@@ -273,7 +285,7 @@ async def test_t_shades_the_candidates_tokens_in_the_panel(engine):
             p.strip() for p in plain
         ]
         await pilot.press("t", "1")  # shading on, insert: the plain text goes in
-        assert app.editor.text.splitlines() == (PROMPT + panel.texts[0]).splitlines()
+        assert app.writing.editor.text.splitlines() == (PROMPT + panel.texts[0]).splitlines()
 
 
 async def test_t_without_token_probabilities_says_so():
@@ -281,13 +293,13 @@ async def test_t_without_token_probabilities_says_so():
 
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 30)
-        app.panel.start(99, "continue", 2)  # candidates still being written: no tokens yet
-        app.panel.focus()
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 30)
+        app.writing.panel.start(99, "continue", 2)  # candidates still being written: no tokens yet
+        app.writing.panel.focus()
         await pilot.press("t")
         await wait_for(pilot, lambda: notified(app, "No token probabilities to shade yet"))
-        assert not app.panel.shading
-        app.panel.start(100, "ideas", 1)  # plot ideas are not shaded
+        assert not app.writing.panel.shading
+        app.writing.panel.start(100, "ideas", 1)  # plot ideas are not shaded
         await pilot.press("t")
         await wait_for(pilot, lambda: notified(app, "Plot ideas are shown plain"))
-        assert not app.panel.shading and "shaded:" not in app.panel.border_subtitle
+        assert not app.writing.panel.shading and "shaded:" not in app.writing.panel.border_subtitle

@@ -30,9 +30,9 @@ def make_app(tmp_path) -> WriterApp:
 
 async def settle(pilot) -> None:
     app = pilot.app
-    app.editor.cursor_blink = False
-    await wait_for(pilot, lambda: app.status.model_state == "ready")
-    app.editor.cursor_location = app.editor.document.end
+    app.writing.editor.cursor_blink = False
+    await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
+    app.writing.editor.cursor_location = app.writing.editor.document.end
 
 
 def test_main_screen(snap_compare, tmp_path):
@@ -44,9 +44,9 @@ def test_candidates_panel(snap_compare, tmp_path):
         await settle(pilot)
         app = pilot.app
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: not app.panel.running and app.panel.texts[2])
-        app.status.speed = 12.5
-        app.panel.finish("12.5 tok/s")
+        await wait_for(pilot, lambda: not app.writing.panel.running and app.writing.panel.texts[2])
+        app.writing.status.speed = 12.5
+        app.writing.panel.finish("12.5 tok/s")
         await pilot.press("tab")
 
     assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -128,24 +128,24 @@ async def test_a_burst_lands_as_keys_typed_one_by_one_with_the_same_undo_steps()
 async def test_a_binding_pressed_among_typed_keys_acts_in_order():
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         burst(app, ["a", "b", "c", "left", "X", "ctrl+home", "Y", "end", "Z", "ctrl+z", "!"])
         # "abc", left: "ab|c", X: "abX|c", ctrl+home: "|abXc", Y: "Y|abXc", end, Z: "YabXcZ|";
         # ctrl+z undoes the typing since the cursor moved (Z), then "!" at the same place.
-        await wait_for(pilot, lambda: app.editor.text == "YabXc!")
-        assert app.editor.cursor_location == (0, 6)
+        await wait_for(pilot, lambda: app.writing.editor.text == "YabXc!")
+        assert app.writing.editor.cursor_location == (0, 6)
 
 
 async def test_a_read_only_editor_takes_nothing_from_a_burst():
     app = WriterApp(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press("a", "b")
-        app.editor.read_only = True
+        app.writing.editor.read_only = True
         burst(app, [*"some pasted words", "left", "left", *" more"])
-        await wait_for(pilot, lambda: app.editor.cursor_location == (0, 0))
+        await wait_for(pilot, lambda: app.writing.editor.cursor_location == (0, 0))
         await pilot.pause()
-        assert app.editor.text == "ab"
+        assert app.writing.editor.text == "ab"
 
 
 async def test_a_burst_dismisses_the_inline_suggestion_and_goes_in():
@@ -155,13 +155,13 @@ async def test_a_burst_dismisses_the_inline_suggestion_and_goes_in():
         autosave_interval=0.05,
     )
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         await pilot.press(*pilot_keys("Once"))
-        await wait_for(pilot, lambda: app.editor.suggestion != "")
+        await wait_for(pilot, lambda: app.writing.editor.suggestion != "")
         burst(app, " upon a time")
-        await wait_for(pilot, lambda: app.editor.text == "Once upon a time")
-        assert app.editor.suggestion == ""  # until the next pause
-        await wait_for(pilot, lambda: app.editor.suggestion != "")
+        await wait_for(pilot, lambda: app.writing.editor.text == "Once upon a time")
+        assert app.writing.editor.suggestion == ""  # until the next pause
+        await wait_for(pilot, lambda: app.writing.editor.suggestion != "")
 
 
 async def test_a_2000_word_raw_paste_into_a_long_story_is_shown_and_saved_quickly(tmp_path):
@@ -173,13 +173,15 @@ async def test_a_2000_word_raw_paste_into_a_long_story_is_shown_and_saved_quickl
     words = " " + " ".join(["the", "old", "fox", "walked"] * 500) + " pasteendzq"
     app = WriterApp(story, engine_loader=loader_for(ScriptedEngine()), autosave_interval=0.2)
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.editor.text.startswith("The old fox"))
-        await wait_for(pilot, lambda: app.editor.cursor_location == app.editor.document.end)
+        await wait_for(pilot, lambda: app.writing.editor.text.startswith("The old fox"))
+        await wait_for(
+            pilot, lambda: app.writing.editor.cursor_location == app.writing.editor.document.end
+        )
         start = time.monotonic()
         burst(app, words)
-        await wait_for(pilot, lambda: app.editor.text.endswith("pasteendzq"), 30)
+        await wait_for(pilot, lambda: app.writing.editor.text.endswith("pasteendzq"), 30)
         shown = time.monotonic() - start
-        await wait_for(pilot, lambda: app.status.save_state == "saved", 30)
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved", 30)
         changes = message_log(app).of(TextArea.Changed)
         assert edits(changes) < len(words) // 50  # a few edits, not one per key
         # Generous for a busy test machine; the bench measures the real figure.
@@ -209,10 +211,10 @@ async def test_the_loaded_model_is_left_out_of_full_collections_and_a_replaced_o
     app = WriterApp(engine_loader=load)
     try:
         async with app.run_test() as pilot:
-            await wait_for(pilot, lambda: app.status.model_state == "ready")
+            await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
             assert gc.get_freeze_count() > 10_000  # the app, its widgets, the imports
             app.model.load("another")
-            await wait_for(pilot, lambda: len(engines) == 2 and app.engine is engines[1]())
+            await wait_for(pilot, lambda: len(engines) == 2 and app.model.engine is engines[1]())
             assert engines[0]() is None  # the engine it replaced was not kept frozen
     finally:
         gc.unfreeze()
@@ -286,9 +288,9 @@ async def test_priority_bindings_act_among_typed_keys_as_in_textual():
     # (most of a raw paste's cost per key); a priority binding must still be found.
     app = PriorityKeys(engine_loader=loader_for(ScriptedEngine()))
     async with run_app(app) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready")
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
         burst(app, ["a", "f5", "b", "x"])
-        await wait_for(pilot, lambda: app.editor.text == "abx")
+        await wait_for(pilot, lambda: app.writing.editor.text == "abx")
         assert app.marks == ["f5"]
         app.set_focus(None)  # nothing consumes "x" now
         await pilot.press("x", "f5")

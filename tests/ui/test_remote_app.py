@@ -29,17 +29,19 @@ async def type_text(pilot, text: str) -> None:
 async def test_app_generates_and_inserts_with_a_served_model(server):
     app = WriterApp(engine_loader=remote_engine_loader(server.url))
     async with run_app(app, size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 60)
-        assert app.engine.kind == "writer"
-        app.overrides = {"max_new_tokens": 6}
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 60)
+        assert app.model.engine.kind == "writer"
+        app.writing.overrides = {"max_new_tokens": 6}
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 60)
-        assert len(app.panel.texts) == 3 and any(t.strip() for t in app.panel.texts)
-        chosen = app.panel.texts[1]
+        await wait_for(
+            pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running, 60
+        )
+        assert len(app.writing.panel.texts) == 3 and any(t.strip() for t in app.writing.panel.texts)
+        chosen = app.writing.panel.texts[1]
         await pilot.press("tab", "2")
         await pilot.pause()
-        assert app.editor.text.splitlines() == ("Once upon a time" + chosen).splitlines()
+        assert app.writing.editor.text.splitlines() == ("Once upon a time" + chosen).splitlines()
 
 
 async def test_probabilities_view_and_swap_and_continue_with_a_served_model(server):
@@ -51,13 +53,15 @@ async def test_probabilities_view_and_swap_and_continue_with_a_served_model(serv
 
     app = WriterApp(engine_loader=remote_engine_loader(server.url))
     async with run_app(app, size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.status.model_state == "ready", 60)
-        app.overrides = {"max_new_tokens": 6, "stop": "none"}
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 60)
+        app.writing.overrides = {"max_new_tokens": 6, "stop": "none"}
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.panel.is_open and not app.panel.running, 60)
-        tokens = app.panel.tokens[0]
-        assert len(tokens) == 6 and "".join(t.text for t in tokens) == app.panel.texts[0]
+        await wait_for(
+            pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running, 60
+        )
+        tokens = app.writing.panel.tokens[0]
+        assert len(tokens) == 6 and "".join(t.text for t in tokens) == app.writing.panel.texts[0]
         assert all(len(t.top) == 10 for t in tokens)  # the app's k, through the server
         await pilot.press("tab", "p")
         await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
@@ -71,10 +75,12 @@ async def test_probabilities_view_and_swap_and_continue_with_a_served_model(serv
         before = len(message_log(app).of(GenerationFinished))
         await pilot.press(*["down"] * j, "enter")
         await wait_for(pilot, lambda: len(message_log(app).of(GenerationFinished)) > before, 60)
-        await wait_for(pilot, lambda: not app.panel.running, 60)
+        await wait_for(pilot, lambda: not app.writing.panel.running, 60)
         stem = tokens[0].text + top[j].text
-        assert app.editor.text.splitlines() == ("Once upon a time" + stem).splitlines()
-        assert message_log(app).of(GenerationFinished)[-1].done.prompt_text == app.editor.text
+        assert app.writing.editor.text.splitlines() == ("Once upon a time" + stem).splitlines()
+        assert (
+            message_log(app).of(GenerationFinished)[-1].done.prompt_text == app.writing.editor.text
+        )
 
 
 async def test_stalled_server_editor_stays_responsive_and_cancel_works(
@@ -85,17 +91,17 @@ async def test_stalled_server_editor_stays_responsive_and_cancel_works(
     try:
         app = WriterApp(engine_loader=remote_engine_loader(proc.url))
         async with run_app(app, size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: app.status.model_state == "ready", 60)
-            app.overrides = {"max_new_tokens": 1000}
+            await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 60)
+            app.writing.overrides = {"max_new_tokens": 1000}
             await type_text(pilot, "Once")
             await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda: any(app.panel.texts), 60)
+            await wait_for(pilot, lambda: any(app.writing.panel.texts), 60)
             proc.pause()  # the server stalls mid-stream
             await type_text(pilot, " more")  # the editor still takes keys
-            assert app.editor.text.endswith(" more")
-            assert app.panel.running
+            assert app.writing.editor.text.endswith(" more")
+            assert app.writing.panel.running
             await pilot.press("escape")
-            await wait_for(pilot, lambda: not app.panel.running, 5)
+            await wait_for(pilot, lambda: not app.writing.panel.running, 5)
 
             def generating() -> bool:
                 return any(w.group == "generate" and w.is_running for w in app.workers)
@@ -109,6 +115,6 @@ async def test_unreachable_server_is_a_notification():
     app = WriterApp(engine_loader=remote_engine_loader("http://127.0.0.1:9"))
     async with run_app(app, size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: notified(app, "cannot reach the server"), 30)
-        assert app.status.model_state == "error"
+        assert app.writing.status.model_state == "error"
         await type_text(pilot, "Still writing")
-        assert app.editor.text == "Still writing"
+        assert app.writing.editor.text == "Still writing"

@@ -70,7 +70,7 @@ def run_app(args: argparse.Namespace) -> int:
     )
     app.run()
     code = int(app.return_code or 0)
-    if app.model_loading:
+    if app.model.loading:
         # The text is saved and the store closed; only a model load (a torch import that cannot
         # be interrupted) is still running. Waiting for it would make quitting hang for seconds.
         sys.stdout.flush()

@@ -1,10 +1,10 @@
-"""The writing app: a thin App over its writing screen (screens/writing.py).
+"""The writing app: a thin App over its writing screen (writing/screen.py).
 
 The App holds what every screen shares: the config, the command-line choices, the loaded model
 (`model`, a `ModelSlot`), themes, the palette and the keys that work everywhere. The story's
 state and behaviour are the writing screen's and its components' (generation, probabilities,
-the open draft and its `DraftSession`); the names below (`editor`, `store`, `draft`, `session`,
-`current_params`, `save_now`, ...) are shortcuts to them for dialogs and tests. `WriterApp(...)`
+the open draft and its `DraftSession`): reach them through `app.writing` (the default screen,
+whatever dialog is on top), e.g. `app.writing.editor`, `app.writing.drafts.store`. `WriterApp(...)`
 is the one factory the CLI (`writer [FILE]`) and the tests share; tests pass `engine_loader` to
 reuse an already loaded tiny engine and `store_path` to keep the database in a temp dir.
 """
@@ -21,28 +21,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from writer.config import Config, load_config, save_config
-from writer.engine.types import Engine
 from writer.errors import WriterError, error_line, log_exception
-from writer.presets import SamplingParams
 from writer.ui.messages import ModelFailed, ModelLoading, ModelReady
 from writer.ui.model import EngineLoader, ModelSlot, default_engine_loader
-from writer.ui.widgets.candidates import CandidatesPanel
-from writer.ui.widgets.editor import StoryEditor
-from writer.ui.widgets.status import StatusBar
+from writer.ui.writing import palette
 from writer.ui.writing.screen import WritingScreen
-from writer.ui.writing.session import DraftSession
-
-
-def _writing_attr(name: str, owner: str = "") -> property:
-    """A shortcut to the writing screen's `name` (or its `owner`'s, e.g. the open draft's)."""
-
-    def target(app: WriterApp) -> Any:
-        return getattr(app.writing, owner) if owner else app.writing
-
-    return property(
-        lambda app: getattr(target(app), name),
-        lambda app, value: setattr(target(app), name, value),
-    )
 
 
 class WriterApp(App[None]):
@@ -53,7 +36,7 @@ class WriterApp(App[None]):
     Screen { layout: vertical; }
     #main { height: 1fr; }
     """
-    # Keys that work everywhere; the story's keys are the writing screen's (screens/writing.py).
+    # Keys that work everywhere; the story's keys are the writing screen's (writing/screen.py).
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
         Binding("f1", "help", "Help"),
@@ -83,9 +66,11 @@ class WriterApp(App[None]):
             self, engine_loader or default_engine_loader, device or self.config.device
         )
         self._writing = WritingScreen(
-            candidates=self.config.candidates, autosave_interval=autosave_interval, id="_default"
+            candidates=self.config.candidates,
+            autosave_interval=autosave_interval,
+            file=Path(file).expanduser() if file else None,  # the draft opens it (OpenDraft)
+            id="_default",
         )
-        self.file = Path(file).expanduser() if file else None  # the draft opens it (OpenDraft)
 
     def get_default_screen(self) -> WritingScreen:
         return self._writing
@@ -134,65 +119,6 @@ class WriterApp(App[None]):
     def writing(self) -> WritingScreen:
         """The writing screen (the default one), whatever dialog is on top."""
         return self._writing
-
-    @property
-    def editor(self) -> StoryEditor:
-        return self._writing.editor
-
-    @property
-    def panel(self) -> CandidatesPanel:
-        return self._writing.panel
-
-    @property
-    def status(self) -> StatusBar:
-        return self._writing.status
-
-    @property
-    def session(self) -> DraftSession:
-        return self._writing.drafts.session
-
-    @property
-    def engine(self) -> Engine | None:
-        """The loaded engine (None while loading or after a failure)."""
-        return self.model.engine
-
-    @property
-    def model_name(self) -> str:
-        return self.model.name
-
-    @property
-    def model_error(self) -> str:
-        """Why the model did not load ("" when it did or is loading)."""
-        return self.model.error
-
-    @property
-    def model_loading(self) -> bool:
-        """True while a model load is still running (its thread cannot be interrupted)."""
-        return self.model.loading
-
-    store = _writing_attr("store", "drafts")
-    draft = _writing_attr("draft", "drafts")
-    external = _writing_attr("external", "drafts")
-    file = _writing_attr("file", "drafts")
-    read_only = _writing_attr("read_only", "drafts")
-    presets = _writing_attr("presets")
-    preset_name = _writing_attr("preset_name")
-    overrides = _writing_attr("overrides")
-    candidate_count = _writing_attr("candidate_count")
-
-    def current_params(self) -> SamplingParams:
-        """The sampling parameters of the next request (the draft's preset and overrides)."""
-        return self._writing.current_params()
-
-    def save_now(self, reason: str | None = None) -> bool:
-        """Save the open draft's text now (see OpenDraft.save_now)."""
-        return self._writing.drafts.save_now(reason)
-
-    def refresh_title(self) -> None:
-        self._writing.drafts.refresh_title()
-
-    def restore_revision(self, revision_id: int | None) -> None:
-        self._writing.restore_revision(revision_id)
 
     # -- themes ---------------------------------------------------------------------------------
     def setup_themes(self) -> None:
@@ -247,41 +173,9 @@ class WriterApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette (ctrl+p): Textual's own commands plus presets, models and dialogs."""
         yield from super().get_system_commands(screen)
-        for name, preset in self.writing.presets.items():
-            yield SystemCommand(
-                f"Preset: {name}", preset.description or "creativity preset", self._preset_cmd(name)
-            )
-        yield SystemCommand(
-            "Parameters", "Edit sampling parameters (f2)", self.writing.action_parameters
-        )
-        yield SystemCommand(
-            "Drafts library", "Open, create, rename… (ctrl+o)", self.writing.action_drafts
-        )
-        yield SystemCommand(
-            "History", "Restore an earlier revision (f3)", self.writing.action_history
-        )
-        yield SystemCommand(
-            "Alternatives", "Candidates of earlier requests (f4)", self.writing.action_alternatives
-        )
-        yield SystemCommand("Models", "Base and fine-tuned models (f5)", self.writing.action_models)
-        yield SystemCommand(
-            "Story context",
-            "Memory, author's note, lorebook (f8)",
-            self.writing.action_story_context,
-        )
-        yield SystemCommand(
-            "Branches",
-            "Every request's candidates, by story point (ctrl+l)",
-            self.writing.action_branches,
-        )
-        yield SystemCommand(
-            "Next token", "Most likely next tokens (f7)", self.writing.action_next_token
-        )
+        yield from palette.dialog_commands(self.writing)
         yield SystemCommand("Keys", "Every key (f1)", self.action_help)
         yield from self.writing.commands()
-
-    def _preset_cmd(self, name: str):
-        return lambda: self.writing.set_preset(name)
 
     # -- the model ------------------------------------------------------------------------------
     def on_model_loading(self, message: ModelLoading) -> None:

@@ -10,14 +10,14 @@ f3 inserts it as it is. Every turn is saved with the draft as it is taken
 
 Generation runs in a thread worker with a cancel event (escape, a new request, leaving the screen)
 and talks to the UI only through `call_from_thread`; framing and the end of a turn are
-`writer.engine.story.chat`'s. The screen uses only the app's engine, editor, store, draft,
-current_params(), config, notify and push_screen.
+`writer.engine.story.chat`'s. It is handed the writing screen underneath
+(its open draft, editor and current_params()) and uses the app's model, config and notify.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -38,6 +38,9 @@ from writer.engine.story.chat import (
 from writer.errors import WriterError, error_line
 from writer.ui.widgets.candidates import CandidatesPanel
 
+if TYPE_CHECKING:
+    from writer.ui.writing.ports import WritingHost
+
 
 def as_dialogue(reply: str, name: str) -> str:
     """A reply as a line of dialogue: `"I sail," said Mara.` (a final period becomes a comma;
@@ -52,9 +55,9 @@ def as_dialogue(reply: str, name: str) -> str:
     return f'"{text}" said {name}.'
 
 
-def open_chat(app: Any) -> None:
+def open_chat(writing: WritingHost) -> None:
     """Open the chat screen over the writing screen."""
-    app.push_screen(ChatScreen())
+    writing.app.push_screen(ChatScreen(writing))
 
 
 class ReplyPanel(CandidatesPanel):
@@ -93,8 +96,10 @@ class ChatScreen(Screen[None]):
         Binding("f3", "insert(False)", "Insert as-is"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, writing: WritingHost) -> None:
+        """`writing`: the writing screen underneath (its draft, editor and parameters)."""
         super().__init__()
+        self.writing = writing
         self.name_shown = ""  # the character, once a chat started
         self.about = ""
         self.skip_entry: int | None = None
@@ -124,7 +129,7 @@ class ChatScreen(Screen[None]):
         self.query_one("#transcript").border_title = "Chat"
         chats = self.query_one("#chats", OptionList)
         chats.border_title = "This draft's chats (enter reopens)"
-        store, draft = self.app.store, self.app.draft
+        store, draft = self.writing.drafts.store, self.writing.drafts.draft
         if store is not None and draft is not None:
             try:
                 self.chats = store.chats.for_draft(draft.id)
@@ -139,9 +144,9 @@ class ChatScreen(Screen[None]):
 
     # -- starting or reopening a chat --------------------------------------------------------------
     def _story_context(self) -> Any:
-        from writer.ui.screens.context import current_context
+        from writer.ui.story_context import current_context
 
-        return current_context(self.app)
+        return current_context(self.writing.drafts)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         about = self.query_one("#about", Input)
@@ -170,7 +175,7 @@ class ChatScreen(Screen[None]):
         event.stop()
         chat = self.chats[event.option_index]
         try:
-            chat = self.app.store.chats.get(chat.id)
+            chat = self.writing.drafts.store.chats.get(chat.id)
         except WriterError as exc:
             self.app.notify(error_line(exc), title="Chats", severity="error")
             return
@@ -200,7 +205,7 @@ class ChatScreen(Screen[None]):
     def _save_turn(self, speaker: str, text: str) -> ChatTurn:
         """Record a turn in the store (creating the chat on its first turn); kept on screen
         even when the store cannot take it (a notice says so)."""
-        store, draft = self.app.store, self.app.draft
+        store, draft = self.writing.drafts.store, self.writing.drafts.draft
         if store is not None and draft is not None:
             try:
                 if self.chat_id is None:
@@ -223,7 +228,7 @@ class ChatScreen(Screen[None]):
             return
         if self._character() is None:
             return
-        if self.app.engine is None:
+        if self.app.model.engine is None:
             self.app.notify("The model is still loading; send again in a moment.")
             return
         # A line whose replies were never picked stays in the transcript (it is stored): the
@@ -235,7 +240,7 @@ class ChatScreen(Screen[None]):
         self._generate()
 
     def action_again(self) -> None:
-        if self.pending and self.app.engine is not None:
+        if self.pending and self.app.model.engine is not None:
             self._generate()
 
     def _generate(self) -> None:
@@ -246,13 +251,13 @@ class ChatScreen(Screen[None]):
         panel = self.query_one(ReplyPanel)
         panel.start(self.request, "continue", n)
         panel.focus()
-        story = self.app.editor.text_before_cursor(STORY_CHARS)
+        story = self.writing.editor.text_before_cursor(STORY_CHARS)
         from writer.ui.widgets.editor import prompt_text
 
         self.running = True
         # Read on the UI thread; the worker gets copies.
         request = dict(
-            params=self.app.current_params(),
+            params=self.writing.current_params(),
             name=self.name_shown,
             about=self.about,
             story=prompt_text(story),
@@ -262,7 +267,7 @@ class ChatScreen(Screen[None]):
             context=self._story_context(),
             skip_entry=self.skip_entry,
         )
-        self._replies_worker(self.request, self.cancel, self.app.engine, request)
+        self._replies_worker(self.request, self.cancel, self.app.model.engine, request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
     def _replies_worker(
@@ -344,7 +349,7 @@ class ChatScreen(Screen[None]):
             self.app.notify("No reply to insert yet.", severity="warning")
             return
         text = as_dialogue(reply, self.name_shown) if dialogue else reply
-        editor = self.app.editor
+        editor = self.writing.editor
         before = editor.text_before_cursor(1)[-1:]
         if before and not before.isspace():
             text = " " + text

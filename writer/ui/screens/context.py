@@ -6,12 +6,14 @@ or exported to such a file. `ContextViewer` shows what the model will see for th
 part by part, with token counts and what was trimmed or left out: tokenizing needs the loaded
 engine's tokenizer, so it runs in a thread worker, never on the UI thread.
 
-The app keeps the context per draft (`current_context`), stores it with the draft
-(`DraftStore.context.save`) and passes it to the engine with every request.
+The writing screen hands the dialogs what they show (the context, the story before the cursor,
+the next request's length, a getter of the loaded engine); the open draft keeps the context
+(ui/story_context.py) and the writing screen opens the dialog (writing/context.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,6 @@ from writer.engine.story.context import (
     parse_lorebook,
 )
 from writer.errors import WriterError, error_line
-from writer.ui.widgets.editor import prompt_text
 
 try:  # Python 3.11+
     import tomllib
@@ -45,47 +46,6 @@ PART_NAMES = {
     "note": "Author's note",
     "frame": "Ideas frame",
 }
-
-
-# -- the app's side: the draft's context -------------------------------------------------------
-def current_context(app: Any) -> StoryContext:
-    """The current draft's context, read from the store once per draft (empty without one)."""
-    draft = getattr(app, "draft", None)
-    key = getattr(draft, "id", None)
-    cached = getattr(app, "_story_context", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    context = StoryContext()
-    if key is not None and app.store is not None:
-        try:
-            context = app.store.context.load(key)
-        except WriterError as exc:
-            app.notify(error_line(exc), title="Story context", severity="error", timeout=10)
-    app._story_context = (key, context)
-    return context
-
-
-def save_context(app: Any, context: StoryContext) -> bool:
-    """Store `context` with the current draft (creating the draft first if it has none yet)."""
-    if app.session.read_only:
-        app.notify("This draft is open read-only; its context was not changed.", severity="warning")
-        return False
-    if app.draft is None:
-        app.session.dirty = True
-        if not app.save_now():
-            return False
-    try:
-        app.store.context.save(app.draft.id, context)
-    except WriterError as exc:
-        app.notify(
-            f"The story context was not saved: {error_line(exc)}",
-            title="Story context",
-            severity="error",
-            timeout=10,
-        )
-        return False
-    app._story_context = (app.draft.id, context)
-    return True
 
 
 def measure(engine: Any, story: str, context: StoryContext, max_new: int) -> AssembledContext:
@@ -147,9 +107,20 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         Binding("f8", "view", "View context"),
     ]
 
-    def __init__(self, context: StoryContext) -> None:
+    def __init__(
+        self,
+        context: StoryContext,
+        story: str = "",
+        max_new: int = 0,
+        engine: Callable[[], Any] = lambda: None,
+    ) -> None:
+        """`story`, `max_new` and `engine` are for the viewer (f8): the text before the cursor,
+        the next request's length and a getter of the loaded engine (None while loading)."""
         super().__init__()
         self.context = context
+        self.story = story
+        self.max_new = max_new
+        self.engine = engine
         self._replace: Path | None = None  # the file a second Export press replaces
 
     def compose(self) -> ComposeResult:
@@ -217,7 +188,7 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             self._error(str(exc))
             return
         self._error("")
-        self.app.push_screen(ContextViewer(context))
+        self.app.push_screen(ContextViewer(context, self.story, self.max_new, self.engine))
 
     def _path(self) -> Path | None:
         value = self.query_one("#path", Input).value.strip()
@@ -295,9 +266,14 @@ class ContextViewer(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,f8", "dismiss(None)", "Close")]
 
-    def __init__(self, context: StoryContext) -> None:
+    def __init__(
+        self, context: StoryContext, story: str, max_new: int, engine: Callable[[], Any]
+    ) -> None:
         super().__init__()
         self.context = context
+        self.story = story
+        self.max_new = max_new
+        self.engine = engine
         self.assembled: AssembledContext | None = None
         self.problem = ""
 
@@ -309,10 +285,7 @@ class ContextViewer(ModalScreen[None]):
             yield VerticalScroll(id="parts")
 
     def on_mount(self) -> None:
-        app: Any = self.app
-        story = prompt_text(app.editor.text_before_cursor())
-        max_new = app.current_params().max_new_tokens
-        self._count(app.engine, story, max_new)
+        self._count(self.engine(), self.story, self.max_new)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _count(self, engine: Any, story: str, max_new: int) -> None:
@@ -375,33 +348,3 @@ def _segments(assembled: AssembledContext) -> list[list[int]]:
 
 def _decode(engine: Any, ids: list[int]) -> str:
     return engine.tokenizer.decode(ids, clean_up_tokenization_spaces=False) if ids else ""
-
-
-def open_context_dialog(app: Any) -> None:
-    """f8 on the writing screen: edit, store, then show the new context fill."""
-
-    def done(context: StoryContext | None) -> None:
-        if context is None or not save_context(app, context):
-            return
-        app.notify("The story context applies to the next request.", title="Story context")
-        _update_fill(app, context)
-
-    app.push_screen(ContextScreen(current_context(app)), done)
-
-
-def _update_fill(app: Any, context: StoryContext) -> None:
-    """The status bar's `ctx N/M` for the next request, counted on a worker thread."""
-    engine = app.engine
-    if engine is None:
-        return
-    story = prompt_text(app.editor.text_before_cursor())
-    max_new = app.current_params().max_new_tokens
-
-    def count() -> None:
-        try:
-            label = fill_label(measure(engine, story, context, max_new))
-        except Exception:  # no tokenizer or no room: the next request's breakdown says
-            return
-        app.call_from_thread(setattr, app.writing, "context_fill", label)
-
-    app.run_worker(count, thread=True, exit_on_error=False, group="context-fill")

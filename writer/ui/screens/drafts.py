@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -56,10 +57,20 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
         Binding("escape", "dismiss(None)", "Back"),
     ]
 
-    def __init__(self, store, current_id: int | None) -> None:
+    def __init__(
+        self,
+        store,
+        current_id: int | None,
+        *,
+        save_open: Callable[[], object] = lambda: None,
+        retitle_open: Callable[[], object] = lambda: None,
+    ) -> None:
+        """`save_open` saves the open draft's text now; `retitle_open` shows its new title."""
         super().__init__()
         self.store = store
         self.current_id = current_id
+        self._save_open = save_open
+        self._retitle_open = retitle_open
 
     def compose(self) -> ComposeResult:
         yield Static("Drafts library — enter: open", id="drafts-title")
@@ -123,7 +134,7 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
                 self.notify(str(exc), severity="error")
             self.refresh_rows()
             if draft_id == self.current_id:
-                self.app.refresh_title()
+                self._retitle_open()
 
         self.app.push_screen(PromptScreen("New title:", current), renamed)
 
@@ -159,7 +170,7 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
         if draft_id is None:
             return
         if draft_id == self.current_id:
-            self.app.save_now()  # export what is on screen
+            self._save_open()  # export what is on screen
         try:
             title = self.store.get_draft(draft_id).display_title
         except WriterError as exc:

@@ -157,9 +157,16 @@ class ModelsScreen(ModalScreen[str | None]):
             super().__init__()
             self.model = model
 
-    def __init__(self, current: str, usage: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        current: str,
+        usage: Callable[[], dict[str, Any]] | None = None,
+        error: str = "",
+    ) -> None:
+        """`error`: why the current model did not load ("" when it did or is loading)."""
         super().__init__()
         self.current = current
+        self.load_error = error
         self.models: list = []
         # Per-model acceptance statistics (writer.store.acceptance), read in the worker.
         self.usage = usage
@@ -172,7 +179,7 @@ class ModelsScreen(ModalScreen[str | None]):
                 "enter: switch · c: compare blind · r: rename · d: delete · escape: close"
             )
             # The status bar has room for the start of a load error; here it is whole.
-            error = getattr(self.app, "model_error", "")
+            error = self.load_error
             failed = Static(
                 f"Model {self.current!r} did not load: {error}" if error else "",
                 id="load-error",

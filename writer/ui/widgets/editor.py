@@ -5,6 +5,7 @@ mode's dimmed paragraphs (the styling of the lines drawn, see `page.py`)."""
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
@@ -25,7 +26,6 @@ from writer.ui.widgets.page import (
     side_padding,
 )
 from writer.ui.widgets.typing import TypedRun, TypingHistory
-from writer.ui.writing.suggestion import InlineSuggester
 
 # A plot idea enters the text as a note on its own line, "[Idea: ...]". Notes are for the author,
 # so they are left out of what the model reads (see `prompt_text`).
@@ -70,6 +70,12 @@ class WordCounter:
         return total
 
 
+class KeyWatcher(Protocol):
+    """Told of each key that reaches the editor, before the editor handles it."""
+
+    def key(self, key: str) -> None: ...
+
+
 class StoryEditor(TextArea):
     """The author's text. Tab leaves the editor (to the candidates), it does not indent."""
 
@@ -108,16 +114,15 @@ class StoryEditor(TextArea):
         )
         self._typed: list[str] = []  # typed characters held back while more keys wait
         self._words = WordCounter()
-        self.suggester: InlineSuggester | None = None
+        # Told of every key before the editor handles it; the writing screen sets its inline
+        # suggestion here (writing/suggestion.py), so this widget knows nothing about it.
+        self.suggester: KeyWatcher | None = None
         self._column = COLUMN_DEFAULT
         self._markdown = False
         self._focus_mode = False
         self._styles: dict[str, Style] = {}
         self._styles_theme: str | None = None
         self._active: tuple[int, int] = (0, 0)  # focus mode: the paragraph being written
-
-    def on_mount(self) -> None:
-        self.suggester = InlineSuggester.for_editor(self)  # None unless config.toml asks
 
     # -- typing -----------------------------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:

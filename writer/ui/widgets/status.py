@@ -93,7 +93,7 @@ class StatusBar(Static):
         text = Text(f"{name} " if name else "model ")
         text.append("ready" if state == "ready" else "loading…", style=style)
         if detailed and state == "ready":
-            engine = getattr(self.app, "engine", None)
+            engine = getattr(getattr(self.app, "model", None), "engine", None)
             precision = getattr(engine, "precision", None)
             extras = [part for part in (where, precision) if isinstance(part, str) and part]
             if extras:

@@ -13,10 +13,10 @@ from writer.errors import WriterError
 from writer.ui.screens.branches import BranchesScreen, BranchPick
 
 if TYPE_CHECKING:
-    from writer.ui.writing.screen import WritingScreen
+    from writer.ui.writing.ports import WritingHost
 
 
-def open_branches(screen: WritingScreen) -> None:
+def open_branches(screen: WritingHost) -> None:
     """Show the branches of the open draft; a pick goes to `take_branch`."""
     app, drafts = screen.app, screen.drafts
     if drafts.store is None or drafts.draft is None:
@@ -32,7 +32,7 @@ def open_branches(screen: WritingScreen) -> None:
     )
 
 
-def take_branch(screen: WritingScreen, pick: BranchPick | None) -> None:
+def take_branch(screen: WritingHost, pick: BranchPick | None) -> None:
     """Go to a point, or put a branch there in place of the text that followed it."""
     if pick is None:
         return

@@ -1,19 +1,23 @@
 """The writing screen's writing-tool keys: find, find next, replace, a word goal, save as.
 
-A part of `WritingScreen` (kept apart so that the screen's own file stays about the story's
-keys): find and replace act on the editor alone; the goal and save-as reach the open draft
-through the screen's open draft (`drafts.set_word_goal`) and the app (`store`, `editor`).
+`EditingTools` is owned by the writing screen, which hands itself in and forwards the keys'
+actions here: find and replace act on the editor alone; the goal and save-as reach the open
+draft through the screen (`drafts.set_word_goal`, `drafts.store`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
 from writer.ui.screens.find import FindRequest, FindScreen
 from writer.ui.widgets.editor import StoryEditor
+from writer.ui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from writer.ui.writing.ports import WritingHost
 
 MAX_GOAL = 2**31 - 1
 
@@ -28,32 +32,34 @@ def parse_goal(answer: str) -> int:
     return int(cleaned)
 
 
-class EditingKeys:
-    """ctrl+f, f8 / shift+f8, f9, f10 and f12 on the writing screen."""
+class EditingTools:
+    """ctrl+f, f6 / shift+f6, f9, f10 and f12 on the writing screen, which is handed in."""
 
-    app: Any
-    drafts: Any
-    search = ""
-    """The last text looked for (f8 finds it again)."""
-    replacement = ""
+    def __init__(self, screen: WritingHost) -> None:
+        self.screen = screen
+        self.search = ""
+        """The last text looked for (f6 finds it again)."""
+        self.replacement = ""
+
+    @property
+    def app(self) -> Any:
+        return self.screen.app
 
     def commands(self) -> Iterator[SystemCommand]:
         """These keys in the command palette (ctrl+p)."""
-        yield SystemCommand("Find", "Find in the story (ctrl+f; f8: next)", self.action_find)
-        yield SystemCommand("Replace", "Find and replace (f9)", self.action_replace)
-        yield SystemCommand("Word goal", "Set this draft's word goal (f10)", self.action_word_goal)
-        yield SystemCommand(
-            "Save as", "Save a copy of the text as a file (f12)", self.action_save_as
-        )
-        yield SystemCommand(
-            "Chat with a character", "Interview a character (shift+f8)", self.action_chat
-        )
+        yield SystemCommand("Find", "Find in the story (ctrl+f; f6: next)", self.find)
+        yield SystemCommand("Replace", "Find and replace (f9)", self.replace)
+        yield SystemCommand("Word goal", "Set this draft's word goal (f10)", self.word_goal)
+        yield SystemCommand("Save as", "Save a copy of the text as a file (f12)", self.save_as)
 
     def _editor(self) -> StoryEditor:
-        return self.app.editor
+        return self.screen.editor
+
+    def _status(self) -> StatusBar:
+        return self.screen.status
 
     # -- find and replace -----------------------------------------------------------------------
-    def action_find(self) -> None:
+    def find(self) -> None:
         def done(request: FindRequest | None) -> None:
             if request is not None:
                 self.search = request.query
@@ -61,9 +67,9 @@ class EditingKeys:
 
         self.app.push_screen(FindScreen(self.search), done)
 
-    def action_find_next(self, backwards: bool = False) -> None:
+    def find_next(self, backwards: bool = False) -> None:
         if not self.search:
-            self.action_find()
+            self.find()
             return
         self._find(self.search, backwards)
 
@@ -71,7 +77,7 @@ class EditingKeys:
         if not self._editor().find_next(query, backwards):
             self.app.notify(f"“{query}” is not in the story.", severity="warning")
 
-    def action_replace(self) -> None:
+    def replace(self) -> None:
         def done(request: FindRequest | None) -> None:
             if request is None:
                 return
@@ -92,10 +98,10 @@ class EditingKeys:
         self.app.push_screen(FindScreen(self.search, self.replacement), done)
 
     # -- the draft's word goal ------------------------------------------------------------------
-    def action_word_goal(self) -> None:
+    def word_goal(self) -> None:
         from writer.ui.screens.prompt import PromptScreen
 
-        current = self.app.status.goal
+        current = self._status().goal
 
         def done(answer: str | None) -> None:
             if answer is None:
@@ -105,23 +111,23 @@ class EditingKeys:
             except ValueError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.drafts.set_word_goal(goal or None)
+            self.screen.drafts.set_word_goal(goal or None)
 
         question = "Word goal for this draft (a number of words; empty removes it):"
         self.app.push_screen(PromptScreen(question, str(current or "")), done)
 
     # -- save as --------------------------------------------------------------------------------
-    def action_save_as(self) -> None:
+    def save_as(self) -> None:
         from pathlib import Path
 
         from writer.ui.screens.prompt import PromptScreen
         from writer.ui.screens.saveas import default_name, save_text_as
 
         app = self.app
-        text = app.editor.text
+        text = self._editor().text
         content = text.rstrip("\n") + "\n" if text else ""
-        store_path = getattr(app.store, "path", None) or app.store_path
-        default = str(Path.cwd() / default_name(app.status.title))
+        store_path = getattr(self.screen.drafts.store, "path", None) or app.store_path
+        default = str(Path.cwd() / default_name(self._status().title))
 
         def chosen(path: str | None) -> None:
             if path and path.strip():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from writer.errors import WriterError, error_line
 
 if TYPE_CHECKING:
-    from writer.ui.writing.saving import OpenDraft
+    from writer.ui.writing.ports import OpenDraftPort
 
 
 def sentence(message: str) -> str:
@@ -29,7 +29,7 @@ def sentence(message: str) -> str:
 class FileSync:
     """The external file of the open draft: opening, writing, conflicts and divergence."""
 
-    def __init__(self, drafts: OpenDraft) -> None:
+    def __init__(self, drafts: OpenDraftPort) -> None:
         self.drafts = drafts
         self.divergence_question = ""  # asked once the draft is shown (and claimed)
 

@@ -25,12 +25,13 @@ from writer.ui.messages import (
     GenerationFailed,
     GenerationFinished,
 )
+from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 from writer.ui.writing.streaming import relay_stream
 
 if TYPE_CHECKING:
-    from writer.ui.writing.screen import WritingScreen
+    from writer.ui.writing.ports import WritingHost
 
 
 def prompt_chars(engine: Any) -> int:
@@ -43,7 +44,7 @@ def prompt_chars(engine: Any) -> int:
 class Generation:
     """Starting, cancelling and showing the writing screen's generation requests."""
 
-    def __init__(self, screen: WritingScreen) -> None:
+    def __init__(self, screen: WritingHost) -> None:
         self.screen = screen
         self.request = 0  # the latest request's id
         self._cancel: threading.Event | None = None
@@ -71,9 +72,7 @@ class Generation:
         model = app.model
         prompt = prompt_text(screen.editor.text_before_cursor(prompt_chars(model.engine))) + prefix
         self._info[request] = (mode, params)
-        from writer.ui.screens.context import current_context
-
-        context = current_context(app)
+        context = current_context(screen.drafts)
         self.prefix = (request, prefix)
         panel = screen.panel
         panel.continuing = prefix

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from writer.errors import WriterError, error_line, log_exception
 
 if TYPE_CHECKING:
-    from writer.ui.writing.saving import OpenDraft
+    from writer.ui.writing.ports import OpenDraftPort
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -33,7 +33,7 @@ EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 class StoreGuard:
     """Signal handlers and the check that the drafts database file is still ours."""
 
-    def __init__(self, drafts: OpenDraft) -> None:
+    def __init__(self, drafts: OpenDraftPort) -> None:
         self.drafts = drafts
         self._signals: list[int] = []
 

@@ -24,7 +24,7 @@ from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 
 if TYPE_CHECKING:
-    from writer.ui.writing.screen import WritingScreen
+    from writer.ui.writing.ports import WritingHost
 
 Location = tuple[int, int]
 
@@ -49,7 +49,7 @@ class NextTokensReady(Message):
 class Probabilities:
     """p / shift+f9 / f7 and swap-and-continue, for the writing screen."""
 
-    def __init__(self, screen: WritingScreen) -> None:
+    def __init__(self, screen: WritingHost) -> None:
         self.screen = screen
         self._last_insert: InsertedText | None = None
 

@@ -26,7 +26,7 @@ from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
 
 if TYPE_CHECKING:
-    from writer.ui.writing.screen import WritingScreen
+    from writer.ui.writing.ports import WritingHost
 
 
 def _session_attr(name: str) -> property:
@@ -40,7 +40,7 @@ def _session_attr(name: str) -> property:
 class OpenDraft:
     """The open draft (a store draft, possibly shadowing an external file) and its saving."""
 
-    def __init__(self, screen: WritingScreen, autosave_interval: float) -> None:
+    def __init__(self, screen: WritingHost, autosave_interval: float) -> None:
         self.screen = screen
         self.autosave_interval = autosave_interval
 
@@ -60,6 +60,7 @@ class OpenDraft:
         self._words_stale = False  # the editor changed since the status bar's word count
         self._autosaving = False  # a snapshot is being written by the autosave worker
         self.exiting = False
+        self.story_context: tuple[int | None, Any] | None = None  # (draft id, its context)
 
     store = _session_attr("store")
     draft = _session_attr("draft")

@@ -12,6 +12,7 @@ there) follows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
@@ -30,17 +31,19 @@ from writer.ui.messages import (
     GenerationFailed,
     GenerationFinished,
 )
+from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
-from writer.ui.writing import page
-from writer.ui.writing.editing import EditingKeys
+from writer.ui.writing import page, palette
+from writer.ui.writing.editing import EditingTools
 from writer.ui.writing.generation import Generation
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
+from writer.ui.writing.suggestion import InlineSuggester
 
 
-class WritingScreen(EditingKeys, Screen[None]):
+class WritingScreen(Screen[None]):
     """Editor, candidates and status bar. Keys: see the help screen (f1) and README."""
 
     # ctrl+a and ctrl+b stay free for tmux/screen.
@@ -88,8 +91,14 @@ class WritingScreen(EditingKeys, Screen[None]):
     """The preset's name, with a `*` when this draft overrides some of its parameters."""
 
     def __init__(
-        self, *, candidates: int, autosave_interval: float = 0.5, id: str | None = None
+        self,
+        *,
+        candidates: int,
+        autosave_interval: float = 0.5,
+        file: Path | None = None,
+        id: str | None = None,
     ) -> None:
+        """`file`: the text file to open (the command line's FILE); None opens the last draft."""
         super().__init__(id=id)
         self.presets = all_presets()
         self.preset_name = DEFAULT_PRESET
@@ -98,6 +107,24 @@ class WritingScreen(EditingKeys, Screen[None]):
         self.generation = Generation(self)
         self.probabilities = Probabilities(self)
         self.drafts = OpenDraft(self, autosave_interval)
+        self.drafts.file = file
+        self.tools = EditingTools(self)
+
+    # The writing tools (ui/writing/editing.py).
+    def action_find(self) -> None:
+        self.tools.find()
+
+    def action_find_next(self, backwards: bool = False) -> None:
+        self.tools.find_next(backwards)
+
+    def action_replace(self) -> None:
+        self.tools.replace()
+
+    def action_word_goal(self) -> None:
+        self.tools.word_goal()
+
+    def action_save_as(self) -> None:
+        self.tools.save_as()
 
     # The page: focus mode, the column, Markdown by the title (ui/writing/page.py).
     def action_focus_mode(self) -> None:
@@ -107,13 +134,13 @@ class WritingScreen(EditingKeys, Screen[None]):
         page.apply_title(self, message.title)
 
     def commands(self) -> Iterator[SystemCommand]:
-        yield from super().commands()
-        yield from page.page_commands(self)
+        """The story's palette entries after the app's own (ui/writing/palette.py)."""
+        return palette.story_commands(self)
 
     def action_chat(self) -> None:
         from writer.ui.screens.chat import open_chat
 
-        open_chat(self.app)
+        open_chat(self)
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
@@ -146,6 +173,12 @@ class WritingScreen(EditingKeys, Screen[None]):
         page.apply_page(self)
         self.drafts.open_session()  # the draft or file: text, preset, overrides, model
         self.preset_shown = self.preset_label()
+        self.editor.suggester = InlineSuggester.for_editor(  # None unless config.toml asks
+            self.editor,
+            engine=lambda: app.model.engine,
+            params=self.current_params,
+            context=lambda: current_context(self.drafts),
+        )
         self.editor.focus()
         app.model.load(app.requested_model or self.drafts.session_model() or app.config.model)
         self.drafts.start_autosave()
@@ -290,9 +323,9 @@ class WritingScreen(EditingKeys, Screen[None]):
         open_branches(self)
 
     def action_story_context(self) -> None:
-        from writer.ui.screens.context import open_context_dialog
+        from writer.ui.writing.context import open_context_dialog
 
-        open_context_dialog(self.app)
+        open_context_dialog(self)
 
     # -- dialogs about the draft and the model --------------------------------------------------
     def action_models(self) -> None:
@@ -306,7 +339,9 @@ class WritingScreen(EditingKeys, Screen[None]):
                 self.drafts.remember_settings()
                 self.app.notify(f"Loading model {name}…")
 
-        self.app.push_screen(ModelsScreen(model.name, usage=self._model_usage), chosen)
+        self.app.push_screen(
+            ModelsScreen(model.name, usage=self._model_usage, error=model.error), chosen
+        )
 
     def _model_usage(self) -> dict[str, Any]:
         """Acceptance statistics per model for the models dialog (called in its worker)."""
@@ -354,7 +389,15 @@ class WritingScreen(EditingKeys, Screen[None]):
             )
             return
         drafts.save_now()
-        self.app.push_screen(DraftsScreen(drafts.store, getattr(drafts.draft, "id", None)), chosen)
+        self.app.push_screen(
+            DraftsScreen(
+                drafts.store,
+                getattr(drafts.draft, "id", None),
+                save_open=drafts.save_now,
+                retitle_open=drafts.refresh_title,
+            ),
+            chosen,
+        )
 
     def action_history(self) -> None:
         from writer.ui.screens.history import HistoryScreen

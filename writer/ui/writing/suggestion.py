@@ -8,7 +8,7 @@ the candidates, and right arrow at the end of the text otherwise does nothing, a
 zsh's autosuggestions).
 
 One request at a time, one candidate, up to SUGGESTION_TOKENS tokens, cut at the end of its first
-sentence, from `app.engine` on a thread worker. Every keystroke (and every cursor move) cancels
+sentence, from the loaded engine on a thread worker. Every keystroke (and every cursor move) cancels
 the running request (the engine checks the cancel signal every token), removes the suggestion
 and starts the pause again. Nothing is asked while candidates are streaming, while text is
 selected, in a read-only editor, before a model is ready, or under a dialog; a failed request
@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,9 +46,18 @@ def first_sentence(text: str) -> str:
 class InlineSuggester:
     """The pause timer, the request and the ghost text of one StoryEditor."""
 
-    def __init__(self, editor: StoryEditor, pause: float) -> None:
+    def __init__(
+        self,
+        editor: StoryEditor,
+        pause: float,
+        *,
+        engine: Callable[[], Any],
+        params: Callable[[], Any],
+        context: Callable[[], Any],
+    ) -> None:
         self.editor = editor
         self.pause = pause
+        self._engine, self._params, self._context = engine, params, context
         self._timer: Timer | None = None
         self._cancel: threading.Event | None = None
         self._request = 0
@@ -61,12 +71,22 @@ class InlineSuggester:
         return self._in_flight > 0
 
     @classmethod
-    def for_editor(cls, editor: StoryEditor) -> InlineSuggester | None:
-        """A suggester when config.toml turns the option on, else None."""
+    def for_editor(
+        cls,
+        editor: StoryEditor,
+        *,
+        engine: Callable[[], Any],
+        params: Callable[[], Any],
+        context: Callable[[], Any],
+    ) -> InlineSuggester | None:
+        """A suggester when config.toml turns the option on, else None. It is handed getters
+        of the loaded engine (None while loading), of the next request's sampling parameters
+        and of the draft's story context."""
         config = getattr(editor.app, "config", None)
         if not getattr(config, "inline_suggestion", False):
             return None
-        return cls(editor, float(getattr(config, "suggestion_pause", 1.0)))
+        pause = float(getattr(config, "suggestion_pause", 1.0))
+        return cls(editor, pause, engine=engine, params=params, context=context)
 
     # -- what the author does -----------------------------------------------------------------
     def key(self, key: str) -> None:
@@ -102,7 +122,7 @@ class InlineSuggester:
     def _paused(self) -> None:
         self._timer = None
         editor, app = self.editor, self.editor.app
-        engine = getattr(app, "engine", None)
+        engine = self._engine()
         if (
             engine is None
             or not editor.has_focus
@@ -117,7 +137,7 @@ class InlineSuggester:
         if not prompt.strip():
             return
         try:
-            params = app.current_params().replace(max_new_tokens=SUGGESTION_TOKENS)
+            params = self._params().replace(max_new_tokens=SUGGESTION_TOKENS)
         except Exception:
             return
         context = self._story_context()
@@ -136,10 +156,8 @@ class InlineSuggester:
 
     def _story_context(self) -> Any:
         """The draft's story context (memory, note, lorebook), or None when it has none."""
-        from writer.ui.screens.context import current_context
-
         try:
-            context = current_context(self.editor.app)
+            context = self._context()
         except Exception:
             return None  # an unreadable context is reported where it is edited, not here
         return None if context.empty else context
