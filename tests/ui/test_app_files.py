@@ -228,15 +228,15 @@ async def test_truncated_database_is_written_again_with_every_draft(isolated_use
     app = make_app()
     async with run_app(app) as pilot:
         await pilot.press(*"typed")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
-        path = app.store.path
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        path = app.writing.drafts.store.path
         os.truncate(path, 0)
         os.truncate(f"{path}-wal", 0)
         await wait_for(pilot, lambda: notified(app, "was truncated while writer was running"))
         [moved] = path.parent.glob("writer.db.truncated-*[0-9]")
         assert any(str(moved) in n for n in notices(app))
         await pilot.press(*" more")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
         await pilot.press("ctrl+q")
     texts = sorted(d.text for d in stored_drafts())
     assert texts == ["another story", "typed more"]
@@ -253,12 +253,12 @@ async def test_database_renamed_over_is_kept_aside_not_written_into(isolated_use
     app = make_app()
     async with run_app(app) as pilot:
         await pilot.press(*"typed")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
-        path = app.store.path
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        path = app.writing.drafts.store.path
         os.rename(foreign, path)
         await wait_for(pilot, lambda: notified(app, "Another file was moved onto"))
         await pilot.press(*" more")
-        await wait_for(pilot, lambda: app.status.save_state == "saved")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
         await pilot.press("ctrl+q")
     assert sorted(d.text for d in stored_drafts()) == ["another story", "typed more"]
     [moved] = path.parent.glob("writer.db.replaced-*[0-9]")

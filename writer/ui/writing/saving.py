@@ -421,7 +421,8 @@ class OpenDraft:
             with self.session.writing():
                 self.store.generations.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
-            self.session.store_failed(error_line(exc))
+            rescued = self.session.rescue_text(self.screen.editor.text)
+            self.session.store_failed(error_line(exc), rescued)
             self.show_notices()
             return
         if self.draft is not None:
