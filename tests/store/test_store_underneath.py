@@ -5,6 +5,7 @@ database again from the open connection; a file found at the path is moved aside
 from __future__ import annotations
 
 import os
+import random
 import stat
 from pathlib import Path
 
@@ -96,3 +97,23 @@ def test_other_instances_writing_the_same_file_are_not_a_change(store) -> None:
         store.save_text(1, _text(1) + f" mine {k}")
     assert store.check_file() is None and store.take_file_notices() == []
     assert not list(store.path.parent.glob("writer.db.*-*"))
+
+
+def test_a_truncated_store_larger_than_sqlites_default_cache_comes_back_whole(tmp_path) -> None:
+    """SQLite's default page cache is 2,000 KiB: the store keeps room for every page it read
+    at open (db.CACHE_KIB), so all of a 3 MB database is still in memory when it is truncated."""
+    path = tmp_path / "writer.db"
+    rng = random.Random(7)
+    texts = {i: "".join(rng.choice("abcdefghij ") for _ in range(220_000)) for i in range(1, 11)}
+    with DraftStore.open(path, config=Config()) as setup:
+        for i, text in texts.items():
+            setup.create_draft(f"Long {i}", text)
+    assert path.stat().st_size > 3_000_000
+    with DraftStore.open(path, config=Config()) as store:
+        store.save_text(1, texts[1] + " typed")
+        os.truncate(path, 0)
+        os.truncate(f"{path}-wal", 0)
+        store.save_text(1, texts[1] + " typed after")
+        [notice] = store.take_file_notices()
+        assert "10 draft(s)" in notice
+    assert _reopened(path) == {**texts, 1: texts[1] + " typed after"}

@@ -170,6 +170,9 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
 _VACUUM_AFTER = 7
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# The page cache of an open store, in KiB (SQLite's default is 2,000).
+CACHE_KIB = 64 * 1024
+
 # SQLite result codes that mean "this file is not a usable database" (not "busy" or "full").
 _CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
@@ -213,6 +216,10 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise sqlite3.OperationalError(f"cannot switch {path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Room for every page of a drafts database up to CACHE_KIB (memory is only taken as
+        # pages are read): the quick_check below reads them all, so a file truncated under the
+        # open store can be written again whole from this connection (rebuild.py).
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # Reads every page's structure; a drafts database is small, so this is milliseconds,
         # and it turns "corrupt somewhere" into a clean recovery at open instead of a failure
         # in the middle of an autosave.
