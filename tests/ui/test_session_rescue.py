@@ -99,7 +99,7 @@ def test_rescue_tries_the_temp_folder_then_the_story_folder(tmp_path, monkeypatc
     assert nowhere.write("text", "novel") is None and nowhere.path is None
 
 
-def test_a_planted_link_at_the_rescue_name_is_replaced_not_followed(tmp_path):
+def test_a_planted_link_at_the_rescue_name_is_never_written_through(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("not yours")
     folder = tmp_path / "shared"
@@ -108,8 +108,35 @@ def test_a_planted_link_at_the_rescue_name_is_replaced_not_followed(tmp_path):
     first = rescue.write("one", "t")
     assert first is not None
     first.unlink()
-    first.symlink_to(victim)
-    rescue.forget()
+    first.symlink_to(victim)  # planted at the name in use: replaced by the next write
     assert rescue.write("two", "t") == first
     assert victim.read_text() == "not yours" and not first.is_symlink()
-    assert first.read_text() == "two"
+    first.unlink()
+    first.symlink_to(victim)  # planted at the name a new rescue file would take: avoided
+    rescue.forget()
+    other = rescue.write("three", "t")
+    assert other is not None and other != first and other.read_text() == "three"
+    assert victim.read_text() == "not yours"
+
+
+def test_another_draft_gets_its_own_rescue_file(session, clock, monkeypatch):
+    monkeypatch.setattr(session.store, "save_text", _disk_full)
+    session.edited()
+    assert not session.save("first draft's text")
+    first = session.rescue.path
+    session.draft = session.store.create_draft("Second")
+    session.edited()
+    clock.now += 1  # within the throttle: still a new file, at once
+    assert not session.save("second draft's text")
+    second = session.rescue.path
+    assert first != second and second is not None and "Second" in second.name
+    assert first.read_text() == "first draft's text"
+    assert second.read_text() == "second draft's text"
+
+
+def test_two_drafts_of_one_title_in_one_second_do_not_share_a_rescue_file(tmp_path):
+    def rescue() -> RescueFile:
+        return RescueFile(folders=lambda _story: [tmp_path], wall_clock=lambda: 0.0)
+
+    one, two = rescue().write("one", "Same"), rescue().write("two", "Same")
+    assert one != two and one.read_text() == "one" and two.read_text() == "two"

@@ -78,8 +78,9 @@ class RescueFile:
         if self.path is not None:  # the folder that took it last time first
             folders = [self.path.parent, *[f for f in folders if f != self.path.parent]]
         for folder in folders:
+            fresh = self.path is None or folder != self.path.parent
             try:
-                target = _write_atomically(folder, name, text)
+                target = _write_atomically(folder, _unused(folder, name) if fresh else name, text)
             except OSError:
                 continue
             self.path, self._text = target, text
@@ -89,6 +90,17 @@ class RescueFile:
     def forget(self) -> None:
         """The draft is saved (or another is open): the next failure starts a new file."""
         self.path, self._text, self._written_at = None, None, float("-inf")
+
+
+def _unused(folder: Path, name: str) -> str:
+    """`name`, or `name` with -2, -3 ... before its suffix where a file has it (two drafts of
+    one title in the same second must not share a rescue file)."""
+    stem, suffix = name.rsplit(".", 1)
+    candidate, n = name, 1
+    while os.path.lexists(folder / candidate):
+        n += 1
+        candidate = f"{stem}-{n}.{suffix}"
+    return candidate
 
 
 def _write_atomically(folder: Path, name: str, text: str) -> Path:

@@ -115,6 +115,7 @@ class DraftSession:
         # Where the text goes when the store cannot take it (writer.store.rescue), rewritten
         # on failed saves at most every RESCUE_EVERY_S; `_told_rescue` is the one last shown.
         self.rescue = RescueFile(clock=clock)
+        self._rescue_owner: tuple[Any, Path | None] = (None, None)  # (draft ID, file) rescued
         self._told_rescue: Path | None = None
 
     # -- what the screen shows ------------------------------------------------------------------
@@ -233,6 +234,10 @@ class DraftSession:
         RESCUE_EVERY_S; `now`: at once, as before exiting); the rescue file's path, or None
         when none could be written."""
         with self.lock:
+            owner = (getattr(self.draft, "id", None), self.file)
+            if owner != self._rescue_owner:  # another draft: never over the last one's copy
+                self.rescue.forget()
+                self._rescue_owner = owner
             if now or self.rescue.due():
                 return self.rescue.write(text, self._rescue_title(), self.file)
             return self.rescue.path
