@@ -8,6 +8,7 @@ took 1024 for 4096 and found nothing in 16 of these 40 seeds)."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from writer.config import Config
 from writer.store import DraftStore, salvage
 from writer.store.salvagerows import classify
-from writer.store.sqlitefile import leaf_rows
+from writer.store.sqlitefile import freelist_pages, leaf_rows
 
 PAGE = 4096
 SEEDS = range(40)
@@ -102,3 +103,30 @@ def test_a_salvaged_database_is_private(pristine, tmp_path) -> None:
     for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
         if companion.exists():
             assert stat.S_IMODE(companion.stat().st_mode) == 0o600
+
+
+def test_a_deleted_draft_stays_deleted_when_the_freelist_is_intact(tmp_path) -> None:
+    path = tmp_path / "writer.db"
+    with DraftStore.open(path, config=Config()) as store:
+        for i in (1, 2, 3):
+            store.create_draft(f"Story {i}", _prose(i, 3000))
+        gone = store.create_draft("Deleted", _prose(9, 3000))
+    # As a SQLite built without secure_delete leaves it: the freed pages still hold the text.
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA secure_delete = OFF")
+    for table, column in (("revisions", "draft_id"), ("revision_bases", "draft_id")):
+        raw.execute(f"DELETE FROM {table} WHERE {column} = ?", (gone.id,))
+    raw.execute("DELETE FROM drafts WHERE id = ?", (gone.id,))
+    raw.close()
+    data = bytearray(path.read_bytes())
+    free = freelist_pages(bytes(data), PAGE)
+    assert free
+    keep = {r.page for r in leaf_rows(bytes(data))} | {1} | free
+    victim = next(p for p in range(2, len(data) // PAGE) if p not in keep)
+    data[(victim - 1) * PAGE : victim * PAGE] = bytes(PAGE)  # an overflow page of a kept draft
+    path.write_bytes(bytes(data))
+    with DraftStore.open(path, config=Config()) as store:
+        assert store.recovered is not None
+        texts = [store.get_draft(d.id).text for d in store.list_drafts()]
+    deleted = _prose(9, 3000)
+    assert not any(deleted[100:200] in text for text in texts)
