@@ -67,6 +67,7 @@ def test_a_database_renamed_onto_the_path_is_kept_and_ours_written_again(store) 
     assert message and "another file was moved onto the drafts database" in message
     [moved] = path.parent.glob("writer.db.replaced-*[0-9]")
     assert moved.read_bytes() == foreign_bytes and str(moved) in message
+    assert store.take_file_notices() == []  # told once, by check_file
     store.save_text(1, "after the swap")
     store.close()
     assert _reopened(path) == {1: "after the swap", 2: _text(2), 3: _text(3)}

@@ -122,9 +122,14 @@ class DraftStore:
         """Whether the database file is still the one this store writes: if it was deleted,
         truncated, or another file was moved onto its path, the database is written again from
         this store's connection (the file found there is moved aside, never deleted) and the
-        line saying so is returned. Every write checks this first (two stat calls), so the
-        line can also come from `take_file_notices`. StoreWriteError if it cannot be rewritten."""
-        return self.core.check_file()
+        line saying so is returned. Every write checks this first (two stat calls): the line
+        of a rebuild a write made comes from `take_file_notices` instead. StoreWriteError if
+        the database cannot be written again."""
+        with self.core.lock:
+            message = self.core.check_file()
+            if message is not None:
+                self.core.file_notices.remove(message)  # told here, not again
+            return message
 
     def take_file_notices(self) -> list[str]:
         """The lines about the file being written again since the last call (each once)."""

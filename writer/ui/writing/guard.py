@@ -118,13 +118,13 @@ class StoreGuard:
             return
         with self.drafts.session.lock:  # an autosave being written finishes first
             try:
-                store.check_file()
+                now = store.check_file()
             except WriterError as exc:
                 session = self.drafts.session
                 session.store_failed(error_line(exc), session.rescue_text(self._text()))
                 self.drafts.show_notices()
                 return
-            notices = store.take_file_notices()
+            notices = [*store.take_file_notices(), *([now] if now else [])]
             if notices:
                 self._keep_open_draft(store)
         for notice in notices:
