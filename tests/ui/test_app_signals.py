@@ -113,6 +113,10 @@ def test_sigterm_on_a_full_disk_leaves_every_word_in_a_rescue_file(tmp_path, iso
         app.wait_for_screen("34 words")
         os.kill(app.pid, signal.SIGTERM)
         app.wait_gone()
+        deadline = time.monotonic() + 30
+        while app.tmux("display-message", "-p", "-t", "w", "#{pane_dead}").strip() != "1":
+            assert time.monotonic() < deadline, "tmux never saw writer exit"
+            time.sleep(0.05)  # the process is gone; tmux reaps it a moment later
         status = app.tmux("display-message", "-p", "-t", "w", "#{pane_dead_status}").strip()
         said = app.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "w")  # wrapped lines joined
     finally:
