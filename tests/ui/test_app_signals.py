@@ -121,7 +121,7 @@ def test_sigterm_on_a_full_disk_leaves_every_word_in_a_rescue_file(tmp_path, iso
         said = app.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "w")  # wrapped lines joined
     finally:
         app.close()
-    assert status == "143"
+    assert status == "143", (status, said)
     rescue_dir = Path(isolated_user_dirs["XDG_CACHE_HOME"]) / "writer" / "rescue"
     [rescued] = list(rescue_dir.glob("writer-rescue-*.txt"))
     assert rescued.read_text(encoding="utf-8") == f"one two three {words} last"
