@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
 from writer.config import Config
-from writer.store import DraftStore
+from writer.store import DraftStore, rebuild
 
 
 def _text(i: int) -> str:
@@ -118,3 +119,36 @@ def test_a_truncated_store_larger_than_sqlites_default_cache_comes_back_whole(tm
         [notice] = store.take_file_notices()
         assert "10 draft(s)" in notice
     assert _reopened(path) == {**texts, 1: texts[1] + " typed after"}
+
+
+class _NoBackup:
+    """A connection whose online backup fails (as where some pages can no longer be read)."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    def backup(self, *args, **kwargs) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+def test_where_the_backup_fails_every_readable_row_is_copied(store) -> None:
+    path = store.path
+    store.generations.log(2, "continue", {"temperature": 1}, 7, "m", [{"text": "x"}])
+    chat = store.chats.create(3, "Ode", "A lamplighter.")
+    store.chats.add_turn(chat.id, "author", "Who are you?")
+    history = [r.id for r in store.history(1)]
+    path.unlink()
+    done = rebuild.rebuild(_NoBackup(store.core.conn), path, "deleted", 0.0)
+    assert "everything this window could still read" in done.message and done.drafts == 3
+    store.core.conn = done.conn
+    assert _private(path)
+    store.close()
+    assert _reopened(path) == {1: _text(1) + " typed", 2: _text(2), 3: _text(3)}
+    with DraftStore.open(path, config=Config()) as again:
+        assert [r.id for r in again.history(1)] == history
+        assert again.generations.recent(2)
+        [kept] = again.chats.for_draft(3)
+        assert kept.character == "Ode" and again.create_draft("new").id == 4

@@ -3,7 +3,7 @@
 `OpenDraft` is owned by the writing screen. It owns the `DraftSession` (session.py, plain
 Python: dirty state, autosave timing, store-then-file saves, failures and retries) and its two
 collaborators, `FileSync` (filesync.py: the external file) and `StoreGuard` (guard.py: signals,
-a deleted database), drives them from the screen's events and shows what they report.
+a database changed underneath), drives them from the screen's events and shows what they report.
 
 Autosave: a timer on the UI thread decides when (`DraftSession.autosave_due`) and takes a
 snapshot of the text; a thread worker writes it (the store's diff and write, then the file), so
