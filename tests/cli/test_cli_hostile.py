@@ -88,13 +88,14 @@ def test_prompt_that_is_not_utf8(tiny_model_dir, isolated_user_dirs):
 def test_output_to_a_full_disk_is_one_line(tmp_path, tiny_model_dir, isolated_user_dirs):
     env = isolated_user_dirs
     model = ["--model", str(tiny_model_dir), "--max-new-tokens", "3"]
-    # -o opens the file itself: in this process; a full stdout needs a process of its own.
+    # -o takes regular files only (writer.commands.output), so a device is refused up front;
+    # a full stdout needs a process of its own.
     to_file = call_writer("generate", "Hi", *model, "-o", "/dev/full", env=env)
-    assert "cannot write to output file /dev/full: No space left" in one_line(to_file, 1)
+    assert "cannot write to /dev/full: it is not a regular file" in one_line(to_file, 1)
     batch = tmp_path / "batch.jsonl"
     batch.write_text('"one"\n"two"\n', encoding="utf-8")
     prompts = call_writer("generate", "--prompts", str(batch), *model, "-o", "/dev/full", env=env)
-    assert "No space left" in one_line(prompts, 1)  # no progress line before it
+    assert "not a regular file" in one_line(prompts, 1)  # no progress line before it
     for args in (["generate", "Hi", *model], ["generate", "Hi", *model, "--json"], ["presets"]):
         with open("/dev/full", "w") as full:
             proc = subprocess.run(
@@ -112,7 +113,7 @@ def test_output_to_a_pipe_nobody_reads_does_not_hang(fifo, tiny_model_dir, isola
     proc = run_writer(
         "generate", "Hi", "--model", str(tiny_model_dir), "-o", str(fifo), env=isolated_user_dirs
     )
-    assert "a pipe that nobody reads" in one_line(proc, 1)
+    assert "it is not a regular file (a device or pipe)" in one_line(proc, 1)
 
 
 def test_devices_fifos_and_huge_files_are_refused_everywhere(
