@@ -242,3 +242,46 @@ def test_malformed_device_is_a_usage_error(isolated_user_dirs):
         assert "--device: use cpu, cuda, cuda:N" in one_line(
             run_writer(*args, env=isolated_user_dirs), 2
         )
+
+
+def _corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(CORPUS * 8, encoding="utf-8")
+    return corpus
+
+
+def test_a_diverging_finetune_stops_and_saves_nothing(tmp_path, tiny_model_dir, isolated_user_dirs):
+    env = isolated_user_dirs
+    args = ["finetune", str(_corpus(tmp_path)), "--name", "hot", "--base", str(tiny_model_dir)]
+    proc = call_writer(*args, "--lr", "1e9", "--steps", "30", "--no-continuations", env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr  # progress lines come first
+    line = proc.stderr.splitlines()[-1]
+    assert line.startswith("writer: error: training diverged at step") and "lower --lr" in line
+    assert not (Path(env["XDG_DATA_HOME"]) / "writer" / "models" / "hot").exists()
+
+
+def test_models_with_weights_that_are_not_numbers_are_refused(
+    tmp_path, tiny_model_dir, isolated_user_dirs
+):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = load_file(broken / "model.safetensors")
+    first = sorted(k for k, v in weights.items() if v.is_floating_point())[0]
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    env = isolated_user_dirs
+    for args in (["generate", "Hi", "--model", str(broken)], ["eval", str(_corpus(tmp_path))]):
+        if args[0] == "eval":
+            args = [*args, "--model", str(broken)]
+        assert "not numbers" in one_line(call_writer(*args, env=env), 1), args
+    truncated = tmp_path / "truncated"
+    shutil.copytree(tiny_model_dir, truncated)
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    line = one_line(call_writer("generate", "Hi", "--model", str(truncated), env=env), 1)
+    assert "model.safetensors" in line and "are damaged" in line and "copy the model again" in line

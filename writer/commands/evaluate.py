@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -139,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{exc} (see `writer eval --help`)") from None
         ids = _token_stream(tokenizer, corpus.texts, args.holdout)
         result = perplexity(model, ids, block, stride)
+        if not math.isfinite(result.perplexity):
+            raise WriterError(
+                f"model {name!r} gives a perplexity of {result.perplexity} on this text (its "
+                "probabilities overflow); it is not usable: use or fine-tune another model"
+            )
         if len(models) > 1:
             print(f"model: {name}")
         print(f"perplexity: {result.perplexity:.4f}")

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from writer.engine.gpt2.runner import GPT2Runner, GPT2Shape
+from writer.errors import WriterError
 
 EOS_TEXT = "<|endoftext|>"
 
@@ -77,8 +78,16 @@ class LazyTensors(Mapping[str, torch.Tensor]):
         from safetensors import safe_open
 
         self.path, self.device, self.dtype = path, device, dtype
-        with safe_open(str(path), framework="pt") as f:
-            self._names = list(f.keys())
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                self._names = list(f.keys())
+        except Exception as exc:  # SafetensorError: a truncated or damaged file
+            if type(exc).__name__ != "SafetensorError":
+                raise
+            raise WriterError(
+                f"the model weights {path} are damaged ({str(exc).splitlines()[0]}); copy the "
+                "model again, or `writer download NAME` for a hub model"
+            ) from None
         self._known = set(self._names)
 
     def __getitem__(self, name: str) -> torch.Tensor:
@@ -88,6 +97,11 @@ class LazyTensors(Mapping[str, torch.Tensor]):
             raise KeyError(name)
         with safe_open(str(self.path), framework="pt") as f:
             t = f.get_tensor(name)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise WriterError(  # a diverged fine-tune: only garbage or NaN could come out
+                f"the model weights {self.path} hold values that are not numbers (NaN or "
+                f"infinity, in {name}); fine-tune it again with a lower --lr, or use another model"
+            )
         if t.is_floating_point():
             converted = t.to(device=self.device, dtype=self.dtype)
             return converted.clone() if converted.data_ptr() == t.data_ptr() else converted
