@@ -234,6 +234,8 @@ def load_theme_file(path: Path) -> Theme:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise ThemeFileError(f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ThemeFileError("nests arrays or tables too deeply to read") from None
     return theme_from_dict(data, path.stem)
 
 

@@ -9,6 +9,7 @@ for how the transcript is framed and where a turn ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -95,12 +96,41 @@ def _utf8(text: str, where: str) -> str:
     return text
 
 
+# A line the author types or pipes; longer is not a chat line (`< /dev/zero` is one endless
+# line, which grew the process to 22.8 GB before this limit).
+MAX_LINE_CHARS = 64 * 1024
+
+
+def check_stdin() -> None:
+    """Refuse, before the model loads, standard input that cannot hold chat lines: closed, or a
+    device other than a terminal or /dev/null (`< /dev/zero` would never end a line)."""
+    import os
+    import stat
+
+    if sys.stdin is None:
+        raise WriterError("standard input is closed; type at a terminal or pipe lines in")
+    try:
+        st = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # not a real file descriptor (tests, an embedding): nothing to check
+    if not stat.S_ISCHR(st.st_mode) or sys.stdin.isatty():
+        return
+    with contextlib.suppress(OSError):
+        if st.st_rdev == os.stat(os.devnull).st_rdev:
+            return  # empty input: the chat ends at once
+    raise WriterError(
+        "standard input is a device, not text (such as /dev/zero); type at a terminal, or "
+        "pipe a file of lines in"
+    )
+
+
 def _stdin_lines() -> Iterator[str]:
-    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input."""
+    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input and for
+    a line over MAX_LINE_CHARS."""
     number = 0
     while True:
         try:
-            raw = sys.stdin.readline()
+            raw = sys.stdin.readline(MAX_LINE_CHARS + 1)
         except UnicodeDecodeError:
             raise WriterError(
                 f"line {number + 1} of standard input is not UTF-8 text; save it as UTF-8"
@@ -108,6 +138,11 @@ def _stdin_lines() -> Iterator[str]:
         if raw == "":
             return
         number += 1
+        if len(raw) > MAX_LINE_CHARS:
+            raise WriterError(
+                f"line {number} of standard input is over {MAX_LINE_CHARS:,} characters; "
+                "a chat line must be shorter"
+            )
         yield _utf8(raw, f"line {number} of standard input")
 
 
@@ -167,6 +202,7 @@ def _session(args: argparse.Namespace) -> Session:
 
 def run(args: argparse.Namespace) -> int:
     params = _params(args)
+    check_stdin()
     if args.model is not None and not args.model.strip():
         raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
     session = _session(args)
@@ -177,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config()
         spec = args.engine if args.engine is not None else config.engine
         model = args.model if args.model is not None else config.model
-        engine = open_engine(spec, model, device=args.device, server_model=args.model)
+        engine = open_engine(
+            spec, model, device=args.device or config.device, server_model=args.model
+        )
         if session.chat_id is not None:
             note = f"chat {session.chat_id} with {session.name}"
             if session.turns:

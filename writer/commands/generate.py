@@ -207,6 +207,8 @@ def _check_text(text: str, what: str) -> str:
 
 def _read_stdin() -> str:
     """Standard input as UTF-8 (strictly: a terminal's or a pipe's bytes, whatever the locale)."""
+    if sys.stdin is None:  # started with standard input closed (`<&-`)
+        raise WriterError("standard input is closed; pipe the prompt in, or give it as PROMPT")
     stream = getattr(sys.stdin, "buffer", None)
     try:
         data = stream.read(MAX_TEXT_BYTES + 1) if stream is not None else sys.stdin.read()
@@ -327,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
     engine = open_engine(
         spec,
         model_name,
-        device=args.device,
+        device=args.device or config.device,  # config `device`, as the app honours it
         precision=args.precision,
         server_model=args.model,
     )

@@ -60,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from writer.engine import load_engine
     from writer.serve.app import Server
 
-    model = args.model or load_config().model
+    config = load_config()
+    model = args.model or config.model
     sock = _bind(args.host, args.port)  # before the model loads: a taken port fails fast
     try:
-        engine = load_engine(model, device=args.device, precision=args.precision)
+        engine = load_engine(model, device=args.device or config.device, precision=args.precision)
     except BaseException:
         sock.close()
         raise

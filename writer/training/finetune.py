@@ -28,7 +28,7 @@ from typing import Any
 
 from writer.engine.models import check_model_name, load_model_and_tokenizer
 from writer.engine.types import MAX_SEED
-from writer.errors import WriterError
+from writer.errors import UsageError, WriterError
 from writer.training import checkpoint as ckpt
 from writer.training.corpus import encode_documents, read_corpus, split_holdout
 from writer.training.evaluate import model_context, perplexity
@@ -299,7 +299,7 @@ def finetune(
         raise FinetuneInterrupted(name)
     context = model_context(model)
     if opts.block_size is not None and opts.block_size > context:
-        raise WriterError(
+        raise UsageError(  # a flag's value, as argparse's range check: exit 2
             f"--block-size {opts.block_size} is larger than the model's context ({context})"
         )
     params = sum(p.numel() for p in model.parameters())

@@ -419,4 +419,6 @@ def load_lorebook(path: Path) -> tuple[LoreEntry, ...]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise WriterError(f"lorebook {path} is not valid TOML ({exc}); fix it") from None
+    except RecursionError:
+        raise WriterError(f"lorebook {path} nests arrays too deeply to read; fix it") from None
     return parse_lorebook(data, f"lorebook {path}")
