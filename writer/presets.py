@@ -37,6 +37,8 @@ _RANGES: dict[str, tuple[type, float, float, str]] = {
     "dry_allowed_length": (int, 1, 20, "1 to 20 tokens"),
     "dry_range": (int, 0, 4096, "0 (the whole context) to 4096 tokens"),
 }
+# The numeric fields' types (int or float), for clients that must send exact JSON types.
+PARAM_KINDS: dict[str, type] = {name: spec[0] for name, spec in _RANGES.items()}
 # Fields whose lower bound is excluded (0 would remove every token).
 _OPEN_LOW = ("top_p", "typical_p")
 # Phrase lists: how many and how long, so a typo cannot make every step slow.
