@@ -284,11 +284,11 @@ def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
 
-        prompt_session: Any = PromptSession()
+        prompt_session: Any = PromptSession(key_bindings=_pasted_escapes())
 
         def ask(label: str) -> str | None:
             try:
-                return _utf8(prompt_session.prompt(label), "your line")
+                return _printable(_utf8(prompt_session.prompt(label), "your line"))
             except EOFError:
                 return None
 
@@ -300,6 +300,32 @@ def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
         return next(lines, None)
 
     return read
+
+
+def _printable(text: str) -> str:
+    """`text` without control characters (a pasted escape sequence, a stray bell)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "" for ch in text)
+
+
+def _pasted_escapes() -> Any:
+    """prompt_toolkit key bindings for an escape sequence typed or pasted as text: its input
+    parser reads `ESC [ 3 1 m` as a mouse event, whose handler then fails ("Unhandled exception
+    in event loop"). Mouse reports are ignored (the chat has no mouse support); anything else
+    is inserted as the printable text it holds ("[31m")."""
+    import re
+
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
+    bindings = KeyBindings()
+    mouse_report = re.compile(r"^\x1b\[(<?\d+;\d+;\d+[mM]|M...)$", re.S)
+
+    @bindings.add(Keys.Vt100MouseEvent)
+    def _(event: Any) -> None:
+        if not mouse_report.match(event.data):
+            event.current_buffer.insert_text(_printable(event.data))
+
+    return bindings
 
 
 def _lines(ask: Callable[[str], str | None], label: str) -> Iterator[str]:
