@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from writer.engine.gpt2.runner import GPT2Runner, GPT2Shape
+from writer.engine.models import all_finite
 from writer.errors import WriterError
 
 EOS_TEXT = "<|endoftext|>"
@@ -97,7 +98,7 @@ class LazyTensors(Mapping[str, torch.Tensor]):
             raise KeyError(name)
         with safe_open(str(self.path), framework="pt") as f:
             t = f.get_tensor(name)
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        if t.is_floating_point() and not all_finite(t):
             raise WriterError(  # a diverged fine-tune: only garbage or NaN could come out
                 f"the model weights {self.path} hold values that are not numbers (NaN or "
                 f"infinity, in {name}); fine-tune it again with a lower --lr, or use another model"
