@@ -148,7 +148,13 @@ class Server:
         )
 
     def _token_ids(self, text: str) -> list[int]:
-        return list(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+        """On a worker thread; with a tokenizer that lets other threads run meanwhile (a
+        transformers fast tokenizer does by itself), so the event loop keeps answering."""
+        tokenizer = self.engine.tokenizer
+        encode_long = getattr(tokenizer, "encode_long", None)
+        if encode_long is not None:
+            return encode_long(text)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def detokenize(self, request: Request) -> Response:
         try:
