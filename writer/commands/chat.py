@@ -97,7 +97,7 @@ def _utf8(text: str, where: str) -> str:
 
 
 # A line the author types or pipes; longer is not a chat line (`< /dev/zero` is one endless
-# line, which grew the process to 22.8 GB before this limit).
+# line: without a limit the process grew to 22.8 GB).
 MAX_LINE_CHARS = 64 * 1024
 
 
