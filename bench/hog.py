@@ -20,12 +20,27 @@ from pathlib import Path
 from typing import Any
 
 HOG = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+# A neighbour that moves memory rather than only spinning: copying 128 MB back and forth keeps the
+# memory bus and the shared caches busy, as a browser, a build or a video call does.
+MEMORY_HOG = (
+    "import os, sys\nimport numpy as np\nos.sched_setaffinity(0, {int(sys.argv[1])})\n"
+    "a = np.ones(16 * 1024 * 1024)\nb = np.empty_like(a)\nwhile True:\n    np.copyto(b, a)\n"
+)
+LOADS = ("quiet", "cpu", "mem")
 
 
-def start_hog() -> subprocess.Popen[bytes]:
-    """A busy loop pinned to the last CPU this process may use."""
+def start_hog(kind: str = "cpu") -> subprocess.Popen[bytes]:
+    """A busy loop (`cpu`) or a memory copy loop (`mem`) pinned to the last CPU this process
+    may use."""
     cpu = max(os.sched_getaffinity(0))
-    return subprocess.Popen([sys.executable, "-c", HOG, str(cpu)])
+    code = MEMORY_HOG if kind == "mem" else HOG
+    return subprocess.Popen([sys.executable, "-c", code, str(cpu)])
+
+
+def stop_hog(hog: subprocess.Popen[bytes] | None) -> None:
+    if hog is not None:
+        hog.kill()
+        hog.wait()
 
 
 def main(args: argparse.Namespace, model_dir: Path, log: Any) -> int:

@@ -226,3 +226,35 @@ def markdown(
     if notes:
         out += ["", "Notes:"] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
+
+
+def contention(summary: dict[tuple[str, str], dict[str, Any]], loads: list[str]) -> str:
+    """--loads: writer against CTranslate2 under each load, and each against its quiet self."""
+
+    def get(wl: str, way: str, key: str) -> float | None:
+        row = summary.get((wl, way))
+        return row[key] if row else None
+
+    lines = [
+        "",
+        "### Under load (each way in its own process, the load on one core)",
+        "",
+        "| load | W1 writer | W1 ct2 | W1 ratio (ct2/writer) | W2 decode writer | W2 decode ct2 "
+        "| W2 ratio (writer/ct2) | W1 writer vs quiet |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    quiet_w1 = get("W1", "engine@quiet", "wall_s")
+    for load in loads:
+        w1e, w1c = get("W1", f"engine@{load}", "wall_s"), get("W1", f"ct2@{load}", "wall_s")
+        w2e = get("W2", f"engine@{load}", "decode_tps")
+        w2c = get("W2", f"ct2@{load}", "decode_tps")
+
+        def fmt(v: float | None, unit: str = "") -> str:
+            return "-" if v is None else f"{v:.2f}{unit}" if unit == " s" else f"{v:.0f}{unit}"
+
+        lines.append(
+            f"| {load} | {fmt(w1e, ' s')} | {fmt(w1c, ' s')} | {_x(_ratio(w1c, w1e))} "
+            f"| {fmt(w2e)} tok/s | {fmt(w2c)} tok/s | {_x(_ratio(w2e, w2c))} "
+            f"| {_x(_ratio(w1e, quiet_w1))} |"
+        )
+    return "\n".join(lines)

@@ -105,6 +105,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "ways interleaved per round",
     )
     p.add_argument(
+        "--loads",
+        default="quiet",
+        metavar="L,L",
+        help="with --isolated: run every way under each of these loads, in one run: quiet, cpu "
+        "(a busy loop on one core), mem (a 128 MB memory copy loop on one core)",
+    )
+    p.add_argument(
         "--hog",
         action="store_true",
         help="threads under load: W1 with the engine, quiet and with a CPU hog on one core, "
@@ -132,6 +139,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="write the model as Hugging Face cache entry 'gpt2' under DIR (HF_HOME=DIR) and exit",
     )
     args = p.parse_args(argv)
+    loads = [x.strip() for x in args.loads.split(",") if x.strip()]
+    if not loads or any(x not in ("quiet", "cpu", "mem") for x in loads):
+        p.error("--loads takes quiet, cpu and mem, comma-separated")
+    if loads != ["quiet"] and not args.isolated:
+        p.error("--loads needs --isolated (each way in its own process, beside the load)")
+    args.loads = loads
     args.model = args.model or ("tiny" if args.quick else "small")
     args.repeat = args.repeat or (1 if args.quick else 3)
     return args
@@ -300,11 +313,15 @@ def _isolated_rounds(
     """Each round, each way (rotating order) in a fresh process of its own."""
     import subprocess
 
+    from bench.hog import start_hog, stop_hog
+
     measurements: list[ways.Measurement] = []
     extras: dict[str, Any] = {}
+    tagged = args.loads != ["quiet"]
     for round_ in range(args.repeat):
         order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
+        runs = [(load, name) for load in args.loads for name in order]
+        for load, name in runs:
             cmd = [sys.executable, "-m", "bench.run", "--worker", name]
             cmd += ["--models-dir", str(args.models_dir), "--model", args.model]
             cmd += ["--workloads", args.workloads, "--seed", str(args.seed + round_)]
@@ -314,19 +331,27 @@ def _isolated_rounds(
                 cmd += ["--threads", str(args.threads)]
             if args.quick:
                 cmd.append("--quick")
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            hog = None if load == "quiet" else start_hog(load)
+            try:
+                if hog is not None:
+                    time.sleep(0.3)  # let it take its core
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            finally:
+                stop_hog(hog)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")), None)
             if line is None:
                 raise SystemExit(f"bench: error: way {name} failed:\n{proc.stderr[-3000:]}")
             data = json.loads(line[len("WORKER ") :])
-            extras.setdefault(name, []).append(
+            way = f"{name}@{load}" if tagged else name
+            extras.setdefault(way, []).append(
                 {k: v for k, v in data.items() if k != "measurements"}
             )
             for m in data["measurements"]:
                 m.pop("decode_tps", None)
+                m["way"] = way
                 measurements.append(ways.Measurement(**m))
                 log(
-                    f"round {round_ + 1}/{args.repeat} {m['workload']} {name} (own process): "
+                    f"round {round_ + 1}/{args.repeat} {m['workload']} {way} (own process): "
                     f"wall {m['wall_s']:.3f}s first {m['first_token_s']:.3f}s"
                 )
     return measurements, extras
@@ -357,6 +382,8 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     if args.isolated:
         log("every way in its own process: " + ", ".join(names))
         measurements, extras = _isolated_rounds(args, model_dir, names, log)
+        if args.loads != ["quiet"]:
+            names = [f"{n}@{load}" for load in args.loads for n in names]
     else:
         log("loading the engine(s), the plain model and CTranslate2")
         runners = {name: make_runner(name, args, model_dir, tokenizer, by_name) for name in names}
@@ -439,6 +466,8 @@ def _report(
         "processes": extras,
     }
     print(report.markdown(summary, workloads, names, machine, setup, check_lines, quality, skipped))
+    if args.loads != ["quiet"]:
+        print(report.contention(summary, args.loads))
     if args.json:
         data = {
             "machine": machine,

@@ -133,3 +133,19 @@ async def test_theme_from_the_command_line_is_not_saved():
         await pilot.pause()
         assert app.theme == "writer-light"
     assert path.read_text(encoding="utf-8") == "# mine\ncandidates = 4\n"
+
+
+def test_many_user_themes_load_fast(tmp_path: Path):
+    """300 theme files took 20 s to check (each parsed all of Textual's widget CSS); now only
+    the CSS that uses a theme's own [variables] is parsed. The bound is loose for slow CI."""
+    import time
+
+    for i in range(150):
+        text = f'name = "t{i}"\ndark = true\nprimary = "#{i:02x}a2f7"\nbackground = "#16181f"\n'
+        if i % 2:
+            text += '[variables]\nfooter-key-foreground = "#7aa2f7"\n'
+        (tmp_path / f"t{i}.toml").write_text(text, encoding="utf-8")
+    start = time.perf_counter()
+    loaded = load_themes(tmp_path)
+    assert time.perf_counter() - start < 5.0
+    assert not loaded.errors and {f"t{i}" for i in range(150)} <= {t.name for t in loaded.themes}

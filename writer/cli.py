@@ -166,6 +166,32 @@ def _main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
+    except UnicodeEncodeError as exc:  # an argument with bytes that are not UTF-8
+        bad = ascii(exc.object[exc.start : exc.end]) if isinstance(exc.object, str) else "?"
+        print(
+            f"writer: error: an argument or input holds {bad}, which is not valid UTF-8 text; "
+            "give it as UTF-8",
+            file=sys.stderr,
+        )
+        return 1
+    except RecursionError:  # input nested thousands deep (JSON, TOML) that a parser recursed on
+        print(
+            "writer: error: the input nests lists or objects too deeply to read; flatten it",
+            file=sys.stderr,
+        )
+        return 1
+    except RuntimeError as exc:
+        # pathlib's resolve() reports a link that leads back to itself as RuntimeError.
+        text = str(exc)
+        if text.startswith("Symlink loop from "):
+            where = text.removeprefix("Symlink loop from ").strip("'\"")
+            print(
+                f"writer: error: {where} is a symbolic link loop (it leads back to itself); "
+                "fix or remove the link",
+                file=sys.stderr,
+            )
+            return 1
+        return _unexpected(exc)
     except Exception as exc:  # the last line of defence: one line, full details in the log
         return _unexpected(exc)
 

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import tempfile
@@ -24,12 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from writer.errors import WriterError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 
 # name -> (type, low, high) for whole numbers; texts are non-empty strings.
 _INT_RANGES: dict[str, tuple[int, int]] = {
@@ -135,8 +130,15 @@ def _read_toml(path: Path, what: str) -> str | None:
     try:
         return read_text_file(path, purpose=f"read {what}", limit=CONFIG_FILE_LIMIT)
     except WriterError as exc:
-        if not os.path.exists(path):  # a dangling symlink: as if there were no file
+        try:
+            os.stat(path)
+        except FileNotFoundError:  # a dangling symlink: as if there were no file
             return None
+        except OSError as err:
+            if err.errno == errno.ELOOP:  # a link that leads back to itself: say so
+                raise WriterError(
+                    f"{what} {path} is a symbolic link loop; fix or remove the link"
+                ) from None
         raise WriterError(f"{exc}; fix or remove it") from None
 
 
@@ -149,12 +151,9 @@ def load_config(path: Path | None = None) -> Config:
     raw = _read_toml(path, "config file")
     if raw is None:
         return Config()
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise WriterError(
-            f"config file {path} is not valid TOML ({exc}); fix or remove it"
-        ) from None
+    from writer.textfiles import parse_toml
+
+    data = parse_toml(raw, f"config file {path}")
     unknown = set(data) - set(FIELD_TYPES)
     if unknown:
         raise WriterError(

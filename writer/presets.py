@@ -14,11 +14,6 @@ from typing import Any
 
 from writer.errors import WriterError
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 STOP_RULES = ("none", "sentence", "paragraph")
 
 
@@ -42,6 +37,8 @@ _RANGES: dict[str, tuple[type, float, float, str]] = {
     "dry_allowed_length": (int, 1, 20, "1 to 20 tokens"),
     "dry_range": (int, 0, 4096, "0 (the whole context) to 4096 tokens"),
 }
+# The numeric fields' types (int or float), for clients that must send exact JSON types.
+PARAM_KINDS: dict[str, type] = {name: spec[0] for name, spec in _RANGES.items()}
 # Fields whose lower bound is excluded (0 would remove every token).
 _OPEN_LOW = ("top_p", "typical_p")
 # Phrase lists: how many and how long, so a typo cannot make every step slow.
@@ -339,13 +336,10 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
     raw = _read_toml(path, "presets file")
     if raw is None:
         return {}
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise WriterError(
-            f"presets file {path} is not valid TOML ({exc}); fix or remove it"
-        ) from None
-    presets: dict[str, Preset] = {}
+    from writer.textfiles import parse_toml
+
+    data = parse_toml(raw, f"presets file {path}")
+    tables: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for name, table in data.items():
         where = f"presets file {path}: [{name}]"
         if not name.strip() or len(name) > 64 or not name.isprintable():
@@ -361,21 +355,47 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
         base_name = table.pop("base", DEFAULT_PRESET)
         if not isinstance(base_name, str):
             raise WriterError(f"{where}: base must be a preset name in quotes; got {base_name!r}")
-        base = presets.get(base_name) or BUILTIN_PRESETS.get(base_name)
-        if base is None:
-            raise WriterError(f"{where} has unknown base {base_name!r}")
-        for key, value in table.items():
-            # TOML strings are not numbers: "0.5" in presets.toml is a mistake worth naming.
-            if key in _RANGES and isinstance(value, str):
-                raise WriterError(
-                    f"{where}: {key} must be a number, {_RANGES[key][3]}; got {value!r}"
-                )
-        try:
-            params = base.params.replace(**table)
-        except (ParamError, TypeError) as exc:
-            raise WriterError(f"{where}: {exc}") from None
-        presets[name] = Preset(name, params, description, builtin=False, source=path)
-    return presets
+        tables[name] = (description, base_name, table)
+    presets: dict[str, Preset] = {}
+    for name in tables:
+        _resolve_user_preset(name, tables, presets, path, ())
+    return {name: presets[name] for name in tables}
+
+
+def _resolve_user_preset(
+    name: str,
+    tables: dict[str, tuple[str, str, dict[str, Any]]],
+    presets: dict[str, Preset],
+    path: Path,
+    chain: tuple[str, ...],
+) -> Preset:
+    """User preset `name`, its base first (a base may be defined later in the file); a chain of
+    bases that comes back to itself is an error naming the whole cycle."""
+    if name in presets:
+        return presets[name]
+    if name in chain:
+        cycle = " -> ".join((*chain[chain.index(name) :], name))
+        raise WriterError(
+            f"presets file {path}: preset cycle {cycle}; give one of them a built-in base"
+        )
+    description, base_name, table = tables[name]
+    where = f"presets file {path}: [{name}]"
+    if base_name in tables and base_name != name:
+        base = _resolve_user_preset(base_name, tables, presets, path, (*chain, name))
+    elif base_name in BUILTIN_PRESETS:  # also `[balanced] base = "balanced"`: the built-in
+        base = BUILTIN_PRESETS[base_name]
+    else:
+        raise WriterError(f"{where} has unknown base {base_name!r}")
+    for key, value in table.items():
+        # TOML strings are not numbers: "0.5" in presets.toml is a mistake worth naming.
+        if key in _RANGES and isinstance(value, str):
+            raise WriterError(f"{where}: {key} must be a number, {_RANGES[key][3]}; got {value!r}")
+    try:
+        params = base.params.replace(**table)
+    except (ParamError, TypeError) as exc:
+        raise WriterError(f"{where}: {exc}") from None
+    presets[name] = Preset(name, params, description, builtin=False, source=path)
+    return presets[name]
 
 
 def all_presets(path: Path | None = None) -> dict[str, Preset]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from writer.errors import WriterError
 
@@ -109,3 +110,22 @@ def read_text_file(path: Path, *, purpose: str = "read", limit: int = MAX_TEXT_B
     """
     path = Path(path)
     return decode_text(read_file_bytes(path, purpose=purpose, limit=limit), path, purpose=purpose)
+
+
+def parse_toml(text: str, what: str) -> dict[str, Any]:
+    """`text` parsed as TOML; a one-line WriterError naming `what` (e.g. "config file PATH")
+    for invalid TOML, and for nesting too deep to parse (`a = [[[...]]]` thousands deep makes
+    tomllib recurse past Python's limit)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WriterError(f"{what} is not valid TOML ({exc}); fix or remove it") from None
+    except RecursionError:
+        raise WriterError(
+            f"{what} nests arrays or tables too deeply to read; fix or remove it"
+        ) from None

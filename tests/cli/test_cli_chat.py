@@ -115,3 +115,52 @@ def test_non_utf8_input_and_a_folder_as_about_are_one_line_errors(
         ]
     folder = run_writer(*command[3:], "--about", str(tmp_path), env=isolated_user_dirs, input="")
     assert folder.returncode == 1 and "is a folder" in one_error_line(folder)
+
+
+def test_an_escape_sequence_typed_at_a_terminal_is_text(tiny_model_dir, isolated_user_dirs):
+    """`ESC [ 3 1 m` pasted at the prompt is parsed by prompt_toolkit as a mouse event; it is
+    inserted as its printable text, never "Unhandled exception in event loop"."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "writer", "chat", "--character", "Ann"]
+        + ["--model", str(tiny_model_dir), "--max-new-tokens", "2", "-n", "1"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, **isolated_user_dirs, "TERM": "xterm"},
+    )
+    os.close(secondary)
+    seen = b""
+
+    def read_until(marker: bytes, seconds: float) -> bool:
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and marker not in seen:
+            if select.select([primary], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(primary, 65536)
+                except OSError:
+                    return False
+        return marker in seen
+
+    try:
+        assert read_until(b"Interviewer:", 90), seen
+        os.write(primary, b"\x1b[31mhello")
+        assert read_until(b"[31mhello", 10), seen
+        os.write(primary, b"\r")
+        assert read_until(b"Ann:", 60), seen
+        os.write(primary, b"\x04")
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(primary)
+    assert b"Unhandled exception" not in seen and b"Traceback" not in seen

@@ -155,6 +155,7 @@ def test_bad_lorebooks_and_presets_get_one_line_errors(tmp_path, isolated_user_d
         ("[[entry]\n", "is not valid TOML"),
         ('[[entry]]\nkeys = ["a"]\n', "entry 1: lorebook entry needs a non-empty text"),
         ('[[entry]]\nkeys = ["("]\nregex = true\ntext = "t"\n', "not a valid regex"),
+        ('[[entry]]\nkeys = ["(a)\\\\1"]\nregex = true\ntext = "t"\n', "without backreferences"),
         ('[[entry]]\nkeys = ["a"]\ntext = "t"\nwhen = 1\n', "unknown key 'when'"),
     ]:
         lore.write_text(content, encoding="utf-8")
@@ -172,3 +173,18 @@ def test_bad_lorebooks_and_presets_get_one_line_errors(tmp_path, isolated_user_d
         (config / "presets.toml").write_text(content, encoding="utf-8")
         r = run_writer("presets", env=isolated_user_dirs)
         assert r.returncode == 1 and words in one_error_line(r), r.stderr
+
+
+def test_a_catastrophic_regex_key_matches_in_linear_time(
+    tmp_path, tiny_model_dir, isolated_user_dirs
+):
+    """`(a+)+$` against 34 a's and a '!' takes minutes with a backtracking matcher; RE2 is
+    linear, so the run finishes (the bound is the subprocess timeout)."""
+    lore = tmp_path / "lore.toml"
+    lore.write_text('[[entry]]\nkeys = ["(a+)+$"]\nregex = true\ntext = "Aa."\n', "utf-8")
+    r = run_writer(
+        "generate", "a" * 34 + "!", "--lorebook", str(lore), "--model", str(tiny_model_dir),
+        "-n", "1", "--max-new-tokens", "2", "--json", env=isolated_user_dirs, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["context"]["entries"] == []  # no match: the text ends in '!'

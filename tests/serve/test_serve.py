@@ -42,7 +42,7 @@ def test_openai_client_lists_the_model_and_completes_with_n_seed_and_logprobs(
 ):
     oa = client(server)
     models = oa.models.list().data
-    assert [m.id for m in models] == [str(tiny_model_dir)]
+    assert [m.id for m in models] == [tiny_model_dir.name]  # its name, never its path
     args = dict(model=str(tiny_model_dir), prompt="Once upon a time", max_tokens=8)
     first = oa.completions.create(**args, n=3, seed=7, temperature=0.8, logprobs=1)
     again = oa.completions.create(**args, n=3, seed=7, temperature=0.8, logprobs=1)
@@ -228,3 +228,47 @@ def test_openai_client_gets_per_token_logprobs_whole_and_streamed(server):
     # More than 20 alternatives is refused as OpenAI-style error.
     with pytest.raises(openai.BadRequestError, match="logprobs"):
         oa.completions.create(**args, logprobs=21)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HOSTILE_BODIES = {  # (body, words of the error message)
+    "deep": (DEEP, "nests lists or objects too deeply"),
+    "deep-field": (b'{"prompt": "a", "x": ' + DEEP + b"}", "nests lists or objects too deeply"),
+    "surrogate": (b'{"prompt": "a \\ud800 b", "max_tokens": 2}', "lone surrogate"),
+    "int-as-text": (b'{"prompt": "a", "max_tokens": "16"}', "max_tokens must be a JSON integer"),
+    "int-as-float": (b'{"prompt": "a", "max_tokens": 16.0}', "max_tokens must be a JSON integer"),
+    "float-as-text": (
+        b'{"prompt": "a", "temperature": "0.5"}',
+        "temperature must be a JSON number",
+    ),
+    "model-list": (b'{"prompt": "a", "model": ["x"]}', "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_BODIES))
+def test_hostile_bodies_are_400_with_an_openai_error(server, case):
+    body, words = HOSTILE_BODIES[case]
+    response = server.post("/v1/completions", content=body)
+    assert response.status_code in (400, 404), response.text
+    error = response.json()["error"]
+    assert words in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_tokenize_has_a_size_cap(server):
+    response = server.post("/tokenize", json={"prompt": "word " * 250_000})
+    assert response.status_code == 413
+    assert "over 1,000,000 characters" in response.json()["error"]["message"]
+    assert server.post("/tokenize", json={"prompt": "word " * 1000}).json()["count"] > 0
+
+
+def test_requests_may_name_the_model_by_its_path_or_name(server, tiny_model_dir):
+    for name in (tiny_model_dir.name, str(tiny_model_dir)):
+        body = {"model": name, "prompt": "Once", "max_tokens": 1}
+        assert server.post("/v1/completions", json=body).status_code == 200, name
+
+
+def test_a_non_ascii_api_key_is_refused_at_start(isolated_user_dirs):
+    proc = run_writer("serve", "--api-key", "clé-secrète", env=isolated_user_dirs)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "--api-key must be printable ASCII" in lines[0]

@@ -162,7 +162,10 @@ def test_cli_summary_and_bad_inputs(tiny_model_dir: Path, tmp_path: Path, isolat
         (["--a", "greedy", "--b", "no-such-model"], "no-such-model"),
         (["--a", "greedy", "--b", "wild", "--window", "100", "--length", "20"], "too short"),
         (["--a", "greedy", "--b", "greedy"], "are the same"),
-        (["--a", "greedy", "--b", "wild", "--items", "0"], "--items must be 1 to"),
+        (
+            ["--a", "greedy", "--b", "wild", "--items", "0"],
+            "--items: must be a whole number from 1 to",
+        ),
         (["--a", "greedy", "--b", "wild", "--preset", "nosuch"], "unknown preset 'nosuch'"),
     ]:
         # In this process: `none_yet` above is compare's one-line error end to end.

@@ -187,7 +187,7 @@ def test_cli_table_reports_samples_and_seed(
     "extra,message,code",
     [
         (["--continuations", "--preset", "nosuch"], "unknown preset 'nosuch'", 1),
-        (["--continuations", "--window", "200"], "exceed the model's context", 1),
+        (["--continuations", "--window", "200"], "exceed the model's context", 2),
         (["--continuations", "--window", "100", "--length", "20"], "too short", 1),
         (["--preset", "wild"], "--preset applies to --continuations", 2),
         (["--continuations", "--holdout", "2"], "--holdout must be between 0 and 1", 2),

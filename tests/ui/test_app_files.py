@@ -1,6 +1,6 @@
 """Pilot tests of text that must never be lost around files: unopenable files, read-only files,
 conflicts left at quit, file-backed drafts reached from the library, two windows on one draft,
-and a drafts database deleted while the app runs."""
+and a drafts database deleted, truncated or replaced while the app runs."""
 
 from __future__ import annotations
 
@@ -219,3 +219,48 @@ async def test_deleted_database_is_recreated_with_every_draft(isolated_user_dirs
         await pilot.press("ctrl+q")
     texts = sorted(d.text for d in stored_drafts())
     assert texts == ["another story", "typed more"]
+
+
+async def test_truncated_database_is_written_again_with_every_draft(isolated_user_dirs):
+    with DraftStore.open() as store:
+        store.create_draft("Other", "another story")
+        store.create_draft("Mine")  # the newest: the app opens it
+    app = make_app()
+    async with run_app(app) as pilot:
+        await pilot.press(*"typed")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        path = app.writing.drafts.store.path
+        os.truncate(path, 0)
+        os.truncate(f"{path}-wal", 0)
+        await wait_for(pilot, lambda: notified(app, "was truncated while writer was running"))
+        [moved] = path.parent.glob("writer.db.truncated-*[0-9]")
+        assert any(str(moved) in n for n in notices(app))
+        await pilot.press(*" more")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        await pilot.press("ctrl+q")
+    texts = sorted(d.text for d in stored_drafts())
+    assert texts == ["another story", "typed more"]
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+async def test_database_renamed_over_is_kept_aside_not_written_into(isolated_user_dirs, tmp_path):
+    with DraftStore.open() as store:
+        store.create_draft("Other", "another story")
+        store.create_draft("Mine")
+    foreign = tmp_path / "elsewhere.db"
+    with DraftStore.open(foreign) as other:
+        other.create_draft("Foreign", "not mine")
+    app = make_app()
+    async with run_app(app) as pilot:
+        await pilot.press(*"typed")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        path = app.writing.drafts.store.path
+        os.rename(foreign, path)
+        await wait_for(pilot, lambda: notified(app, "Another file was moved onto"))
+        await pilot.press(*" more")
+        await wait_for(pilot, lambda: app.writing.status.save_state == "saved")
+        await pilot.press("ctrl+q")
+    assert sorted(d.text for d in stored_drafts()) == ["another story", "typed more"]
+    [moved] = path.parent.glob("writer.db.replaced-*[0-9]")
+    with DraftStore.open(moved) as kept:
+        assert [kept.get_draft(d.id).text for d in kept.list_drafts()] == ["not mine"]

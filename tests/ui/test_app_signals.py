@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -26,14 +27,16 @@ REPO = Path(__file__).resolve().parents[2]
 class TmuxWriter:
     """`writer` running alone in a detached tmux session on a private server."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, tmp_path: Path, env: dict[str, str], program: str = "-m writer") -> None:
         self.socket = str(tmp_path / "tmux.sock")
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         command = (
-            f"cd {REPO} && exec env {exports} PYTHONPATH={REPO} {sys.executable} -m writer "
+            f"cd {REPO} && exec env {exports} PYTHONPATH={REPO} {sys.executable} {program} "
             f"--model {tmp_path / 'no-model'}"
         )
         self.tmux("new-session", "-d", "-s", "w", "-x", "100", "-y", "30", command)
+        # Keep the pane after writer exits: its exit status and last words can be read.
+        self.tmux("set-option", "-t", "w", "remain-on-exit", "on")
         self.pid = int(self.tmux("display-message", "-p", "-t", "w", "#{pane_pid}").strip())
 
     def tmux(self, *args: str) -> str:
@@ -88,3 +91,46 @@ def test_graceful_signal_saves_everything_typed(tmp_path, isolated_user_dirs, ho
         app.close()
     with DraftStore.open() as store:
         assert [store.get_draft(d.id).text for d in store.list_drafts()] == ["one two three"]
+
+
+def test_sigterm_on_a_full_disk_leaves_every_word_in_a_rescue_file(tmp_path, isolated_user_dirs):
+    full = tmp_path / "disk-is-full"
+    env = {**isolated_user_dirs, "WRITER_TEST_DISK_FULL": str(full)}
+    app = TmuxWriter(tmp_path, env, program="tests/ui/full_disk_writer.py")
+    words = " ".join(f"word{k}" for k in range(30))
+    try:
+        app.wait_for_screen("0 words")
+        app.tmux("send-keys", "-t", "w", "-l", "one two three")
+        deadline = time.monotonic() + 30
+        while _stored_texts() != ["one two three"]:  # the autosave landed
+            assert time.monotonic() < deadline, "the first words were never saved"
+            time.sleep(0.1)
+        full.touch()
+        app.tmux("send-keys", "-t", "w", "-l", f" {words}")
+        app.wait_for_screen("33 words")
+        app.wait_for_screen("disk full: your text is safe in")  # the autosave failed
+        app.tmux("send-keys", "-t", "w", "-l", " last")
+        app.wait_for_screen("34 words")
+        os.kill(app.pid, signal.SIGTERM)
+        app.wait_gone()
+        deadline = time.monotonic() + 30
+        while app.tmux("display-message", "-p", "-t", "w", "#{pane_dead}").strip() != "1":
+            assert time.monotonic() < deadline, "tmux never saw writer exit"
+            time.sleep(0.05)  # the process is gone; tmux reaps it a moment later
+        status = app.tmux("display-message", "-p", "-t", "w", "#{pane_dead_status}").strip()
+        said = app.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "w")  # wrapped lines joined
+    finally:
+        app.close()
+    assert status == "143", (status, said)
+    rescue_dir = Path(isolated_user_dirs["XDG_CACHE_HOME"]) / "writer" / "rescue"
+    [rescued] = list(rescue_dir.glob("writer-rescue-*.txt"))
+    assert rescued.read_text(encoding="utf-8") == f"one two three {words} last"
+    assert stat.S_IMODE(rescued.stat().st_mode) == 0o600
+    said = "".join(said.split())  # however the terminal wrapped it
+    assert "writer:yourlatesttextcouldnotbesaved" in said and str(rescued) in said
+    assert _stored_texts() == ["one two three"]  # what landed before the disk filled
+
+
+def _stored_texts() -> list[str]:
+    with DraftStore.open() as store:
+        return [store.get_draft(d.id).text for d in store.list_drafts()]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 
 from writer.engine.types import MAX_SEED  # torch-free
 
@@ -22,6 +23,31 @@ def seed_type(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}; got {text}")
     return value
+
+
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """argparse type for a whole number from `low` to `high`: anything else is a usage error
+    (exit 2) naming the range, before any model loads."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}; got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}; got {value}"
+            )
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in its own messages
+    return parse
+
+
+# The largest token counts a flag may ask for; a model's own context is checked on loading.
+MAX_TOKENS_FLAG = 65_536
 
 
 # What --device (and `device` in config.toml) may say; whether it exists is checked on loading.

@@ -28,6 +28,8 @@ def run_app(args: argparse.Namespace) -> int:
     if args.file == "":
         raise UsageError("the file name is empty; give a .txt or .md file to edit")
     file = Path(args.file).expanduser() if args.file else None
+    if file is not None:
+        _check_links(file)
     if file is not None and file.is_dir():
         raise WriterError(f"{file} is a folder; give a .txt or .md file to edit")
     if file is not None and os.path.lexists(file) and os.path.exists(file):
@@ -77,3 +79,30 @@ def run_app(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _check_links(file: Path) -> None:
+    """Refuse, before the app starts, a link that leads back to itself and a link to nothing:
+    saving through a dangling link would create a file wherever it points (even /nonexistent)."""
+    import errno
+
+    if not os.path.islink(file):
+        try:
+            os.stat(file)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a folder on the way is a loop
+                raise WriterError(f"{file}: a link on its path is a loop; fix it") from None
+        return
+    try:
+        os.stat(file)
+    except FileNotFoundError:
+        raise WriterError(
+            f"{file} is a symbolic link to {os.readlink(file)}, which does not exist; "
+            "create that file first, or give the real file's name"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise WriterError(
+                f"{file} is a symbolic link loop (it leads back to itself); fix or remove the link"
+            ) from None
+        raise WriterError(f"cannot open {file}: {exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ for how the transcript is framed and where a turn ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -95,12 +96,41 @@ def _utf8(text: str, where: str) -> str:
     return text
 
 
+# A line the author types or pipes; longer is not a chat line (`< /dev/zero` is one endless
+# line: without a limit the process grew to 22.8 GB).
+MAX_LINE_CHARS = 64 * 1024
+
+
+def check_stdin() -> None:
+    """Refuse, before the model loads, standard input that cannot hold chat lines: closed, or a
+    device other than a terminal or /dev/null (`< /dev/zero` would never end a line)."""
+    import os
+    import stat
+
+    if sys.stdin is None:
+        raise WriterError("standard input is closed; type at a terminal or pipe lines in")
+    try:
+        st = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # not a real file descriptor (tests, an embedding): nothing to check
+    if not stat.S_ISCHR(st.st_mode) or sys.stdin.isatty():
+        return
+    with contextlib.suppress(OSError):
+        if st.st_rdev == os.stat(os.devnull).st_rdev:
+            return  # empty input: the chat ends at once
+    raise WriterError(
+        "standard input is a device, not text (such as /dev/zero); type at a terminal, or "
+        "pipe a file of lines in"
+    )
+
+
 def _stdin_lines() -> Iterator[str]:
-    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input."""
+    """Standard input's lines, numbered in errors; one-line errors for non-UTF-8 input and for
+    a line over MAX_LINE_CHARS."""
     number = 0
     while True:
         try:
-            raw = sys.stdin.readline()
+            raw = sys.stdin.readline(MAX_LINE_CHARS + 1)
         except UnicodeDecodeError:
             raise WriterError(
                 f"line {number + 1} of standard input is not UTF-8 text; save it as UTF-8"
@@ -108,6 +138,11 @@ def _stdin_lines() -> Iterator[str]:
         if raw == "":
             return
         number += 1
+        if len(raw) > MAX_LINE_CHARS:
+            raise WriterError(
+                f"line {number} of standard input is over {MAX_LINE_CHARS:,} characters; "
+                "a chat line must be shorter"
+            )
         yield _utf8(raw, f"line {number} of standard input")
 
 
@@ -167,6 +202,7 @@ def _session(args: argparse.Namespace) -> Session:
 
 def run(args: argparse.Namespace) -> int:
     params = _params(args)
+    check_stdin()
     if args.model is not None and not args.model.strip():
         raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
     session = _session(args)
@@ -177,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config()
         spec = args.engine if args.engine is not None else config.engine
         model = args.model if args.model is not None else config.model
-        engine = open_engine(spec, model, device=args.device, server_model=args.model)
+        engine = open_engine(
+            spec, model, device=args.device or config.device, server_model=args.model
+        )
         if session.chat_id is not None:
             note = f"chat {session.chat_id} with {session.name}"
             if session.turns:
@@ -246,11 +284,11 @@ def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
 
-        prompt_session: Any = PromptSession()
+        prompt_session: Any = PromptSession(key_bindings=_pasted_escapes())
 
         def ask(label: str) -> str | None:
             try:
-                return _utf8(prompt_session.prompt(label), "your line")
+                return _printable(_utf8(prompt_session.prompt(label), "your line"))
             except EOFError:
                 return None
 
@@ -262,6 +300,32 @@ def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
         return next(lines, None)
 
     return read
+
+
+def _printable(text: str) -> str:
+    """`text` without control characters (a pasted escape sequence, a stray bell)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else "" for ch in text)
+
+
+def _pasted_escapes() -> Any:
+    """prompt_toolkit key bindings for an escape sequence typed or pasted as text: its input
+    parser reads `ESC [ 3 1 m` as a mouse event, whose handler then fails ("Unhandled exception
+    in event loop"). Mouse reports are ignored (the chat has no mouse support); anything else
+    is inserted as the printable text it holds ("[31m")."""
+    import re
+
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
+    bindings = KeyBindings()
+    mouse_report = re.compile(r"^\x1b\[(<?\d+;\d+;\d+[mM]|M...)$", re.S)
+
+    @bindings.add(Keys.Vt100MouseEvent)
+    def _(event: Any) -> None:
+        if not mouse_report.match(event.data):
+            event.current_buffer.insert_text(_printable(event.data))
+
+    return bindings
 
 
 def _lines(ask: Callable[[str], str | None], label: str) -> Iterator[str]:

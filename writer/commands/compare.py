@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from writer.commands import MAX_TOKENS_FLAG, device_type, int_range, seed_type
 from writer.errors import UsageError, WriterError
 
 HELP = "judge two models or presets blind on your own text (A/B, win rate with a 95% interval)"
@@ -32,16 +33,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model for a side given as a preset (default: config)")
     p.add_argument("--preset", help="the preset for a side given as a model (default: config)")
     p.add_argument(
-        "--items", type=int, default=DEFAULT_ITEMS, help=f"passages (default {DEFAULT_ITEMS})"
+        "--items",
+        type=int_range(1, 10_000),
+        default=DEFAULT_ITEMS,
+        help=f"passages (default {DEFAULT_ITEMS})",
     )
     p.add_argument(
         "--window",
-        type=int,
+        type=int_range(1, MAX_TOKENS_FLAG),
         help=f"passage tokens (default {DEFAULT_WINDOW}, less if the model's context is short)",
     )
     p.add_argument(
         "--length",
-        type=int,
+        type=int_range(1, MAX_TOKENS_FLAG),
         default=DEFAULT_LENGTH,
         help=f"continuation tokens (default {DEFAULT_LENGTH})",
     )
@@ -51,12 +55,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="take passages only from the last FRACTION of the text (what finetune held out)",
     )
-    p.add_argument("--seed", type=int, help="seed of a new session (default: random)")
+    p.add_argument("--seed", type=seed_type, help="seed of a new session (default: random)")
     p.add_argument("--new", action="store_true", help="start a new session, do not resume")
     p.add_argument(
         "--summary", action="store_true", help="print the summary of A against B and exit"
     )
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
     return p
 
 
@@ -86,6 +92,22 @@ def _check_model(name: str) -> None:
     from writer.engine.models import resolve_model
 
     resolve_model(name)
+
+
+def _check_terminal() -> None:
+    """The judging screen needs a terminal on both ends: without one it would draw into a pipe
+    and wait for keys that never come."""
+    import sys
+
+    try:
+        ok = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    except (ValueError, OSError):
+        ok = False
+    if not ok:
+        raise UsageError(
+            "writer compare shows its judging screen at a terminal; run it in one (standard "
+            "input and output), or use --summary to print the results so far"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         c = plan.prepared.comparison
         if plan.prepared.resumed:
             print(f"writer: resuming comparison {c.id} ({len(c.judged)} of {c.items} judged)")
+        _check_terminal()  # after the checks of the text and models, which need none
         summary = CompareApp(plan, log).run()
         if summary is None:
             summary = log.summary(a.spec, b.spec)

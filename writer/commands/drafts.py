@@ -176,13 +176,12 @@ def _export(store, args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(content)
         return 0
-    from writer.store.export import check_target, write_export
+    from writer.commands.output import open_output
 
-    # -o names the destination explicitly, so a symlink there is followed (as `cp` would),
-    # after the same checks on the file it points to.
-    target = check_target(args.output, store_path=store.path, follow_links=True)
-    write_export(target, content, overwrite=args.force)
-    print(f"exported draft {args.id} to {target.path}", file=sys.stderr)
+    out = open_output(args.output, force=args.force, store_path=store.path)
+    out.write(content)
+    out.commit()
+    print(f"exported draft {args.id} to {out.path}", file=sys.stderr)
     return 0
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
-from writer.commands import device_type
+from writer.commands import MAX_TOKENS_FLAG, device_type, int_range, seed_type
+from writer.engine.types import MAX_CANDIDATES
 from writer.errors import UsageError, WriterError
 
 HELP = "measure models on .txt/.md files: perplexity, or continuation metrics (--continuations)"
@@ -65,31 +67,33 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--samples",
-        type=int,
+        type=int_range(1, 10_000),
         default=DEFAULT_SAMPLES,
         help=f"prompt/continuation pairs (default {DEFAULT_SAMPLES})",
     )
     c.add_argument(
         "--window",
-        type=int,
+        type=int_range(1, MAX_TOKENS_FLAG),
         default=DEFAULT_WINDOW,
         help=f"prompt tokens per pair (default {DEFAULT_WINDOW})",
     )
     c.add_argument(
         "--length",
-        type=int,
+        type=int_range(1, MAX_TOKENS_FLAG),
         default=DEFAULT_LENGTH,
         help=f"true continuation tokens per pair, and tokens generated (default {DEFAULT_LENGTH})",
     )
     c.add_argument(
         "-n",
-        type=int,
+        type=int_range(1, MAX_CANDIDATES),
         default=DEFAULT_CANDIDATES,
         dest="candidates",
         metavar="N",
         help=f"candidates per prompt (default {DEFAULT_CANDIDATES})",
     )
-    c.add_argument("--seed", type=int, default=0, help="seed of the first candidate (default 0)")
+    c.add_argument(
+        "--seed", type=seed_type, default=0, help="seed of the first candidate (default 0)"
+    )
     c.add_argument("--json", action="store_true", help='print {"rows": [...]} as JSON')
     return p
 
@@ -139,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{exc} (see `writer eval --help`)") from None
         ids = _token_stream(tokenizer, corpus.texts, args.holdout)
         result = perplexity(model, ids, block, stride)
+        if not math.isfinite(result.perplexity):
+            raise WriterError(
+                f"model {name!r} gives a perplexity of {result.perplexity} on this text (its "
+                "probabilities overflow); it is not usable: use or fine-tune another model"
+            )
         if len(models) > 1:
             print(f"model: {name}")
         print(f"perplexity: {result.perplexity:.4f}")
@@ -187,9 +196,12 @@ def _run_continuations(args: argparse.Namespace, models: list[str], texts: list[
         for number, name in enumerate(models, 1):
             progress.update(task, description=f"loading {name}")
             engine = load_engine(name, device=args.device)
-            check_pair_sizes(
-                args.window, args.length, args.samples, args.candidates, engine.context_size
-            )
+            try:
+                check_pair_sizes(
+                    args.window, args.length, args.samples, args.candidates, engine.context_size
+                )
+            except WriterError as exc:  # flags too large for this model: a usage error
+                raise UsageError(f"{exc} (see `writer eval --help`)") from None
             ids = _token_stream(engine.tokenizer, texts, args.holdout)
             pairs = make_pairs(engine.tokenizer, ids, args.window, args.length, args.samples)
             samples = len(pairs)

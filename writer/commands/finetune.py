@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from writer.commands import device_type, seed_type
+from writer.commands import MAX_TOKENS_FLAG, device_type, int_range, seed_type
 from writer.errors import UsageError, WriterError
 
 HELP = "fine-tune a model on your own .txt/.md files (LoRA or full)"
@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--block-size",
-        type=int,
+        type=int_range(8, MAX_TOKENS_FLAG),
         help="tokens per training sequence (default 256, smaller for short texts)",
     )
     p.add_argument("--batch-size", type=int, help="sequences per optimizer step (default 8)")

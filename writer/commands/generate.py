@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
-import os
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 from writer.commands import device_type, seed_type
@@ -69,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"(0 to {MAX_LOGPROBS}) most likely alternatives at each",
     )
     p.add_argument("--output", "-o", metavar="F", help="write results to F instead of stdout")
+    p.add_argument("-f", "--force", action="store_true", help="let -o replace an existing file")
     _add_remote_arguments(p)
 
 
@@ -163,34 +161,14 @@ def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
         raise UsageError(f"{exc} (see `writer generate --help`)") from None
 
 
-def _check_output_path(path: str) -> None:
-    """Refuse to write results over the drafts database or its journal files."""
-    from writer.paths import database_path
-
-    db = database_path()
-    owned = {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")}
-    target = Path(path).expanduser()
-    try:
-        resolved = target.resolve()
-        if any(resolved == p.resolve() for p in owned):
-            raise UsageError(f"-o {path} is writer's drafts database; write to another file")
-    except OSError:
-        pass
-
-
-def _open_output(path: str | None, append: bool = False) -> IO[str]:
-    if path is None:
+def _open_output(args: argparse.Namespace) -> Any:
+    """stdout, or -o's file under the shared output rules (writer.commands.output)."""
+    if args.output is None:
         return sys.stdout
-    _check_output_path(path)
-    mode = os.O_APPEND if append else os.O_TRUNC
-    try:
-        # O_NONBLOCK: a FIFO that nobody reads gives an error at once instead of a hang.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode | os.O_NONBLOCK, 0o666)
-    except OSError as exc:
-        reason = "a pipe that nobody reads" if exc.errno == errno.ENXIO else exc.strerror or exc
-        raise WriterError(f"cannot write output file {path}: {reason}") from None
-    os.set_blocking(fd, True)
-    return open(fd, "w", encoding="utf-8")  # noqa: SIM115 - closed in run()
+    from writer.commands.output import open_output
+
+    inputs = (args.prompt_file, args.prompts, args.memory, args.lorebook)
+    return open_output(args.output, force=args.force, inputs=inputs, append=args.resume)
 
 
 def _write_error(path: str | None, exc: OSError) -> WriterError:
@@ -220,16 +198,16 @@ def run(args: argparse.Namespace) -> int:
         from writer.commands.batch import finished_indexes
 
         done = finished_indexes(args.output, [r.prompt for r in requests])
+    out = _open_output(args)  # checked before the model loads
     engine = open_engine(
         spec,
         model_name,
-        device=args.device,
+        device=args.device or config.device,  # config `device`, as the app honours it
         precision=args.precision,
         server_model=args.model,
     )
     if remote:
         model_name = engine.name
-    out = _open_output(args.output, append=args.resume)
     try:
         if args.prompts:
             _run_many(
@@ -242,16 +220,15 @@ def run(args: argparse.Namespace) -> int:
             result = _run_one(engine, req, params, model_name, live, context, logprobs=logprobs)
             _write(result, out, as_json, preset, streamed=stream_live)
         out.flush()
+        if out is not sys.stdout:
+            out.commit()
     except BrokenPipeError:
         raise
     except OSError as exc:  # a full disk, /dev/full, an I/O error: one line, not a traceback
         raise _write_error(args.output, exc) from None
     finally:
-        if out is not sys.stdout:
-            try:
-                out.close()
-            except OSError:
-                pass  # already reported (a failed flush), or nothing more to say
+        if out is not sys.stdout and not out.committed:
+            out.keep_partial()
     return 0
 
 

@@ -63,6 +63,8 @@ def _check_text(text: str, what: str) -> str:
 
 def _read_stdin() -> str:
     """Standard input as UTF-8 (strictly: a terminal's or a pipe's bytes, whatever the locale)."""
+    if sys.stdin is None:  # started with standard input closed (`<&-`)
+        raise WriterError("standard input is closed; pipe the prompt in, or give it as PROMPT")
     stream = getattr(sys.stdin, "buffer", None)
     try:
         data = stream.read(MAX_TEXT_BYTES + 1) if stream is not None else sys.stdin.read()

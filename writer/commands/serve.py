@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be 0 to 65535; got {args.port}")
     if args.api_key is not None and not args.api_key.strip():
         raise UsageError("--api-key is empty; give a long random key")
+    if args.api_key is not None and not (args.api_key.isascii() and args.api_key.isprintable()):
+        # HTTP headers carry bytes that clients encode differently beyond ASCII.
+        raise UsageError("--api-key must be printable ASCII (letters, digits, punctuation)")
     if not _is_loopback(args.host) and not args.api_key:
         raise UsageError(
             f"--host {args.host} makes the server reachable from other machines; "
@@ -60,16 +63,24 @@ def run(args: argparse.Namespace) -> int:
     from writer.engine import load_engine
     from writer.serve.app import Server
 
-    model = args.model or load_config().model
+    config = load_config()
+    model = args.model or config.model
     sock = _bind(args.host, args.port)  # before the model loads: a taken port fails fast
     try:
-        engine = load_engine(model, device=args.device, precision=args.precision)
+        engine = load_engine(model, device=args.device or config.device, precision=args.precision)
     except BaseException:
         sock.close()
         raise
     server = Server(engine, model, api_key=args.api_key)
+    from writer.serve.limits import uvicorn_limits
+
     config = uvicorn.Config(
-        server, host=args.host, port=args.port, log_level="warning", access_log=False
+        server,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_limits(),
     )
     userver = uvicorn.Server(config)
     _announce(userver, model, args)
@@ -99,6 +110,15 @@ def _announce(userver, model: str, args: argparse.Namespace) -> None:
     original = userver.startup
 
     async def startup(sockets=None):
+        import asyncio
+        import logging
+
+        from writer.serve.limits import RepeatedErrorLog
+
+        # A flood of one error (accept() failing while descriptors run out) is one log line
+        # per minute with a count, not a traceback per attempt.
+        log = RepeatedErrorLog(logging.getLogger("writer.serve"))
+        asyncio.get_running_loop().set_exception_handler(log)
         await original(sockets=sockets)
         for server in userver.servers:
             for sock in server.sockets:

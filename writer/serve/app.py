@@ -2,8 +2,9 @@
 llama.cpp serve (/v1/completions with n, streaming, logprobs and seed; /v1/models; /tokenize and
 /detokenize as vLLM has them), on Starlette.
 
-The engine runs one request at a time on a worker thread; requests wait their turn in arrival
-order (asyncio.Lock wakes waiters first in, first out). A client that disconnects cancels its
+The engine runs one request at a time on a worker thread; requests wait their turn round-robin
+across clients (writer.serve.fair), so one client's queue cannot starve another's. Parsing and
+tokenizing run on worker threads, never on the event loop. A client that disconnects cancels its
 generation: its cancel event is set, which the engine checks every token. Parameters are
 validated by SamplingParams, as the CLI's are; errors are OpenAI-style JSON.
 """
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -33,76 +35,19 @@ from writer.engine.types import (
     TokenDelta,
 )
 from writer.errors import WriterError
-from writer.presets import FIELDS, ParamError, SamplingParams
-
-# OpenAI's request fields writer maps onto SamplingParams, and those it accepts and ignores.
-_OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
-_IGNORED = {"user", "best_of", "presence_penalty", "frequency_penalty", "suffix", "repeat_penalty"}
-_IGNORED |= {"repeat_last_n", "dry_penalty_last_n", "content", "add_special_tokens"}
-# A request body's limit: a 1024-token prompt is ~10 KB of ids or text.
-MAX_BODY = 4 * 2**20
-_CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
-_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
-
-
-def error(status: int, message: str, kind: str = "invalid_request_error", param: Any = None):
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return JSONResponse(body, status_code=status)
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.param = param
-        self.status = status
-
-
-def parse_params(body: dict[str, Any]) -> SamplingParams:
-    """SamplingParams from a request, with OpenAI's names and defaults (temperature 1, top_p 1,
-    top_k off, 16 tokens) where the request leaves a field out."""
-    values: dict[str, Any] = {
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "top_k": 0,
-        "repetition_penalty": 1.0,
-        "max_new_tokens": 16,
-    }
-    for key, value in body.items():
-        if key in _CONTROL or key in _IGNORED or value is None:
-            continue
-        name = _OPENAI_NAMES.get(key, key)
-        if name not in FIELDS or name == "stop":
-            raise BadRequest(f"unknown parameter {key!r}", key)
-        values[name] = value
-    if isinstance(values.get("top_k"), int) and values["top_k"] < 0:
-        values["top_k"] = 0  # -1 is "off" in vLLM and llama.cpp
-    if isinstance(values.get("bias"), dict):
-        values["bias"] = tuple(values["bias"].items())
-    stop = body.get("stop")
-    if stop:
-        values["stop"] = tuple(stop) if isinstance(stop, list) else stop
-        if values["stop"] in ("none", "sentence", "paragraph"):  # a text, as OpenAI means it
-            values["stop"] = (values["stop"],)
-    rule = body.get("stop_rule")  # writer's own rules, from writer's remote engine
-    if rule is not None:
-        if stop or rule not in ("none", "sentence", "paragraph"):
-            raise BadRequest("stop_rule must be none, sentence or paragraph, without stop")
-        values["stop"] = rule
-    try:
-        return SamplingParams(**values)
-    except ParamError as exc:
-        raise BadRequest(str(exc).replace("max_new_tokens", "max_tokens")) from None
-    except TypeError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def _check_int(body: dict[str, Any], key: str, default: Any, low: int, high: int) -> Any:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"{key} must be a whole number from {low} to {high}; got {value!r}", key)
-    return value
+from writer.serve.fair import FairGate
+from writer.serve.limits import BODY_TIMEOUT_S
+from writer.serve.protocol import (
+    MAX_BODY,
+    MAX_TOKENIZE_CHARS,
+    BadRequest,
+    check_int,
+    client_key,
+    error,
+    parse_body,
+    parse_params,
+    public_model_name,
+)
 
 
 class Server:
@@ -110,10 +55,11 @@ class Server:
 
     def __init__(self, engine: Any, model_name: str, api_key: str | None = None) -> None:
         self.engine = engine
-        self.model_name = model_name
+        self.model_name = public_model_name(model_name)
+        self.aliases = {None, self.model_name, model_name}  # requests may name it either way
         self.api_key = api_key
         self.texts: dict[int, str] = {}  # each token id's own text, decoded once
-        self.gate = asyncio.Lock()  # FIFO: one generation at a time, in arrival order
+        self.gate = FairGate()  # one generation at a time, clients in rotation
         # For /health: requests waiting or running, and generations cut short by a client.
         self.waiting = 0
         self.finished = 0
@@ -162,18 +108,21 @@ class Server:
 
     async def _json(self, request: Request) -> dict[str, Any]:
         raw = b""
-        async for part in request.stream():  # read at most MAX_BODY bytes, whatever it claims
-            raw += part
-            if len(raw) > MAX_BODY:
-                raise BadRequest(f"the request is over {MAX_BODY // 2**20} MB", None, 413)
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise BadRequest("the request body is not valid JSON") from None
+            async with asyncio.timeout(BODY_TIMEOUT_S):  # a body trickled in is cut off
+                async for part in request.stream():  # at most MAX_BODY bytes, whatever it claims
+                    raw += part
+                    if len(raw) > MAX_BODY:
+                        raise BadRequest(f"the request is over {MAX_BODY // 2**20} MB", None, 413)
+        except TimeoutError:
+            raise BadRequest(
+                f"the request body took over {BODY_TIMEOUT_S:g} s", None, 408
+            ) from None
+        body = await run_in_threadpool(parse_body, raw)
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         model = body.get("model")
-        if model not in (None, self.model_name):
+        if not isinstance(model, (str, type(None))) or model not in self.aliases:
             raise BadRequest(
                 f"the model {model!r} does not exist; this server serves {self.model_name!r}",
                 "model",
@@ -187,12 +136,25 @@ class Server:
             text = body.get("prompt", body.get("content"))
             if not isinstance(text, str):
                 raise BadRequest('"prompt" must be a text', "prompt")
+            if len(text) > MAX_TOKENIZE_CHARS:
+                raise BadRequest(
+                    f'"prompt" is over {MAX_TOKENIZE_CHARS:,} characters', "prompt", 413
+                )
         except BadRequest as exc:
             return error(exc.status, str(exc), param=exc.param)
-        ids = self.engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = await run_in_threadpool(self._token_ids, text)
         return JSONResponse(
             {"tokens": list(ids), "count": len(ids), "max_model_len": self.engine.context_size}
         )
+
+    def _token_ids(self, text: str) -> list[int]:
+        """On a worker thread; with a tokenizer that lets other threads run meanwhile (a
+        transformers fast tokenizer does by itself), so the event loop keeps answering."""
+        tokenizer = self.engine.tokenizer
+        encode_long = getattr(tokenizer, "encode_long", None)
+        if encode_long is not None:
+            return encode_long(text)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def detokenize(self, request: Request) -> Response:
         try:
@@ -240,13 +202,14 @@ class Server:
                 raise BadRequest("echo is not supported", "echo")
             prompt, ids = self._prompt(body)
             params = parse_params(body)
-            n = _check_int(body, "n", 1, 1, MAX_CANDIDATES)
-            seed = _check_int(body, "seed", None, 0, MAX_SEED)
-            top = _check_int(body, "logprobs", None, 0, MAX_LOGPROBS)
+            n = check_int(body, "n", 1, 1, MAX_CANDIDATES)
+            seed = check_int(body, "seed", None, 0, MAX_SEED)
+            top = check_int(body, "logprobs", None, 0, MAX_LOGPROBS)
         except BadRequest as exc:
             return error(exc.status, str(exc), param=exc.param)
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         job = _Generation(self, prompt, ids, params, n, seed, top, as_ids)
+        job.client = client_key(request)
         if body.get("stream"):
             return StreamingResponse(job.sse(), media_type="text/event-stream")
         return await job.whole(request)
@@ -263,6 +226,7 @@ class _Generation:
         self.cancel = threading.Event()
         self.offsets: dict[int, int] = {}  # characters streamed so far, per candidate
         self.id = f"cmpl-{uuid.uuid4().hex}"
+        self.client = ""  # whose turn this takes (client_key)
         self.created = int(time.time())
 
     async def events(self) -> AsyncIterator[Any]:
@@ -290,7 +254,7 @@ class _Generation:
         server = self.server
         server.waiting += 1
         try:
-            async with server.gate:
+            async with server.gate.turn(self.client):
                 thread = threading.Thread(target=run, daemon=True)
                 thread.start()
                 complete = False

@@ -16,7 +16,9 @@ core to each collaborator above (composition: no shared `self`). opening.open_co
 recovers or salvages the database and returns the core with what it found.
 Other modules: models (dataclasses, StoreWriteError), db (SQLite, migrations, recovery),
 revisions (pure coalescing/retention rules), revstore (packed revision texts), salvage, locks
-(two instances), textio (import/export), export (writing files), acceptance (usage stats).
+(two instances), textio (import/export), export (writing files), acceptance (usage stats),
+rebuild (the file deleted, truncated or replaced underneath: written again from the open
+connection; `store.check_file()`), rescue (rescue files for text a failed save could not store).
 """
 
 from writer.store.draftstore import DraftStore, normalize_external

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from writer.config import Config
 from writer.errors import WriterError
-from writer.store import db, revisions, revstore
+from writer.store import db, rebuild, revisions, revstore
 from writer.store.models import AUTO, Revision
 from writer.store.rows import (
     DRAFT_COLUMNS,
@@ -48,6 +48,7 @@ class StoreCore:
         *,
         config: Config | None = None,
         clock: Callable[[], float] = time.time,
+        watch_file: bool = True,
     ) -> None:
         self.conn = conn
         self.path = path
@@ -58,6 +59,11 @@ class StoreCore:
         # revision text, so an autosave does not rebuild texts it has just written.
         self._bases: revstore.BaseCache = {}
         self._latest_text: dict[int, tuple[int, str]] = {}
+        # The file as it was after the last commit, to notice it deleted, truncated or
+        # replaced underneath (rebuild.py); None where nothing is watched (read-only).
+        self._file = rebuild.FileState.of(path) if watch_file else None
+        #: Lines for the user about the file being written again (take_file_notices).
+        self.file_notices: list[str] = []
 
     def now(self) -> float:
         return self._clock()
@@ -71,6 +77,7 @@ class StoreCore:
         (SQLite's online backup)."""
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
+            db.create_private(path)  # 0600 like every drafts database, whatever the umask
             target = sqlite3.connect(path)
             try:
                 self.conn.backup(target)
@@ -99,8 +106,10 @@ class StoreCore:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (db.write_transaction): all of it, or StoreWriteError."""
+        """One write transaction (db.write_transaction): all of it, or StoreWriteError. First,
+        a file changed underneath is written again from this connection (check_file)."""
         with self.lock:
+            self.check_file()
             try:
                 with db.write_transaction(self.conn, self.path) as conn:
                     yield conn
@@ -109,6 +118,27 @@ class StoreCore:
                 self._bases.clear()
                 self._latest_text.clear()
                 raise
+            if self._file is not None:
+                self._file = rebuild.FileState.of(self.path) or self._file
+
+    def check_file(self) -> str | None:
+        """If the database file was deleted, truncated or replaced since the last commit,
+        write it again from this connection (rebuild.rebuild) and return the line that says
+        so (also kept in `file_notices`); else None. Two stat calls when nothing changed.
+        StoreWriteError when it cannot be written again."""
+        with self.lock:
+            if self._file is None:
+                return None
+            what = rebuild.change(self.path, self._file)
+            if what is None:
+                return None
+            done = rebuild.rebuild(self.conn, self.path, what, self.now())
+            self.conn = done.conn
+            self._bases.clear()
+            self._latest_text.clear()
+            self._file = rebuild.FileState.of(self.path)
+            self.file_notices.append(done.message)
+            return done.message
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

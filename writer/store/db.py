@@ -170,6 +170,9 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
 _VACUUM_AFTER = 7
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# The page cache of an open store, in KiB (SQLite's default is 2,000).
+CACHE_KIB = 64 * 1024
+
 # SQLite result codes that mean "this file is not a usable database" (not "busy" or "full").
 _CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
@@ -213,6 +216,10 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise sqlite3.OperationalError(f"cannot switch {path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Room for every page of a drafts database up to CACHE_KIB (memory is only taken as
+        # pages are read): the quick_check below reads them all, so a file truncated under the
+        # open store can be written again whole from this connection (rebuild.py).
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # Reads every page's structure; a drafts database is small, so this is milliseconds,
         # and it turns "corrupt somewhere" into a clean recovery at open instead of a failure
         # in the middle of an autosave.
@@ -305,7 +312,7 @@ def move_aside(path: Path, stamp: str) -> Path:
     return target
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """Create a missing database file as 0600 whatever the umask (SQLite gives its -wal and
     -shm the database file's mode); an existing file or link is left as it is."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -335,7 +342,7 @@ def open_database(
 
     try:
         ensure_private_dir(path.parent)
-        _create_private(path)
+        create_private(path)
     except OSError as exc:
         raise StoreWriteError(
             f"cannot create the data folder {path.parent}: {exc.strerror or exc}; "
@@ -346,12 +353,15 @@ def open_database(
     def recover(reason: object) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
         try:
-            return move_aside(path, stamp)
+            moved = move_aside(path, stamp)
         except OSError as move_exc:
             raise StoreWriteError(
                 f"the drafts database {path} is unreadable ({reason}) and cannot be moved "
                 f"aside: {move_exc.strerror or move_exc}; move it away yourself"
             ) from None
+        with contextlib.suppress(OSError):  # SQLite's own open reports what went wrong
+            create_private(path)  # the fresh store (and its -wal, -shm) is 0600 too
+        return moved
 
     if _not_a_database(path):
         recovered = recover("not an SQLite database")

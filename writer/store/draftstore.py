@@ -118,6 +118,25 @@ class DraftStore:
         reads the deleted file, so everything in it can be put back."""
         self.core.copy_to(path)
 
+    def check_file(self) -> str | None:
+        """Whether the database file is still the one this store writes: if it was deleted,
+        truncated, or another file was moved onto its path, the database is written again from
+        this store's connection (the file found there is moved aside, never deleted) and the
+        line saying so is returned. Every write checks this first (two stat calls): the line
+        of a rebuild a write made comes from `take_file_notices` instead. StoreWriteError if
+        the database cannot be written again."""
+        with self.core.lock:
+            message = self.core.check_file()
+            if message is not None:
+                self.core.file_notices.remove(message)  # told here, not again
+            return message
+
+    def take_file_notices(self) -> list[str]:
+        """The lines about the file being written again since the last call (each once)."""
+        with self.core.lock:
+            notices, self.core.file_notices = self.core.file_notices, []
+        return notices
+
     def __enter__(self) -> DraftStore:
         return self
 

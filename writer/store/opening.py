@@ -92,7 +92,8 @@ def _open_read_only(
         # Damaged and cannot be moved aside: salvage into memory, so reading still works.
         conn, damaged = db.memory_copy(b""), True
         db.migrate(conn, path)
-    opened = Opened(StoreCore(conn, path, config=config, clock=clock), read_only=str(why))
+    core = StoreCore(conn, path, config=config, clock=clock, watch_file=False)
+    opened = Opened(core, read_only=str(why))
     if damaged:
         report = salvage.SalvageReport()
         with contextlib.suppress(Exception), opened.core.write() as writable:

@@ -169,30 +169,73 @@ class LeafRow:
     overflow: tuple[int, ...] = ()  # the overflow pages its payload was read from
 
 
+def _plausible_btree_page(image: bytes, offset: int, size: int) -> bool:
+    """Whether the `size` bytes at `offset` read as a b-tree page of that size: a known page
+    type, and a cell count and cell pointers that fit inside the page."""
+    head = 100 if offset == 0 else 0
+    page = image[offset : offset + size]
+    if len(page) < head + 12 or page[head] not in (2, 5, 10, 13):
+        return False
+    header = 8 if page[head] in (10, 13) else 12
+    cells = struct.unpack(">H", page[head + 3 : head + 5])[0]
+    start = head + header + 2 * cells
+    if start > size:
+        return False
+    pointers = struct.unpack(f">{cells}H", page[head + header : start])
+    return all(start <= ptr < size for ptr in pointers)
+
+
+def _btree_pages(image: bytes, size: int) -> int:
+    """How many pages read as b-tree pages when the file is cut into pages of `size`."""
+    return sum(
+        _plausible_btree_page(image, off, size) for off in range(0, len(image) - size + 1, size)
+    )
+
+
 def _guess_page_size(image: bytes) -> int:
+    """The page size under which the most pages read as b-tree pages. Counting only a page's
+    first byte is not enough: every 4096-byte page also starts a 1024-byte one, so a smaller
+    size wins as soon as compressed or damaged bytes hold a page type by chance."""
     best, best_count = 4096, -1
-    for size in _PAGE_SIZES:
-        count = sum(1 for off in range(0, len(image) - size + 1, size) if image[off] == 13)
+    for size in _PAGE_SIZES:  # 4096 first: it wins a tie
+        count = _btree_pages(image, size)
         if count > best_count:
             best, best_count = size, count
     return best
 
 
+def _trusted_page_size(image: bytes) -> int:
+    """The header's page size when the pages agree with it, else the guess from the pages (a
+    damaged first page can hold a header whose size field is noise)."""
+    stated, guessed = page_size_of(image), _guess_page_size(image)
+    if stated and stated != guessed and _btree_pages(image, stated) < _btree_pages(image, guessed):
+        return guessed
+    return stated or guessed
+
+
 def freelist_pages(image: bytes, page_size: int) -> set[int]:
-    """Pages on the freelist (deleted data that must not come back), as far as it is readable."""
-    if not page_size_of(image):
+    """Pages on the freelist (deleted data that must not come back). Empty when the header or
+    the list itself does not hold together (a page of the list overwritten, a count that does
+    not match the header's): a damaged list must not hide pages that hold drafts."""
+    if page_size_of(image) != page_size:
         return set()
-    trunk = struct.unpack(">I", image[32:36])[0]
+    trunk, total = struct.unpack(">II", image[32:40])
     free: set[int] = set()
     pages = len(image) // page_size
-    while 0 < trunk <= pages and trunk not in free:
+    capacity = (page_size - 8) // 4
+    while trunk:
+        if not 0 < trunk <= pages or trunk in free:
+            return set()
         free.add(trunk)
         base = (trunk - 1) * page_size
         trunk, count = struct.unpack(">II", image[base : base + 8])
-        count = min(count, (page_size - 8) // 4)
+        if count > capacity:
+            return set()
         leaves = struct.unpack(f">{count}I", image[base + 8 : base + 8 + 4 * count])
-        free.update(p for p in leaves if 0 < p <= pages)
-    return free
+        if not all(0 < p <= pages for p in leaves):
+            return set()
+        free.update(leaves)
+    return free if len(free) == total else set()
 
 
 def leaf_rows(image: bytes) -> Iterator[LeafRow]:
@@ -259,8 +302,8 @@ def _cell(
 
 
 def _geometry(image: bytes) -> tuple[int, int, int]:
-    page_size = page_size_of(image) or _guess_page_size(image)
-    usable = page_size - (image[20] if page_size_of(image) else 0)
+    page_size = _trusted_page_size(image)
+    usable = page_size - (image[20] if page_size_of(image) == page_size else 0)
     return page_size, usable, (len(image) + page_size - 1) // page_size
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from writer.engine.models import check_model_name, load_model_and_tokenizer
 from writer.engine.types import MAX_SEED
-from writer.errors import WriterError
+from writer.errors import UsageError, WriterError
 from writer.training import checkpoint as ckpt
 from writer.training.corpus import encode_documents, read_corpus, split_holdout
 from writer.training.evaluate import model_context, perplexity
@@ -118,6 +118,19 @@ class FinetuneInterrupted(Exception):
         return (
             f"interrupted at step {self.step}/{self.total_steps}; checkpoint in {self.checkpoint}"
         )
+
+
+def _diverged(name: str, step: int, total: int, lr: float, value: float) -> WriterError:
+    """The run stopped because the loss stopped being a number: nothing new is saved, and the
+    last checkpoint (if any) is kept as it was."""
+    kept = ""
+    if ckpt.exists(name):
+        done, _total = ckpt.peek_step(name)
+        kept = f"; the checkpoint at step {done} is kept"
+    return WriterError(
+        f"training diverged at step {step + 1}/{total}: the loss became {value} with lr {lr:g}; "
+        f"nothing was saved{kept}; fine-tune again with a lower --lr"
+    )
 
 
 def _check_positive(value: Any, flag: str, kind: type = int) -> None:
@@ -286,7 +299,7 @@ def finetune(
         raise FinetuneInterrupted(name)
     context = model_context(model)
     if opts.block_size is not None and opts.block_size > context:
-        raise WriterError(
+        raise UsageError(  # a flag's value, as argparse's range check: exit 2
             f"--block-size {opts.block_size} is larger than the model's context ({context})"
         )
     params = sum(p.numel() for p in model.parameters())
@@ -400,6 +413,8 @@ def finetune(
             batch = torch.stack([train_tensor[s : s + opts.block_size] for s in starts.tolist()])
             batch = batch.to(device)
             loss = model(input_ids=batch, labels=batch).loss / accumulation
+            if not math.isfinite(loss.item()):
+                raise _diverged(name, step, total_steps, opts.lr, loss.item())
             loss.backward()
             step_loss += loss.item()
             if stop():
@@ -427,6 +442,8 @@ def finetune(
 
     status("measuring held-out perplexity of the fine-tuned model")
     after = perplexity(model, holdout_ids, eval_block, eval_stride).perplexity
+    if not math.isfinite(after):
+        raise _diverged(name, step, total_steps, opts.lr, after)
     manifest = {
         "name": name,
         "base": _base_location(source),

@@ -76,8 +76,9 @@ def default_recall_tokens(window: int) -> int:
 class LoreEntry:
     """A lorebook (world info) entry: `text` goes in when one of `keys` appears near the end.
 
-    Plain keys match whole words, ignoring case; with `regex` each key is a Python regular
-    expression (also ignoring case unless it says `(?-i:...)`). `always` entries need no key.
+    Plain keys match whole words, ignoring case; with `regex` each key is an RE2 regular
+    expression (also ignoring case unless it says `(?-i:...)`), matched in linear time, so no
+    key can stall generation. `always` entries need no key.
     """
 
     keys: tuple[str, ...] = ()
@@ -103,11 +104,10 @@ class LoreEntry:
             raise WriterError("lorebook entry needs keys or always = true")
         patterns = []
         for key in self.keys:
-            source = key if self.regex else rf"(?<!\w){re.escape(key.strip())}(?!\w)"
-            try:
-                patterns.append(re.compile(source, re.IGNORECASE))
-            except re.error as exc:
-                raise WriterError(f"lorebook key {key!r} is not a valid regex ({exc})") from None
+            if self.regex:
+                patterns.append(_compile_regex_key(key))
+            else:  # an escaped word: no nested repeats, so Python's re stays linear here
+                patterns.append(re.compile(rf"(?<!\w){re.escape(key.strip())}(?!\w)", re.I))
         object.__setattr__(self, "_patterns", tuple(patterns))
 
     def trigger(self, text: str) -> str | None:
@@ -438,6 +438,27 @@ def _note_position(tokenizer: Any, kept: list[int], depth: int) -> int:
     return position
 
 
+def _compile_regex_key(key: str) -> Any:
+    """A regex key compiled with RE2: linear-time matching whatever the pattern, unlike Python's
+    backtracking re, where `(a+)+$` against 34 a's and a '!' runs for minutes. RE2 has no
+    backreferences or lookarounds; such a key is refused with the reason."""
+    import re2  # google-re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the reason goes into our one-line error, not onto stderr
+    try:
+        return re2.compile(key, options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise WriterError(
+            f"lorebook key {key!r} is not a valid regex ({reason}); regex keys use RE2 "
+            "syntax, without backreferences or lookarounds"
+        ) from None
+
+
 def parse_lorebook(data: Any, source: str = "lorebook") -> tuple[LoreEntry, ...]:
     """Entries from a parsed lorebook file: `{"entry": [{keys, text, always?, regex?,
     priority?}, ...]}`; errors name the entry by its 1-based number."""
@@ -475,4 +496,6 @@ def load_lorebook(path: Path) -> tuple[LoreEntry, ...]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise WriterError(f"lorebook {path} is not valid TOML ({exc}); fix it") from None
+    except RecursionError:
+        raise WriterError(f"lorebook {path} nests arrays too deeply to read; fix it") from None
     return parse_lorebook(data, f"lorebook {path}")

@@ -3,7 +3,7 @@
 `OpenDraft` is owned by the writing screen. It owns the `DraftSession` (session.py, plain
 Python: dirty state, autosave timing, store-then-file saves, failures and retries) and its two
 collaborators, `FileSync` (filesync.py: the external file) and `StoreGuard` (guard.py: signals,
-a deleted database), drives them from the screen's events and shows what they report.
+a database changed underneath), drives them from the screen's events and shows what they report.
 
 Autosave: a timer on the UI thread decides when (`DraftSession.autosave_due`) and takes a
 snapshot of the text; a thread worker writes it (the store's diff and write, then the file), so
@@ -48,9 +48,7 @@ class OpenDraft:
             from writer.store import DraftStore
 
             app = self.screen.app
-            store = DraftStore.open(app.store_path, config=app.config)
-            self.guard.remember_store_file(store)
-            return store
+            return DraftStore.open(app.store_path, config=app.config)
 
         self.session = DraftSession(open_store, autosave_interval=autosave_interval)
         self.files = FileSync(self)
@@ -98,7 +96,6 @@ class OpenDraft:
                 severity="error",
                 timeout=15,
             )
-        self.guard.remember_store_file()
         if self.store is not None and self.store.recovery_message:
             self.app.notify(
                 self.store.recovery_message, title="Drafts", severity="warning", timeout=20
@@ -424,7 +421,8 @@ class OpenDraft:
             with self.session.writing():
                 self.store.generations.mark_inserted(generation_id, index, text=text)
         except WriterError as exc:
-            self.session.store_failed(error_line(exc))
+            rescued = self.session.rescue_text(self.screen.editor.text)
+            self.session.store_failed(error_line(exc), rescued)
             self.show_notices()
             return
         if self.draft is not None:
@@ -473,8 +471,12 @@ class OpenDraft:
                 self.app.exit()
 
         if not saved:
+            copy = self.session.rescue_text(self.screen.editor.text, now=True)
             question = f"Your latest text is not saved ({self.session.save_error})."
             quit_label = "Quit and lose unsaved text"
+            if copy is not None:
+                question += f" A copy of it is safe in {copy}."
+                quit_label = "Quit (the copy keeps the text)"
         else:
             why = "it changed on disk" if self.session.conflict else self.session.file_error
             question = (

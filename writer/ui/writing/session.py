@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from writer.errors import WriterError, error_line
+from writer.store.rescue import RescueFile
 
 MAX_UNSAVED_S = 1.5  # save at the latest this long after the first unsaved change
 RETRY_S = 5.0  # after a failed save (of the store or the file), try again this often
@@ -73,6 +74,7 @@ class SnapshotWritten:
     snapshot: Snapshot
     skipped: bool = False  # a newer save came first: nothing was written
     store_error: str = ""
+    rescued: Path | None = None  # where the text went when the store could not take it
     file: FileOutcome = ""
     file_error: str = ""
 
@@ -110,6 +112,11 @@ class DraftSession:
         self.lock = threading.RLock()  # one writer of the text at a time (UI thread or worker)
         self.edits = 0  # edits so far; a snapshot is known by this count
         self.saved_through = 0  # the edit count whose text the store has
+        # Where the text goes when the store cannot take it (writer.store.rescue), rewritten
+        # on failed saves at most every RESCUE_EVERY_S; `_told_rescue` is the one last shown.
+        self.rescue = RescueFile(clock=clock)
+        self._rescue_owner: tuple[Any, Path | None] = (None, None)  # (draft ID, file) rescued
+        self._told_rescue: Path | None = None
 
     # -- what the screen shows ------------------------------------------------------------------
     def tell(self, message: str, severity: Severity = "information", **kw: Any) -> None:
@@ -203,7 +210,7 @@ class DraftSession:
                     if cursor is not None and scroll is not None:
                         self._position, self._position_at = (tuple(cursor), scroll), self._clock()
             except (WriterError, OSError) as exc:
-                self.store_failed(error_line(exc))
+                self.store_failed(error_line(exc), self.rescue_text(text))
                 return False
             self.saved_through = max(self.saved_through, edits)
             self.dirty = False
@@ -215,7 +222,32 @@ class DraftSession:
     def _saved_again(self) -> None:
         if self.save_error:
             self.save_error = ""
-            self.tell("Saved again: your text is safe.", title="Saved")
+            copy = self.rescue.path
+            extra = f" (the rescue copy {copy} is no longer needed)" if copy else ""
+            self.tell(f"Saved again: your text is safe{extra}.", title="Saved")
+        self.rescue.forget()
+        self._told_rescue = None
+
+    # -- when the store cannot take the text ----------------------------------------------------
+    def rescue_text(self, text: str, *, now: bool = False) -> Path | None:
+        """Write `text` to the draft's rescue file if one is due (at most every
+        RESCUE_EVERY_S; `now`: at once, as before exiting); the rescue file's path, or None
+        when none could be written."""
+        with self.lock:
+            owner = (getattr(self.draft, "id", None), self.file)
+            if owner != self._rescue_owner:  # another draft: never over the last one's copy
+                self.rescue.forget()
+                self._rescue_owner = owner
+            if now or self.rescue.due():
+                return self.rescue.write(text, self._rescue_title(), self.file)
+            return self.rescue.path
+
+    def _rescue_title(self) -> str:
+        if self.draft is not None:
+            return str(self.draft.display_title)
+        if self.file is not None:
+            return self.file.stem
+        return self.new_draft_title or "untitled"
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -255,7 +287,8 @@ class DraftSession:
             try:
                 snap.store.save_text(snap.draft_id, snap.text, snap.cursor, snap.scroll)
             except Exception as exc:  # reported like any failed save; the text is still here
-                return SnapshotWritten(snap, store_error=error_line(exc))
+                rescued = self.rescue_text(snap.text)
+                return SnapshotWritten(snap, store_error=error_line(exc), rescued=rescued)
             self.saved_through = snap.edits
             if snap.external is None or self.conflict:
                 return SnapshotWritten(snap)
@@ -276,7 +309,7 @@ class DraftSession:
             return  # a newer save has the text (or another draft is open since)
         if result.store_error:
             if self.saved_through < snap.edits:  # no later save has the text either
-                self.store_failed(result.store_error)
+                self.store_failed(result.store_error, result.rescued)
             return
         if self.edits == snap.edits:
             self.dirty = False
@@ -333,17 +366,15 @@ class DraftSession:
                 )
         self.store.acquire_lock(self.draft.id)
 
-    def store_failed(self, reason: str) -> None:
+    def store_failed(self, reason: str, rescued: Path | None = None) -> None:
+        """A save the store could not take: retry later, and say so (once, and again when the
+        text's rescue copy is first written somewhere)."""
         first = not self.save_error
         self.save_error = reason
         self.retry_at = self._clock() + RETRY_S
-        if first:
-            self.tell(
-                f"Could not save: {reason}. Your text stays here; retrying every {RETRY_S:g} s.",
-                "error",
-                title="Not saved",
-                timeout=15,
-            )
+        if first or (rescued is not None and rescued != self._told_rescue):
+            self._told_rescue = rescued
+            self.tell(failure_message(reason, rescued), "error", title="Not saved", timeout=15)
 
     def write_file(self, text: str) -> bool:
         """Write the external file unless it changed on disk; False when it was not written."""
@@ -400,3 +431,19 @@ class DraftSession:
         """No external file from now on (another draft, or a copy, is open)."""
         self.external, self.file = None, None
         self.conflict, self.file_error = False, ""
+
+
+def failure_message(reason: str, rescued: Path | None) -> str:
+    """What a failed save tells the author: where the text is safe, and what to do."""
+    full = "disk is full" in reason or "disk full" in reason
+    if full and rescued is not None:
+        return f"disk full: your text is safe in {rescued}; free space and it will save"
+    if full:
+        return (
+            f"disk full: your text is only here (no rescue copy could be written: {reason}); "
+            "free space and it will save"
+        )
+    where = f"a copy is safe in {rescued}" if rescued else "no rescue copy could be written"
+    return (
+        f"Could not save: {reason}. Your text stays here ({where}); retrying every {RETRY_S:g} s."
+    )
