@@ -1,0 +1,235 @@
+"""Continuous batching: many requests on one Engine, their rows decoded together.
+
+A `BatchScheduler` owns the engine on one thread. Requests are submitted from any thread
+(`submit` checks them at once and returns an iterator of their events); between two decode
+steps, finished requests leave and waiting ones join (up to `max_running` in flight), as in
+vLLM's scheduler and llama.cpp server's slots. One round of the scheduler:
+ 1. each request in flight runs until it needs the model: its sampling (processors, bans,
+    stops, its own seeded generators, logprobs) is the same `DecodeLoop` code a request alone
+    runs (writer.engine.decode), so its candidates for a seed are the same;
+ 2. a request that is new computes one piece of its prompt (`piece` tokens) and waits for the
+    next round, so a long prompt does not hold the others' decode for its whole length;
+ 3. the steps of all requests then run as one (writer.engine.gpt2.batched: the weights read
+    once for every row of every request). With one request in flight, its step runs exactly
+    as `Engine.stream` runs it.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from writer.engine.decode import Step, is_cancelled
+from writer.engine.generate import release_free_memory
+from writer.engine.types import CancelSignal, GenerationEvent
+
+_END = object()
+
+
+class RequestEvents:
+    """The events of one submitted request, in order; iterate from any thread. `close`
+    cancels the request within a token, as its own cancel signal does."""
+
+    def __init__(self, cancel: CancelSignal) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cancel = cancel
+        self.abandoned = False
+        self.generator: Any = None  # the request's DecodeLoop generator (the scheduler's)
+        self.reply: Any = None  # what to send into it next (a step's logits)
+
+    def cancelled(self) -> bool:
+        return self.abandoned or is_cancelled(self._cancel)
+
+    def __iter__(self) -> Iterator[GenerationEvent]:
+        return self
+
+    def __next__(self) -> GenerationEvent:
+        item = self._queue.get()
+        if item is _END:
+            self._queue.put(_END)  # iterating again ends again
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._queue.put(_END)
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Cancel the request (it ends within a token; its last event is GenerationDone)."""
+        self.abandoned = True
+
+
+class BatchScheduler:
+    """Runs the requests submitted to it on `engine`, all in flight decoded together.
+
+    `max_running`: requests in flight at once (the rest wait in arrival order); `piece`: prompt
+    tokens computed per request per round. The scheduler thread starts with the first request
+    and holds the engine's lock while it works, so a direct `Engine.stream` call waits its turn.
+    """
+
+    def __init__(self, engine: Any, *, max_running: int = 16, piece: int = 128) -> None:
+        if max_running < 1 or piece < 1:
+            raise ValueError("max_running and piece must be 1 or more")
+        self.engine = engine
+        self.max_running = max_running
+        self.piece = piece
+        self._waiting: collections.deque[RequestEvents] = collections.deque()
+        self._running: list[RequestEvents] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Throughput: (time, tokens) per round over the last WINDOW seconds.
+        self._rounds: collections.deque[tuple[float, int]] = collections.deque()
+        self.tokens = 0  # tokens decoded so far, every row of every request
+        self.requests = 0  # requests finished (or failed, or cancelled)
+        self.widest = 0  # the most requests one decode step has served
+
+    WINDOW = 10.0
+
+    # -- submitting -------------------------------------------------------------------------
+
+    def submit(self, prompt: str, params: Any, n: int = 3, **options: Any) -> RequestEvents:
+        """Queue a request (arguments as `Engine.stream`'s, plus `min_tokens`); returns its
+        events. Bad arguments raise here, in the caller's thread."""
+        cancel = options.pop("cancel", None)
+        events = RequestEvents(cancel)
+        events.generator = self.engine.steps(
+            prompt, params, n, cancel=events.cancelled, piece=self.piece, **options
+        )
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the scheduler is closed")
+            self._waiting.append(events)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="writer-batch-scheduler", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+        return events
+
+    def stats(self) -> dict[str, float | int]:
+        """Requests running and waiting, tokens decoded in all, requests ended, the most
+        requests one step served, tokens/s over the last 10 s."""
+        now = time.perf_counter()
+        with self._wake:
+            rounds = [(t, k) for t, k in self._rounds if now - t <= self.WINDOW]
+            running, waiting = len(self._running), len(self._waiting)
+        rate = 0.0
+        if rounds:
+            span = max(now - rounds[0][0], 1e-3)
+            rate = sum(k for _, k in rounds) / span
+        return {
+            "running": running,
+            "waiting": waiting,
+            "tokens": self.tokens,
+            "requests": self.requests,
+            "widest_step": self.widest,
+            "tokens_per_s": round(rate, 1),
+        }
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def close(self) -> None:
+        """Stop after the requests in flight; waiting ones end with an error."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- the scheduler thread ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        engine = self.engine
+        while True:
+            with self._wake:
+                while not self._waiting and not self._running and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    for events in self._waiting:
+                        events._queue.put(RuntimeError("the scheduler was closed"))
+                    self._waiting.clear()
+                    if not self._running:
+                        return
+                while self._waiting and len(self._running) < self.max_running:
+                    events = self._waiting.popleft()
+                    if events.abandoned:  # left before it began: nothing to run
+                        events._queue.put(_END)
+                        continue
+                    self._running.append(events)
+            with engine._lock:
+                self._round()
+                if not self._running:
+                    end = getattr(engine.backend, "end_request", None)
+                    if end is not None:
+                        end()
+            if not self._running:
+                release_free_memory()
+
+    def _round(self) -> None:
+        steps: list[tuple[RequestEvents, Step]] = []
+        for events in list(self._running):
+            try:
+                item = self._advance(events)
+            except BaseException as exc:  # reported to its caller; the others go on
+                self._leave(events, exc)
+                continue
+            if item is _END:
+                self._leave(events, _END)
+            elif isinstance(item, Step):
+                steps.append((events, item))
+        if not steps:
+            return
+        from writer.engine.gpt2.batched import step_many
+
+        try:
+            results = step_many([(step.session, step.tokens) for _, step in steps])
+        except BaseException as exc:
+            for events, _ in steps:
+                self._leave(events, exc)
+            return
+        self.widest = max(self.widest, len(steps))
+        rows = 0
+        for (events, step), logits in zip(steps, results, strict=True):
+            events.reply = logits
+            rows += step.tokens.shape[0]
+        self.tokens += rows
+        now = time.perf_counter()
+        with self._wake:
+            self._rounds.append((now, rows))
+            while self._rounds and now - self._rounds[0][0] > self.WINDOW:
+                self._rounds.popleft()
+
+    @staticmethod
+    def _advance(events: RequestEvents) -> Any:
+        """Run a request until it needs a model step (a Step), computed a prompt piece (None)
+        or ended (_END); its events go to its queue on the way."""
+        generator = events.generator
+        while True:
+            reply, events.reply = events.reply, None
+            try:
+                item = generator.send(reply)
+            except StopIteration:
+                return _END
+            if item is None or isinstance(item, Step):
+                return item
+            events._queue.put(item)
+
+    def _leave(self, events: RequestEvents, end: Any) -> None:
+        if end is not _END:
+            events._queue.put(end)
+        events._queue.put(_END)
+        events.generator = None
+        with self._wake:
+            self._running.remove(events)
+        self.requests += 1
