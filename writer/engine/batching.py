@@ -25,7 +25,7 @@ from typing import Any
 
 from writer.engine.decode import Step, is_cancelled
 from writer.engine.generate import release_free_memory
-from writer.engine.types import CancelSignal, GenerationEvent
+from writer.engine.types import CancelSignal, GenerationDone, GenerationEvent
 
 _END = object()
 
@@ -233,3 +233,30 @@ class BatchScheduler:
         with self._wake:
             self._running.remove(events)
         self.requests += 1
+
+
+class BatchedEngine:
+    """An Engine whose `stream` and `generate` go through a BatchScheduler: callers on many
+    threads (a batch job's workers, a server's requests) share decode steps. Everything else
+    (name, precision, tokenizer, next_tokens, ...) is the wrapped engine's."""
+
+    def __init__(self, engine: Any, **options: Any) -> None:
+        self.engine = engine
+        self.scheduler = BatchScheduler(engine, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def stream(self, prompt: str, params: Any, n: int = 3, **options: Any) -> RequestEvents:
+        """As `Engine.stream` (and `min_tokens`), run alongside the other requests in flight."""
+        return self.scheduler.submit(prompt, params, n, **options)
+
+    def generate(self, prompt: str, params: Any, n: int = 3, **options: Any) -> list[Any]:
+        done = None
+        for event in self.stream(prompt, params, n, **options):
+            done = event
+        assert isinstance(done, GenerationDone)
+        return done.candidates
+
+    def close(self) -> None:
+        self.scheduler.close()
