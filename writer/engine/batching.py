@@ -20,26 +20,43 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from writer.engine.decode import Step, is_cancelled
 from writer.engine.generate import release_free_memory
 from writer.engine.types import CancelSignal, GenerationDone, GenerationEvent
+from writer.errors import WriterError
 
 _END = object()
 
 
+class QueueFull(WriterError):
+    """The scheduler's waiting line is full (`max_waiting`); try again later."""
+
+
 class RequestEvents:
     """The events of one submitted request, in order; iterate from any thread. `close`
-    cancels the request within a token, as its own cancel signal does."""
+    cancels the request within a token, as its own cancel signal does.
 
-    def __init__(self, cancel: CancelSignal) -> None:
+    With a `sink`, events are handed to it instead (on the scheduler's thread: it must be
+    quick, e.g. `loop.call_soon_threadsafe`): each event, an exception if the request failed,
+    then None at the end."""
+
+    def __init__(self, cancel: CancelSignal, sink: Callable[[Any], None] | None = None) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._sink = sink
         self._cancel = cancel
         self.abandoned = False
         self.generator: Any = None  # the request's DecodeLoop generator (the scheduler's)
         self.reply: Any = None  # what to send into it next (a step's logits)
+
+    def put(self, item: Any) -> None:
+        """Hand on an event, an exception or the end (_END)."""
+        if self._sink is None:
+            self._queue.put(item)
+        else:
+            self._sink(None if item is _END else item)
 
     def cancelled(self) -> bool:
         return self.abandoned or is_cancelled(self._cancel)
@@ -66,14 +83,23 @@ class BatchScheduler:
     """Runs the requests submitted to it on `engine`, all in flight decoded together.
 
     `max_running`: requests in flight at once (the rest wait in arrival order); `piece`: prompt
-    tokens computed per request per round. The scheduler thread starts with the first request
+    tokens computed per request per round; `max_waiting`: how many may wait (None: any), past
+    which `submit` raises QueueFull. The scheduler thread starts with the first request
     and holds the engine's lock while it works, so a direct `Engine.stream` call waits its turn.
     """
 
-    def __init__(self, engine: Any, *, max_running: int = 16, piece: int = 128) -> None:
-        if max_running < 1 or piece < 1:
-            raise ValueError("max_running and piece must be 1 or more")
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        max_running: int = 16,
+        piece: int = 128,
+        max_waiting: int | None = None,
+    ) -> None:
+        if max_running < 1 or piece < 1 or (max_waiting is not None and max_waiting < 0):
+            raise ValueError("max_running and piece must be 1 or more, max_waiting 0 or more")
         self.engine = engine
+        self.max_waiting = max_waiting
         self.max_running = max_running
         self.piece = piece
         self._waiting: collections.deque[RequestEvents] = collections.deque()
@@ -91,17 +117,31 @@ class BatchScheduler:
 
     # -- submitting -------------------------------------------------------------------------
 
-    def submit(self, prompt: str, params: Any, n: int = 3, **options: Any) -> RequestEvents:
+    def submit(
+        self,
+        prompt: str,
+        params: Any,
+        n: int = 3,
+        *,
+        sink: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> RequestEvents:
         """Queue a request (arguments as `Engine.stream`'s, plus `min_tokens`); returns its
-        events. Bad arguments raise here, in the caller's thread."""
+        events (or hands them to `sink`: RequestEvents). Bad arguments raise here, in the
+        caller's thread; a full waiting line raises QueueFull."""
         cancel = options.pop("cancel", None)
-        events = RequestEvents(cancel)
+        events = RequestEvents(cancel, sink)
         events.generator = self.engine.steps(
             prompt, params, n, cancel=events.cancelled, piece=self.piece, **options
         )
         with self._wake:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
+            free = self.max_running - len(self._running)
+            if self.max_waiting is not None and len(self._waiting) - free >= self.max_waiting:
+                raise QueueFull(
+                    f"{len(self._waiting)} requests are waiting already; try again shortly"
+                )
             self._waiting.append(events)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -157,14 +197,15 @@ class BatchScheduler:
                     self._wake.wait()
                 if self._closed:
                     for events in self._waiting:
-                        events._queue.put(RuntimeError("the scheduler was closed"))
+                        events.put(RuntimeError("the scheduler was closed"))
+                        events.put(_END)
                     self._waiting.clear()
                     if not self._running:
                         return
                 while self._waiting and len(self._running) < self.max_running:
                     events = self._waiting.popleft()
                     if events.abandoned:  # left before it began: nothing to run
-                        events._queue.put(_END)
+                        events.put(_END)
                         continue
                     self._running.append(events)
             with engine._lock:
@@ -223,12 +264,12 @@ class BatchScheduler:
                 return _END
             if item is None or isinstance(item, Step):
                 return item
-            events._queue.put(item)
+            events.put(item)
 
     def _leave(self, events: RequestEvents, end: Any) -> None:
         if end is not _END:
-            events._queue.put(end)
-        events._queue.put(_END)
+            events.put(end)
+        events.put(_END)
         events.generator = None
         with self._wake:
             self._running.remove(events)

@@ -2,9 +2,10 @@
 llama.cpp serve (/v1/completions with n, streaming, logprobs and seed; /v1/models; /tokenize and
 /detokenize as vLLM has them), on Starlette.
 
-The engine runs one request at a time on a worker thread; requests wait their turn in arrival
-order (asyncio.Lock wakes waiters first in, first out). A client that disconnects cancels its
-generation: its cancel event is set, which the engine checks every token. Parameters are
+Completions in flight share the engine's decode steps (writer.serve.scheduler: a bounded
+queue over writer.engine.batching); past the queue's bound a request gets 503 and Retry-After.
+A client that disconnects cancels its generation: its cancel event is set, which the engine
+checks every token. Parameters are
 validated by SamplingParams, as the CLI's are; errors are OpenAI-style JSON.
 """
 
@@ -34,6 +35,14 @@ from writer.engine.types import (
 )
 from writer.errors import WriterError
 from writer.presets import FIELDS, ParamError, SamplingParams
+from writer.serve.scheduler import (
+    DEFAULT_MAX_RUNNING,
+    DEFAULT_MAX_WAITING,
+    REQUEST_FIELDS,
+    QueueFull,
+    RequestQueue,
+    min_tokens_of,
+)
 
 # OpenAI's request fields writer maps onto SamplingParams, and those it accepts and ignores.
 _OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
@@ -42,7 +51,7 @@ _IGNORED |= {"repeat_last_n", "dry_penalty_last_n", "content", "add_special_toke
 # A request body's limit: a 1024-token prompt is ~10 KB of ids or text.
 MAX_BODY = 4 * 2**20
 _CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
-_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
+_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"} | REQUEST_FIELDS
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", param: Any = None):
@@ -108,12 +117,20 @@ def _check_int(body: dict[str, Any], key: str, default: Any, low: int, high: int
 class Server:
     """The ASGI app around one loaded engine."""
 
-    def __init__(self, engine: Any, model_name: str, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        model_name: str,
+        api_key: str | None = None,
+        *,
+        max_running: int = DEFAULT_MAX_RUNNING,
+        max_waiting: int = DEFAULT_MAX_WAITING,
+    ) -> None:
         self.engine = engine
+        self.queue = RequestQueue(engine, max_running=max_running, max_waiting=max_waiting)
         self.model_name = model_name
         self.api_key = api_key
         self.texts: dict[int, str] = {}  # each token id's own text, decoded once
-        self.gate = asyncio.Lock()  # FIFO: one generation at a time, in arrival order
         # For /health: requests waiting or running, and generations cut short by a client.
         self.waiting = 0
         self.finished = 0
@@ -147,6 +164,7 @@ class Server:
                 "requests": self.waiting,
                 "finished": self.finished,
                 "cancelled": self.cancelled,
+                "queue": self.queue.stats(),
             }
         )
 
@@ -243,10 +261,22 @@ class Server:
             n = _check_int(body, "n", 1, 1, MAX_CANDIDATES)
             seed = _check_int(body, "seed", None, 0, MAX_SEED)
             top = _check_int(body, "logprobs", None, 0, MAX_LOGPROBS)
+            try:
+                least = min_tokens_of(body, params.max_new_tokens)
+            except ValueError as exc:
+                raise BadRequest(str(exc), str(exc).split()[0]) from None
         except BadRequest as exc:
             return error(exc.status, str(exc), param=exc.param)
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         job = _Generation(self, prompt, ids, params, n, seed, top, as_ids)
+        try:
+            job.submit(least)
+        except QueueFull as exc:
+            response = error(503, str(exc), "server_busy")
+            response.headers["Retry-After"] = str(self.queue.retry_after())
+            return response
+        except WriterError as exc:
+            return error(400, str(exc))
         if body.get("stream"):
             return StreamingResponse(job.sse(), media_type="text/event-stream")
         return await job.whole(request)
@@ -265,51 +295,35 @@ class _Generation:
         self.id = f"cmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
+    def submit(self, min_tokens: int) -> None:
+        """Queue the request (QueueFull, or WriterError for a bad one, raise here)."""
+        self.stream = self.server.queue.submit(
+            self.prompt,
+            self.params,
+            self.n,
+            seed=self.seed,
+            cancel=self.cancel,
+            prompt_ids=self.ids,
+            logprobs=self.top,
+            min_tokens=min_tokens,
+        )
+
     async def events(self) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue()
-        engine = self.server.engine
-
-        def run() -> None:
-            try:
-                for event in engine.stream(
-                    self.prompt,
-                    self.params,
-                    n=self.n,
-                    seed=self.seed,
-                    cancel=self.cancel,
-                    prompt_ids=self.ids,
-                    logprobs=self.top,
-                ):
-                    loop.call_soon_threadsafe(out.put_nowait, event)
-            except Exception as exc:  # reported to the client, never a dead server
-                loop.call_soon_threadsafe(out.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(out.put_nowait, None)
-
         server = self.server
         server.waiting += 1
+        complete = False
         try:
-            async with server.gate:
-                thread = threading.Thread(target=run, daemon=True)
-                thread.start()
-                complete = False
-                try:
-                    while (event := await out.get()) is not None:
-                        if isinstance(event, GenerationDone):
-                            complete = not event.cancelled
-                        yield event
-                finally:
-                    self.cancel.set()  # a client gone mid-stream stops its generation
-                    if complete:
-                        server.finished += 1
-                    else:
-                        server.cancelled += 1
-                    # Hold the turn until the engine stops (within a token of the cancel).
-                    await asyncio.to_thread(thread.join)
+            async for event in self.stream:
+                if isinstance(event, GenerationDone):
+                    complete = not event.cancelled
+                yield event
         finally:
+            self.cancel.set()  # a client gone mid-stream stops its generation
             server.waiting -= 1
-            self.cancel.set()
+            if complete:
+                server.finished += 1
+            else:
+                server.cancelled += 1
 
     def _label(self, token_id: int) -> str:
         """A token as OpenAI's `tokens` and `top_logprobs` name it: its text, or
