@@ -187,19 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = models.build_model(models.SPECS[args.size], args.models_dir, tokenizer_dir)
     from transformers import AutoTokenizer
 
-    prompts = make_prompts(
-        AutoTokenizer.from_pretrained(str(model_dir)), args.prompts, args.longest
-    )
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    prompts = make_prompts(tokenizer, args.prompts, args.longest)
     rows = [run_writer(model_dir, prompts, args)]
-    try:
-        import ctranslate2  # noqa: F401
-
+    if models.build_ct2(model_dir) is not None:  # converted once, before any clock starts
         rows.append(run_ct2(model_dir, args))
-    except ImportError:
-        print(
-            "bench: CTranslate2 not installed (pip install 'writer[bench]'): skipped",
-            file=sys.stderr,
-        )
+    else:
+        note = "bench: CTranslate2 not installed (pip install ctranslate2): skipped"
+        print(note, file=sys.stderr)
     report: dict[str, Any] = {
         "model": model_dir.name,
         "prompts": args.prompts,
