@@ -112,6 +112,8 @@ class BatchScheduler:
         self.tokens = 0  # tokens decoded so far, every row of every request
         self.requests = 0  # requests finished (or failed, or cancelled)
         self.widest = 0  # the most requests one decode step has served
+        self._members: tuple[int, ...] = ()  # the requests of the last batched step
+        self._steps = 0  # batched steps since they changed (for the thread governor)
 
     WINDOW = 10.0
 
@@ -231,10 +233,8 @@ class BatchScheduler:
                 steps.append((events, item))
         if not steps:
             return
-        from writer.engine.gpt2.batched import step_many
-
         try:
-            results = step_many([(step.session, step.tokens) for _, step in steps])
+            results = self._step(steps)
         except BaseException as exc:
             for events, _ in steps:
                 self._leave(events, exc)
@@ -250,6 +250,31 @@ class BatchScheduler:
             self._rounds.append((now, rows))
             while self._rounds and now - self._rounds[0][0] > self.WINDOW:
                 self._rounds.popleft()
+
+    def _step(self, steps: list[tuple[RequestEvents, Step]]) -> list[Any]:
+        """One model step for every request that needs one. Alone, a request's step is its
+        session's own (timed by its thread governor as `Engine.stream`'s are); batched, the
+        governor times the batched step the same way, counting its steps afresh whenever the
+        requests in it change (writer.engine.gpt2.backends.ThreadGovernor)."""
+        if len(steps) == 1:
+            _, step = steps[0]
+            return [step.session.step(step.tokens)]
+        from writer.engine.gpt2.batched import step_many
+
+        members = tuple(id(events) for events, _ in steps)
+        if members != self._members:
+            self._members, self._steps = members, 0
+        self._steps += 1
+        governor = getattr(self.engine.backend, "governor", None)
+        pairs = [(step.session, step.tokens) for _, step in steps]
+        if governor is None:
+            return step_many(pairs)
+        rows = sum(step.tokens.shape[0] for _, step in steps)
+        threads = governor.before_step(rows, self._steps)
+        began = time.perf_counter()
+        results = step_many(pairs)
+        governor.after_step(rows, threads, time.perf_counter() - began)
+        return results
 
     @staticmethod
     def _advance(events: RequestEvents) -> Any:

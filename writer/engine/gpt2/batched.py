@@ -25,6 +25,13 @@ from writer.engine.gpt2.backends import _FastSession
 from writer.engine.gpt2.kv import PrefixKV, SuffixKV
 from writer.engine.gpt2.runner import _UPCAST_ONCE, GPT2Runner
 
+# In a batched step, int8's bf16 prompt keys/values are widened to float32 once per request up
+# to this prompt length (alone: `_UPCAST_ONCE`), not per step and layer: one request's copies
+# are ~73 KB per prompt token for GPT-2 small (19 MB at 256), and a step over 8 requests would
+# otherwise widen 8 prompts at every layer. The widened numbers are the same (bf16 -> float32
+# is exact), so the candidates are too.
+UPCAST_ONCE_BATCHED = 256
+
 
 class _Group:
     """One request's rows within a batched step: its per-step state, set up as
@@ -54,7 +61,7 @@ class _Group:
             self.positions = p + lengths
         self.keys_t, self.values = prefix.keys_t, prefix.values
         self.upcast = p > 0 and self.values[0].dtype != runner.dtype
-        if self.upcast and p <= _UPCAST_ONCE:
+        if self.upcast and p <= max(_UPCAST_ONCE, UPCAST_ONCE_BATCHED):
             self.keys_t, self.values = suffix.prompt_as(prefix, runner.dtype)
             self.upcast = False
         elif self.upcast:
