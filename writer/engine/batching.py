@@ -211,7 +211,11 @@ class BatchScheduler:
                         continue
                     self._running.append(events)
             with engine._lock:
-                self._round()
+                try:
+                    self._round()
+                except BaseException as exc:  # a fault outside any one request: end them all
+                    for events in list(self._running):
+                        self._leave(events, exc)
                 if not self._running:
                     end = getattr(engine.backend, "end_request", None)
                     if end is not None:
