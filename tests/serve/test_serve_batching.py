@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import _isolated_env
+from tests.conftest import _isolated_env, run_writer
 from tests.servers import ServeProcess, build_long_model
 
 
@@ -145,3 +145,12 @@ def test_health_reports_the_queue(busy_server):
     with httpx.Client(trust_env=False, timeout=30) as http:
         r = http.post(busy_server.url + "/v1/completions", json={"prompt": "x", "model": None})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--max-running", "0"), ("--max-running", "999"), ("--max-waiting", "-1")]
+)
+def test_queue_limits_out_of_range_are_one_usage_line(isolated_user_dirs, flag, value):
+    r = run_writer("serve", "--model", "nowhere", flag, value, env=isolated_user_dirs)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and flag in r.stderr
