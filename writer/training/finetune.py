@@ -284,8 +284,10 @@ def finetune(
         )
     import torch
 
+    from writer.engine.loading import default_threads
     from writer.training.loss import LanguageModelLoss, bf16_autocast
 
+    torch.set_num_threads(default_threads())  # the engine's policy: WRITER_THREADS, else every core
     model, tokenizer, source = load_model_and_tokenizer(opts.base, device=opts.device)
     if stop():
         raise FinetuneInterrupted(name)
