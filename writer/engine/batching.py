@@ -55,8 +55,11 @@ class RequestEvents:
         """Hand on an event, an exception or the end (_END)."""
         if self._sink is None:
             self._queue.put(item)
-        else:
+            return
+        try:
             self._sink(None if item is _END else item)
+        except RuntimeError:  # its receiver is gone (an event loop closed): stop the request
+            self.abandoned = True
 
     def cancelled(self) -> bool:
         return self.abandoned or is_cancelled(self._cancel)
