@@ -107,7 +107,6 @@ class Step:
     tokens: torch.Tensor
 
 
-Pending = Step | None  # None: a prompt piece was computed, the request goes on next round
 Yielded = GenerationEvent | Step | None
 
 

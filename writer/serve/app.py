@@ -5,8 +5,8 @@ llama.cpp serve (/v1/completions with n, streaming, logprobs and seed; /v1/model
 Completions in flight share the engine's decode steps (writer.serve.scheduler: a bounded
 queue over writer.engine.batching); past the queue's bound a request gets 503 and Retry-After.
 A client that disconnects cancels its generation: its cancel event is set, which the engine
-checks every token. Parameters are
-validated by SamplingParams, as the CLI's are; errors are OpenAI-style JSON.
+checks every token. Parameters are validated by SamplingParams, as the CLI's are; errors are
+OpenAI-style JSON.
 """
 
 from __future__ import annotations
