@@ -82,9 +82,10 @@ def _add_remote_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="with --prompts: keep N requests in flight (a server batches them; default 1)",
+        help="with --prompts: keep N requests in flight, decoded together (default 8 with a "
+        "local model, 1 with --engine; a server batches them itself)",
     )
     p.add_argument(
         "--resume",
@@ -183,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
     as_json = args.json or bool(args.prompts)
     logprobs = _check_logprobs(args.logprobs, as_json)
 
+    from writer.commands.batch import default_concurrency
     from writer.config import load_config
     from writer.engine.opening import is_engine_url, open_engine
 
@@ -211,7 +213,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.prompts:
             _run_many(
-                engine, requests, params, model_name, out, context, done, args.concurrency, logprobs
+                engine,
+                requests,
+                params,
+                model_name,
+                out,
+                context,
+                done,
+                default_concurrency(args.concurrency, remote),
+                logprobs,
             )
         else:
             req = requests[0]
@@ -353,9 +363,9 @@ def _write(
 def _check_batch_flags(args: argparse.Namespace) -> None:
     from writer.commands.batch import MAX_CONCURRENCY
 
-    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+    if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}; got {args.concurrency}")
-    if args.concurrency > 1 and not args.prompts:
+    if (args.concurrency or 1) > 1 and not args.prompts:
         raise UsageError("--concurrency needs a batch: give --prompts F.jsonl")
     if args.resume and not (args.prompts and args.output):
         raise UsageError("--resume needs --prompts F.jsonl and -o OUT.jsonl (the file to go on)")
@@ -374,7 +384,7 @@ def _run_many(
 ) -> None:
     """A batch, `concurrency` requests in flight, each result written as it finishes with its
     prompt's index (writer.commands.batch)."""
-    from writer.commands.batch import run_batch, write_line
+    from writer.commands.batch import batching, run_batch, write_line
 
     def run_one(index: int, cancel: Any) -> dict[str, Any]:
         req = requests[index]
@@ -389,7 +399,8 @@ def _run_many(
         write_line(out, result)
         result["_tokens"] = tokens
 
-    meter = run_batch(run_one, todo, len(requests), write, concurrency)
+    with batching(engine, concurrency) as engine:
+        meter = run_batch(run_one, todo, len(requests), write, concurrency)
     out.flush()  # a write error is reported before the summary, never after it
     skipped = f", {len(done)} already done" if done else ""
     print(
