@@ -107,6 +107,8 @@ class BatchScheduler:
         self.max_running = max_running
         self.piece = piece
         self._waiting: collections.deque[RequestEvents] = collections.deque()
+        self._turns: dict[str, int] = {}  # client -> when its last request started
+        self._started = 0
         self._running: list[RequestEvents] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -198,13 +200,25 @@ class BatchScheduler:
     # -- the scheduler thread ---------------------------------------------------------------
 
     def _next_waiting(self) -> RequestEvents:
-        """The waiting request to start next: the first-come of the clients with the fewest
-        requests running. First-in-first-out let one client that queued 30 long requests make a
-        newcomer wait behind all of them; this way a newcomer starts at the next free place."""
+        """The waiting request to start next: round-robin across clients (the fewest running
+        first, then the client whose last start is oldest, then first come). First-in-first-out
+        let one client that queued 30 long requests make a newcomer wait behind all of them;
+        this way a newcomer starts at the next free place."""
         running = collections.Counter(e.client for e in self._running)
-        best = min(range(len(self._waiting)), key=lambda i: (running[self._waiting[i].client], i))
+        turns = self._turns
+
+        def rank(i: int) -> tuple[int, int, int]:
+            client = self._waiting[i].client
+            return running[client], turns.get(client, -1), i
+
+        best = min(range(len(self._waiting)), key=rank)
         events = self._waiting[best]
         del self._waiting[best]
+        self._started += 1
+        turns[events.client] = self._started
+        if len(turns) > 4096:  # forget the oldest clients; a forgotten one just counts as new
+            for client in sorted(turns, key=turns.__getitem__)[:2048]:
+                del turns[client]
         return events
 
     def _loop(self) -> None:
