@@ -59,6 +59,8 @@ class RecallIndex:
         self._conn = conn
         #: Why recall cannot use this database's index (no FTS5), or None.
         self.unavailable: str | None = fts5_missing()
+        self._cache: dict[int, dict[int, list[int]]] = {}  # draft -> paragraph key -> row ids
+        self._version: int | None = None  # PRAGMA data_version when the cache was read
 
     def _ready(self) -> bool:
         if self.unavailable is not None:
@@ -75,47 +77,89 @@ class RecallIndex:
         return True
 
     def update(self, draft_id: int, text: str) -> int:
-        """Bring the draft's pieces up to `text`; returns how many pieces were (re)indexed."""
+        """Bring the draft's pieces up to `text`; returns how many pieces were (re)indexed.
+
+        Inside the caller's transaction (under a savepoint, so a failure here undoes only the
+        index's rows) or in one of its own. What the draft has stored is remembered between
+        calls, so an update costs a split and hash of the text (cached per paragraph) and the
+        changed paragraphs' rows, not a read of the whole index; `invalidate` forgets it when
+        the caller's transaction rolls back, and a commit by another connection (PRAGMA
+        data_version) makes it read again."""
         if self.unavailable is not None:
             return 0
         own = self._transaction()
+        if not own:
+            self._conn.execute("SAVEPOINT recall_update")
         try:
             self._ready()
             current: dict[int, str] = {}
             for _start, paragraph, key in layout(text):
                 current.setdefault(key, paragraph)
-            stored: dict[int, list[int]] = {}
+            stored = self._stored(draft_id)
+            gone = [key for key in stored if key not in current]
+            rowids = [rowid for key in gone for rowid in stored[key]]
+            for at in range(0, len(rowids), 500):
+                chunk = rowids[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM {TABLE} WHERE rowid IN ({marks})", chunk)
+            added: dict[int, list[int]] = {}
+            insert = f"INSERT INTO {TABLE} (draft, key, at, text) VALUES (?, ?, ?, ?)"
+            for key, paragraph in current.items():
+                if key not in stored:
+                    added[key] = [
+                        int(
+                            self._conn.execute(
+                                insert, (_token(draft_id), key, piece.at, piece.text)
+                            ).lastrowid
+                            or 0
+                        )
+                        for piece in split_pieces(paragraph)
+                    ]
+            if own:
+                self._conn.execute("COMMIT")
+            else:
+                self._conn.execute("RELEASE recall_update")
+        except BaseException:
+            self._cache.pop(int(draft_id), None)
+            if own and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            elif not own:
+                self._conn.execute("ROLLBACK TO recall_update")
+                self._conn.execute("RELEASE recall_update")
+            raise
+        for key in gone:
+            del stored[key]
+        stored.update(added)
+        return sum(len(r) for r in added.values())
+
+    def invalidate(self, draft_id: int | None = None) -> None:
+        """Forget what a draft (or every draft) has stored: the transaction that held an
+        update rolled back."""
+        if draft_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(int(draft_id), None)
+
+    def _stored(self, draft_id: int) -> dict[int, list[int]]:
+        """The draft's stored pieces, paragraph key -> row ids (remembered; see `update`)."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        stored = self._cache.get(int(draft_id))
+        if stored is None:
+            stored = {}
             for rowid, key in self._conn.execute(
                 f"SELECT rowid, key FROM {TABLE} WHERE {TABLE} MATCH ?",
                 (f"draft : {_token(draft_id)}",),
             ):
                 stored.setdefault(key, []).append(rowid)
-            gone = [
-                rowid for key, rowids in stored.items() if key not in current for rowid in rowids
-            ]
-            for at in range(0, len(gone), 500):
-                chunk = gone[at : at + 500]
-                marks = ",".join("?" * len(chunk))
-                self._conn.execute(f"DELETE FROM {TABLE} WHERE rowid IN ({marks})", chunk)
-            rows = [
-                (_token(draft_id), piece.key, piece.at, piece.text)
-                for key, paragraph in current.items()
-                if key not in stored
-                for piece in split_pieces(paragraph)
-            ]
-            self._conn.executemany(
-                f"INSERT INTO {TABLE} (draft, key, at, text) VALUES (?, ?, ?, ?)", rows
-            )
-            if own:
-                self._conn.execute("COMMIT")
-        except BaseException:
-            if own and self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        return len(rows)
+            self._cache[int(draft_id)] = stored
+        return stored
 
     def forget(self, draft_id: int) -> None:
         """Drop a draft's pieces (when the draft is deleted)."""
+        self._cache.pop(int(draft_id), None)
         if self.unavailable is not None or not self._has_table():
             return
         own = self._transaction()
