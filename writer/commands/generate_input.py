@@ -80,17 +80,17 @@ def with_recall(
 
     from writer.engine.story.context import StoryContext, default_recall_tokens
     from writer.engine.story.prompts import IDEAS_FRAME, encode
-    from writer.engine.story.recall import Recaller
+    from writer.engine.story.recall import Recaller, surely_fits
 
     window = int(engine.context_size)
     if setting.mode == "auto" and context is None:
         tokenizer = engine.tokenizer
         frame = len(encode(tokenizer, IDEAS_FRAME)) if mode == "ideas" else 0
         room = window - min(max_new, window - 1) - frame
-        # A byte-level BPE token holds at least one byte, and prose averages about 4
-        # characters a token: only a prompt between those bounds needs counting.
-        size = len(prompt.encode("utf-8", "surrogatepass"))
-        if size <= room or (len(prompt) <= 8 * room and len(encode(tokenizer, prompt)) <= room):
+        # Prose averages about 4 characters a token: only a prompt between the bounds is counted.
+        if surely_fits(prompt, room) or (
+            len(prompt) <= 8 * room and len(encode(tokenizer, prompt)) <= room
+        ):
             return None
     tokens = setting.tokens if setting.tokens else default_recall_tokens(window)
     return replace(context or StoryContext(), recall_tokens=tokens, recaller=Recaller())

@@ -76,7 +76,7 @@ class DraftStore:
         self.context = StoryContexts(core)
         self.chats = ChatLog(core)
         self.judgments = JudgmentLog(core)
-        self.recall = RecallIndex(core.conn)
+        self.recall = RecallIndex(core.conn, core.lock)
         #: Where an unusable database was moved on open, or None.
         self.recovered = opened.recovered
         #: How many drafts were salvaged from it into this fresh store.
