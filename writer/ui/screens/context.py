@@ -377,6 +377,7 @@ class ContextViewer(ModalScreen["int | None"]):
         if b.recalled:
             listed = recalled_list(b.recalled)
             self.query_one(Vertical).mount(listed, after="#summary")
+            listed.highlighted = 0
             listed.focus()
         parts = self.query_one("#parts", VerticalScroll)
         widgets = []

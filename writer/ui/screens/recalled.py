@@ -105,6 +105,7 @@ class LoreSuggestions(ModalScreen[None]):
         )
         if fresh:
             self._status(f"{len(fresh)} names the story keeps mentioning, most mentioned first.")
+            options.highlighted = 0
             options.focus()
         else:
             self._status("No name is mentioned twice that the lorebook lacks.")
