@@ -148,3 +148,27 @@ def test_bad_recall_settings_are_one_line_errors(isolated_user_dirs, file, conte
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from tests.conftest import _isolated_env
+    from tests.servers import ServeProcess
+
+    proc = ServeProcess(tiny_model_dir, _isolated_env(tmp_path_factory.mktemp("recall-home")))
+    yield proc
+    proc.stop()
+
+
+def test_a_remote_engine_gets_the_same_assembled_prompt(server, tiny_model_dir, isolated_user_dirs):
+    args = ("--recall-tokens", "64")
+    local = generate(tiny_model_dir, isolated_user_dirs, *args)
+    remote = run_writer(
+        "generate", long_story(), "--engine", server.url, "-n", "1", "--seed", "5",
+        "--temperature", "0", "--max-new-tokens", "6", "--json", *args, env=isolated_user_dirs,
+    )  # fmt: skip
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    ours, theirs = json.loads(local.stdout), json.loads(remote.stdout)
+    assert [p["text"] for p in theirs["context"]["recalled"]] == [INTRO]
+    assert theirs["context"] == ours["context"]
+    assert theirs["candidates"] == ours["candidates"]

@@ -209,13 +209,14 @@ class Recaller:
         # worker threads of their own.
         self._lock = threading.Lock()
 
-    def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
-        """Passages of `story` starting before `before`, best first (tokens not counted)."""
+    def candidates(self, story: str, before: int, query: str | None = None) -> tuple[Passage, ...]:
+        """Passages of `story` starting before `before`, best first (tokens not counted),
+        found by the words at the end of `query` (default: of `story`)."""
         with self._lock:
-            return self._candidates(story, before)
+            return self._candidates(story, before, story if query is None else query)
 
-    def _candidates(self, story: str, before: int) -> tuple[Passage, ...]:
-        key = (query_terms(story, self.query_words), before)
+    def _candidates(self, story: str, before: int, query: str) -> tuple[Passage, ...]:
+        key = (query_terms(query, self.query_words), before)
         if key == self._key:
             return self._last
         try:
@@ -271,10 +272,25 @@ class TailRecaller:
             self._text = "\n".join(self._lines)
         return self._text
 
-    def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
+    def candidates(self, story: str, before: int, query: str | None = None) -> tuple[Passage, ...]:
         text = self.text
         window = max(0, len(story) - before - self.extra)
-        return self.recaller.candidates(text, max(0, len(text) - window))
+        return self.recaller.candidates(text, max(0, len(text) - window), query)
+
+
+class FramedRecaller:
+    """Recall for a prompt whose last `framing` characters are not the story (a chat's scene
+    break and transcript): passages of the story before them, found by `query`'s words (what
+    is being said), through `recaller` (a Recaller or a TailRecaller)."""
+
+    def __init__(self, recaller: Any, query: str, framing: int) -> None:
+        self.recaller = recaller
+        self.query = query
+        self.framing = framing
+
+    def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
+        cut = max(0, len(story) - self.framing)
+        return self.recaller.candidates(story[:cut], min(before, cut), self.query)
 
 
 def recall(
