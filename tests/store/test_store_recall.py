@@ -110,3 +110,20 @@ def test_a_store_opened_elsewhere_sees_the_other_connections_updates(tmp_path):
         a.save_text(draft.id, story())
         assert recalled(a, draft.id, story()) == [PLANTED]
         assert a.recall.update(draft.id, story()) == 0
+
+
+def test_a_drafts_recall_cap_is_kept_with_its_story_context(store, tmp_path):
+    from writer.engine.story.context import StoryContext
+
+    draft = store.create_draft("Tale", story())
+    store.context.save(draft.id, StoryContext(recall_tokens=0))
+    assert store.context.load(draft.id).recall_tokens == 0  # off for this draft
+    store.context.save(draft.id, StoryContext(memory="Winter.", recall_tokens=256))
+    exported = store.export_draft(draft.id, "md")
+    assert "recall_tokens = 256" in exported
+    path = tmp_path / "tale.md"
+    path.write_text(exported, encoding="utf-8")
+    imported = store.import_file(path)
+    assert store.context.load(imported.id).recall_tokens == 256
+    store.context.save(draft.id, StoryContext())
+    assert store.context.load(draft.id).recall_tokens is None

@@ -68,6 +68,19 @@ async def test_a_request_recalls_and_f8_jumps_to_the_passage(
         await wait_for(pilot, lambda: app.screen is writing)
         assert writing.editor.cursor_location == (0, 0)
 
+        # Recall off for this draft (f8's recall tokens 0): the story's end only, as before.
+        writing.editor.move_cursor(writing.editor.document.end)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen))
+        app.screen.query_one("#recall_tokens").value = "0"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is writing)
+        assert writing.drafts.store.context.load(writing.drafts.draft.id).recall_tokens == 0
+        engine.contexts.clear()
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: engine.contexts and not writing.panel.running, 60)
+        assert engine.contexts[-1] is None  # no memory, note or lorebook, no recall
+
 
 async def test_ctrl_l_in_f8_adds_a_suggested_entry(tiny_engine, tmp_path) -> None:
     story = tmp_path / "story.md"

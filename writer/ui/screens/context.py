@@ -149,6 +149,15 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             with Horizontal(classes="row"):
                 yield Label("Lorebook ([[entry]] keys, text, always, regex, priority); scan depth:")
                 yield Input(str(c.scan_depth), id="scan_depth", compact=True)
+                yield Label("recall tokens:")
+                yield Input(
+                    "" if c.recall_tokens is None else str(c.recall_tokens),
+                    id="recall_tokens",
+                    placeholder="default",
+                    compact=True,
+                    tooltip="The cap on passages recalled from the whole story: empty for the "
+                    "setting in config.toml, 0 for off",
+                )
             yield TextArea(_entries_toml(c), id="lorebook", language=None)
             with Horizontal(classes="row"):
                 yield Label("Lorebook file:")
@@ -172,9 +181,12 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
 
     def edited(self) -> StoryContext:
         """The context as edited; WriterError (one line) naming what is wrong."""
-        depths = {}
-        for name in ("note_depth", "scan_depth"):
+        depths: dict[str, int | None] = {}
+        for name in ("note_depth", "scan_depth", "recall_tokens"):
             value = self.query_one(f"#{name}", Input).value.strip()
+            if name == "recall_tokens" and not value:
+                depths[name] = None  # the config's
+                continue
             try:
                 depths[name] = int(value)
             except ValueError:
