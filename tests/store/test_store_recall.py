@@ -127,3 +127,14 @@ def test_a_drafts_recall_cap_is_kept_with_its_story_context(store, tmp_path):
     assert store.context.load(imported.id).recall_tokens == 256
     store.context.save(draft.id, StoryContext())
     assert store.context.load(draft.id).recall_tokens is None
+
+
+def test_a_crlf_draft_is_found_from_the_editors_lines(store):
+    from writer.engine.story.recall import TailRecaller
+
+    text = story()
+    draft = store.create_draft("Tale", text.replace("\n", "\r\n"))  # saved with Windows breaks
+    lines = text.split("\n")  # the editor's lines have no line-break characters
+    recaller = TailRecaller(Recaller(store.recall.draft(draft.id)), lines)
+    found = recaller.candidates(text[-300:], 100)
+    assert [p.text for p in found] == [PLANTED] and found[0].start == text.index(PLANTED)

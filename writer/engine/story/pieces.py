@@ -93,9 +93,11 @@ def layout(text: str) -> tuple[tuple[int, str, int], ...]:
     start = 0
     # str.split runs in C: on a 1 MB manuscript several times faster than a regular expression.
     for line in text.split("\n"):
-        if line and not line.isspace():
-            if not (line.startswith("[Idea: ") and IDEA_LINE.match(line)):
-                found.append((start, line, paragraph_key(line)))
+        # A "\r\n" text (a file saved on Windows) gives the same paragraphs as its "\n" form.
+        paragraph = line[:-1] if line.endswith("\r") else line
+        if paragraph and not paragraph.isspace():
+            if not (paragraph.startswith("[Idea: ") and IDEA_LINE.match(paragraph)):
+                found.append((start, paragraph, paragraph_key(paragraph)))
         start += len(line) + 1
     return tuple(found)
 
