@@ -139,7 +139,9 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         c = self.context
         with Vertical() as box:
             box.border_title = "Story context"
-            box.border_subtitle = "ctrl+s: apply · f8: what the model sees · escape: cancel"
+            box.border_subtitle = (
+                "ctrl+s: apply · f8: what the model sees · ctrl+l: suggest entries · escape: cancel"
+            )
             yield Label("Memory (always at the top: premise, characters, style)")
             yield TextArea(c.memory, id="memory", soft_wrap=True)
             with Horizontal(classes="row"):
@@ -149,15 +151,6 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             with Horizontal(classes="row"):
                 yield Label("Lorebook ([[entry]] keys, text, always, regex, priority); scan depth:")
                 yield Input(str(c.scan_depth), id="scan_depth", compact=True)
-                yield Label("recall tokens:")
-                yield Input(
-                    "" if c.recall_tokens is None else str(c.recall_tokens),
-                    id="recall_tokens",
-                    placeholder="default",
-                    compact=True,
-                    tooltip="The cap on passages recalled from the whole story: empty for the "
-                    "setting in config.toml, 0 for off",
-                )
             yield TextArea(_entries_toml(c), id="lorebook", language=None)
             with Horizontal(classes="row"):
                 yield Label("Lorebook file:")
@@ -165,6 +158,14 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
                 yield Button("Import", id="import", compact=True)
                 yield Button("Export", id="export", compact=True)
                 yield Button("Suggest entries", id="suggest", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Recall tokens (passages from the whole story; empty: config, 0: off):")
+                yield Input(
+                    "" if c.recall_tokens is None else str(c.recall_tokens),
+                    id="recall_tokens",
+                    placeholder="default",
+                    compact=True,
+                )
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("View", id="view")
