@@ -138,3 +138,16 @@ def test_a_crlf_draft_is_found_from_the_editors_lines(store):
     recaller = TailRecaller(Recaller(store.recall.draft(draft.id)), lines)
     found = recaller.candidates(text[-300:], 100)
     assert [p.text for p in found] == [PLANTED] and found[0].start == text.index(PLANTED)
+
+
+def test_a_store_without_the_index_gets_it_back_on_the_next_save(tmp_path):
+    path = tmp_path / "writer.db"
+    with DraftStore.open(path, config=Config()) as store:
+        draft = store.create_draft("Tale", story())
+        # As a salvaged database starts: the drafts without their derived index.
+        store.core.conn.execute(f"DROP TABLE {TABLE}_vocab")
+        store.core.conn.execute(f"DROP TABLE {TABLE}")
+    with DraftStore.open(path, config=Config()) as store:
+        assert recalled(store, draft.id, story()) == []
+        store.save_text(draft.id, story() + "One more line.\n")
+        assert recalled(store, draft.id, story()) == [PLANTED]

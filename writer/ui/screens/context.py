@@ -388,6 +388,7 @@ class ContextViewer(ModalScreen["int | None"]):
             )
         self.query_one("#summary", Static).update(escape("\n".join(lines)))
         if b.recalled:
+            self.query_one(Vertical).border_subtitle = "enter: go to the passage · escape: close"
             listed = recalled_list(b.recalled)
             self.query_one(Vertical).mount(listed, after="#summary")
             listed.highlighted = 0
