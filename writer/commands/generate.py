@@ -8,7 +8,15 @@ import sys
 from typing import IO, Any
 
 from writer.commands import device_type, seed_type
-from writer.commands.generate_input import MODES, Request, read_context, read_requests
+from writer.commands.generate_input import (
+    MODES,
+    RecallSetting,
+    Request,
+    read_context,
+    read_recall,
+    read_requests,
+    with_recall,
+)
 from writer.engine.types import MAX_LOGPROBS, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
@@ -117,6 +125,24 @@ def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", metavar="FILE", help="text placed at the top of the context")
     p.add_argument("--note", metavar="TEXT", help="author's note, a few lines before the end")
     p.add_argument("--lorebook", metavar="FILE", help="lorebook TOML ([[entry]] keys, text, ...)")
+    recall = p.add_mutually_exclusive_group()
+    recall.add_argument(
+        "--recall",
+        action="store_true",
+        default=None,
+        help="recall passages from the whole story that the window no longer shows (default: "
+        "on when the story is longer than the window; see docs/recall.md)",
+    )
+    recall.add_argument(
+        "--no-recall", dest="recall", action="store_false", help="the story's end only, as before"
+    )
+    p.add_argument(
+        "--recall-tokens",
+        type=int,
+        metavar="N",
+        help="the cap on recalled passages in tokens, 0 (off) to 8192 (default: preset, "
+        "config, else an eighth of the window)",
+    )
 
 
 def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
@@ -181,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     preset, params = resolve_params(args)
     requests = read_requests(args)
     context = read_context(args)
+    recall = read_recall(args, preset)
     as_json = args.json or bool(args.prompts)
     logprobs = _check_logprobs(args.logprobs, as_json)
 
@@ -222,12 +249,15 @@ def run(args: argparse.Namespace) -> int:
                 done,
                 default_concurrency(args.concurrency, remote),
                 logprobs,
+                recall,
             )
         else:
             req = requests[0]
             stream_live = not as_json and req.n == 1 and out.isatty()
             live = out if stream_live else None
-            result = _run_one(engine, req, params, model_name, live, context, logprobs=logprobs)
+            result = _run_one(
+                engine, req, params, model_name, live, context, logprobs=logprobs, recall=recall
+            )
             _write(result, out, as_json, preset, streamed=stream_live)
         out.flush()
         if out is not sys.stdout:
@@ -251,9 +281,12 @@ def _run_one(
     context: Any = None,
     cancel: Any = None,
     logprobs: int | None = None,
+    recall: RecallSetting | None = None,
 ) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
+    if recall is not None:
+        context = with_recall(context, req.prompt, engine, recall, params.max_new_tokens, req.mode)
     done = None
     extra = {} if logprobs is None else {"logprobs": logprobs}  # engines without it still work
     events = engine.stream(
@@ -352,9 +385,11 @@ def _write(
         ctx = result["context"]
         used = ", ".join(str(e["index"]) for e in ctx["entries"]) or "none"
         left = ", ".join(str(e["index"]) for e in ctx["left_out"])
+        passages = len(ctx.get("recalled", ()))
         print(
             f"writer: context {ctx['total']}/{ctx['window']} tokens: memory {ctx['memory']}, "
             f"lorebook {ctx['lorebook']} (entries {used}{'; left out ' + left if left else ''}), "
+            f"recall {ctx.get('recall', 0)} ({passages} passage{'' if passages == 1 else 's'}), "
             f"note {ctx['note']}, story {ctx['story']} ({ctx['trimmed']['story']} trimmed)",
             file=sys.stderr,
         )
@@ -381,6 +416,7 @@ def _run_many(
     done: set[int],
     concurrency: int,
     logprobs: int | None = None,
+    recall: RecallSetting | None = None,
 ) -> None:
     """A batch, `concurrency` requests in flight, each result written as it finishes with its
     prompt's index (writer.commands.batch)."""
@@ -388,7 +424,7 @@ def _run_many(
 
     def run_one(index: int, cancel: Any) -> dict[str, Any]:
         req = requests[index]
-        result = _run_one(engine, req, params, model_name, None, context, cancel, logprobs)
+        result = _run_one(engine, req, params, model_name, None, context, cancel, logprobs, recall)
         stats = result.pop("_stats")
         return {"index": index, **result, "_tokens": stats.new_tokens}
 
