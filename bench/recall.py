@@ -16,8 +16,12 @@ and a cap of `--cap` tokens (estimated, 4 characters a token). Reported:
   the worst, for the in-memory FTS5 index, the Python BM25 one, and the drafts database's
   index (writer.store.recall) in a temporary folder (target <= 20 ms on 1 MB);
 - **build ms**: indexing the whole manuscript from nothing (in memory: what a CLI pays per
-  file); for the store's index also **re-sync ms**, its update after one paragraph is added
-  (what a save would add).
+  file); for the store's index also **re-sync ms**, its update after one paragraph is added;
+- **save ms**: the autosave of the 1 MB draft after one new paragraph, with the index updated
+  in its transaction and without (what recall adds to a save);
+- **app request ms**: what recall adds to one of the app's requests: a TailRecaller over the
+  editor's lines (joined on the worker) and the draft's index in the store, when the query's
+  words change (a new sentence: the median and the worst) and while typing inside a sentence.
 
     python -m bench.recall                  # about 1 MB, 100 entities
     python -m bench.recall --paragraphs 300 --entities 20 --json out.json
@@ -149,14 +153,62 @@ class _StoreIndex:
 
         self.store = DraftStore.open(folder / "writer.db", config=Config())
         self.draft = self.store.create_draft("bench", "")
-        self.recall = RecallIndex(self.store._conn)
+        self.recall: RecallIndex = self.store.recall
         self.pieces = self.recall.draft(self.draft.id)
+
+    def save(self, text: str) -> None:
+        """The autosave (`DraftStore.save_text`), which updates the index with the text."""
+        self.store.save_text(self.draft.id, text)
 
     def update_text(self, text: str) -> None:
         self.recall.update(self.draft.id, text)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pieces, name)
+
+
+def _app(store_index: _StoreIndex, base: str, entities: list[dict[str, Any]]) -> dict[str, Any]:
+    """Saves with and without the index, then the app's requests (see the module docstring)."""
+    from writer.engine.story.recall import TailRecaller
+
+    rng = random.Random(2)
+    text = base
+    saves: dict[str, list[float]] = {"with": [], "without": []}
+    for round_ in range(10):
+        way = "with" if round_ % 2 else "without"
+        store_index.recall.unavailable = None if way == "with" else "measured without"
+        text += _sentence(rng) + "\n"
+        layout.cache_clear()
+        t0 = time.perf_counter()
+        store_index.save(text)
+        saves[way].append((time.perf_counter() - t0) * 1000)
+    store_index.recall.unavailable = None
+    store_index.save(text)
+    recaller = Recaller(store_index.recall.draft(store_index.draft.id))
+    sentence, typing, found = [], [], 0
+    for entity in entities[:20]:
+        # A new sentence naming an entity (a new query), then typing inside the next one.
+        text += _last_paragraph(rng, entity["name"]).rstrip("\n") + " "
+        window = len(text) - WINDOW_CHARS  # the window's start stays put while typing
+        for word in ("She", "said", "nothing", "more"):
+            text += word + " "
+            lines = text.split("\n")
+            tail = text[-16_000:]  # what the app sends the engine
+            t0 = time.perf_counter()
+            passages = TailRecaller(recaller, lines).candidates(
+                tail, window - (len(text) - len(tail))
+            )
+            (typing if word != "She" else sentence).append((time.perf_counter() - t0) * 1000)
+            found += word == "She" and any(entity["intro"] in p.text for p in passages)
+        text += "\n"
+    return {
+        "save_ms_with_index": statistics.median(saves["with"]),
+        "save_ms_without_index": statistics.median(saves["without"]),
+        "app_request_ms_new_sentence": statistics.median(sentence),
+        "app_request_ms_new_sentence_max": max(sentence),
+        "app_request_ms_typing": statistics.median(typing),
+        "app_found": found / len(sentence),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -177,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         store_index.update_text(base)
         build = (time.perf_counter() - t0) * 1000
         measured = _measure(store_index, base, entities, args.cap)
-        results["store"] = {"build_ms": build, **measured}
+        results["store"] = {"build_ms": build, **measured, **_app(store_index, base, entities)}
         store_index.store.close()
     print(f"manuscript: {len(base):,} characters, {len(entities)} planted entities, cap {args.cap}")
     for label in ("fts5", "python", "store"):
@@ -188,6 +240,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{r['lookup_ms_median']:.1f} ms (max {r['lookup_ms_max']:.1f}), "
             f"build {r['build_ms']:.0f} ms{resync}"
         )
+    r = results["store"]
+    print(
+        f"  saves: {r['save_ms_with_index']:.0f} ms with the index, "
+        f"{r['save_ms_without_index']:.0f} ms without; app requests: "
+        f"{r['app_request_ms_new_sentence']:.1f} ms at a new sentence (max "
+        f"{r['app_request_ms_new_sentence_max']:.1f}), {r['app_request_ms_typing']:.2f} ms "
+        f"while typing in one; introduction recalled {r['app_found']:.0%}"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results

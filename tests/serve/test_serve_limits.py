@@ -3,7 +3,6 @@ its round-robin turns across clients, and the log of a repeated error."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import threading
@@ -15,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from writer.serve.fair import FairGate
 from writer.serve.limits import GuardedH11Protocol, RepeatedErrorLog, uvicorn_limits
 
 
@@ -95,58 +93,6 @@ def test_connections_past_the_cap_are_closed_at_once(quick_server):
     assert _closed_within(extra, 0.4)  # before the header deadline: refused, not timed out
     for conn in [*held, extra]:
         conn.close()
-
-
-def test_turns_go_round_robin_across_clients():
-    async def scenario() -> list[str]:
-        gate = FairGate()
-        order: list[str] = []
-        release = asyncio.Event()
-
-        async def request(client: str, label: str) -> None:
-            async with gate.turn(client):
-                order.append(label)
-                await release.wait()
-
-        first = asyncio.create_task(request("hog", "hog-0"))
-        await asyncio.sleep(0)
-        tasks = [asyncio.create_task(request("hog", f"hog-{i}")) for i in range(1, 30)]
-        await asyncio.sleep(0)
-        tasks.append(asyncio.create_task(request("new", "new-0")))
-        await asyncio.sleep(0)
-        release.set()
-        await asyncio.gather(first, *tasks)
-        return order
-
-    order = asyncio.run(scenario())
-    assert order[:3] == ["hog-0", "hog-1", "new-0"]  # the newcomer waits for one, not 29
-    assert len(order) == 31
-
-
-def test_a_cancelled_waiter_gives_up_its_place():
-    async def scenario() -> list[str]:
-        gate = FairGate()
-        order: list[str] = []
-        release = asyncio.Event()
-
-        async def request(client: str) -> None:
-            async with gate.turn(client):
-                order.append(client)
-                await release.wait()
-
-        running = asyncio.create_task(request("a"))
-        await asyncio.sleep(0)
-        gone = asyncio.create_task(request("b"))
-        waiting = asyncio.create_task(request("c"))
-        await asyncio.sleep(0)
-        gone.cancel()
-        release.set()
-        await asyncio.gather(running, waiting)
-        assert gone.cancelled()
-        assert gate.waiting == 0
-        return order
-
-    assert asyncio.run(scenario()) == ["a", "c"]
 
 
 def test_a_repeated_error_is_logged_once_then_counted(caplog):

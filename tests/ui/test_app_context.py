@@ -3,6 +3,7 @@ bar, and the new samplers in f2."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -88,7 +89,8 @@ async def test_context_dialog_viewer_request_and_status(tiny_engine, tmp_path) -
         await wait_for(pilot, lambda: app.writing.status.context_fill.startswith("ctx "), 30)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: engine.contexts and not app.writing.panel.running, 60)
-        assert engine.contexts[-1] == stored
+        sent = engine.contexts[-1]  # the stored context, with the request's recall
+        assert replace(sent, recall_tokens=None) == stored and sent.recaller is not None
         fill = app.writing.status.context_fill
         used, window = fill.removeprefix("ctx ").split("/")
         assert int(window) == engine.context_size and 0 < int(used) <= int(window)

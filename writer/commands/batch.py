@@ -3,7 +3,8 @@
 Each result line carries the prompt's `index` (its position among the file's prompts, from 0),
 so order can be recovered; with `--resume` the prompts already in the output file are skipped,
 so a 100,000-line job survives interruption (a torn last line is cut off first). A local engine
-runs one request at a time whatever the concurrency; a server (vLLM) batches the ones in flight.
+decodes the requests in flight together (writer.engine.batching: their rows share each decode
+step); a server (vLLM, `writer serve`) batches the ones in flight itself.
 """
 
 from __future__ import annotations
@@ -13,14 +14,41 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from writer.errors import WriterError
 
 MAX_CONCURRENCY = 256
+# A local engine's requests in flight by default: enough rows per step for the weights to be
+# read once for many tokens, few enough that a request's own latency stays near its alone one.
+LOCAL_CONCURRENCY = 8
+
+
+def default_concurrency(given: int | None, remote: bool) -> int:
+    """--concurrency as given, else 8 for a local engine and 1 for a server."""
+    if given is not None:
+        return given
+    return 1 if remote else LOCAL_CONCURRENCY
+
+
+@contextmanager
+def batching(engine: Any, concurrency: int) -> Iterator[Any]:
+    """`engine` with its requests decoded together (a local engine, `concurrency` > 1), or
+    as it is (a remote engine batches on its server; one request needs no scheduler)."""
+    if concurrency <= 1 or not hasattr(engine, "steps"):
+        yield engine
+        return
+    from writer.engine.batching import BatchedEngine
+
+    batched = BatchedEngine(engine, max_running=concurrency)
+    try:
+        yield batched
+    finally:
+        batched.close()
 
 
 def finished_indexes(path: str, prompts: list[str]) -> set[int]:

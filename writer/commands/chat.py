@@ -200,6 +200,24 @@ def _session(args: argparse.Namespace) -> Session:
     return session
 
 
+def _with_recall(context: Any, story: str, config: Any, engine: Any) -> Any:
+    """The draft's context with recall over its whole text (docs/recall.md): the draft's
+    `recall_tokens`, else the config's, else an eighth of the window; 0 is off."""
+    if context is None or not story:
+        return context
+    tokens = context.recall_tokens if context.recall_tokens is not None else config.recall_tokens
+    if tokens == 0:
+        return context
+    from dataclasses import replace
+
+    from writer.engine.story.context import default_recall_tokens
+    from writer.engine.story.recall import Recaller, TailRecaller
+
+    if tokens is None:
+        tokens = default_recall_tokens(int(engine.context_size))
+    return replace(context, recall_tokens=tokens, recaller=TailRecaller(Recaller(), [story]))
+
+
 def run(args: argparse.Namespace) -> int:
     params = _params(args)
     check_stdin()
@@ -216,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         engine = open_engine(
             spec, model, device=args.device or config.device, server_model=args.model
         )
+        session.context = _with_recall(session.context, session.story, config, engine)
         if session.chat_id is not None:
             note = f"chat {session.chat_id} with {session.name}"
             if session.turns:

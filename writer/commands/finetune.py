@@ -72,6 +72,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--device", type=device_type, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
     )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="train in bfloat16 autocast (CPUs with avx512_bf16 or amx_bf16, and GPUs)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of --name")
     p.add_argument("--overwrite", action="store_true", help="replace a model with this name")
     # Test hook: behave as if Ctrl+C came after K steps (deterministic, unlike a real signal).
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         lora_alpha=args.lora_alpha,
         prompt=args.prompt,
         device=args.device,
+        bf16=args.bf16,
     )
     try:
         validate_options(options)  # fail on a bad name or value before loading torch

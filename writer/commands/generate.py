@@ -8,7 +8,15 @@ import sys
 from typing import IO, Any
 
 from writer.commands import device_type, seed_type
-from writer.commands.generate_input import MODES, Request, read_context, read_requests
+from writer.commands.generate_input import (
+    MODES,
+    RecallSetting,
+    Request,
+    read_context,
+    read_recall,
+    read_requests,
+    with_recall,
+)
 from writer.engine.types import MAX_LOGPROBS, MAX_SEED
 from writer.errors import UsageError, WriterError
 from writer.presets import ParamError, SamplingParams, get_preset
@@ -82,9 +90,10 @@ def _add_remote_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="with --prompts: keep N requests in flight (a server batches them; default 1)",
+        help="with --prompts: keep N requests in flight, decoded together (default 8 with a "
+        "local model, 1 with --engine; a server batches them itself)",
     )
     p.add_argument(
         "--resume",
@@ -116,6 +125,24 @@ def _add_steering_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", metavar="FILE", help="text placed at the top of the context")
     p.add_argument("--note", metavar="TEXT", help="author's note, a few lines before the end")
     p.add_argument("--lorebook", metavar="FILE", help="lorebook TOML ([[entry]] keys, text, ...)")
+    recall = p.add_mutually_exclusive_group()
+    recall.add_argument(
+        "--recall",
+        action="store_true",
+        default=None,
+        help="recall passages from the whole story that the window no longer shows (default: "
+        "on when the story is longer than the window; see docs/recall.md)",
+    )
+    recall.add_argument(
+        "--no-recall", dest="recall", action="store_false", help="the story's end only, as before"
+    )
+    p.add_argument(
+        "--recall-tokens",
+        type=int,
+        metavar="N",
+        help="the cap on recalled passages in tokens, 0 (off) to 8192 (default: preset, "
+        "config, else an eighth of the window)",
+    )
 
 
 def resolve_params(args: argparse.Namespace) -> tuple[str, SamplingParams]:
@@ -180,9 +207,11 @@ def run(args: argparse.Namespace) -> int:
     preset, params = resolve_params(args)
     requests = read_requests(args)
     context = read_context(args)
+    recall = read_recall(args, preset)
     as_json = args.json or bool(args.prompts)
     logprobs = _check_logprobs(args.logprobs, as_json)
 
+    from writer.commands.batch import default_concurrency
     from writer.config import load_config
     from writer.engine.opening import is_engine_url, open_engine
 
@@ -211,13 +240,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.prompts:
             _run_many(
-                engine, requests, params, model_name, out, context, done, args.concurrency, logprobs
+                engine,
+                requests,
+                params,
+                model_name,
+                out,
+                context,
+                done,
+                default_concurrency(args.concurrency, remote),
+                logprobs,
+                recall,
             )
         else:
             req = requests[0]
             stream_live = not as_json and req.n == 1 and out.isatty()
             live = out if stream_live else None
-            result = _run_one(engine, req, params, model_name, live, context, logprobs=logprobs)
+            result = _run_one(
+                engine, req, params, model_name, live, context, logprobs=logprobs, recall=recall
+            )
             _write(result, out, as_json, preset, streamed=stream_live)
         out.flush()
         if out is not sys.stdout:
@@ -241,9 +281,12 @@ def _run_one(
     context: Any = None,
     cancel: Any = None,
     logprobs: int | None = None,
+    recall: RecallSetting | None = None,
 ) -> dict[str, Any]:
     from writer.engine.types import GenerationDone, TokenDelta
 
+    if recall is not None:
+        context = with_recall(context, req.prompt, engine, recall, params.max_new_tokens, req.mode)
     done = None
     extra = {} if logprobs is None else {"logprobs": logprobs}  # engines without it still work
     events = engine.stream(
@@ -342,9 +385,11 @@ def _write(
         ctx = result["context"]
         used = ", ".join(str(e["index"]) for e in ctx["entries"]) or "none"
         left = ", ".join(str(e["index"]) for e in ctx["left_out"])
+        passages = len(ctx.get("recalled", ()))
         print(
             f"writer: context {ctx['total']}/{ctx['window']} tokens: memory {ctx['memory']}, "
             f"lorebook {ctx['lorebook']} (entries {used}{'; left out ' + left if left else ''}), "
+            f"recall {ctx.get('recall', 0)} ({passages} passage{'' if passages == 1 else 's'}), "
             f"note {ctx['note']}, story {ctx['story']} ({ctx['trimmed']['story']} trimmed)",
             file=sys.stderr,
         )
@@ -353,9 +398,9 @@ def _write(
 def _check_batch_flags(args: argparse.Namespace) -> None:
     from writer.commands.batch import MAX_CONCURRENCY
 
-    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+    if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}; got {args.concurrency}")
-    if args.concurrency > 1 and not args.prompts:
+    if (args.concurrency or 1) > 1 and not args.prompts:
         raise UsageError("--concurrency needs a batch: give --prompts F.jsonl")
     if args.resume and not (args.prompts and args.output):
         raise UsageError("--resume needs --prompts F.jsonl and -o OUT.jsonl (the file to go on)")
@@ -371,14 +416,15 @@ def _run_many(
     done: set[int],
     concurrency: int,
     logprobs: int | None = None,
+    recall: RecallSetting | None = None,
 ) -> None:
     """A batch, `concurrency` requests in flight, each result written as it finishes with its
     prompt's index (writer.commands.batch)."""
-    from writer.commands.batch import run_batch, write_line
+    from writer.commands.batch import batching, run_batch, write_line
 
     def run_one(index: int, cancel: Any) -> dict[str, Any]:
         req = requests[index]
-        result = _run_one(engine, req, params, model_name, None, context, cancel, logprobs)
+        result = _run_one(engine, req, params, model_name, None, context, cancel, logprobs, recall)
         stats = result.pop("_stats")
         return {"index": index, **result, "_tokens": stats.new_tokens}
 
@@ -389,7 +435,8 @@ def _run_many(
         write_line(out, result)
         result["_tokens"] = tokens
 
-    meter = run_batch(run_one, todo, len(requests), write, concurrency)
+    with batching(engine, concurrency) as engine:
+        meter = run_batch(run_one, todo, len(requests), write, concurrency)
     out.flush()  # a write error is reported before the summary, never after it
     skipped = f", {len(done)} already done" if done else ""
     print(

@@ -1,6 +1,7 @@
 """What `writer generate` reads before a model loads: the prompt (an argument, a file or standard
-input, strictly UTF-8), a JSON-lines prompts file (one request per line), and the story context
-(--memory, --note, --lorebook). Every problem is one line naming the fix.
+input, strictly UTF-8), a JSON-lines prompts file (one request per line), the story context
+(--memory, --note, --lorebook) and recall (--recall, --no-recall, --recall-tokens; attached per
+request once the model's window is known). Every problem is one line naming the fix.
 """
 
 from __future__ import annotations
@@ -29,6 +30,70 @@ def read_context(args: argparse.Namespace) -> Any:
     memory = read_text_file(Path(args.memory), purpose="read memory file") if args.memory else ""
     lorebook = load_lorebook(Path(args.lorebook)) if args.lorebook else ()
     return StoryContext(memory=memory, note=args.note or "", lorebook=lorebook)
+
+
+@dataclass(frozen=True)
+class RecallSetting:
+    """Recall for `writer generate`: `mode` "off", "on" (always: the breakdown is reported) or
+    "auto" (only when the story does not fit the window); `tokens` the cap (None: the
+    default, an eighth of the window)."""
+
+    mode: str
+    tokens: int | None
+
+
+def read_recall(args: argparse.Namespace, preset: str) -> RecallSetting:
+    """The recall setting from the flags, then the preset's `recall_tokens`, then config's."""
+    from writer.config import check_recall_tokens, load_config
+    from writer.presets import find_preset
+
+    flag = getattr(args, "recall_tokens", None)
+    if args.recall is False:
+        if flag is not None:
+            raise UsageError("--recall-tokens needs recall on; drop --no-recall or the cap")
+        return RecallSetting("off", None)
+    if flag is not None:
+        try:
+            check_recall_tokens(flag, "--recall-tokens")
+        except WriterError as exc:
+            raise UsageError(str(exc)) from None
+        return RecallSetting("on" if flag else "off", flag)
+    tokens = find_preset(preset).recall_tokens
+    if tokens is None:
+        tokens = load_config().recall_tokens
+    if args.recall:
+        return RecallSetting("on", tokens or None)
+    return RecallSetting("auto" if tokens != 0 else "off", tokens)
+
+
+def with_recall(
+    context: Any, prompt: str, engine: Any, setting: RecallSetting, max_new: int, mode: str
+) -> Any:
+    """The request's story context with a Recaller over `prompt` (its own, in memory), or
+    `context` unchanged when recall is off or, in "auto", when a story with no other context
+    fits the window whole (so its prompt and output are exactly what they were without
+    recall). A context with memory, a note or a lorebook always gets the recaller: assembly
+    only recalls when it has to trim the story."""
+    if setting.mode == "off":
+        return context
+    from dataclasses import replace
+
+    from writer.engine.story.context import StoryContext, default_recall_tokens
+    from writer.engine.story.prompts import IDEAS_FRAME, encode
+    from writer.engine.story.recall import Recaller, surely_fits
+
+    window = int(engine.context_size)
+    if setting.mode == "auto" and context is None:
+        tokenizer = engine.tokenizer
+        frame = len(encode(tokenizer, IDEAS_FRAME)) if mode == "ideas" else 0
+        room = window - min(max_new, window - 1) - frame
+        # Prose averages about 4 characters a token: only a prompt between the bounds is counted.
+        if surely_fits(prompt, room) or (
+            len(prompt) <= 8 * room and len(encode(tokenizer, prompt)) <= room
+        ):
+            return None
+    tokens = setting.tokens if setting.tokens else default_recall_tokens(window)
+    return replace(context or StoryContext(), recall_tokens=tokens, recaller=Recaller())
 
 
 @dataclass

@@ -40,6 +40,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", type=device_type, help="cpu, cuda, cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
+    p.add_argument(
+        "--max-running",
+        type=int,
+        default=16,
+        metavar="N",
+        help="completions decoded together at most (default 16); more wait their turn",
+    )
+    p.add_argument(
+        "--max-waiting",
+        type=int,
+        default=64,
+        metavar="N",
+        help="completions waiting at most (default 64); past it a request gets 503 and Retry-After",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.model is not None and not args.model.strip():
         raise UsageError("--model is empty; give a hub id such as gpt2, a folder or a fine-tune")
+    if not 1 <= args.max_running <= 256:
+        raise UsageError(f"--max-running must be 1 to 256; got {args.max_running}")
+    if not 0 <= args.max_waiting <= 100_000:
+        raise UsageError(f"--max-waiting must be 0 to 100000; got {args.max_waiting}")
     import uvicorn
 
     from writer.config import load_config
@@ -71,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         sock.close()
         raise
-    server = Server(engine, model, api_key=args.api_key)
+    server = Server(
+        engine,
+        model,
+        api_key=args.api_key,
+        max_running=args.max_running,
+        max_waiting=args.max_waiting,
+    )
     from writer.serve.limits import uvicorn_limits
 
     config = uvicorn.Config(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -96,15 +96,55 @@ class Row:
         self.guard = False
 
 
+@dataclasses.dataclass
+class Step:
+    """What `DecodeLoop.run` yields where it needs the model: feed `tokens` (one per active
+    row) to `session` and send the next-token logits [rows, vocab] back into the generator.
+    `drive` does that at once; a batching scheduler (writer.engine.batching) first gathers
+    the steps of every request in flight and runs them as one."""
+
+    session: Any
+    tokens: torch.Tensor
+
+
+Yielded = GenerationEvent | Step | None
+
+
+def drive(steps: Generator[Yielded, Any, None]) -> Iterator[GenerationEvent]:
+    """One request alone: run its steps as they come and pass its events on."""
+    reply: Any = None
+    while True:
+        try:
+            item = steps.send(reply)
+        except StopIteration:
+            return
+        if isinstance(item, Step):
+            reply = item.session.step(item.tokens)
+        else:
+            reply = None
+            if item is not None:
+                yield item
+
+
 class DecodeLoop:
     """Runs requests on a back end (writer.engine.gpt2.backends): rows, bans, stops, events.
 
-    The Engine makes one per request and calls `run` under its lock, one request at a time.
+    The Engine makes one per request; `run` is a generator of events and of the model steps it
+    needs (`Step`): `drive` runs one request alone, writer.engine.batching many together.
+    `piece` (tokens): compute the prompt that many tokens at a time, yielding None between
+    pieces (0: in one go).
     """
 
     def __init__(
-        self, backend: Any, tokenizer: Any, eos_token_id: int, texts: TokenTexts, device: str
+        self,
+        backend: Any,
+        tokenizer: Any,
+        eos_token_id: int,
+        texts: TokenTexts,
+        device: str,
+        piece: int = 0,
     ) -> None:
+        self.piece = piece
         self.backend = backend
         self.tokenizer = tokenizer
         self.eos_token_id = eos_token_id
@@ -125,7 +165,7 @@ class DecodeLoop:
         logprobs: int | None,
         make_processors: Callable[[int], tuple[LogitsProcessorList, TokenTable | None]],
         start: float,
-    ) -> Iterator[GenerationEvent]:
+    ) -> Generator[Yielded, Any, None]:
         """Decode `built` (the request's prompt ids, `max_new` tokens at most) into n candidates,
         yielding events; `make_processors(vocab)` gives the logits processors and the token
         table, `start` is when the request began (perf_counter, for its stats)."""
@@ -141,7 +181,11 @@ class DecodeLoop:
             gen.manual_seed(row.seed)
             generators.append(gen)
 
-        session = self.backend.begin(built.ids, rows_n, max_new)
+        begin_in_pieces = getattr(self.backend, "begin_in_pieces", None)
+        if self.piece and begin_in_pieces is not None:
+            session = yield from begin_in_pieces(built.ids, rows_n, max_new, self.piece)
+        else:
+            session = self.backend.begin(built.ids, rows_n, max_new)
         vocab = session.first_logits.shape[-1]
         processors, table = make_processors(vocab)
         from writer.engine.sampling.phrases import BanMatcher, BanTracker
@@ -229,7 +273,8 @@ class DecodeLoop:
                 feed = [feed[i] for i in keep]
                 restart = [keep.index(b) for b in restart if b in keep]
                 active = [active[i] for i in keep]
-            logits = session.step(torch.tensor(feed, dtype=torch.long, device=self.device))
+            feed_ids = torch.tensor(feed, dtype=torch.long, device=self.device)
+            logits = yield Step(session, feed_ids)  # run by `drive`, or batched by a scheduler
             if restart:
                 logits = logits.clone()
                 for b in restart:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from writer.engine.decode import DecodeLoop
+from writer.engine.decode import DecodeLoop, Yielded, drive
 from writer.engine.gpt2.backends import make_backend
 from writer.engine.sampling.tokenprobs import TokenTexts, next_token_choices
 from writer.engine.story import prompts
@@ -134,6 +134,7 @@ class Engine:
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
         logprobs: int | None = None,
+        min_tokens: int = 0,
     ) -> list[Candidate]:
         """The n finished candidates for `prompt` (see `stream`)."""
         done: GenerationDone | None = None
@@ -147,6 +148,7 @@ class Engine:
             context=context,
             prompt_ids=prompt_ids,
             logprobs=logprobs,
+            min_tokens=min_tokens,
         )
         for event in events:
             if isinstance(event, GenerationDone):
@@ -166,6 +168,7 @@ class Engine:
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
         logprobs: int | None = None,
+        min_tokens: int = 0,
     ) -> Iterator[GenerationEvent]:
         """Yield TokenDelta events as tokens arrive, CandidateDone as each candidate ends, and
         GenerationDone last. Candidate i uses seed `seed + i`; a random seed is chosen when
@@ -176,21 +179,69 @@ class Engine:
         `prompt_ids` (already assembled, e.g. by the app) are used as they are.
 
         `logprobs=k` records per-token probabilities with k alternatives (writer.engine.types
-        .TokenLogprobs) on every candidate and delta; None records nothing.
+        .TokenLogprobs) on every candidate and delta; None records nothing. `min_tokens`:
+        no candidate ends (end of text) before that many tokens (vLLM's `min_tokens`; its
+        `ignore_eos` is `min_tokens=max_new_tokens`).
         """
-        seed = check_request(params, n, seed, mode)
-        self._check_prompt(context, prompt_ids)
-        _check_logprobs(logprobs, "logprobs")
+        steps = self.steps(
+            prompt,
+            params,
+            n,
+            seed,
+            mode,
+            cancel,
+            context=context,
+            prompt_ids=prompt_ids,
+            logprobs=logprobs,
+            min_tokens=min_tokens,
+        )
         with self._lock:
             try:
-                yield from self._run(
-                    prompt, params, n, int(seed), mode, cancel, context, prompt_ids, logprobs
-                )
+                yield from drive(steps)
             finally:
                 end = getattr(self.backend, "end_request", None)
                 if end is not None:
                     end()
                 release_free_memory()
+
+    def steps(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        n: int = 3,
+        seed: int | None = None,
+        mode: str = "continue",
+        cancel: CancelSignal = None,
+        *,
+        context: StoryContext | None = None,
+        prompt_ids: list[int] | None = None,
+        logprobs: int | None = None,
+        min_tokens: int = 0,
+        piece: int = 0,
+    ) -> Generator[Yielded, Any, None]:
+        """A checked request as a generator of its events and of the model steps it needs
+        (writer.engine.decode.Step): what `stream` drives alone under the engine's lock and a
+        batching scheduler (writer.engine.batching) drives together with others. Bad
+        arguments raise here, before anything runs. `piece`: compute the prompt that many
+        tokens at a time (0: in one go)."""
+        seed = check_request(params, n, seed, mode)
+        self._check_prompt(context, prompt_ids)
+        _check_logprobs(logprobs, "logprobs")
+        if isinstance(min_tokens, bool) or not isinstance(min_tokens, int) or min_tokens < 0:
+            raise WriterError(f"min_tokens must be a whole number, 0 or more; got {min_tokens!r}")
+        return self._run(
+            prompt,
+            params,
+            n,
+            int(seed),
+            mode,
+            cancel,
+            context,
+            prompt_ids,
+            logprobs,
+            min_tokens,
+            piece,
+        )
 
     def next_tokens(
         self,
@@ -253,7 +304,12 @@ class Engine:
         return built, breakdown, max_new
 
     def _processors(
-        self, params: SamplingParams, prompt_length: int, mode: str, vocab: int
+        self,
+        params: SamplingParams,
+        prompt_length: int,
+        mode: str,
+        vocab: int,
+        min_tokens: int = 0,
     ) -> tuple[LogitsProcessorList, TokenTable | None]:
         # Here, not at import: the samplers build on transformers' processors, whose import
         # (~0.5 s) a plain GPT-2 folder's load does not otherwise need (see `prepare`).
@@ -265,7 +321,7 @@ class Engine:
         processors = build_processors(
             params,
             prompt_length=prompt_length,
-            min_new_tokens=3 if mode == "ideas" else 0,
+            min_new_tokens=max(min_tokens, 3 if mode == "ideas" else 0),
             eos_token_id=self.eos_token_id,
             device=self.device,
             table=table,
@@ -283,15 +339,19 @@ class Engine:
         context: StoryContext | None = None,
         prompt_ids: list[int] | None = None,
         logprobs: int | None = None,
-    ) -> Iterator[GenerationEvent]:
+        min_tokens: int = 0,
+        piece: int = 0,
+    ) -> Generator[Yielded, Any, None]:
         start = time.perf_counter()
         built, breakdown, max_new = self._prompt(prompt, params, mode, context, prompt_ids)
 
         def make_processors(vocab: int) -> tuple[LogitsProcessorList, TokenTable | None]:
-            return self._processors(params, len(built.ids), mode, vocab)
+            return self._processors(params, len(built.ids), mode, vocab, min_tokens)
 
         # Built per request from the engine's current parts (a test may swap `backend`).
-        loop = DecodeLoop(self.backend, self.tokenizer, self.eos_token_id, self._texts, self.device)
+        loop = DecodeLoop(
+            self.backend, self.tokenizer, self.eos_token_id, self._texts, self.device, piece
+        )
         yield from loop.run(
             prompt,
             built,

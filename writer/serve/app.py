@@ -2,11 +2,13 @@
 llama.cpp serve (/v1/completions with n, streaming, logprobs and seed; /v1/models; /tokenize and
 /detokenize as vLLM has them), on Starlette.
 
-The engine runs one request at a time on a worker thread; requests wait their turn round-robin
-across clients (writer.serve.fair), so one client's queue cannot starve another's. Parsing and
-tokenizing run on worker threads, never on the event loop. A client that disconnects cancels its
-generation: its cancel event is set, which the engine checks every token. Parameters are
-validated by SamplingParams, as the CLI's are; errors are OpenAI-style JSON.
+Completions in flight share the engine's decode steps (writer.serve.scheduler: a bounded
+queue over writer.engine.batching); past the queue's bound a request gets 503 and Retry-After.
+Waiting requests start fairly across clients (the client with the fewest running goes first), so
+one client's queue cannot starve another's. Parsing and tokenizing run on worker threads, never
+on the event loop. A client that disconnects cancels its generation: its cancel event is set,
+which the engine checks every token. Parameters are validated by SamplingParams, as the CLI's
+are; errors are OpenAI-style JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from writer.engine.types import (
     TokenDelta,
 )
 from writer.errors import WriterError
-from writer.serve.fair import FairGate
 from writer.serve.limits import BODY_TIMEOUT_S
 from writer.serve.protocol import (
     MAX_BODY,
@@ -48,18 +49,33 @@ from writer.serve.protocol import (
     parse_params,
     public_model_name,
 )
+from writer.serve.scheduler import (
+    DEFAULT_MAX_RUNNING,
+    DEFAULT_MAX_WAITING,
+    QueueFull,
+    RequestQueue,
+    min_tokens_of,
+)
 
 
 class Server:
     """The ASGI app around one loaded engine."""
 
-    def __init__(self, engine: Any, model_name: str, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        model_name: str,
+        api_key: str | None = None,
+        *,
+        max_running: int = DEFAULT_MAX_RUNNING,
+        max_waiting: int = DEFAULT_MAX_WAITING,
+    ) -> None:
         self.engine = engine
+        self.queue = RequestQueue(engine, max_running=max_running, max_waiting=max_waiting)
         self.model_name = public_model_name(model_name)
         self.aliases = {None, self.model_name, model_name}  # requests may name it either way
         self.api_key = api_key
         self.texts: dict[int, str] = {}  # each token id's own text, decoded once
-        self.gate = FairGate()  # one generation at a time, clients in rotation
         # For /health: requests waiting or running, and generations cut short by a client.
         self.waiting = 0
         self.finished = 0
@@ -93,6 +109,7 @@ class Server:
                 "requests": self.waiting,
                 "finished": self.finished,
                 "cancelled": self.cancelled,
+                "queue": self.queue.stats(),
             }
         )
 
@@ -205,19 +222,30 @@ class Server:
             n = check_int(body, "n", 1, 1, MAX_CANDIDATES)
             seed = check_int(body, "seed", None, 0, MAX_SEED)
             top = check_int(body, "logprobs", None, 0, MAX_LOGPROBS)
+            try:
+                least = min_tokens_of(body, params.max_new_tokens)
+            except ValueError as exc:
+                raise BadRequest(str(exc), str(exc).split()[0]) from None
         except BadRequest as exc:
             return error(exc.status, str(exc), param=exc.param)
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         job = _Generation(self, prompt, ids, params, n, seed, top, as_ids)
-        job.client = client_key(request)
+        try:
+            job.submit(least, client_key(request))
+        except QueueFull as exc:
+            response = error(503, str(exc), "server_busy")
+            response.headers["Retry-After"] = str(self.queue.retry_after())
+            return response
+        except WriterError as exc:
+            return error(400, str(exc))
         if body.get("stream"):
             return StreamingResponse(job.sse(), media_type="text/event-stream")
         return await job.whole(request)
 
 
 class _Generation:
-    """One request: runs the engine on a thread once its turn comes; events reach the event
-    loop through an asyncio queue."""
+    """One request: queued on the server's scheduler; its events reach the event loop as they
+    come."""
 
     def __init__(self, server: Server, prompt: str, ids: Any, params: Any, n, seed, top, as_ids):
         self.server = server
@@ -226,54 +254,38 @@ class _Generation:
         self.cancel = threading.Event()
         self.offsets: dict[int, int] = {}  # characters streamed so far, per candidate
         self.id = f"cmpl-{uuid.uuid4().hex}"
-        self.client = ""  # whose turn this takes (client_key)
         self.created = int(time.time())
 
+    def submit(self, min_tokens: int, client: str) -> None:
+        """Queue the request (QueueFull, or WriterError for a bad one, raise here)."""
+        self.stream = self.server.queue.submit(
+            self.prompt,
+            self.params,
+            self.n,
+            seed=self.seed,
+            cancel=self.cancel,
+            prompt_ids=self.ids,
+            logprobs=self.top,
+            min_tokens=min_tokens,
+            client=client,
+        )
+
     async def events(self) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue()
-        engine = self.server.engine
-
-        def run() -> None:
-            try:
-                for event in engine.stream(
-                    self.prompt,
-                    self.params,
-                    n=self.n,
-                    seed=self.seed,
-                    cancel=self.cancel,
-                    prompt_ids=self.ids,
-                    logprobs=self.top,
-                ):
-                    loop.call_soon_threadsafe(out.put_nowait, event)
-            except Exception as exc:  # reported to the client, never a dead server
-                loop.call_soon_threadsafe(out.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(out.put_nowait, None)
-
         server = self.server
         server.waiting += 1
+        complete = False
         try:
-            async with server.gate.turn(self.client):
-                thread = threading.Thread(target=run, daemon=True)
-                thread.start()
-                complete = False
-                try:
-                    while (event := await out.get()) is not None:
-                        if isinstance(event, GenerationDone):
-                            complete = not event.cancelled
-                        yield event
-                finally:
-                    self.cancel.set()  # a client gone mid-stream stops its generation
-                    if complete:
-                        server.finished += 1
-                    else:
-                        server.cancelled += 1
-                    # Hold the turn until the engine stops (within a token of the cancel).
-                    await asyncio.to_thread(thread.join)
+            async for event in self.stream:
+                if isinstance(event, GenerationDone):
+                    complete = not event.cancelled
+                yield event
         finally:
+            self.cancel.set()  # a client gone mid-stream stops its generation
             server.waiting -= 1
-            self.cancel.set()
+            if complete:
+                server.finished += 1
+            else:
+                server.cancelled += 1
 
     def _label(self, token_id: int) -> str:
         """A token as OpenAI's `tokens` and `top_logprobs` name it: its text, or

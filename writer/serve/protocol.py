@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from writer.presets import FIELDS, PARAM_KINDS, ParamError, SamplingParams
+from writer.serve.scheduler import REQUEST_FIELDS
 
 # OpenAI's request fields writer maps onto SamplingParams, and those it accepts and ignores.
 _OPENAI_NAMES = {"max_tokens": "max_new_tokens"}
@@ -20,7 +21,7 @@ MAX_BODY = 4 * 2**20
 # /tokenize's limit: far beyond any context (GPT-2's 1024 tokens are ~4,000 characters).
 MAX_TOKENIZE_CHARS = 1_000_000
 _CONTROL = {"model", "prompt", "n", "stream", "seed", "logprobs", "echo", "stop"}
-_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"}
+_CONTROL |= {"return_tokens_as_token_ids", "stream_options", "stop_rule"} | REQUEST_FIELDS
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", param: Any = None):

@@ -11,6 +11,7 @@ only when the context is not empty, in the lorebook file's shape plus memory and
     note = "..."
     note_depth = 3
     scan_depth = 256
+    recall_tokens = 0        # only when set: the draft's recall cap (0: off; docs/recall.md)
 
     [[entry]]
     keys = ["dragon"]
@@ -42,7 +43,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 FRONT = "+++"
-_FIELDS = ("memory", "note", "note_depth", "scan_depth")
+_FIELDS = ("memory", "note", "note_depth", "scan_depth", "recall_tokens")
 
 
 def context_to_dict(context: StoryContext) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def context_to_dict(context: StoryContext) -> dict[str, Any]:
     data: dict[str, Any] = {"memory": context.memory, "note": context.note}
     data["note_depth"] = context.note_depth
     data["scan_depth"] = context.scan_depth
+    if context.recall_tokens is not None:
+        data["recall_tokens"] = context.recall_tokens
     if context.lorebook:
         data["entry"] = [e.to_dict() for e in context.lorebook]
     return data
@@ -74,6 +77,7 @@ def context_from_dict(data: Any, source: str) -> StoryContext:
             note_depth=data.get("note_depth", DEFAULT_NOTE_DEPTH),
             scan_depth=data.get("scan_depth", DEFAULT_SCAN_DEPTH),
             lorebook=lore,
+            recall_tokens=data.get("recall_tokens"),
         )
     except WriterError as exc:
         raise WriterError(f"{source}: {exc}") from None
@@ -112,7 +116,7 @@ def context_from_toml(text: str, source: str) -> StoryContext:
 
 def add_front_matter(content: str, context: StoryContext) -> str:
     """An exported Markdown file with the context on top (unchanged when it is empty)."""
-    if context.empty:
+    if context.empty and context.recall_tokens is None:
         return content
     return f"{FRONT}\n{context_to_toml(context)}{FRONT}\n\n{content}"
 

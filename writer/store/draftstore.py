@@ -4,6 +4,10 @@
     store.context       StoryContexts   each draft's story context (context.py)
     store.chats         ChatLog         chats with a draft's characters (chats.py)
     store.judgments     JudgmentLog     blind comparisons (judgments.py)
+    store.recall        RecallIndex     each draft's recall index (recall.py), kept current here:
+                                        `save_text` (the autosave), creating, importing and
+                                        restoring update it in the same transaction (only the
+                                        changed paragraphs); deleting a draft forgets it
 
 Each collaborator is handed the same StoreCore (core.py: connection, transactions, draft and
 revision rows); opening and recovery are opening.py's. Every write is one transaction (see
@@ -16,7 +20,9 @@ UI thread), its other saves run on the UI thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ from writer.store.judgments import JudgmentLog
 from writer.store.locks import DraftLocks
 from writer.store.models import REASONS, Draft, DraftSummary, Revision, word_count
 from writer.store.opening import Opened, open_core
+from writer.store.recall import RecallIndex
 from writer.store.rows import (
     DRAFT_COLUMNS,
     BadRowError,
@@ -69,6 +76,7 @@ class DraftStore:
         self.context = StoryContexts(core)
         self.chats = ChatLog(core)
         self.judgments = JudgmentLog(core)
+        self.recall = RecallIndex(core.conn, core.lock)
         #: Where an unusable database was moved on open, or None.
         self.recovered = opened.recovered
         #: How many drafts were salvaged from it into this fresh store.
@@ -143,6 +151,24 @@ class DraftStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """core.write(); the recall index forgets what it remembered if it rolls back."""
+        try:
+            with self.core.write() as conn:
+                yield conn
+        except BaseException:
+            self.recall.invalidate()
+            raise
+
+    def _index(self, draft_id: int, text: str) -> None:
+        """The draft's recall index brought up to `text`, inside the save's transaction.
+        Derived data: a failure here never fails the save (the next one catches up)."""
+        try:
+            self.recall.update(draft_id, encodable(text))
+        except sqlite3.Error:
+            pass
+
     @property
     def revision_interval(self) -> float:
         return self.core.revision_interval
@@ -167,7 +193,7 @@ class DraftStore:
         now = self.core.now()
         title, text = encodable(title), encodable(text)
         ext = normalize_external(external_path) if external_path is not None else None
-        with self.core.write() as conn:
+        with self._writing() as conn:
             cur = conn.execute(
                 "INSERT INTO drafts (title, text, created, updated, preset, overrides, model, "
                 "external_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -176,6 +202,7 @@ class DraftStore:
             draft_id = int(cur.lastrowid)
             if text:
                 self.core.add_revision(conn, draft_id, text, "create", now)
+                self._index(draft_id, text)
             return draft_from_row(self.core.draft_row(conn, draft_id))
 
     def get_draft(self, draft_id: int) -> Draft:
@@ -235,17 +262,21 @@ class DraftStore:
         cursor: tuple[int, int] | None = None,
         scroll: int | None = None,
     ) -> None:
-        """The autosave: store `text` (and the cursor and scroll line) in one transaction.
+        """The autosave: store `text` (and the cursor and scroll line) in one transaction,
+        with the draft's recall index brought up to it (on a 1 MB draft about 20 ms more: the
+        app autosaves on a worker thread). `save_revision`, which the app calls on its UI
+        thread, leaves the index to the next autosave.
 
         Feeds revision coalescing: the text being replaced becomes an "auto" revision at most
         once per `revision_interval` of activity, or when this save deletes a large piece.
         """
         now = self.core.now()
-        with self.core.write() as conn:
+        with self._writing() as conn:
             row = self.core.draft_row(conn, draft_id)
             self.core.replace_text(
                 conn, row, text, now, force_snapshot=False, cursor=cursor, scroll=scroll
             )
+            self._index(draft_id, text)
 
     def rename_draft(self, draft_id: int, title: str) -> None:
         """Set the title (collapsed to one line)."""
@@ -258,9 +289,13 @@ class DraftStore:
 
     def delete_draft(self, draft_id: int) -> None:
         """Delete a draft with its revisions and generation log."""
-        with self.core.write() as conn:
+        with self._writing() as conn:
             self.core.draft_row(conn, draft_id, readable=False)
             conn.execute("DELETE FROM drafts WHERE id = ?", (int(draft_id),))
+            try:
+                self.recall.forget(draft_id)
+            except sqlite3.Error:
+                pass  # a damaged index must not keep a draft; salvage rebuilds without it
 
     def set_draft_settings(
         self,
@@ -329,7 +364,7 @@ class DraftStore:
             raise ValueError(f"unknown revision reason {reason!r}; known: {', '.join(REASONS)}")
         now = self.core.now()
         text = encodable(text)
-        with self.core.write() as conn:
+        with self._writing() as conn:
             row = self.core.draft_row(conn, draft_id)
             self.core.replace_text(conn, row, text, now, force_snapshot=True)
             return self.core.add_revision(conn, int(draft_id), text, reason, now)
@@ -392,7 +427,7 @@ class DraftStore:
                 f"see `writer drafts history {draft_id}`"
             )
         now = self.core.now()
-        with self.core.write() as conn:
+        with self._writing() as conn:
             # Not `readable`: restoring is how a draft with an unreadable text is repaired.
             row = self.core.draft_row(conn, draft_id, readable=False)
             latest = self.core.latest_revision(conn, int(draft_id))
@@ -404,6 +439,7 @@ class DraftStore:
                 (revision.text, now, int(draft_id)),
             )
             self.core.add_revision(conn, int(draft_id), revision.text, "restore", now)
+            self._index(draft_id, revision.text)
             return draft_from_row(self.core.draft_row(conn, draft_id))
 
     # -- files ---------------------------------------------------------------------------------
@@ -431,13 +467,14 @@ class DraftStore:
         if context is not None:  # the title heading follows the front matter
             title, text = parse_text(text, title)
         now = self.core.now()
-        with self.core.write() as conn:
+        with self._writing() as conn:
             cur = conn.execute(
                 "INSERT INTO drafts (title, text, created, updated) VALUES (?, ?, ?, ?)",
                 (title, text, now, now),
             )
             draft_id = int(cur.lastrowid)
             self.core.add_revision(conn, draft_id, text, "import", now)
+            self._index(draft_id, text)
             if context is not None:
                 put_context(conn, draft_id, context)
             return draft_from_row(self.core.draft_row(conn, draft_id))

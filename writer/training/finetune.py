@@ -69,6 +69,9 @@ class FinetuneOptions:
     lora_alpha: int | None = None
     prompt: str | None = None
     device: str | None = None
+    # Train in bfloat16 autocast (the model's body; the loss stays float32): CPUs with bf16
+    # instructions (avx512_bf16, amx_bf16) and GPUs. None: off.
+    bf16: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,10 @@ def finetune(
         )
     import torch
 
+    from writer.engine.loading import default_threads
+    from writer.training.loss import LanguageModelLoss, bf16_autocast
+
+    torch.set_num_threads(default_threads())  # the engine's policy: WRITER_THREADS, else every core
     model, tokenizer, source = load_model_and_tokenizer(opts.base, device=opts.device)
     if stop():
         raise FinetuneInterrupted(name)
@@ -361,6 +368,8 @@ def finetune(
         )
         model = get_peft_model(model, config)
     model.train()
+    lm_loss = LanguageModelLoss(model)  # no logits-sized buffers made per step (loss.py)
+    autocast = bf16_autocast(next(model.parameters()).device, bool(opts.bf16))
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=opts.lr, weight_decay=0.01)
     warmup = max(1, min(100, total_steps // 10))
@@ -412,7 +421,8 @@ def finetune(
             starts = torch.randint(high + 1, (opts.micro_batch_size,), generator=data_rng)
             batch = torch.stack([train_tensor[s : s + opts.block_size] for s in starts.tolist()])
             batch = batch.to(device)
-            loss = model(input_ids=batch, labels=batch).loss / accumulation
+            with autocast:
+                loss = lm_loss(batch) / accumulation
             if not math.isfinite(loss.item()):
                 raise _diverged(name, step, total_steps, opts.lr, loss.item())
             loss.backward()

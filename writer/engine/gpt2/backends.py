@@ -8,6 +8,7 @@ transformers' DynamicCache (correct, slower, no cross-request cache).
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any, Protocol
 
 import torch
@@ -166,16 +167,55 @@ class FastGPT2Backend:
             return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
         return _FastSession(self.runner, kv, logits, reused, batch, capacity, self.governor)
 
+    def begin_in_pieces(
+        self, ids: list[int], batch: int, capacity: int, piece: int
+    ) -> Generator[None, None, _FastSession | CudaGraphSession]:
+        """`begin` with the prompt computed at most `piece` tokens at a time, yielding None
+        between pieces (a batching scheduler decodes other requests meanwhile); returns the
+        session. Pieces end at multiples of `piece` positions and, in int8, of
+        `GPT2Runner.chunk` (so the numbers are those `begin` gives); the prefix cache is used
+        and filled as `begin` does."""
+        self.governor.begin()
+        common = self._common(ids)
+        if common == len(ids) and common == len(self._ids) and self._last_logits is not None:
+            kv, logits, reused = self._kv, self._last_logits, common
+        else:
+            common = min(common, len(ids) - 1)
+            chunk = self.runner.chunk
+            if chunk:
+                common -= common % chunk
+                piece = max(chunk, piece - piece % chunk)
+            kv = self._kv.cropped(common) if (self._kv is not None and common) else None
+            device = self.runner.device
+            start, logits = common, None
+            while start < len(ids):
+                end = min(len(ids), (start // piece + 1) * piece)
+                new = torch.tensor(ids[start:end], dtype=torch.long, device=device)
+                logits, kv = self.runner.prefill(new, kv)
+                start = end
+                if start < len(ids):
+                    yield None
+            reused = common
+            self._ids, self._kv, self._last_logits = list(ids), kv, logits
+        assert kv is not None and logits is not None
+        if graphs_available(self.runner.device):
+            return CudaGraphSession(self.runner, kv, logits, reused, batch, capacity)
+        return _FastSession(self.runner, kv, logits, reused, batch, capacity, self.governor)
+
     def prompt_logits(self, ids: list[int]) -> torch.Tensor:
         """The next-token logits [vocab] after `ids`, through (and into) the prefix cache."""
         return self._prefill(ids)[1]
 
-    def _prefill(self, ids: list[int]) -> tuple[PrefixKV, torch.Tensor, int]:
+    def _common(self, ids: list[int]) -> int:
         common = 0
         for a, b in zip(self._ids, ids, strict=False):
             if a != b:
                 break
             common += 1
+        return common
+
+    def _prefill(self, ids: list[int]) -> tuple[PrefixKV, torch.Tensor, int]:
+        common = self._common(ids)
         if common == len(ids) and common == len(self._ids) and self._last_logits is not None:
             kv, logits, reused = self._kv, self._last_logits, common
         else:

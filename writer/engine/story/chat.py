@@ -108,17 +108,40 @@ def description_from_context(name: str, context: StoryContext | None) -> tuple[s
 
 
 def chat_context(
-    name: str, about: str, context: StoryContext | None, skip_entry: int | None = None
+    name: str,
+    about: str,
+    context: StoryContext | None,
+    skip_entry: int | None = None,
+    recall: tuple[str, int] = ("", 0),
 ) -> StoryContext:
     """The request's context: the character sheet as memory, the draft's lorebook (without the
-    entry that already is the sheet); no author's note (it would sit inside the transcript)."""
+    entry that already is the sheet); no author's note (it would sit inside the transcript).
+    With recall on in `context`, passages of the story found by the transcript's words:
+    `recall` is (the transcript's last lines, how many characters of the prompt follow the
+    story)."""
     about = one_line(about)[:MAX_ABOUT]
     sheet = f"{name}: {about}" if about else f"{name}, a character in this story."
     lore: tuple[LoreEntry, ...] = ()
     if context is not None:
         lore = tuple(e for i, e in enumerate(context.lorebook) if i != skip_entry)
     scan = context.scan_depth if context is not None else StoryContext().scan_depth
-    return StoryContext(memory=sheet, lorebook=lore, scan_depth=scan)
+    if context is None or not context.recall_on:
+        return StoryContext(memory=sheet, lorebook=lore, scan_depth=scan)
+    from writer.engine.story.recall import FramedRecaller
+
+    recaller = FramedRecaller(context.recaller, *recall)
+    return StoryContext(
+        memory=sheet,
+        lorebook=lore,
+        scan_depth=scan,
+        recall_tokens=context.recall_tokens,
+        recaller=recaller,
+    )
+
+
+def chat_query(turns: Sequence[ChatTurn], line: str) -> str:
+    """What recall searches the story for in a chat: the last few lines said, one a line."""
+    return "".join(one_line(t.text) + "\n" for t in turns[-4:]) + one_line(line) + "\n"
 
 
 def chat_prompt(name: str, story: str, turns: Sequence[ChatTurn], line: str) -> str:
@@ -218,14 +241,17 @@ def stream_replies(
     def should_stop() -> bool:
         return stopped.is_set() or cancelled_by_caller()
 
+    prompt = chat_prompt(name, story, turns, line)
+    framing = len(prompt) - len(story[-STORY_CHARS:].strip())
+    recall = (chat_query(turns, line), framing)
     events = engine.stream(
-        chat_prompt(name, story, turns, line),
+        prompt,
         chat_params(params, name),
         n=n,
         seed=seed,
         mode="continue",
         cancel=should_stop,
-        context=chat_context(name, about, context, skip_entry),
+        context=chat_context(name, about, context, skip_entry, recall),
     )
     for event in events:
         if isinstance(event, TokenDelta):

@@ -80,9 +80,6 @@ def paragraph_key(paragraph: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
-_LINE = re.compile(r"[^\n]*[^\s][^\n]*")
-
-
 def paragraphs(text: str) -> list[tuple[int, str]]:
     """(start, paragraph) for each line of `text` that is not blank or an `[Idea: ...]` note."""
     return [(start, paragraph) for start, paragraph, _key in layout(text)]
@@ -93,10 +90,15 @@ def layout(text: str) -> tuple[tuple[int, str, int], ...]:
     """(start, paragraph, key) for each paragraph of `text`. Remembered for the last few texts:
     one request syncs an index and places its pieces on the same text."""
     found = []
-    for m in _LINE.finditer(text):
-        paragraph = m.group()
-        if not (paragraph.startswith("[Idea: ") and IDEA_LINE.match(paragraph)):
-            found.append((m.start(), paragraph, paragraph_key(paragraph)))
+    start = 0
+    # str.split runs in C: on a 1 MB manuscript several times faster than a regular expression.
+    for line in text.split("\n"):
+        # A "\r\n" text (a file saved on Windows) gives the same paragraphs as its "\n" form.
+        paragraph = line[:-1] if line.endswith("\r") else line
+        if paragraph and not paragraph.isspace():
+            if not (paragraph.startswith("[Idea: ") and IDEA_LINE.match(paragraph)):
+                found.append((start, paragraph, paragraph_key(paragraph)))
+        start += len(line) + 1
     return tuple(found)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -204,10 +205,18 @@ class Recaller:
         self.terms: tuple[str, ...] = ()
         #: Why the last query recalled nothing because its index failed, or None.
         self.error: str | None = None
+        # One query at a time: the app's requests, its context viewer and its chat run on
+        # worker threads of their own.
+        self._lock = threading.Lock()
 
-    def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
-        """Passages of `story` starting before `before`, best first (tokens not counted)."""
-        key = (query_terms(story, self.query_words), before)
+    def candidates(self, story: str, before: int, query: str | None = None) -> tuple[Passage, ...]:
+        """Passages of `story` starting before `before`, best first (tokens not counted),
+        found by the words at the end of `query` (default: of `story`)."""
+        with self._lock:
+            return self._candidates(story, before, story if query is None else query)
+
+    def _candidates(self, story: str, before: int, query: str) -> tuple[Passage, ...]:
+        key = (query_terms(query, self.query_words), before)
         if key == self._key:
             return self._last
         try:
@@ -230,6 +239,58 @@ class Recaller:
     ) -> list[Passage]:
         """`candidates` fitted to `cap` tokens, best first."""
         return fit_passages(self.candidates(story, before), cap, count_tokens)
+
+
+def surely_fits(story: str, room: int) -> bool:
+    """True when `story` fits `room` tokens whatever the tokenizer counts: a byte-level BPE
+    token (GPT-2's) holds at least one byte. Recall is only needed when this is False."""
+    return len(story) <= room and len(story.encode("utf-8", "surrogatepass")) <= room
+
+
+class TailRecaller:
+    """A request's recall over a whole text when the request's story is only its tail.
+
+    The app sends the engine the last few thousand characters before the cursor (with the
+    author's idea notes taken out, and a candidate being continued added); recall must search
+    everything before them. `lines` is the text up to the cursor as the editor holds it (a
+    snapshot taken on the UI thread, joined here, on the worker, only when needed); `extra` is
+    how many characters at the story's end are not in the text (the continued candidate).
+    Passages' `start` are offsets in the joined text (a line break between lines), so the app
+    can show where each stands. The window's start is placed by counting characters from the
+    end; idea notes inside the window make it a little late, never early.
+    """
+
+    def __init__(self, recaller: Recaller, lines: Sequence[str], extra: int = 0) -> None:
+        self.recaller = recaller
+        self._lines = lines
+        self._text: str | None = None
+        self.extra = extra
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "\n".join(self._lines)
+        return self._text
+
+    def candidates(self, story: str, before: int, query: str | None = None) -> tuple[Passage, ...]:
+        text = self.text
+        window = max(0, len(story) - before - self.extra)
+        return self.recaller.candidates(text, max(0, len(text) - window), query)
+
+
+class FramedRecaller:
+    """Recall for a prompt whose last `framing` characters are not the story (a chat's scene
+    break and transcript): passages of the story before them, found by `query`'s words (what
+    is being said), through `recaller` (a Recaller or a TailRecaller)."""
+
+    def __init__(self, recaller: Any, query: str, framing: int) -> None:
+        self.recaller = recaller
+        self.query = query
+        self.framing = framing
+
+    def candidates(self, story: str, before: int) -> tuple[Passage, ...]:
+        cut = max(0, len(story) - self.framing)
+        return self.recaller.candidates(story[:cut], min(before, cut), self.query)
 
 
 def recall(

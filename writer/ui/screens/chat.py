@@ -252,6 +252,7 @@ class ChatScreen(Screen[None]):
         panel.start(self.request, "continue", n)
         panel.focus()
         story = self.writing.editor.text_before_cursor(STORY_CHARS)
+        from writer.ui.story_context import request_context
         from writer.ui.widgets.editor import prompt_text
 
         self.running = True
@@ -264,7 +265,8 @@ class ChatScreen(Screen[None]):
             turns=list(self.turns[:-1]),
             line=self.pending,
             n=n,
-            context=self._story_context(),
+            # With recall over the whole draft, found by what is being said (docs/recall.md).
+            context=request_context(self.writing.drafts, self.writing.editor),
             skip_entry=self.skip_entry,
         )
         self._replies_worker(self.request, self.cancel, self.app.model.engine, request)

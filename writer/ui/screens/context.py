@@ -2,8 +2,10 @@
 
 `ContextScreen` edits the three parts; the lorebook is edited as the TOML of a lorebook file
 (`[[entry]]` tables, the same shape `writer generate --lorebook` reads), and can be imported from
-or exported to such a file. `ContextViewer` shows what the model will see for the next request,
-part by part, with token counts and what was trimmed or left out: tokenizing needs the loaded
+or exported to such a file, or filled from suggestions (ctrl+l: the names the story keeps
+mentioning, screens/recalled.py). `ContextViewer` shows what the model will see for the next
+request, part by part, with token counts and what was trimmed or left out, and the passages
+recall brought back (enter on one jumps the editor there): tokenizing needs the loaded
 engine's tokenizer, so it runs in a thread worker, never on the UI thread.
 
 The writing screen hands the dialogs what they show (the context, the story before the cursor,
@@ -14,6 +16,7 @@ the next request's length, a getter of the loaded engine); the open draft keeps 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 
 from writer.engine.story.context import (
     AssembledContext,
@@ -33,6 +36,7 @@ from writer.engine.story.context import (
     parse_lorebook,
 )
 from writer.errors import WriterError, error_line
+from writer.ui.screens.recalled import LoreSuggestions, recalled_list
 
 try:  # Python 3.11+
     import tomllib
@@ -42,6 +46,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 PART_NAMES = {
     "memory": "Memory",
     "lorebook": "Lorebook",
+    "recall": "Recalled passages",
     "story": "Story",
     "note": "Author's note",
     "frame": "Ideas frame",
@@ -105,6 +110,7 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "apply", "Apply", priority=True),
         Binding("f8", "view", "View context"),
+        Binding("ctrl+l", "suggest", "Suggest entries"),
     ]
 
     def __init__(
@@ -113,21 +119,29 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         story: str = "",
         max_new: int = 0,
         engine: Callable[[], Any] = lambda: None,
+        recall: Callable[[StoryContext], StoryContext] | None = None,
+        jump: Callable[[int], None] | None = None,
     ) -> None:
         """`story`, `max_new` and `engine` are for the viewer (f8): the text before the cursor,
-        the next request's length and a getter of the loaded engine (None while loading)."""
+        the next request's length and a getter of the loaded engine (None while loading);
+        `recall` gives a context the request's recall, and `jump(offset)` moves the editor to
+        a recalled passage (the dialog is closed first, applying any edit)."""
         super().__init__()
         self.context = context
         self.story = story
         self.max_new = max_new
         self.engine = engine
+        self.recall = recall
+        self.jump = jump
         self._replace: Path | None = None  # the file a second Export press replaces
 
     def compose(self) -> ComposeResult:
         c = self.context
         with Vertical() as box:
             box.border_title = "Story context"
-            box.border_subtitle = "ctrl+s: apply · f8: what the model sees · escape: cancel"
+            box.border_subtitle = (
+                "ctrl+s: apply · f8: what the model sees · ctrl+l: suggest entries · escape: cancel"
+            )
             yield Label("Memory (always at the top: premise, characters, style)")
             yield TextArea(c.memory, id="memory", soft_wrap=True)
             with Horizontal(classes="row"):
@@ -143,6 +157,15 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
                 yield Input("", id="path", placeholder="lorebook.toml", compact=True)
                 yield Button("Import", id="import", compact=True)
                 yield Button("Export", id="export", compact=True)
+                yield Button("Suggest entries", id="suggest", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Recall tokens (passages from the whole story; empty: config, 0: off):")
+                yield Input(
+                    "" if c.recall_tokens is None else str(c.recall_tokens),
+                    id="recall_tokens",
+                    placeholder="default",
+                    compact=True,
+                )
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("View", id="view")
@@ -159,14 +182,18 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
 
     def edited(self) -> StoryContext:
         """The context as edited; WriterError (one line) naming what is wrong."""
-        depths = {}
-        for name in ("note_depth", "scan_depth"):
+        depths: dict[str, int | None] = {}
+        for name in ("note_depth", "scan_depth", "recall_tokens"):
             value = self.query_one(f"#{name}", Input).value.strip()
+            if name == "recall_tokens" and not value:
+                depths[name] = None  # the config's
+                continue
             try:
                 depths[name] = int(value)
             except ValueError:
                 raise WriterError(f"{name} must be a whole number; got {value!r}") from None
-        return StoryContext(
+        return replace(  # what the dialog does not edit (the draft's recall cap) is kept
+            self.context,
             memory=self.query_one("#memory", TextArea).text,
             note=self.query_one("#note", TextArea).text,
             lorebook=parse_entries(self.query_one("#lorebook", TextArea).text),
@@ -188,7 +215,31 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             self._error(str(exc))
             return
         self._error("")
-        self.app.push_screen(ContextViewer(context, self.story, self.max_new, self.engine))
+        edited = context
+        if self.recall is not None:
+            context = self.recall(context)
+
+        def jump(start: int | None) -> None:
+            if start is None or self.jump is None:
+                return
+            self.dismiss(edited if edited != self.context else None)
+            self.jump(start)
+
+        self.app.push_screen(ContextViewer(context, self.story, self.max_new, self.engine), jump)
+
+    def action_suggest(self) -> None:
+        """Suggested lorebook entries for the story; enter adds one to the lorebook box."""
+        lore = self.query_one("#lorebook", TextArea)
+        try:
+            known = [key for entry in parse_entries(lore.text) for key in entry.keys]
+        except WriterError:
+            known = []
+
+        def add(toml: str) -> None:
+            text = lore.text.rstrip("\n")
+            lore.load_text(f"{text}\n\n{toml}" if text else toml)
+
+        self.app.push_screen(LoreSuggestions(self.story, add, known))
 
     def _path(self) -> Path | None:
         value = self.query_one("#path", Input).value.strip()
@@ -243,6 +294,7 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             "view": self.action_view,
             "import": self._import,
             "export": self._export,
+            "suggest": self.action_suggest,
         }.get(event.button.id or "")
         if action is None:
             self.dismiss(None)
@@ -251,8 +303,9 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
 
 
 # -- the viewer -----------------------------------------------------------------------------
-class ContextViewer(ModalScreen[None]):
-    """What the model will see for the next continue request, part by part."""
+class ContextViewer(ModalScreen["int | None"]):
+    """What the model will see for the next continue request, part by part. Dismisses with a
+    recalled passage's start offset when enter is pressed on it, else None."""
 
     DEFAULT_CSS = """
     ContextViewer { align: center middle; }
@@ -263,6 +316,7 @@ class ContextViewer(ModalScreen[None]):
     ContextViewer #summary { height: auto; margin-bottom: 1; }
     ContextViewer .part-title { text-style: bold; color: $accent; margin-top: 1; }
     ContextViewer .part-text { color: $text; }
+    ContextViewer #recalled { height: auto; max-height: 8; margin-bottom: 1; }
     """
     BINDINGS = [Binding("escape,q,f8", "dismiss(None)", "Close")]
 
@@ -309,7 +363,8 @@ class ContextViewer(ModalScreen[None]):
         b = assembled.breakdown
         lines = [
             f"{b.total} of {b.window} tokens, {b.max_new_tokens} kept for the continuation: "
-            f"memory {b.memory}, lorebook {b.lorebook}, note {b.note}, story {b.story}",
+            f"memory {b.memory}, lorebook {b.lorebook}, recall {b.recall}, note {b.note}, "
+            f"story {b.story}",
         ]
         trimmed = [
             f"{what} {n}"
@@ -325,7 +380,19 @@ class ContextViewer(ModalScreen[None]):
             lines.append(f"lorebook entry {use.index} in ({use.why}): {use.tokens} tokens")
         for use in b.left_out:
             lines.append(f"lorebook entry {use.index} left out ({use.why}): {use.tokens} tokens")
+        if b.recalled:
+            count = len(b.recalled)
+            lines.append(
+                f"recall: {b.recall} tokens, {count} passage{'' if count == 1 else 's'} from "
+                "before the window (enter on one: go there)"
+            )
         self.query_one("#summary", Static).update(escape("\n".join(lines)))
+        if b.recalled:
+            self.query_one(Vertical).border_subtitle = "enter: go to the passage · escape: close"
+            listed = recalled_list(b.recalled)
+            self.query_one(Vertical).mount(listed, after="#summary")
+            listed.highlighted = 0
+            listed.focus()
         parts = self.query_one("#parts", VerticalScroll)
         widgets = []
         for (name, count), text in zip(b.parts, texts, strict=True):
@@ -335,6 +402,10 @@ class ContextViewer(ModalScreen[None]):
             widgets.append(Static(escape(title), classes="part-title"))
             widgets.append(Static(escape(text), classes="part-text"))
         parts.mount_all(widgets)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(int(event.option.id or 0))
 
 
 def _segments(assembled: AssembledContext) -> list[list[int]]:

@@ -25,7 +25,7 @@ from writer.ui.messages import (
     GenerationFailed,
     GenerationFinished,
 )
-from writer.ui.story_context import current_context
+from writer.ui.story_context import needs_context, request_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
 from writer.ui.writing.streaming import relay_stream
@@ -72,7 +72,7 @@ class Generation:
         model = app.model
         prompt = prompt_text(screen.editor.text_before_cursor(prompt_chars(model.engine))) + prefix
         self._info[request] = (mode, params)
-        context = current_context(screen.drafts)
+        context = request_context(screen.drafts, screen.editor, len(prefix))
         self.prefix = (request, prefix)
         panel = screen.panel
         panel.continuing = prefix
@@ -145,8 +145,9 @@ class Generation:
         post(CandidatesStarted(request, mode, n))
         events = None
         try:
-            # The draft's story context, only when it has one (engines without it still work).
-            extra = {"context": context} if context is not None and not context.empty else {}
+            # The draft's story context, only when it has one or recall may be needed (engines
+            # without it still work).
+            extra = {"context": context} if needs_context(context, prompt, engine, params) else {}
             # Token probabilities for the view (p): one top-k per step, when the engine has them.
             if engine.supports_logprobs:
                 extra["logprobs"] = DEFAULT_LOGPROBS

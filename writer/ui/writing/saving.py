@@ -61,6 +61,7 @@ class OpenDraft:
         self._autosaving = False  # a snapshot is being written by the autosave worker
         self.exiting = False
         self.story_context: tuple[int | None, Any] | None = None  # (draft id, its context)
+        self.recaller: tuple[int | None, Any] | None = None  # (draft id, its Recaller)
 
     store = _session_attr("store")
     draft = _session_attr("draft")
