@@ -140,6 +140,16 @@ def test_the_command_reference_has_every_command_and_option_without_torch() -> N
                     assert option in page, f"{parser.prog} {option}"
 
 
+def test_every_setting_of_config_toml_is_documented() -> None:
+    import dataclasses
+
+    from writer.config import Config
+
+    page = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(Config) if f"| `{f.name}` |" not in page]
+    assert not missing, f"config.toml keys missing from docs/configuration.md: {missing}"
+
+
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
