@@ -125,6 +125,16 @@ def has_checkpoint(name: str) -> bool:
     return _state_path(name).is_file()
 
 
+def resumable_with(name: str, pairs: Sequence[PreferencePair]) -> bool:
+    """Whether an interrupted learn run of `name` exists and was on exactly these pairs."""
+    if not has_checkpoint(name):
+        return False
+    try:
+        return _load_state(name).get("fingerprint") == fingerprint(pairs)
+    except WriterError:
+        return False
+
+
 def _load_state(name: str) -> dict[str, Any]:
     try:
         return json.loads(_state_path(name).read_text(encoding="utf-8"))

@@ -1,0 +1,142 @@
+"""Learning the author's taste in the app: the offer in the status bar, the learn key, the
+progress, the switch to the learned model (and back with f5), and a stop that changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Input
+
+from tests.ui.test_app_support import notified, run_app, wait_for
+from writer.config import Config
+from writer.paths import models_dir
+from writer.store import DraftStore
+from writer.ui.app import WriterApp
+from writer.ui.screens.learn import LearnDialog
+from writer.ui.screens.models import ModelsScreen
+
+
+def _logged_draft(model: str) -> int:
+    """A draft whose log holds 3 insertions by `model` of 3 candidates each (6 pairs)."""
+    with DraftStore.open() as store:
+        draft = store.create_draft("The fox")
+        text = "The fox"
+        for i in range(3):
+            cands = [
+                {"text": f" walked to the river bank number {i}."},
+                {"text": " saw the ship."},
+                {"text": " and the old woman told stories."},
+            ]
+            gid = store.generations.log(
+                draft.id, "continue", {}, i, model, cands, prompt_tail=text[-200:], prompt=text
+            )
+            text += cands[0]["text"]
+            store.generations.mark_inserted(gid, 0, text=text)
+        return draft.id
+
+
+def _loader(base: str, engine: Any, loaded: list[str]):
+    """The tiny engine for `base`; any other name (the learned model) really loads."""
+
+    def load(name: str, device: str | None) -> Any:
+        loaded.append(name)
+        if name == base:
+            return engine
+        from writer.engine import load_engine
+
+        return load_engine(name, device="cpu", precision="fp32")
+
+    return load
+
+
+async def _insert_one(pilot, app) -> None:
+    await pilot.press("end", "ctrl+g")
+    panel = app.writing.panel
+    await wait_for(pilot, lambda: panel.is_open and not panel.running, timeout=30)
+    await pilot.press("tab", "1")
+    await wait_for(pilot, lambda: not app.writing.panel.is_open)
+
+
+async def _confirm(pilot, app, steps: str) -> str:
+    await pilot.press("shift+f5")
+    await wait_for(pilot, lambda: isinstance(app.screen, LearnDialog))
+    dialog = app.screen
+    dialog.query_one("#steps", Input).value = steps
+    name = dialog.query_one("#name", Input).value
+    await pilot.press("enter")  # in the name field: starts learning
+    await wait_for(pilot, lambda: app.writing.learning.panel is not None)
+    return name
+
+
+async def test_the_offer_then_the_key_learns_and_the_draft_switches_to_the_new_model(
+    isolated_user_dirs, tiny_model_dir, tiny_engine
+) -> None:
+    base = str(tiny_model_dir)
+    draft_id = _logged_draft(base)
+    loaded: list[str] = []
+    app = WriterApp(
+        model=base, engine_loader=_loader(base, tiny_engine, loaded), config=Config(learn_after=6)
+    )
+    async with run_app(app, size=(120, 30)) as pilot:
+        status = app.writing.status
+        await wait_for(pilot, lambda: status.model_state == "ready")
+        assert status.learn == ""
+        await _insert_one(pilot, app)
+        key = app.get_key_display(
+            next(b for b in app.writing.BINDINGS if getattr(b, "action", "") == "learn")
+        )
+        assert status.learn == f"learn from your picks: {key}"
+        assert f"learn from your picks: {key}" in str(status.render())
+        await wait_for(pilot, lambda: notified(app, f"press {key}"))
+
+        name = await _confirm(pilot, app, "2")
+        assert name == f"{tiny_model_dir.name}-taste"
+        panel = app.writing.learning.panel
+        await wait_for(pilot, lambda: app.writing.learning.panel is None, timeout=120)
+        assert panel.steps_seen and panel.steps_seen[-1] == 2  # progress arrived, to the end
+        await wait_for(pilot, lambda: notified(app, f"Learned {name}"))
+        assert notified(app, "preference accuracy") and notified(app, f"back to {base}")
+        await wait_for(pilot, lambda: app.model.name == name and status.model_state == "ready")
+        assert loaded[-1] == name and (models_dir() / name / "manifest.json").is_file()
+        assert status.learn == ""  # learned: no more offer
+
+        # f5 lists the new model next to the old one; the old one is one enter away.
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        dialog = app.screen
+        await wait_for(pilot, lambda: any(m.name == name for m in dialog.models))
+        dialog.query_one("#name", Input).value = base
+        dialog.query_one("#name", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.model.name == base and status.model_state == "ready")
+        await pilot.press("ctrl+q")
+    with DraftStore.open() as store:
+        assert store.get_draft(draft_id).model in (None, base)  # the switch back is remembered
+
+
+async def test_the_key_again_stops_learning_and_the_model_stays(
+    isolated_user_dirs, tiny_model_dir, tiny_engine
+) -> None:
+    from writer.training.learn import has_checkpoint
+
+    base = str(tiny_model_dir)
+    _logged_draft(base)
+    loaded: list[str] = []
+    app = WriterApp(
+        model=base, engine_loader=_loader(base, tiny_engine, loaded), config=Config(learn_after=6)
+    )
+    async with run_app(app, size=(120, 30)) as pilot:
+        status = app.writing.status
+        await wait_for(pilot, lambda: status.model_state == "ready")
+        await _insert_one(pilot, app)
+        name = await _confirm(pilot, app, "400")
+        panel = app.writing.learning.panel
+        await wait_for(pilot, lambda: bool(panel.steps_seen), timeout=60)
+        await pilot.press("shift+f5")  # the same key stops it
+        await wait_for(pilot, lambda: notified(app, "Learning stopped"), timeout=60)
+        assert app.writing.learning.panel is None
+        assert panel.steps_seen[-1] < 400
+        assert app.model.name == base and loaded == [base]
+        assert not (models_dir() / name).exists() and has_checkpoint(name)
+        assert status.learn.startswith("learn from your picks")  # still offered
+        await pilot.press("ctrl+q")
