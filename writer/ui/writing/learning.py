@@ -96,8 +96,6 @@ def train(job: LearnJob, post: Callable[[Message], None]) -> None:
     """Run `job` on this (worker) thread, posting progress and, last, a LearnEnded."""
     try:
         quiet_training()
-        import torch
-
         from writer.training.learn import (
             LearnInterrupted,
             LearnOptions,
@@ -106,10 +104,6 @@ def train(job: LearnJob, post: Callable[[Message], None]) -> None:
             resumable_with,
         )
 
-        # Torch's threads for this thread's work: one core stays free for the UI thread (typing)
-        # and the generation worker, which set their own count per request.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads - 1))
         try:
             resume = resumable_with(job.name, job.pairs)
             result = learn(
@@ -125,12 +119,13 @@ def train(job: LearnJob, post: Callable[[Message], None]) -> None:
                     LearnProgressed(p.step, p.total_steps, p.loss, p.accuracy)
                 ),
                 should_stop=job.stop.is_set,
+                # One core stays free for the UI thread (typing) and the generation worker,
+                # which sets its own thread count per request.
+                spare_cores=1,
             )
         except LearnInterrupted as stop:
             post(LearnEnded("stopped", text=f"{stop.step}/{stop.total_steps}"))
             return
-        finally:
-            torch.set_num_threads(threads)
     except WriterError as exc:
         post(LearnEnded("failed", text=str(exc)))
         return
