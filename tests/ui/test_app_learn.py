@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Input
+from textual.widgets import Input, ProgressBar
 
-from tests.ui.test_app_support import notified, run_app, wait_for
+from tests.ui.test_app_support import message_log, notices, notified, run_app, wait_for
 from writer.config import Config
 from writer.paths import models_dir
 from writer.store import DraftStore
 from writer.ui.app import WriterApp
 from writer.ui.screens.learn import LearnDialog
 from writer.ui.screens.models import ModelsScreen
+from writer.ui.writing.learning import LearnProgressed
 
 
 def _logged_draft(model: str) -> int:
@@ -64,7 +65,7 @@ async def _confirm(pilot, app, steps: str) -> str:
     dialog.query_one("#steps", Input).value = steps
     name = dialog.query_one("#name", Input).value
     await pilot.press("enter")  # in the name field: starts learning
-    await wait_for(pilot, lambda: app.writing.learning.panel is not None)
+    await wait_for(pilot, lambda: not isinstance(app.screen, LearnDialog))
     return name
 
 
@@ -91,9 +92,9 @@ async def test_the_offer_then_the_key_learns_and_the_draft_switches_to_the_new_m
 
         name = await _confirm(pilot, app, "2")
         assert name == f"{tiny_model_dir.name}-taste"
-        panel = app.writing.learning.panel
-        await wait_for(pilot, lambda: app.writing.learning.panel is None, timeout=120)
-        assert panel.steps_seen and panel.steps_seen[-1] == 2  # progress arrived, to the end
+        await wait_for(pilot, lambda: notified(app, f"Learned {name}"), timeout=120)
+        steps = [m.step for m in message_log(app).of(LearnProgressed)]
+        assert steps and steps[-1] == 2 and app.writing.learning.panel is None
         await wait_for(pilot, lambda: notified(app, f"Learned {name}"))
         assert notified(app, "preference accuracy") and notified(app, f"back to {base}")
         await wait_for(pilot, lambda: app.model.name == name and status.model_state == "ready")
@@ -130,13 +131,35 @@ async def test_the_key_again_stops_learning_and_the_model_stays(
         await wait_for(pilot, lambda: status.model_state == "ready")
         await _insert_one(pilot, app)
         name = await _confirm(pilot, app, "400")
-        panel = app.writing.learning.panel
-        await wait_for(pilot, lambda: bool(panel.steps_seen), timeout=60)
+        await wait_for(pilot, lambda: bool(message_log(app).of(LearnProgressed)), timeout=60)
+        bar = app.writing.query_one("#learn-progress").query_one(ProgressBar)
+        assert bar.total == 400 and bar.progress >= 1  # the bar above the status line
         await pilot.press("shift+f5")  # the same key stops it
         await wait_for(pilot, lambda: notified(app, "Learning stopped"), timeout=60)
         assert app.writing.learning.panel is None
-        assert panel.steps_seen[-1] < 400
+        assert message_log(app).of(LearnProgressed)[-1].step < 400
         assert app.model.name == base and loaded == [base]
         assert not (models_dir() / name).exists() and has_checkpoint(name)
         assert status.learn.startswith("learn from your picks")  # still offered
+        await pilot.press("ctrl+q")
+
+
+async def test_a_failed_run_is_one_notification_and_nothing_changes(
+    isolated_user_dirs, tiny_engine
+) -> None:
+    _logged_draft("no-such-model")
+    app = WriterApp(
+        model="no-such-model",
+        engine_loader=lambda name, device: tiny_engine,
+        config=Config(learn_after=0),
+    )
+    async with run_app(app, size=(120, 30)) as pilot:
+        status = app.writing.status
+        await wait_for(pilot, lambda: status.model_state == "ready")
+        name = await _confirm(pilot, app, "2")  # the key works before any offer, too
+        await wait_for(pilot, lambda: notified(app, "Learning failed"), timeout=60)
+        assert app.writing.learning.panel is None and app.model.name == "no-such-model"
+        assert not (models_dir() / name).exists() and status.learn == ""
+        failures = [n for n in notices(app) if "Learning failed" in n]
+        assert len(failures) == 1 and "\n" not in failures[0]
         await pilot.press("ctrl+q")

@@ -154,8 +154,6 @@ class LearnPanel(Horizontal):
         self.job = job
         self.key = key
         self.ended = ended
-        self.steps_seen: list[int] = []
-        """The step of every progress message handled (tests read it; coalesced ones skip)."""
 
     def compose(self) -> ComposeResult:
         yield Label(f"learning {self.job.name}", id="learn-what")
@@ -177,7 +175,6 @@ class LearnPanel(Horizontal):
         self._detail(f"{text} · {self.key}: stop")
 
     def on_learn_progressed(self, message: LearnProgressed) -> None:
-        self.steps_seen.append(message.step)
         self.query_one(ProgressBar).update(total=message.total, progress=message.step)
         stopping = " (stopping…)" if self.job.stop.is_set() else ""
         self._detail(
