@@ -50,6 +50,12 @@ def _loader(base: str, engine: Any, loaded: list[str]):
     return load
 
 
+def _loaded(app: WriterApp, name: str) -> bool:
+    """Whether model `name` is the app's and has loaded (the status bar says so)."""
+    model = app.model
+    return model.name == name and model.settled.is_set() and model.engine is not None
+
+
 async def _insert_one(pilot, app) -> None:
     await pilot.press("end", "ctrl+g")
     panel = app.writing.panel
@@ -97,8 +103,9 @@ async def test_the_offer_then_the_key_learns_and_the_draft_switches_to_the_new_m
         assert steps and steps[-1] == 2 and app.writing.learning.panel is None
         await wait_for(pilot, lambda: notified(app, f"Learned {name}"))
         assert notified(app, "preference accuracy") and notified(app, f"back to {base}")
-        await wait_for(pilot, lambda: app.model.name == name and status.model_state == "ready")
+        await wait_for(pilot, lambda: _loaded(app, name))
         assert loaded[-1] == name and (models_dir() / name / "manifest.json").is_file()
+        await wait_for(pilot, lambda: status.model_state == "ready")
         assert status.learn == ""  # learned: no more offer
 
         # f5 lists the new model next to the old one; the old one is one enter away.
@@ -109,7 +116,7 @@ async def test_the_offer_then_the_key_learns_and_the_draft_switches_to_the_new_m
         dialog.query_one("#name", Input).value = base
         dialog.query_one("#name", Input).focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.model.name == base and status.model_state == "ready")
+        await wait_for(pilot, lambda: _loaded(app, base))
         await pilot.press("ctrl+q")
     with DraftStore.open() as store:
         assert store.get_draft(draft_id).model in (None, base)  # the switch back is remembered
