@@ -146,6 +146,7 @@ class LearnPanel(Horizontal):
     LearnPanel Label { width: auto; }
     LearnPanel #learn-what { color: $text; margin-right: 1; }
     LearnPanel ProgressBar { width: auto; }
+    LearnPanel Bar { width: 20; }
     LearnPanel #learn-detail { color: $text-muted; margin-left: 1; }
     """
 
@@ -157,8 +158,8 @@ class LearnPanel(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(f"learning {self.job.name}", id="learn-what")
-        yield ProgressBar(total=None, show_eta=False)
-        yield Label(f"loading {self.job.base}… · {self.key}: stop", id="learn-detail")
+        yield ProgressBar(total=None, show_percentage=False, show_eta=False)
+        yield Label(f"{self.key}: stop · loading {self.job.base}…", id="learn-detail")
 
     def on_mount(self) -> None:
         self.run_learning()
@@ -172,14 +173,14 @@ class LearnPanel(Horizontal):
 
     def on_learn_status(self, message: LearnStatus) -> None:
         text = message.text if len(message.text) <= 60 else message.text[:59] + "…"
-        self._detail(f"{text} · {self.key}: stop")
+        self._detail(f"{self.key}: stop · {text}")
 
     def on_learn_progressed(self, message: LearnProgressed) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.step)
         stopping = " (stopping…)" if self.job.stop.is_set() else ""
         self._detail(
-            f"step {message.step}/{message.total} · loss {message.loss:.3f} · "
-            f"acc {message.accuracy:.0%}{stopping} · {self.key}: stop"
+            f"step {message.step}/{message.total}{stopping} · {self.key}: stop · "
+            f"loss {message.loss:.3f} · acc {message.accuracy:.0%}"
         )
 
     def on_learn_ended(self, message: LearnEnded) -> None:
