@@ -170,3 +170,23 @@ async def test_a_failed_run_is_one_notification_and_nothing_changes(
         failures = [n for n in notices(app) if "Learning failed" in n]
         assert len(failures) == 1 and "\n" not in failures[0]
         await pilot.press("ctrl+q")
+
+
+def test_the_default_name_and_the_base_of_a_learned_model(isolated_user_dirs) -> None:
+    import json
+
+    from writer.ui.screens.learn import default_name
+    from writer.ui.writing.learning import learning_base
+
+    assert default_name("gpt2") == "gpt2-taste"
+    assert default_name("/models/My Model/") == "My-Model-taste"
+    folder = models_dir() / "gpt2-taste"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"base": "gpt2", "method": "lora"}))
+    assert default_name("gpt2") == "gpt2-taste-2"  # taken: numbered
+    assert default_name("gpt2-taste") == "gpt2-taste-2"  # not gpt2-taste-taste
+    # A LoRA fine-tune cannot take a second adapter: learning starts again from its base.
+    assert learning_base("gpt2-taste") == "gpt2"
+    assert learning_base("gpt2") == "gpt2"
+    (folder / "manifest.json").write_text(json.dumps({"base": "gpt2", "method": "full"}))
+    assert learning_base("gpt2-taste") == "gpt2-taste"  # a whole model learns on top

@@ -7,6 +7,7 @@ continued when the picks are the same, else started over (the dialog says so).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -50,6 +51,7 @@ def default_name(base: str) -> str:
     """`<base>-taste` (a folder's own name for a folder), numbered past the names taken."""
     stem = PurePath(base.rstrip("/\\")).name or "model"
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).lstrip(".")[:50]
+    stem = re.sub(rf"{SUFFIX}(-\d+)?$", "", stem)  # a learned model's name: its base's stem
     name = f"{stem or 'model'}{SUFFIX}"
     number = 2
     while taken(name) and number < 100:
@@ -74,25 +76,31 @@ class LearnDialog(ModalScreen[LearnRequest | None]):
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, base: str, pairs: int, key: str) -> None:
+    def __init__(self, base: str, pairs: int, key: str, current: str | None = None) -> None:
+        """`base`: the model to learn from; `current`: the draft's model, when not the base
+        (a LoRA fine-tune: it is learned again from its base)."""
         super().__init__()
         self.base = base
         self.pairs = pairs
         self.key = key
+        self.current = current or base
 
     def compose(self) -> ComposeResult:
+        base = self.base
+        if self.current != base:
+            base = f"{base} (the base of {self.current}, a LoRA fine-tune)"
         with Vertical() as box:
             box.border_title = "Learn from your picks"
             yield Static(
                 f"{self.pairs} preference pair(s) from this draft's picks teach a copy of "
-                f"{self.base} your taste (DPO). Training runs in the background: keep writing; "
+                f"{base} your taste (DPO). Training runs in the background: keep writing; "
                 f"{self.key} again stops it and keeps a checkpoint. When done, the draft "
-                f"switches to the new model; f5 switches back to {self.base}.",
+                f"switches to the new model; f5 switches back to {self.current}.",
                 id="about",
                 markup=False,
             )
             yield Label("Name of the new model")
-            yield Input(default_name(self.base), id="name")
+            yield Input(default_name(self.current), id="name")
             yield Label("Steps (empty: 3 passes over the pairs)")
             yield Input("", id="steps", type="integer", placeholder="3 passes")
             yield Static("", id="problem", markup=False)

@@ -187,6 +187,22 @@ class LearnPanel(Horizontal):
         self.ended(message)
 
 
+def learning_base(model: str) -> str:
+    """The model to learn from when the draft uses `model`: itself, or, for a LoRA fine-tune
+    (an adapter cannot take a second adapter), its base: the run learns from all of the
+    draft's picks again, so the earlier ones are not lost."""
+    from writer.engine.models import resolve_model
+
+    try:
+        source = resolve_model(model)
+    except WriterError:
+        return model  # learn() says what is wrong with it, in one line
+    base = source.manifest.get("base") if source.kind == "finetuned" else None
+    if source.manifest.get("method") == "lora" and isinstance(base, str) and base:
+        return base
+    return model
+
+
 class Learning:
     """The writing screen's learning: the offer, the dialog, the run and its outcome.
 
@@ -236,10 +252,11 @@ class Learning:
         if drafts.store is None or drafts.draft is None:
             app.notify("Nothing to learn from: the drafts library is not available.")
             return
-        base = app.model.name
-        if not base:
+        current = app.model.name
+        if not current:
             app.notify("Nothing to learn with: no model is set (f5 picks one).")
             return
+        base = learning_base(current)
         from writer.training.pairs import PairCounts, pairs_from_log
 
         counts = PairCounts()
@@ -262,7 +279,7 @@ class Learning:
                     LearnJob(request.name, base, pairs, counts, request.steps, app.model.device)
                 )
 
-        app.push_screen(LearnDialog(base, len(pairs), key), confirmed)
+        app.push_screen(LearnDialog(base, len(pairs), key, current=current), confirmed)
 
     def start(self, job: LearnJob) -> None:
         """Run `job` in a LearnPanel above the status bar."""
