@@ -122,9 +122,10 @@ async def test_the_offer_then_the_key_learns_and_the_draft_switches_to_the_new_m
         assert store.get_draft(draft_id).model in (None, base)  # the switch back is remembered
 
 
-async def test_the_key_again_stops_learning_and_the_model_stays(
+async def test_the_key_again_stops_learning_the_model_stays_and_the_same_name_continues(
     isolated_user_dirs, tiny_model_dir, tiny_engine
 ) -> None:
+    from writer.training import checkpoint
     from writer.training.learn import has_checkpoint
 
     base = str(tiny_model_dir)
@@ -135,19 +136,31 @@ async def test_the_key_again_stops_learning_and_the_model_stays(
     )
     async with run_app(app, size=(120, 30)) as pilot:
         status = app.writing.status
+        log = message_log(app)
         await wait_for(pilot, lambda: status.model_state == "ready")
         await _insert_one(pilot, app)
-        name = await _confirm(pilot, app, "400")
-        await wait_for(pilot, lambda: bool(message_log(app).of(LearnProgressed)), timeout=60)
+        name = await _confirm(pilot, app, "60")
+        await wait_for(pilot, lambda: bool(log.of(LearnProgressed)), timeout=60)
         bar = app.writing.query_one("#learn-progress").query_one(ProgressBar)
-        assert bar.total == 400 and bar.progress >= 1  # the bar above the status line
+        assert bar.total == 60 and bar.progress >= 1  # the bar above the status line
         await pilot.press("shift+f5")  # the same key stops it
         await wait_for(pilot, lambda: notified(app, "Learning stopped"), timeout=60)
         assert app.writing.learning.panel is None
-        assert message_log(app).of(LearnProgressed)[-1].step < 400
+        stopped_at = log.of(LearnProgressed)[-1].step
+        assert stopped_at < 60
         assert app.model.name == base and loaded == [base]
         assert not (models_dir() / name).exists() and has_checkpoint(name)
+        assert any(checkpoint.folder(name).glob("trainer/checkpoint-*"))  # the trainer's state
         assert status.learn.startswith("learn from your picks")  # still offered
+
+        # The same key and name (the default again) continue the run where it stopped.
+        seen = len(log.of(LearnProgressed))
+        assert await _confirm(pilot, app, "") == name
+        await wait_for(pilot, lambda: notified(app, f"Learned {name}"), timeout=120)
+        steps = [m.step for m in log.of(LearnProgressed)[seen:]]
+        assert steps[0] > stopped_at and steps[-1] == 60
+        await wait_for(pilot, lambda: _loaded(app, name))
+        assert not has_checkpoint(name)
         await pilot.press("ctrl+q")
 
 

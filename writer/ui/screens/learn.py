@@ -123,8 +123,8 @@ class LearnDialog(ModalScreen[LearnRequest | None]):
         note = ""
         if not problem and has_checkpoint(name):
             note = (
-                f"An interrupted run of {name} exists: it continues if the picks are the same, "
-                "else it starts over."
+                f"An interrupted run of {name} exists: it continues (with its own steps) if the "
+                "picks are the same, else it starts over."
             )
         self.query_one("#problem", Static).update(problem or note)
         return problem

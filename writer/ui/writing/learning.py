@@ -108,7 +108,13 @@ def train(job: LearnJob, post: Callable[[Message], None]) -> None:
             resume = resumable_with(job.name, job.pairs)
             result = learn(
                 job.pairs,
-                LearnOptions(name=job.name, base=job.base, steps=job.steps, device=job.device),
+                # A run continued keeps its own step count (the dialog says so).
+                LearnOptions(
+                    name=job.name,
+                    base=job.base,
+                    steps=None if resume else job.steps,
+                    device=job.device,
+                ),
                 counts=job.counts,
                 resume=resume,
                 # An interrupted run of this name on other picks starts over (the dialog said
