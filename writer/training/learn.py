@@ -125,6 +125,16 @@ def has_checkpoint(name: str) -> bool:
     return _state_path(name).is_file()
 
 
+def resumable_with(name: str, pairs: Sequence[PreferencePair]) -> bool:
+    """Whether an interrupted learn run of `name` exists and was on exactly these pairs."""
+    if not has_checkpoint(name):
+        return False
+    try:
+        return _load_state(name).get("fingerprint") == fingerprint(pairs)
+    except WriterError:
+        return False
+
+
 def _load_state(name: str) -> dict[str, Any]:
     try:
         return json.loads(_state_path(name).read_text(encoding="utf-8"))
@@ -220,12 +230,58 @@ def learn(
     on_progress: Callable[[LearnProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     stop_after_steps: int | None = None,
+    spare_cores: int = 0,
 ) -> LearnResult:
     """Train `options.name` on `pairs`; see the module docstring.
+
+    `spare_cores`: torch threads this run leaves free (at least one thread remains), for a
+    caller that keeps other work going meanwhile (the app: typing and generation).
 
     Raises WriterError for bad input (before loading the model when it can) and
     LearnInterrupted when `should_stop()` turns true or after `stop_after_steps` steps.
     """
+    with _fewer_threads(spare_cores):
+        return _learn(
+            pairs,
+            options,
+            counts,
+            resume,
+            overwrite,
+            on_status,
+            on_progress,
+            should_stop,
+            stop_after_steps,
+        )
+
+
+@contextlib.contextmanager
+def _fewer_threads(spare: int) -> Any:
+    """Torch's threads less `spare` (at least one) for the block, then back."""
+    if spare <= 0:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - spare))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _learn(
+    pairs: Sequence[PreferencePair],
+    options: LearnOptions,
+    counts: PairCounts | None,
+    resume: bool,
+    overwrite: bool,
+    on_status: Callable[[str], None] | None,
+    on_progress: Callable[[LearnProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    stop_after_steps: int | None,
+) -> LearnResult:
+    """`learn`'s work, its thread count already set."""
     from writer.paths import models_dir
     from writer.training import preference_metrics as metrics
 

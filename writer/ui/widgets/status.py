@@ -29,7 +29,7 @@ SAVE_STYLES: dict[str, str] = {
 }
 MODEL_STYLES = {"ready": "green", "loading": "yellow", "error": "bold red"}
 SEPARATOR = " · "
-DROP_ORDER = ("context", "preset", "title", "words", "model detail", "model")
+DROP_ORDER = ("context", "learn", "preset", "title", "words", "model detail", "model")
 """What gives way, first to last, when the line is too narrow; the save state always stays."""
 ERROR_CHARS = 32
 """A model error longer than this is cut short in the bar (with …)."""
@@ -71,6 +71,8 @@ class StatusBar(Static):
     """The last request's speed: kept for callers, shown in the candidates panel, not here."""
     save_state: reactive[SaveState] = reactive("saved")
     context_fill: reactive[str] = reactive("")
+    learn: reactive[str] = reactive("")
+    """The offer to learn from the author's picks, with its key (ui/writing/learning.py)."""
 
     def watch_title(self, title: str) -> None:
         self.post_message(self.TitleChanged(title))
@@ -113,6 +115,7 @@ class StatusBar(Static):
             "preset": Text(self.preset),
             "model": self._model(detailed=True),
             "context": Text(self.context_fill),
+            "learn": Text(self.learn, style="bold"),
             "save": Text(self.save_state, style=SAVE_STYLES.get(self.save_state, "")),
         }
         fields = {name: text for name, text in fields.items() if text.plain}

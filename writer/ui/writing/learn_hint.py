@@ -1,9 +1,10 @@
-"""The "learn from your picks" hint: once a session, when a draft's insertions with one model add
-up to `learn_after` preference pairs, a notification names the `writer learn` command.
+"""The "learn from your picks" offer: once a session, when a draft's insertions with one model add
+up to `learn_after` preference pairs, the status bar offers the learn key and a notification
+names it (and the `writer learn` command that does the same).
 
-Never automatic: it only says what to run. The first insertion of a session counts the draft's
-pairs in the store (writer.training.pairs, torch-free); later ones add the candidates passed
-over, so an insertion costs one count per session, not a read of the whole log.
+Never automatic: it only offers. The first insertion of a session counts the draft's pairs in the
+store (writer.training.pairs, torch-free); later ones add the candidates passed over, so an
+insertion costs one count per session, not a read of the whole log.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ from typing import Any
 
 
 class LearnHint:
-    """Counts pairs as the author inserts candidates; notifies once when `threshold` is reached."""
+    """Counts pairs as the author inserts candidates; offers once when `threshold` is reached.
 
-    def __init__(self, threshold: int, notify: Callable[[str], None]) -> None:
+    `offer(pairs)` is called then (the status bar shows the key); `key()` is the learn key as
+    shown to the author, taken from its binding ("" when there is none: only the command).
+    """
+
+    def __init__(
+        self,
+        threshold: int,
+        notify: Callable[[str], None],
+        offer: Callable[[int], None] | None = None,
+        key: Callable[[], str] | None = None,
+    ) -> None:
         self.threshold = threshold
         self.notify = notify
+        self.offer = offer
+        self.key = key
         self.offered = False
         self._counted: tuple[int, str] | None = None  # (draft, model) the count is for
         self.pairs = 0
@@ -37,7 +50,16 @@ class LearnHint:
         if self.pairs >= self.threshold:
             self.offered = True
             command = f"writer learn --name my-taste --draft {draft_id} --base {shlex.quote(model)}"
-            self.notify(
-                f"{self.pairs} picks to learn from: run `{command}` to teach the model "
-                "your taste (see docs/learning.md)."
-            )
+            key = self.key() if self.key is not None else ""
+            if self.offer is not None:
+                self.offer(self.pairs)
+            if key:
+                self.notify(
+                    f"{self.pairs} picks to learn from: press {key} to teach the model your "
+                    f"taste (the same as `{command}`; see docs/learning.md)."
+                )
+            else:
+                self.notify(
+                    f"{self.pairs} picks to learn from: run `{command}` to teach the model "
+                    "your taste (see docs/learning.md)."
+                )

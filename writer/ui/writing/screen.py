@@ -38,6 +38,7 @@ from writer.ui.widgets.status import ModelState, SaveState, StatusBar
 from writer.ui.writing import page, palette
 from writer.ui.writing.editing import EditingTools
 from writer.ui.writing.generation import Generation
+from writer.ui.writing.learning import Learning
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
 from writer.ui.writing.suggestion import InlineSuggester
@@ -63,6 +64,7 @@ class WritingScreen(Screen[None]):
         Binding("f3", "history", "History", show=False),
         Binding("f4", "alternatives", "Alternatives", show=False),
         Binding("f5", "models", "Models", show=False),
+        Binding("shift+f5", "learn", "Learn from picks", show=False),  # ui/writing/learning.py
         Binding("f8", "story_context", "Context"),
         Binding("shift+f8", "chat", "Chat", show=False),
         # f6/f7 are TextArea's select-line/select-all: priority, so the screen's keys win.
@@ -109,6 +111,7 @@ class WritingScreen(Screen[None]):
         self.drafts = OpenDraft(self, autosave_interval)
         self.drafts.file = file
         self.tools = EditingTools(self)
+        self.learning = Learning(self)
 
     # The writing tools (ui/writing/editing.py).
     def action_find(self) -> None:
@@ -172,6 +175,7 @@ class WritingScreen(Screen[None]):
         app.setup_themes()
         page.apply_page(self)
         self.drafts.open_session()  # the draft or file: text, preset, overrides, model
+        self.drafts.learn_hint = self.learning.hint()
         self.preset_shown = self.preset_label()
         self.editor.suggester = InlineSuggester.for_editor(  # None unless config.toml asks
             self.editor,
@@ -188,6 +192,7 @@ class WritingScreen(Screen[None]):
         """The app is going away: stop a request, drop the signal handlers, close the store."""
         self.drafts.guard.remove_signal_handlers()
         self.generation.stop()  # the engine stops within a token; exit need not wait long
+        self.learning.shutdown()
         self.drafts.close_store()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -332,16 +337,21 @@ class WritingScreen(Screen[None]):
         from writer.ui.screens.models import ModelsScreen
 
         model = self.app.model
-
-        def chosen(name: str | None) -> None:
-            if name and name != model.name:
-                model.load(name)
-                self.drafts.remember_settings()
-                self.app.notify(f"Loading model {name}…")
-
         self.app.push_screen(
-            ModelsScreen(model.name, usage=self._model_usage, error=model.error), chosen
+            ModelsScreen(model.name, usage=self._model_usage, error=model.error),
+            self.switch_model,
         )
+
+    def switch_model(self, name: str | None) -> None:
+        """Load model `name` for this draft (f5's choice, or a model just learned)."""
+        model = self.app.model
+        if name and name != model.name:
+            model.load(name)
+            self.drafts.remember_settings()
+            self.app.notify(f"Loading model {name}…")
+
+    def action_learn(self) -> None:
+        self.learning.pressed()
 
     def _model_usage(self) -> dict[str, Any]:
         """Acceptance statistics per model for the models dialog (called in its worker)."""
