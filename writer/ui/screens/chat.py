@@ -349,11 +349,9 @@ class ChatScreen(Screen[None]):
             self.app.notify("No reply to insert yet.", severity="warning")
             return
         text = as_dialogue(reply, self.name_shown) if dialogue else reply
-        editor = self.writing.editor
-        before = editor.text_before_cursor(1)[-1:]
-        if before and not before.isspace():
-            text = " " + text
-        editor.insert_as_one_step(text)
+        # A reply is not a continuation of the story's last word: it starts a new word (the
+        # join rule drops that space at a paragraph start or after a typed space).
+        self.writing.editor.insert_generated(" " + text.lstrip())
         self.app.notify("Inserted into the story at the cursor.")
 
     def action_cancel_or_close(self) -> None:

@@ -10,6 +10,7 @@ panel itself: each finished continuation's tokens in the probability bands of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -82,8 +83,11 @@ class CandidatesPanel(OptionList):
         index: int
         text: str
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, join: Callable[[str], str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        # How a candidate's text goes into the story (the editor's join rule at the cursor), so
+        # the panel shows each candidate as it will go in.
+        self.join: Callable[[str], str] = join or (lambda text: text)
         self.request = 0
         self.mode = "continue"
         self.texts: list[str] = []
@@ -148,7 +152,10 @@ class CandidatesPanel(OptionList):
         label = (f"{index + 1} ", "bold $accent")
         if self.shading and self.mode == "continue" and self._shadable(index):
             return Content.assemble(label, self._shaded(index))
-        body = self.texts[index].strip("\n") or ("…" if not self.finished[index] else "(empty)")
+        text = self.texts[index]
+        if self.mode == "continue" and not self.continuing and text:
+            text = self.join(text)
+        body = text.strip("\n") or ("…" if not self.finished[index] else "(empty)")
         if self.mode == "ideas":
             body = " ".join(body.split()) or body
         return Content.assemble(label, body)

@@ -46,10 +46,7 @@ def take_branch(screen: WritingHost, pick: BranchPick | None) -> None:
         screen.app.notify("This draft is open read-only; nothing was changed.", severity="warning")
         return
     end = editor.document.get_location_from_index(pick.point + pick.replace)
-    editor.history.checkpoint()
-    result = editor.replace(pick.text, start, end, maintain_selection_offset=False)
-    editor.history.checkpoint()
-    editor.move_cursor(result.end_location)
+    editor.replace_generated(pick.text, start, end)
     screen.probabilities.forget_insert()
     screen.drafts.record_insert(pick.generation_id, pick.index)  # the log's path, and a revision
     editor.focus()

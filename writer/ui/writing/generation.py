@@ -227,8 +227,7 @@ class Generation:
         else:
             request, prefix = self.prefix
             prefix = prefix if request == message.panel.request else ""
-            start = editor.cursor_location
-            end = editor.insert_as_one_step(prefix + message.text)
+            start, end = editor.insert_generated(prefix + message.text)
             tokens = panel.tokens[message.index] if message.index < len(panel.tokens) else ()
             # The probabilities of inserted text (shift+f9) describe the candidate alone, so a
             # continued candidate (inserted after its prefix) is not offered there. The text

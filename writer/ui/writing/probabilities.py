@@ -131,14 +131,12 @@ class Probabilities:
             return
         if screen.panel.running:
             screen.generation.cancel()
-        editor.history.checkpoint()
         if replacing is not None:
             start = editor.document.get_index_from_location(replacing.start)
             end = editor.document.get_location_from_index(start + len(replacing.text))
-            editor.replace(stem, replacing.start, end)
+            editor.replace_generated(stem, replacing.start, end)
         else:
-            editor.insert(stem)
-        editor.history.checkpoint()
+            editor.insert_generated(stem)
         editor.focus()
         screen.generation.start("continue")
 
@@ -186,7 +184,7 @@ class Probabilities:
             if editor.read_only:
                 app.notify("This draft is open read-only.", severity="warning")
                 return
-            editor.insert_as_one_step(choice.text)
+            editor.insert_generated(choice.text)
             editor.focus()
 
         app.push_screen(NextTokenScreen(message.choices), done)

@@ -144,7 +144,7 @@ class WritingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
-        yield CandidatesPanel(id="candidates")
+        yield CandidatesPanel(id="candidates", join=lambda text: self.editor.joined_at_cursor(text))
         yield StatusBar(id="status").data_bind(
             save_state=WritingScreen.save_state,
             model_state=WritingScreen.model_state,
@@ -461,7 +461,7 @@ class WritingScreen(Screen[None]):
             if mode == "ideas":
                 self.editor.insert_idea(text)
             else:
-                self.editor.insert_as_one_step(text)
+                self.editor.insert_generated(text)
             drafts.save_now(reason="insert")
             self.editor.focus()
 
