@@ -36,6 +36,7 @@ from writer.engine.story.chat import (
     description_from_context,
 )
 from writer.errors import WriterError, error_line
+from writer.ui.keys import key_for
 from writer.ui.widgets.candidates import CandidatesPanel
 
 if TYPE_CHECKING:
@@ -60,19 +61,31 @@ def open_chat(writing: WritingHost) -> None:
     writing.app.push_screen(ChatScreen(writing))
 
 
+def chat_keys_hint() -> str:
+    """The reply panel's keys, read from the bindings."""
+    pick = f"{key_for(ReplyPanel, 'choose(0)')}-{key_for(ReplyPanel, 'choose(8)')}"
+    return (
+        f"{pick}: pick · {key_for(ChatScreen, 'again')}: again"
+        f" · {key_for(ChatScreen, 'insert(True)')}: insert as dialogue"
+        f" · {key_for(ChatScreen, 'insert(False)')}: as-is"
+        f" · {key_for(ChatScreen, 'cancel_or_close')}: cancel"
+    )
+
+
 class ReplyPanel(CandidatesPanel):
     """The candidates panel for replies: digits pick, no probabilities or continuing."""
 
     def _update_titles(self, note: str = "") -> None:
         self.border_title = "Replies · generating…" if self.running else "Replies"
-        keys = "1-9: pick · ctrl+r: again · f2: insert as dialogue · f3: as-is · esc: cancel"
+        keys = chat_keys_hint()
         self.border_subtitle = f"{note} · {keys}" if note else keys
 
     def action_probabilities(self) -> None:
         self.notify("Token probabilities are for the story's candidates (p there).")
 
     def action_continue_candidate(self) -> None:
-        self.notify("Pick a reply (1-9) or ask again (ctrl+r).")
+        pick = f"{key_for(self, 'choose(0)')}-{key_for(self, 'choose(8)')}"
+        self.notify(f"Pick a reply ({pick}) or ask again ({key_for(ChatScreen, 'again')}).")
 
 
 class ChatScreen(Screen[None]):
@@ -318,7 +331,10 @@ class ChatScreen(Screen[None]):
             return
         reply = " ".join(event.text.split())
         if not reply:
-            self.app.notify("That reply is empty; pick another or ctrl+r.", severity="warning")
+            self.app.notify(
+                f"That reply is empty; pick another or {key_for(ChatScreen, 'again')}.",
+                severity="warning",
+            )
             return
         self.cancel.set()
         self.running = False

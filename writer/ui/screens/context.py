@@ -33,6 +33,7 @@ from writer.engine.story.context import (
     parse_lorebook,
 )
 from writer.errors import WriterError, error_line
+from writer.ui.keys import key_for
 
 try:  # Python 3.11+
     import tomllib
@@ -127,7 +128,10 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         c = self.context
         with Vertical() as box:
             box.border_title = "Story context"
-            box.border_subtitle = "ctrl+s: apply · f8: what the model sees · escape: cancel"
+            box.border_subtitle = (
+                f"{key_for(self, 'apply')}: apply · {key_for(self, 'view')}: what the model sees"
+                f" · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             yield Label("Memory (always at the top: premise, characters, style)")
             yield TextArea(c.memory, id="memory", soft_wrap=True)
             with Horizontal(classes="row"):

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import TextArea
 
+from writer.ui.keys import key_for
+
 
 class EditCandidateScreen(ModalScreen[str | None]):
     """Dismisses with the edited text (ctrl+s: insert it) or None (escape: keep the story)."""
@@ -32,7 +34,9 @@ class EditCandidateScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Edit the candidate"
-            box.border_subtitle = "ctrl+s: insert it · escape: cancel"
+            box.border_subtitle = (
+                f"{key_for(self, 'insert')}: insert it · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             yield TextArea(self.text, soft_wrap=True, id="candidate-text")
 
     def on_mount(self) -> None:

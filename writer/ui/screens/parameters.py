@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from writer.presets import STOP_RULES, ParamError, SamplingParams
+from writer.ui.keys import key_for
 
 EDITABLE: list[tuple[str, str]] = [
     ("temperature", "Temperature"),
@@ -105,7 +106,9 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = f"Parameters (preset {self.preset})"
-            box.border_subtitle = "enter/ctrl+s: apply · escape: cancel"
+            box.border_subtitle = (
+                f"enter/{key_for(self, 'apply')}: apply · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             with VerticalScroll():
                 for name, label in [*EDITABLE, CANDIDATES]:
                     if name == "candidates":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from writer.errors import WriterError
+from writer.ui.keys import key_for
 from writer.ui.screens.branches import BranchesScreen, BranchPick
 
 if TYPE_CHECKING:
@@ -50,4 +51,4 @@ def take_branch(screen: WritingHost, pick: BranchPick | None) -> None:
     screen.probabilities.forget_insert()
     screen.drafts.record_insert(pick.generation_id, pick.index)  # the log's path, and a revision
     editor.focus()
-    screen.app.notify("Branch put in (ctrl+z undoes it).")
+    screen.app.notify(f"Branch put in ({key_for(type(editor), 'undo')} undoes it).")

@@ -19,6 +19,7 @@ from textual.message import Message
 from writer.engine.types import DEFAULT_LOGPROBS, Engine, TokenChoice, TokenLogprobs
 from writer.errors import error_line, log_exception
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.screens.tokens import NextTokenScreen, SwapChoice, TokenProbsScreen
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
@@ -106,7 +107,8 @@ class Probabilities:
         last = self._inserted_still_there()
         if last is None:
             app.notify(
-                "f9 shows the last inserted continuation's tokens; there is none "
+                f"{key_for(type(self.screen), 'inserted_probabilities')} shows the last "
+                "inserted continuation's tokens; there is none "
                 "(or it was edited, or another request came since)."
             )
             return

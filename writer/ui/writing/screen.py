@@ -23,6 +23,7 @@ from textual.widgets import Footer, TextArea
 
 from writer.errors import WriterError
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.keys import key_for
 from writer.ui.messages import (
     AutosaveWritten,
     CandidateDeltas,
@@ -437,7 +438,7 @@ class WritingScreen(Screen[None]):
             drafts.session.dirty = True
             drafts.save_now(reason="external-save")  # the file gets the restored text too
         drafts.update_save_state()
-        self.app.notify("Revision restored (ctrl+z undoes it).")
+        self.app.notify(f"Revision restored ({key_for(StoryEditor, 'undo')} undoes it).")
 
     def action_alternatives(self) -> None:
         from writer.ui.screens.alternatives import AlternativesScreen
