@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -38,6 +39,7 @@ from writer.engine.story.chat import (
 from writer.errors import WriterError, error_line
 from writer.ui.keys import key_for
 from writer.ui.widgets.candidates import CandidatesPanel
+from writer.ui.widgets.fields import text_fields_first
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import WritingHost
@@ -137,6 +139,12 @@ class ChatScreen(Screen[None]):
         yield Input(placeholder=f"Your line ({AUTHOR_TAG}); enter sends", id="line")
         yield Label("", id="hint")
         yield Footer()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes name, description, your line (where typing belongs), then the chats,
+        the transcript and the replies."""
+        return text_fields_first(super().focus_chain, ("name", "about", "line"))
 
     def on_mount(self) -> None:
         self.query_one("#transcript").border_title = "Chat"
@@ -260,7 +268,7 @@ class ChatScreen(Screen[None]):
         self.cancel.set()  # a running request is replaced
         self.cancel = threading.Event()
         self.request += 1
-        n = max(1, min(int(getattr(self.app.config, "candidates", 3)), 9))
+        n = self.writing.candidate_count  # the draft's count (f2), as the story's candidates
         panel = self.query_one(ReplyPanel)
         panel.start(self.request, "continue", n)
         panel.focus()

@@ -23,6 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from writer.engine.story.context import (
@@ -34,6 +35,7 @@ from writer.engine.story.context import (
 )
 from writer.errors import WriterError, error_line
 from writer.ui.keys import key_for
+from writer.ui.widgets.fields import NumberInput, text_fields_first
 
 try:  # Python 3.11+
     import tomllib
@@ -136,11 +138,15 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
             yield TextArea(c.memory, id="memory", soft_wrap=True)
             with Horizontal(classes="row"):
                 yield Label("Author's note, inserted this many lines before the end:")
-                yield Input(str(c.note_depth), id="note_depth", compact=True)
+                yield NumberInput(
+                    str(c.note_depth), what="Lines before the end", id="note_depth", compact=True
+                )
             yield TextArea(c.note, id="note", soft_wrap=True)
             with Horizontal(classes="row"):
                 yield Label("Lorebook ([[entry]] keys, text, always, regex, priority); scan depth:")
-                yield Input(str(c.scan_depth), id="scan_depth", compact=True)
+                yield NumberInput(
+                    str(c.scan_depth), what="Scan depth", id="scan_depth", compact=True
+                )
             yield TextArea(_entries_toml(c), id="lorebook", language=None)
             with Horizontal(classes="row"):
                 yield Label("Lorebook file:")
@@ -155,6 +161,11 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#memory", TextArea).focus()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes from one text box to the next (memory, note, lorebook), then the rest."""
+        return text_fields_first(super().focus_chain, ("memory", "note", "lorebook"))
 
     def _error(self, reason: str) -> None:
         self.query_one("#error", Static).update(escape(reason))

@@ -25,6 +25,9 @@ class EditCandidateScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "insert", "Insert", priority=True),
+        # A text box's usual select-all (TextArea's own ctrl+a goes to the line start; shift
+        # with the arrows, home/end and ctrl+left/right select as everywhere).
+        Binding("ctrl+a", "select_all", "Select all", priority=True),
     ]
 
     def __init__(self, text: str) -> None:
@@ -35,7 +38,8 @@ class EditCandidateScreen(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Edit the candidate"
             box.border_subtitle = (
-                f"{key_for(self, 'insert')}: insert it · {key_for(self, 'dismiss(None)')}: cancel"
+                f"{key_for(self, 'insert')}: insert it · {key_for(self, 'select_all')}: select all"
+                f" · {key_for(self, 'dismiss(None)')}: cancel"
             )
             yield TextArea(self.text, soft_wrap=True, id="candidate-text")
 
@@ -43,6 +47,9 @@ class EditCandidateScreen(ModalScreen[str | None]):
         area = self.query_one(TextArea)
         area.focus()
         area.move_cursor(area.document.end)
+
+    def action_select_all(self) -> None:
+        self.query_one(TextArea).select_all()
 
     def action_insert(self) -> None:
         self.dismiss(self.query_one(TextArea).text)

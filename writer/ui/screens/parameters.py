@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label
 
 from writer.presets import STOP_RULES, ParamError, SamplingParams
 from writer.ui.keys import key_for
+from writer.ui.widgets.fields import NumberInput
 
 EDITABLE: list[tuple[str, str]] = [
     ("temperature", "Temperature"),
@@ -117,11 +118,18 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
                         shown = shown_value(self.params, name)
                     with Horizontal(classes="row"):
                         yield Label(label)
-                        yield Input(shown, id=name, compact=True)
+                        yield self._field(name, label, shown)
                     yield Label("", id=f"{name}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
+
+    def _field(self, name: str, label: str, shown: str) -> Input:
+        """A number's field refuses letters (visibly); the others take any text."""
+        value = self.candidates if name == "candidates" else getattr(self.params, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return Input(shown, id=name, compact=True)
+        return NumberInput(shown, what=label, whole=isinstance(value, int), id=name, compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#temperature", Input).focus()

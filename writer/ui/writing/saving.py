@@ -119,7 +119,9 @@ class OpenDraft:
         if draft is not None:
             self.screen.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.app.requested_preset or draft.preset or self.app.config.preset
-            overrides = draft.overrides if draft.preset == preset else {}
+            overrides = dict(draft.overrides) if draft.preset == preset else {}
+            if "candidates" in draft.overrides:  # the count is the draft's under any preset
+                overrides["candidates"] = draft.overrides["candidates"]
         else:
             self.screen.editor.restore_position(None, None)
             preset, overrides = self.app.requested_preset or self.app.config.preset, {}
