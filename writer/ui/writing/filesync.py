@@ -34,6 +34,20 @@ class FileSync:
         self.divergence_question = ""  # asked once the draft is shown (and claimed)
 
     # -- opening --------------------------------------------------------------------------------
+    def open_last_edited(self) -> str:
+        """`writer` with no file: the draft or file edited last (a file that is gone gives way
+        to the last draft of the library's own); returns the text to show. With none, a new
+        draft (left out of the library on quit if nothing was written, see untouched.py)."""
+        store = self.drafts.store
+        latest = store.last_draft(with_files=True)
+        if latest is not None and latest.external_path:
+            path = Path(latest.external_path)
+            if path.is_file():
+                return self.open_external(path, latest)
+            latest = store.last_draft()
+        self.drafts.draft = latest or store.create_draft()
+        return self.drafts.draft.text
+
     def open_external(self, path: Path, draft: Any = None) -> str:
         """Open `path` for editing (with `draft`, its draft in the store, when known); returns
         the text to show. May leave a question in `_divergence_question` for OpenDraft."""

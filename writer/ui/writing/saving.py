@@ -24,6 +24,7 @@ from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
 from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
+from writer.ui.writing.untouched import forget_if_untouched
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import WritingHost
@@ -107,8 +108,7 @@ class OpenDraft:
         if self.file is not None:
             text = self.files.open_external(self.file)
         elif self.store is not None:
-            self.draft = self.store.last_draft() or self.store.create_draft()
-            text = self.draft.text
+            text = self.files.open_last_edited()
         self._show_draft(text)
 
     def _show_draft(self, text: str) -> None:
@@ -133,6 +133,7 @@ class OpenDraft:
         self.screen.preset_shown = self.screen.preset_label()
         self.session.loaded()
         self.session.opened_at(*self.screen.editor.position)
+        self.screen.context_fill = ""  # the last request's fill was another draft's
         self._update_title()
         self._claim_draft()
         self.update_save_state()
@@ -343,7 +344,10 @@ class OpenDraft:
     def autosave_written(self, message: AutosaveWritten) -> None:
         """The worker's outcome, on the UI thread: the status bar and any notices."""
         self._autosaving = False
+        title = getattr(self.draft, "title", None)
         self.session.snapshot_written(message.result)
+        if self.draft is not None and self.draft.title != title:  # named by its first line
+            self._update_title()
         self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
@@ -464,6 +468,7 @@ class OpenDraft:
         saved = self.save_now(reason="quit" if self.session.dirty else None)
         self.session.remember_position(*self.screen.editor.position)
         if saved and self.file_in_step:
+            forget_if_untouched(self.store, self.draft, self.screen.editor.text, self.read_only)
             self.release_draft()
             self.app.exit()
             return
