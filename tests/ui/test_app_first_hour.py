@@ -88,3 +88,47 @@ async def test_status_bar_names_the_servers_model_and_host():
         shown = " ".join(str(field) for field in app.writing.status.fields(200))
         assert "gpt2-served ready (127.0.0.1:8765)" in shown
         assert "server, server" not in shown
+
+
+async def test_save_as_and_export_keep_the_files_name_and_extension(tmp_path, monkeypatch):
+    from textual.widgets import Input
+
+    from writer.ui.screens.prompt import PromptScreen
+
+    monkeypatch.chdir(tmp_path)
+    story = tmp_path / "story.md"
+    story.write_text("# The Boat\n\nIt came in.\n", encoding="utf-8")
+    app = make_app(story)
+    async with run_app(app, size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "Boat" in app.writing.editor.text)
+        await pilot.press("f12")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one(Input).value == str(tmp_path / "story-copy.md")
+        await pilot.press("escape")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("e")  # export the open draft ("story.md") as Markdown
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one(Input).value == str(tmp_path / "story-copy.md")
+
+
+def test_names_offered_for_copies_and_exports():
+    from writer.ui.screens.drafts import export_name
+    from writer.ui.screens.saveas import default_name
+
+    assert default_name("story.md") == "story-copy.md"
+    assert default_name("notes.txt") == "notes-copy.txt"
+    assert default_name("The Lighthouse") == "The-Lighthouse.txt"
+    assert default_name("") == "story.txt"
+    assert export_name("Rain.md", "md") == "Rain-copy.md"
+    assert export_name("Rain.md", "txt") == "Rain.txt"
+    assert export_name("The Lighthouse", "md") == "The-Lighthouse.md"
+
+
+def test_a_markdown_export_keeps_the_storys_own_heading_first():
+    from writer.store.textio import format_export
+
+    assert format_export("story.md", "# The Boat\n\nIt came in.", "md") == (
+        "# The Boat\n\nIt came in.\n"
+    )
+    assert format_export("Rain", "It rained.", "md") == "# Rain\n\nIt rained.\n"
