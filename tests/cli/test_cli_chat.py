@@ -115,3 +115,17 @@ def test_non_utf8_input_and_a_folder_as_about_are_one_line_errors(
         ]
     folder = run_writer(*command[3:], "--about", str(tmp_path), env=isolated_user_dirs, input="")
     assert folder.returncode == 1 and "is a folder" in one_error_line(folder)
+
+
+def test_at_a_terminal_a_digit_picks_a_reply_without_enter():
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from writer.commands.chat import _key_pick
+
+    for keys, expected in (("2", 1), ("3", 2), ("r", "again"), ("\r", 0), ("\x04", None)):
+        with create_pipe_input() as pipe:
+            pipe.send_text(keys)  # one key; no Enter after a digit
+            session = PromptSession(input=pipe, output=DummyOutput())
+            assert _key_pick(3, session) == expected, keys
