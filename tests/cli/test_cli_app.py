@@ -27,3 +27,18 @@ def test_an_unknown_theme_is_one_usage_line_listing_textuals_themes_too(isolated
     assert "unknown theme 'no-such-theme'" in lines[0]
     assert "dracula" in lines[0] and "writer-dark" in lines[0]
     assert "dracula" in BUILTIN_THEMES
+
+
+def test_drafts_show_lists_the_drafts_f2_settings(isolated_user_dirs):
+    from writer.store import DraftStore
+
+    store = DraftStore.open()
+    try:
+        draft = store.create_draft("Rain", "It rained.\n[Idea: a storm]\n")
+        store.set_draft_settings(draft.id, overrides={"candidates": 4, "temperature": 1.2})
+    finally:
+        store.close()
+    proc = call_writer("drafts", "show", str(draft.id), env=isolated_user_dirs)
+    assert proc.returncode == 0, proc.stderr
+    assert "candidates=4" in proc.stdout and "temperature=1.2" in proc.stdout
+    assert "words: 2 " in proc.stdout  # the idea note is the author's, not the story's
