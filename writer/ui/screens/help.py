@@ -225,7 +225,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "Keys"
-            box.border_subtitle = "↑/↓: scroll · escape: close"
+            up, down = key_for(VerticalScroll, "scroll_up"), key_for(VerticalScroll, "scroll_down")
+            box.border_subtitle = f"{up}/{down}: scroll · {key_for(self, 'dismiss(None)')}: close"
             yield Static(id="keys")
             yield Label("ctrl+a and ctrl+b are never used: they belong to screen and tmux.")
 
@@ -236,7 +237,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("Where", no_wrap=True, style="bold")
         table.add_column("Key", no_wrap=True, style="bold")
         table.add_column("What it does", ratio=1, overflow="fold")
+        previous = ""
         for where, key, what in help_rows():
-            table.add_row(where, key, what)
+            table.add_row(where if where != previous else "", key, what)  # once per group
+            previous = where
         self.query_one("#keys", Static).update(table)
         self.query_one(VerticalScroll).focus()
