@@ -135,7 +135,8 @@ class WriterApp(App[None]):
         if wanted not in self.available_themes:
             if wanted not in loaded.broken:
                 problems.append(f"Unknown theme {wanted!r}.")
-            problems.append(f"Using {fallback}; pick another with ctrl+p → Theme.")
+            palette = key_for(self, "command_palette")
+            problems.append(f"Using {fallback}; pick another with {palette} → Theme.")
             wanted = fallback
         if problems:
             self.notify(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from writer.errors import WriterError, error_line
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.messages import AutosaveWritten
 from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
@@ -223,7 +224,7 @@ class OpenDraft:
         self._update_title()
         self.app.notify(
             f"You are editing a copy, “{title}”; the original stays with the other window. "
-            f"Both are in the drafts library (ctrl+o).{not_file}",
+            f"Both are in the drafts library ({key_for(type(self.screen), 'drafts')}).{not_file}",
             title="A copy",
             timeout=15,
         )
