@@ -86,3 +86,21 @@ async def test_help_wraps_descriptions_instead_of_cutting_them(size):
         for row in KEY_ROWS:
             for word in row.what.split():
                 assert word in words, (size, row.what, word)
+
+
+async def test_token_views_close_with_the_key_that_opened_them():
+    from writer.ui.screens.tokens import NextTokenScreen, TokenProbsScreen
+
+    app = WriterApp(engine_loader=loader_for(ScriptedEngine(tokens=2)))
+    async with run_app(app, size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
+        await pilot.press(*"Go", "f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, NextTokenScreen))
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.screen is app.writing)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.writing.panel.is_open and not app.writing.panel.running)
+        await pilot.press("tab", "1", "shift+f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, TokenProbsScreen))
+        await pilot.press("shift+f9")
+        await wait_for(pilot, lambda: app.screen is app.writing)

@@ -295,7 +295,7 @@ class ContextViewer(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "What the model sees next"
-            box.border_subtitle = "escape: close"
+            box.border_subtitle = f"{key_for(self, 'dismiss(None)')}: close"
             yield Static("counting tokens…", id="summary")
             yield VerticalScroll(id="parts")
 
