@@ -54,7 +54,11 @@ class OpenDraft:
             self.guard.remember_store_file(store)
             return store
 
-        self.session = DraftSession(open_store, autosave_interval=autosave_interval)
+        self.session = DraftSession(
+            open_store,
+            autosave_interval=autosave_interval,
+            key_for=lambda action: key_for(type(screen), action),
+        )
         self.files = FileSync(self)
         self.guard = StoreGuard(self)
         self._generation_ids: dict[int, int] = {}  # request -> its row in the generation log
@@ -121,8 +125,7 @@ class OpenDraft:
             self.screen.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.app.requested_preset or draft.preset or self.app.config.preset
             overrides = dict(draft.overrides) if draft.preset == preset else {}
-            if "candidates" in draft.overrides:  # the count is the draft's under any preset
-                overrides["candidates"] = draft.overrides["candidates"]
+            overrides.update((k, v) for k, v in draft.overrides.items() if k == "candidates")
         else:
             self.screen.editor.restore_position(None, None)
             preset, overrides = self.app.requested_preset or self.app.config.preset, {}

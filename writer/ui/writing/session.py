@@ -102,8 +102,12 @@ class DraftSession:
         *,
         autosave_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        key_for: Callable[[str], str] | None = None,
     ) -> None:
+        """`key_for(action)`: the key the writing screen binds to `action`, for notices (read
+        from its bindings; without it, notices name the action's place instead)."""
         self._open_store = open_store
+        self._key_for = key_for
         self.autosave_interval = autosave_interval
         self._clock = clock
         self.store: Any = None
@@ -364,7 +368,8 @@ class DraftSession:
             self.draft = self.store.create_draft(self.new_draft_title, text)
             if self.new_draft_title:
                 self.tell(
-                    f"Your text is saved as a new draft, “{self.draft.display_title}” (ctrl+o).",
+                    f"Your text is saved as a new draft, “{self.draft.display_title}” "
+                    f"({self._key('drafts', 'the drafts library')}).",
                     title="Saved",
                     timeout=10,
                 )
@@ -405,11 +410,15 @@ class DraftSession:
         self._file_written()
         return True
 
+    def _key(self, action: str, otherwise: str) -> str:
+        return self._key_for(action) if self._key_for is not None else otherwise
+
     def _file_changed(self) -> None:
         self.conflict = True
         self.tell(
             f"{self.file} changed on disk since it was opened, so it was not overwritten. "
-            "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
+            f"Your text is kept in the drafts store; press {self._key('app.save', 'Save')} to "
+            "choose what to do.",
             "warning",
             title="File changed",
             timeout=15,
