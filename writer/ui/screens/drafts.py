@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from writer.errors import WriterError
+from writer.ui.keys import key_for
 from writer.ui.screens.confirm import ChoiceScreen
 from writer.ui.screens.prompt import PromptScreen
 
@@ -92,7 +93,7 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
         self._retitle_open = retitle_open
 
     def compose(self) -> ComposeResult:
-        yield Static("Drafts library — enter: open", id="drafts-title")
+        yield Static(f"Drafts library — {key_for(self, 'open')}: open", id="drafts-title")
         yield DataTable(cursor_type="row", zebra_stripes=True)
         yield Footer()
 
