@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from writer.errors import WriterError, error_line
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.messages import AutosaveWritten
 from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
 from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
+from writer.ui.writing.untouched import forget_if_untouched
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import WritingHost
@@ -50,7 +52,11 @@ class OpenDraft:
             app = self.screen.app
             return DraftStore.open(app.store_path, config=app.config)
 
-        self.session = DraftSession(open_store, autosave_interval=autosave_interval)
+        self.session = DraftSession(
+            open_store,
+            autosave_interval=autosave_interval,
+            key_for=lambda action: key_for(type(screen), action),
+        )
         self.files = FileSync(self)
         self.guard = StoreGuard(self)
         self._generation_ids: dict[int, int] = {}  # request -> its row in the generation log
@@ -105,8 +111,7 @@ class OpenDraft:
         if self.file is not None:
             text = self.files.open_external(self.file)
         elif self.store is not None:
-            self.draft = self.store.last_draft() or self.store.create_draft()
-            text = self.draft.text
+            text = self.files.open_last_edited()
         self._show_draft(text)
 
     def _show_draft(self, text: str) -> None:
@@ -117,7 +122,8 @@ class OpenDraft:
         if draft is not None:
             self.screen.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.app.requested_preset or draft.preset or self.app.config.preset
-            overrides = draft.overrides if draft.preset == preset else {}
+            overrides = dict(draft.overrides) if draft.preset == preset else {}
+            overrides.update((k, v) for k, v in draft.overrides.items() if k == "candidates")
         else:
             self.screen.editor.restore_position(None, None)
             preset, overrides = self.app.requested_preset or self.app.config.preset, {}
@@ -129,6 +135,7 @@ class OpenDraft:
         self.screen.preset_shown = self.screen.preset_label()
         self.session.loaded()
         self.session.opened_at(*self.screen.editor.position)
+        self.screen.context_fill = ""  # the last request's fill was another draft's
         self._update_title()
         self._claim_draft()
         self.update_save_state()
@@ -218,7 +225,7 @@ class OpenDraft:
         self._update_title()
         self.app.notify(
             f"You are editing a copy, “{title}”; the original stays with the other window. "
-            f"Both are in the drafts library (ctrl+o).{not_file}",
+            f"Both are in the drafts library ({key_for(type(self.screen), 'drafts')}).{not_file}",
             title="A copy",
             timeout=15,
         )
@@ -339,7 +346,10 @@ class OpenDraft:
     def autosave_written(self, message: AutosaveWritten) -> None:
         """The worker's outcome, on the UI thread: the status bar and any notices."""
         self._autosaving = False
+        title = getattr(self.draft, "title", None)
         self.session.snapshot_written(message.result)
+        if self.draft is not None and self.draft.title != title:  # named by its first line
+            self._update_title()
         self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
@@ -461,6 +471,7 @@ class OpenDraft:
         saved = self.save_now(reason="quit" if self.session.dirty else None)
         self.session.remember_position(*self.screen.editor.position)
         if saved and self.file_in_step:
+            forget_if_untouched(self.store, self.draft, self.screen.editor.text, self.read_only)
             self.release_draft()
             self.app.exit()
             return

@@ -23,6 +23,7 @@ from textual.widgets import Footer, TextArea
 
 from writer.errors import WriterError
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
+from writer.ui.keys import key_for
 from writer.ui.messages import (
     AutosaveWritten,
     CandidateDeltas,
@@ -42,6 +43,8 @@ from writer.ui.writing.learning import Learning
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
 from writer.ui.writing.suggestion import InlineSuggester
+
+CANDIDATES = "candidates"  # the key of the f2 candidate count among a draft's overrides
 
 
 class WritingScreen(Screen[None]):
@@ -105,7 +108,8 @@ class WritingScreen(Screen[None]):
         self.presets = all_presets()
         self.preset_name = DEFAULT_PRESET
         self.overrides: dict[str, Any] = {}
-        self.candidate_count = candidates
+        """This draft's f2 settings that differ from the preset (and `candidates`, the count)."""
+        self.default_candidates = candidates
         self.generation = Generation(self)
         self.probabilities = Probabilities(self)
         self.drafts = OpenDraft(self, autosave_interval)
@@ -147,7 +151,7 @@ class WritingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
-        yield CandidatesPanel(id="candidates")
+        yield CandidatesPanel(id="candidates", join=lambda text: self.editor.joined_at_cursor(text))
         yield StatusBar(id="status").data_bind(
             save_state=WritingScreen.save_state,
             model_state=WritingScreen.model_state,
@@ -212,24 +216,43 @@ class WritingScreen(Screen[None]):
             self.drafts.text_changed()
 
     # -- presets and parameters -----------------------------------------------------------------
+    @property
+    def candidate_count(self) -> int:
+        """How many candidates a request asks for: this draft's f2 count, else config.toml's."""
+        try:
+            return max(1, min(int(self.overrides.get(CANDIDATES, self.default_candidates)), 9))
+        except (TypeError, ValueError):
+            return self.default_candidates
+
+    @candidate_count.setter
+    def candidate_count(self, count: int) -> None:
+        self.overrides = {k: v for k, v in self.overrides.items() if k != CANDIDATES}
+        if count != self.default_candidates:
+            self.overrides[CANDIDATES] = count
+
     def current_params(self) -> SamplingParams:
         """The preset's parameters with this draft's overrides applied."""
         base = self.presets.get(self.preset_name) or self.presets[DEFAULT_PRESET]
+        fields = {k: v for k, v in self.overrides.items() if k != CANDIDATES}
         try:
-            return base.params.replace(**self.overrides)
+            return base.params.replace(**fields)
         except (ParamError, TypeError):
             return base.params
 
     def preset_label(self) -> str:
-        return f"{self.preset_name}*" if self.overrides else self.preset_name
+        changed = any(k != CANDIDATES for k in self.overrides)
+        return f"{self.preset_name}*" if changed else self.preset_name
 
     def set_preset(self, name: str, overrides: dict[str, Any] | None = None) -> None:
-        """Switch preset (dropping overrides unless given); remembered for this draft."""
+        """Switch preset (dropping its parameter overrides unless given; the candidate count
+        stays); remembered for this draft."""
         if name not in self.presets:
             self.app.notify(f"Unknown preset {name!r}", severity="error")
             return
+        count = self.candidate_count
         self.preset_name = name
         self.overrides = dict(overrides or {})
+        self.candidate_count = count
         self.preset_shown = self.preset_label()
         self.drafts.remember_settings()
 
@@ -447,7 +470,7 @@ class WritingScreen(Screen[None]):
             drafts.session.dirty = True
             drafts.save_now(reason="external-save")  # the file gets the restored text too
         drafts.update_save_state()
-        self.app.notify("Revision restored (ctrl+z undoes it).")
+        self.app.notify(f"Revision restored ({key_for(StoryEditor, 'undo')} undoes it).")
 
     def action_alternatives(self) -> None:
         from writer.ui.screens.alternatives import AlternativesScreen
@@ -471,7 +494,7 @@ class WritingScreen(Screen[None]):
             if mode == "ideas":
                 self.editor.insert_idea(text)
             else:
-                self.editor.insert_as_one_step(text)
+                self.editor.insert_generated(text)
             drafts.save_now(reason="insert")
             self.editor.focus()
 
