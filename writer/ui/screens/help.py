@@ -145,6 +145,12 @@ KEY_ROWS: tuple[KeyRow, ...] = (
     _row(
         "Settings",
         W,
+        "learn",
+        "Learn from your picks: teach the model the candidates you choose (again: stop)",
+    ),
+    _row(
+        "Settings",
+        W,
         "story_context",
         "Story context: memory, author's note, lorebook; again: what the model sees",
     ),
