@@ -29,13 +29,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 
-from writer.engine.story.context import (
-    AssembledContext,
-    StoryContext,
-    assemble_context,
-    load_lorebook,
-    parse_lorebook,
-)
+from writer.engine.story.context import AssembledContext, StoryContext, assemble_context
+from writer.engine.story.lorebook import load_lorebook, parse_lorebook
 from writer.errors import WriterError, error_line
 from writer.ui.keys import key_for
 from writer.ui.screens.recalled import LoreSuggestions, recalled_list
