@@ -25,6 +25,7 @@ from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
 from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
+from writer.ui.writing.sharing import claim_draft
 from writer.ui.writing.untouched import forget_if_untouched
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class OpenDraft:
         self.session.opened_at(*self.screen.editor.position)
         self.screen.context_fill = ""  # the last request's fill was another draft's
         self._update_title()
-        self._claim_draft()
+        claim_draft(self)
         self.update_save_state()
         self.files.ask_about_divergence()
 
@@ -164,71 +165,6 @@ class OpenDraft:
 
     def session_model(self) -> str | None:
         return getattr(self.draft, "model", None)
-
-    def _claim_draft(self) -> None:
-        """Two instances: the second one is told and chooses read-only or a copy of its own."""
-        if self.store is None or self.draft is None:
-            return
-        try:
-            claimed = self.store.acquire_lock(self.draft.id)
-        except (WriterError, OSError):
-            claimed = True  # locking is a courtesy; never block editing on it
-        if claimed:
-            self.read_only = False
-            self.screen.editor.read_only = False
-            return
-        from writer.ui.screens.confirm import ChoiceScreen
-
-        owner = self.store.lock_owner(self.draft.id)
-        who = f" (process {owner})" if owner else ""
-
-        def chosen(choice: str | None) -> None:
-            if choice == "copy":
-                self._edit_a_copy()
-            self.update_save_state()
-
-        self.read_only = True
-        self.screen.editor.read_only = True
-        self.app.push_screen(
-            ChoiceScreen(
-                f"“{self.screen.status.title}” is open in another writer{who}. Editing it here too "
-                "would overwrite one window's text with the other's.",
-                [("readonly", "Open read-only"), ("copy", "Edit a copy")],
-            ),
-            chosen,
-        )
-
-    def _edit_a_copy(self) -> None:
-        """Fork the draft that another window holds: both texts survive, each in its draft."""
-        original = self.draft
-        title = f"{self.screen.status.title or original.display_title} (copy)"
-        try:
-            self.draft = self.store.create_draft(
-                title,
-                self.screen.editor.text,
-                preset=original.preset,
-                overrides=original.overrides,
-                model=original.model,
-            )
-            self.store.acquire_lock(self.draft.id)
-        except WriterError as exc:
-            self.draft = original
-            self.app.notify(
-                f"Cannot make a copy: {exc}. The draft stays read-only.", severity="error"
-            )
-            return
-        not_file = f" This window does not write {self.file.name}." if self.external else ""
-        self.external, self.file = None, None
-        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
-        self.read_only = False
-        self.screen.editor.read_only = False
-        self._update_title()
-        self.app.notify(
-            f"You are editing a copy, “{title}”; the original stays with the other window. "
-            f"Both are in the drafts library ({key_for(type(self.screen), 'drafts')}).{not_file}",
-            title="A copy",
-            timeout=15,
-        )
 
     def switch_draft(self, draft_id: int | None) -> None:
         """Save this draft, then open draft `draft_id` (None: a new one); a draft that belongs

@@ -21,9 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
-from writer.errors import WriterError
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
-from writer.ui.keys import key_for
 from writer.ui.messages import (
     AutosaveWritten,
     CandidateDeltas,
@@ -36,7 +34,7 @@ from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
-from writer.ui.writing import page, palette
+from writer.ui.writing import library, page, palette
 from writer.ui.writing.editing import EditingTools
 from writer.ui.writing.generation import Generation
 from writer.ui.writing.learning import Learning
@@ -403,99 +401,14 @@ class WritingScreen(Screen[None]):
         app.push_screen(CompareScreen(plan, drafts.store.judgments), done)
 
     def action_drafts(self) -> None:
-        from writer.ui.screens.drafts import DraftsScreen
-
-        drafts = self.drafts
-
-        def chosen(result: tuple[str, int | None] | None) -> None:
-            drafts.refresh_title()
-            if result is None:
-                return
-            what, draft_id = result
-            if what == "new" or draft_id != getattr(drafts.draft, "id", None):
-                drafts.switch_draft(draft_id)
-
-        if drafts.store is None:
-            self.app.notify(
-                "The drafts library is not available: " + drafts.session.save_error,
-                severity="error",
-            )
-            return
-        drafts.save_now()
-        self.app.push_screen(
-            DraftsScreen(
-                drafts.store,
-                getattr(drafts.draft, "id", None),
-                save_open=drafts.save_now,
-                retitle_open=drafts.refresh_title,
-            ),
-            chosen,
-        )
+        library.open_drafts(self)
 
     def action_history(self) -> None:
-        from writer.ui.screens.history import HistoryScreen
-
-        drafts = self.drafts
-        if drafts.store is None or drafts.draft is None:
-            self.app.notify("No history: the drafts store is not available.", severity="warning")
-            return
-        drafts.save_now()
-        try:
-            revisions = drafts.store.history(drafts.draft.id)
-        except WriterError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
-        self.app.push_screen(HistoryScreen(revisions, drafts.store), self.restore_revision)
+        library.open_history(self)
 
     def restore_revision(self, revision_id: int | None) -> None:
         """Make revision `revision_id` the text (itself a revision; one undo step in the editor)."""
-        if revision_id is None:
-            return
-        drafts = self.drafts
-        if drafts.read_only:
-            self.app.notify("This draft is open read-only.", severity="warning")
-            return
-        editor = self.editor
-        with drafts.session.writing():  # an older autosave snapshot must not follow it
-            try:
-                draft = drafts.store.restore_revision(drafts.draft.id, revision_id)
-            except WriterError as exc:
-                self.app.notify(str(exc), severity="error")
-                return
-            editor.history.checkpoint()
-            editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
-            editor.history.checkpoint()
-        drafts.session.dirty = False
-        if drafts.external is not None:
-            drafts.session.dirty = True
-            drafts.save_now(reason="external-save")  # the file gets the restored text too
-        drafts.update_save_state()
-        self.app.notify(f"Revision restored ({key_for(StoryEditor, 'undo')} undoes it).")
+        library.restore_revision(self, revision_id)
 
     def action_alternatives(self) -> None:
-        from writer.ui.screens.alternatives import AlternativesScreen
-
-        drafts = self.drafts
-        if drafts.store is None or drafts.draft is None:
-            self.app.notify(
-                "No alternatives: the drafts store is not available.", severity="warning"
-            )
-            return
-        try:
-            records = drafts.store.generations.recent(drafts.draft.id)
-        except WriterError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
-
-        def chosen(result: tuple[str, str] | None) -> None:
-            if result is None or drafts.read_only:
-                return
-            mode, text = result
-            if mode == "ideas":
-                self.editor.insert_idea(text)
-            else:
-                self.editor.insert_generated(text)
-            drafts.save_now(reason="insert")
-            self.editor.focus()
-
-        self.app.push_screen(AlternativesScreen(records), chosen)
+        library.open_alternatives(self)
