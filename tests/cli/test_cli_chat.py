@@ -170,3 +170,17 @@ def test_an_escape_sequence_typed_at_a_terminal_is_text(tiny_model_dir, isolated
             proc.wait(10)
         os.close(primary)
     assert b"Unhandled exception" not in seen and b"Traceback" not in seen
+
+
+def test_at_a_terminal_a_digit_picks_a_reply_without_enter():
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from writer.commands.chat import _key_pick
+
+    for keys, expected in (("2", 1), ("3", 2), ("r", "again"), ("\r", 0), ("\x04", None)):
+        with create_pipe_input() as pipe:
+            pipe.send_text(keys)  # one key; no Enter after a digit
+            session = PromptSession(input=pipe, output=DummyOutput())
+            assert _key_pick(3, session) == expected, keys

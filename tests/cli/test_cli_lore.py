@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from tests.conftest import call_writer, run_writer
-from writer.engine.story.context import load_lorebook
 from writer.engine.story.lore import suggest_lore
+from writer.engine.story.lorebook import load_lorebook
 
 STORY = """Mirela Vask, the lighthouse keeper of Ostrava Point, kept a brass telescope.
 The storm came. When it passed, Mirela climbed the stairs. "Wait," she said to Tomas.

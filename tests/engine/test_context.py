@@ -6,14 +6,8 @@ import random
 
 import pytest
 
-from writer.engine.story.context import (
-    NOTE_MAX_DEPTH,
-    NOTE_STEP,
-    LoreEntry,
-    StoryContext,
-    assemble_context,
-    parse_lorebook,
-)
+from writer.engine.story.context import NOTE_MAX_DEPTH, NOTE_STEP, StoryContext, assemble_context
+from writer.engine.story.lorebook import LoreEntry, parse_lorebook
 from writer.engine.story.prompts import TRUNCATE_BLOCK, build_prompt, encode
 from writer.errors import WriterError
 from writer.presets import SamplingParams

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.ui.test_app_support import ScriptedEngine, loader_for, run_app, wait_for
-from writer.engine.story.context import LoreEntry, StoryContext
+from writer.engine.story.context import StoryContext
+from writer.engine.story.lorebook import LoreEntry
 from writer.ui.app import WriterApp
 from writer.ui.screens.context import ContextScreen, ContextViewer
 from writer.ui.screens.parameters import ParametersScreen
@@ -173,7 +174,7 @@ async def test_lorebook_import_and_export_in_the_dialog(tmp_path) -> None:
         assert out.read_text(encoding="utf-8") == "keep me"  # not replaced without consent
         dialog.query_one("#export").press()
         await wait_for(pilot, lambda: "Wyrms sing." in out.read_text(encoding="utf-8"))
-        from writer.engine.story.context import load_lorebook
+        from writer.engine.story.lorebook import load_lorebook
 
         assert load_lorebook(out) == load_lorebook(source)
         await pilot.press("ctrl+s")

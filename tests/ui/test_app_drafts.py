@@ -195,7 +195,8 @@ async def test_alternatives_reinsert_an_earlier_candidate():
         await pilot.pause()
         await pilot.press("down", "enter")  # the second candidate (the header is disabled)
         await pilot.pause()
-        assert app.writing.editor.text == record.candidates[1]["text"]
+        # Joined as the story's start: without the candidate's leading space.
+        assert app.writing.editor.text == record.candidates[1]["text"].lstrip()
 
 
 async def test_external_file_is_created_saved_and_protected_from_outside_changes(tmp_path):

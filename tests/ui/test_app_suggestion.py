@@ -128,3 +128,17 @@ def test_a_suggestion_ends_with_its_first_sentence():
     assert first_sentence(' "Go!" he cried. More') == ' "Go!"'
     assert first_sentence(" the end\nNext line") == " the end"
     assert first_sentence("\nA new paragraph") == ""
+
+
+async def test_the_suggestion_joins_the_story_like_a_candidate():
+    """After a typed space it adds no second space; at a paragraph start no leading one."""
+    engine = ScriptedEngine()
+    app = _app(engine, inline_suggestion=True, suggestion_pause=0.2)
+    async with run_app(app) as pilot:
+        await wait_for(pilot, lambda: app.writing.status.model_state == "ready")
+        await _type(pilot, "Once upon ")
+        await wait_for(pilot, lambda: app.writing.editor.suggestion == SUGGESTED.lstrip())
+        await pilot.press("right")
+        assert app.writing.editor.text == "Once upon " + SUGGESTED.lstrip()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.writing.editor.suggestion == SUGGESTED.lstrip())

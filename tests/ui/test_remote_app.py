@@ -31,6 +31,12 @@ async def test_app_generates_and_inserts_with_a_served_model(server):
     async with run_app(app, size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.writing.status.model_state == "ready", 60)
         assert app.model.engine.kind == "writer"
+        # The status bar names the served model and the server's host, not "(server, server)".
+        from urllib.parse import urlsplit
+
+        shown = " ".join(str(field) for field in app.writing.status.fields(200))
+        host = urlsplit(app.model.engine.url).netloc
+        assert f"{app.model.engine.name} ready ({host})" in shown, shown
         app.writing.overrides = {"max_new_tokens": 6}
         await type_text(pilot, "Once upon a time")
         await pilot.press("ctrl+g")

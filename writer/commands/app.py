@@ -38,13 +38,17 @@ def run_app(args: argparse.Namespace) -> int:
         # Before the app starts: a FIFO would block its first frame, /dev/zero fill memory.
         check_text_file(file, purpose="open")
     if args.theme is not None:
+        from textual.theme import BUILTIN_THEMES
+
         from writer.themes import load_themes
 
         loaded = load_themes()
+        # Every theme the app lists: writer's (bundled and the user's), then Textual's own.
         names = [theme.name for theme in loaded.themes]
+        names += [name for name in BUILTIN_THEMES if name not in names]
         if args.theme in loaded.broken:
             raise WriterError(f"theme {args.theme!r} cannot be used: {loaded.broken[args.theme]}")
-        if args.theme not in names and not args.theme.startswith("textual-"):
+        if args.theme not in names:
             raise UsageError(f"unknown theme {args.theme!r}; choose one of: {', '.join(names)}")
 
     from writer.ui.app import WriterApp

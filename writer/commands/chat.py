@@ -1,6 +1,7 @@
 """`writer chat`: talk to a character line by line, or in batches with --json.
 
-Interactive at a terminal (prompt_toolkit: line editing and history); from a pipe, each line of
+Interactive at a terminal (prompt_toolkit: line editing and history; a digit picks a reply as
+soon as it is pressed, Enter the first, r asks again); from a pipe, each line of
 standard input is the author's line (and, with -n above 1 and without --json, the line after it
 picks a reply: a digit, Enter for the first, r to regenerate). See `writer.engine.story.chat`
 for how the transcript is framed and where a turn ends.
@@ -297,10 +298,14 @@ def _run_json(engine: Any, params: Any, session: Session, args: argparse.Namespa
     return 0
 
 
+def _at_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _line_reader(prompt_text: str) -> Callable[[str], str | None]:
     """A function that asks for one line (None at end of input): prompt_toolkit at a
     terminal, plain lines from a pipe."""
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    if _at_terminal():
         from prompt_toolkit import PromptSession
 
         prompt_session: Any = PromptSession(key_bindings=_pasted_escapes())
@@ -377,7 +382,7 @@ def _run_lines(engine: Any, params: Any, session: Session, args: argparse.Namesp
                 for i, reply in enumerate(replies, 1):
                     out.write(f"  {i}. {reply or '(no reply)'}\n")
                 out.flush()
-                choice = _pick(ask, len(replies))
+                choice = _key_pick(len(replies)) if _at_terminal() else _pick(ask, len(replies))
             if choice == "again":
                 continue
             break
@@ -388,6 +393,31 @@ def _run_lines(engine: Any, params: Any, session: Session, args: argparse.Namesp
         out.write(f"{session.name}: {session.turns[-1].text}\n")
         out.flush()
     return 0
+
+
+def _key_pick(count: int, session: Any = None) -> int | str | None:
+    """At a terminal: a reply's index as soon as its digit is pressed (Enter: the first),
+    "again" for r, None at end of input (ctrl+d). `session`: a prompt_toolkit PromptSession
+    (tests hand one reading from a pipe)."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyBindings
+
+    keys = KeyBindings()
+
+    def answer(result: int | str) -> Callable[[Any], None]:
+        return lambda event: event.app.exit(result=result)
+
+    for number in range(1, min(count, 9) + 1):
+        keys.add(str(number))(answer(number - 1))
+    keys.add("r")(answer("again"))
+    keys.add("enter")(answer(0))
+    keys.add("c-d")(answer(""))
+    session = session or PromptSession()
+    try:
+        result = session.prompt(f"pick 1-{min(count, 9)} (Enter: 1, r: again): ", key_bindings=keys)
+    except EOFError:
+        return None
+    return None if result == "" else result
 
 
 def _pick(ask: Callable[[str], str | None], count: int) -> int | str | None:

@@ -25,7 +25,8 @@ def read_context(args: argparse.Namespace) -> Any:
     before the model loads."""
     if args.memory is None and args.note is None and args.lorebook is None:
         return None
-    from writer.engine.story.context import StoryContext, load_lorebook
+    from writer.engine.story.context import StoryContext
+    from writer.engine.story.lorebook import load_lorebook
 
     memory = read_text_file(Path(args.memory), purpose="read memory file") if args.memory else ""
     lorebook = load_lorebook(Path(args.lorebook)) if args.lorebook else ()

@@ -27,12 +27,8 @@ import json
 import sqlite3
 from typing import Any
 
-from writer.engine.story.context import (
-    DEFAULT_NOTE_DEPTH,
-    DEFAULT_SCAN_DEPTH,
-    StoryContext,
-    parse_lorebook,
-)
+from writer.engine.story.context import DEFAULT_NOTE_DEPTH, DEFAULT_SCAN_DEPTH, StoryContext
+from writer.engine.story.lorebook import parse_lorebook
 from writer.errors import WriterError
 from writer.store.core import StoreCore
 from writer.store.rows import BadRowError, as_text

@@ -226,13 +226,13 @@ class DraftStore:
             summaries.append(DraftSummary(d.id, d.title, word_count(text), d.updated, r[4]))
         return summaries
 
-    def last_draft(self) -> Draft | None:
-        """The most recently edited draft that is not tied to an external file (what `writer`
-        with no file reopens), or None."""
+    def last_draft(self, *, with_files: bool = False) -> Draft | None:
+        """The most recently edited draft, or None; not one tied to an external file unless
+        `with_files` (what `writer` with no file reopens: the draft or file edited last)."""
+        where = "" if with_files else "WHERE external_path IS NULL "
         with self.core.read() as conn:
             rows = conn.execute(
-                f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE external_path IS NULL "
-                "ORDER BY updated DESC, id DESC"
+                f"SELECT {DRAFT_COLUMNS} FROM drafts {where}ORDER BY updated DESC, id DESC"
             )
             for row in rows:
                 try:

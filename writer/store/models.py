@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,13 @@ class StoreWriteError(WriterError):
     """
 
 
+# An idea note ("[Idea: ...]" on its own line) is the author's, not the story's.
+_IDEA_NOTE = re.compile(r"^\[Idea: .*\]$", re.MULTILINE)
+
+
 def word_count(text: str) -> int:
-    """Words as a writer counts them: runs of non-space characters."""
-    return len(text.split())
+    """Words as a writer counts them: runs of non-space characters, idea notes left out."""
+    return len(_IDEA_NOTE.sub("", text).split())
 
 
 @dataclass

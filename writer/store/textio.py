@@ -30,12 +30,14 @@ def encodable(text: str) -> str:
 
 
 def format_export(title: str, text: str, fmt: str) -> str:
-    """md: a `# Title` heading (when there is a title), a blank line, the text; txt: the text.
+    """md: a `# Title` heading (when there is a title and the text has no heading of its own),
+    a blank line, the text; txt: the text.
     Either ends with exactly one newline, as text files should."""
     if fmt not in FORMATS:
         raise WriterError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
     body = text.rstrip("\n") + "\n" if text else ""
-    if fmt == "md" and title:
+    first = body.lstrip().split("\n", 1)[0]
+    if fmt == "md" and title and not _HEADING.match(first):  # a story's own heading stays first
         return f"# {title}\n\n{body}"
     return body
 

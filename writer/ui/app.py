@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from writer.config import Config, load_config, save_config
 from writer.errors import WriterError, error_line, log_exception
+from writer.ui.keys import key_for
 from writer.ui.messages import ModelFailed, ModelLoading, ModelReady
 from writer.ui.model import EngineLoader, ModelSlot, default_engine_loader
 from writer.ui.writing import palette
@@ -134,7 +135,8 @@ class WriterApp(App[None]):
         if wanted not in self.available_themes:
             if wanted not in loaded.broken:
                 problems.append(f"Unknown theme {wanted!r}.")
-            problems.append(f"Using {fallback}; pick another with ctrl+p → Theme.")
+            palette = key_for(self, "command_palette")
+            problems.append(f"Using {fallback}; pick another with {palette} → Theme.")
             wanted = fallback
         if problems:
             self.notify(
@@ -174,7 +176,7 @@ class WriterApp(App[None]):
         """The palette (ctrl+p): Textual's own commands plus presets, models and dialogs."""
         yield from super().get_system_commands(screen)
         yield from palette.dialog_commands(self.writing)
-        yield SystemCommand("Keys", "Every key (f1)", self.action_help)
+        yield SystemCommand("Keys", f"Every key ({key_for(self, 'help')})", self.action_help)
         yield from self.writing.commands()
 
     # -- the model ------------------------------------------------------------------------------

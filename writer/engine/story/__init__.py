@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from writer.engine.story.chat import ChatTurn, stream_replies
-    from writer.engine.story.context import (
-        ContextBreakdown,
-        LoreEntry,
-        StoryContext,
-        assemble_context,
-        load_lorebook,
-    )
+    from writer.engine.story.context import ContextBreakdown, StoryContext, assemble_context
+    from writer.engine.story.lorebook import LoreEntry, load_lorebook
     from writer.engine.story.prompts import build_prompt, strip_idea_notes
 
 __all__ = [
@@ -42,16 +37,14 @@ def __getattr__(name: str) -> Any:
         from writer.engine.story import chat
 
         return getattr(chat, name)
-    if name in (
-        "ContextBreakdown",
-        "LoreEntry",
-        "StoryContext",
-        "assemble_context",
-        "load_lorebook",
-    ):
+    if name in ("ContextBreakdown", "StoryContext", "assemble_context"):
         from writer.engine.story import context
 
         return getattr(context, name)
+    if name in ("LoreEntry", "load_lorebook"):
+        from writer.engine.story import lorebook
+
+        return getattr(lorebook, name)
     if name in ("build_prompt", "strip_idea_notes"):
         from writer.engine.story import prompts
 

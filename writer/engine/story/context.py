@@ -30,23 +30,18 @@ then as much of the rest of the story as fits, trimmed from the front in 128-tok
 cut into `story_min`). With recall off (no `recaller`, or `recall_tokens` None or 0) the ids are
 exactly those without it.
 
-Pure: no model, no files except `load_lorebook`; the tokenizer is the only input beyond data.
+Pure: no model, no files (lorebook.py reads the lorebook file); the tokenizer is the only input
+beyond data.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from writer.engine.story.lorebook import MAX_ENTRIES, LoreEntry
 from writer.engine.story.prompts import IDEAS_FRAME, encode, fit_story
 from writer.errors import WriterError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 NOTE_TEMPLATE = "[Author's note: {note}]\n"
 DEFAULT_NOTE_DEPTH = 3  # lines before the end of the story
@@ -62,7 +57,6 @@ NOTE_MIN_CAP = 32
 # last paragraph does not bury it and it still moves only every NOTE_STEP tokens typed.
 NOTE_MAX_DEPTH = 128
 NOTE_STEP = 64
-MAX_ENTRIES = 200
 RECALL_CAP = 1 / 8  # the default `recall_tokens`, as a fraction of the window (GPT-2: 128)
 MAX_RECALL_TOKENS = 8192
 
@@ -70,65 +64,6 @@ MAX_RECALL_TOKENS = 8192
 def default_recall_tokens(window: int) -> int:
     """The recall cap a user who turns recall on gets: RECALL_CAP of the window."""
     return int(window * RECALL_CAP)
-
-
-@dataclass(frozen=True)
-class LoreEntry:
-    """A lorebook (world info) entry: `text` goes in when one of `keys` appears near the end.
-
-    Plain keys match whole words, ignoring case; with `regex` each key is an RE2 regular
-    expression (also ignoring case unless it says `(?-i:...)`), matched in linear time, so no
-    key can stall generation. `always` entries need no key.
-    """
-
-    keys: tuple[str, ...] = ()
-    text: str = ""
-    always: bool = False
-    regex: bool = False
-    priority: int = 0
-
-    def __post_init__(self) -> None:
-        keys = (self.keys,) if isinstance(self.keys, str) else self.keys
-        if not isinstance(keys, (list, tuple)) or not all(
-            isinstance(k, str) and k.strip() for k in keys
-        ):
-            raise WriterError(f"lorebook keys must be a list of non-empty texts; got {keys!r}")
-        object.__setattr__(self, "keys", tuple(keys))
-        if not isinstance(self.text, str) or not self.text.strip():
-            raise WriterError("lorebook entry needs a non-empty text")
-        if not isinstance(self.always, bool) or not isinstance(self.regex, bool):
-            raise WriterError("lorebook always and regex must be true or false")
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
-            raise WriterError(f"lorebook priority must be a whole number; got {self.priority!r}")
-        if not self.keys and not self.always:
-            raise WriterError("lorebook entry needs keys or always = true")
-        patterns = []
-        for key in self.keys:
-            if self.regex:
-                patterns.append(_compile_regex_key(key))
-            else:  # an escaped word: no nested repeats, so Python's re stays linear here
-                patterns.append(re.compile(rf"(?<!\w){re.escape(key.strip())}(?!\w)", re.I))
-        object.__setattr__(self, "_patterns", tuple(patterns))
-
-    def trigger(self, text: str) -> str | None:
-        """Why this entry applies to `text` ("always" or the key found), or None."""
-        if self.always:
-            return "always"
-        for key, pattern in zip(self.keys, self._patterns, strict=True):  # type: ignore[attr-defined]
-            if pattern.search(text):
-                return key
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The lorebook file's shape: keys, text, and the optional fields when set."""
-        data: dict[str, Any] = {"keys": list(self.keys), "text": self.text}
-        if self.always:
-            data["always"] = True
-        if self.regex:
-            data["regex"] = True
-        if self.priority:
-            data["priority"] = self.priority
-        return data
 
 
 @dataclass(frozen=True)
@@ -436,66 +371,3 @@ def _note_position(tokenizer: Any, kept: list[int], depth: int) -> int:
                 position = back
                 break
     return position
-
-
-def _compile_regex_key(key: str) -> Any:
-    """A regex key compiled with RE2: linear-time matching whatever the pattern, unlike Python's
-    backtracking re, where `(a+)+$` against 34 a's and a '!' runs for minutes. RE2 has no
-    backreferences or lookarounds; such a key is refused with the reason."""
-    import re2  # google-re2
-
-    options = re2.Options()
-    options.case_sensitive = False
-    options.log_errors = False  # the reason goes into our one-line error, not onto stderr
-    try:
-        return re2.compile(key, options=options)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else ""
-        if isinstance(reason, bytes):
-            reason = reason.decode("utf-8", "replace")
-        raise WriterError(
-            f"lorebook key {key!r} is not a valid regex ({reason}); regex keys use RE2 "
-            "syntax, without backreferences or lookarounds"
-        ) from None
-
-
-def parse_lorebook(data: Any, source: str = "lorebook") -> tuple[LoreEntry, ...]:
-    """Entries from a parsed lorebook file: `{"entry": [{keys, text, always?, regex?,
-    priority?}, ...]}`; errors name the entry by its 1-based number."""
-    if not isinstance(data, dict) or set(data) - {"entry"}:
-        raise WriterError(f"{source}: expected only [[entry]] tables (keys, text, ...)")
-    raw = data.get("entry", [])
-    if not isinstance(raw, list):
-        raise WriterError(f"{source}: entry must be [[entry]] tables")
-    entries = []
-    allowed = {"keys", "text", "always", "regex", "priority"}
-    for number, table in enumerate(raw, 1):
-        if not isinstance(table, dict):
-            raise WriterError(f"{source}: entry {number} must be a table")
-        unknown = set(table) - allowed
-        if unknown:
-            raise WriterError(
-                f"{source}: entry {number} has unknown key {sorted(unknown)[0]!r}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        try:
-            entries.append(LoreEntry(**{"keys": (), **table}))
-        except WriterError as exc:
-            raise WriterError(f"{source}: entry {number}: {exc}") from None
-    if len(entries) > MAX_ENTRIES:
-        raise WriterError(f"{source}: at most {MAX_ENTRIES} entries; got {len(entries)}")
-    return tuple(entries)
-
-
-def load_lorebook(path: Path) -> tuple[LoreEntry, ...]:
-    """A lorebook TOML file (see `parse_lorebook`)."""
-    from writer.textfiles import read_text_file
-
-    text = read_text_file(path, purpose="read lorebook")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WriterError(f"lorebook {path} is not valid TOML ({exc}); fix it") from None
-    except RecursionError:
-        raise WriterError(f"lorebook {path} nests arrays too deeply to read; fix it") from None
-    return parse_lorebook(data, f"lorebook {path}")

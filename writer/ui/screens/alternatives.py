@@ -16,6 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from writer.ui.keys import key_for
+
 
 def describe_params(params: dict) -> str:
     keys = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens")
@@ -60,7 +62,10 @@ class AlternativesScreen(ModalScreen["tuple[str, str] | None"]):
             options.append(Option("no earlier requests for this draft", disabled=True))
         with Vertical() as box:
             box.border_title = "Alternatives"
-            box.border_subtitle = "enter: insert at the cursor · escape: close"
+            box.border_subtitle = (
+                f"{key_for(OptionList, 'select')}: insert at the cursor"
+                f" · {key_for(self, 'dismiss(None)')}: close"
+            )
             yield OptionList(*options)
 
     def on_mount(self) -> None:

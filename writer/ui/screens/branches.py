@@ -21,6 +21,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from writer.store.generations import BranchPoint
+from writer.ui.keys import key_for
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ class BranchesScreen(ModalScreen["BranchPick | None"]):
         with Vertical() as box:
             box.border_title = "Branches"
             box.border_subtitle = (
-                "✓ the path taken · enter: on a point, go there; on a branch, put it in "
-                "instead · escape: close"
+                f"✓ the path taken · {key_for(OptionList, 'select')}: on a point, go there; on a "
+                f"branch, put it in instead · {key_for(self, 'dismiss(None)')}: close"
             )
             yield OptionList(*options)
 

@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -36,7 +37,9 @@ from writer.engine.story.chat import (
     description_from_context,
 )
 from writer.errors import WriterError, error_line
+from writer.ui.keys import key_for
 from writer.ui.widgets.candidates import CandidatesPanel
+from writer.ui.widgets.fields import text_fields_first
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import WritingHost
@@ -60,19 +63,31 @@ def open_chat(writing: WritingHost) -> None:
     writing.app.push_screen(ChatScreen(writing))
 
 
+def chat_keys_hint() -> str:
+    """The reply panel's keys, read from the bindings."""
+    pick = f"{key_for(ReplyPanel, 'choose(0)')}-{key_for(ReplyPanel, 'choose(8)')}"
+    return (
+        f"{pick}: pick · {key_for(ChatScreen, 'again')}: again"
+        f" · {key_for(ChatScreen, 'insert(True)')}: insert as dialogue"
+        f" · {key_for(ChatScreen, 'insert(False)')}: as-is"
+        f" · {key_for(ChatScreen, 'cancel_or_close')}: cancel"
+    )
+
+
 class ReplyPanel(CandidatesPanel):
     """The candidates panel for replies: digits pick, no probabilities or continuing."""
 
     def _update_titles(self, note: str = "") -> None:
         self.border_title = "Replies · generating…" if self.running else "Replies"
-        keys = "1-9: pick · ctrl+r: again · f2: insert as dialogue · f3: as-is · esc: cancel"
+        keys = chat_keys_hint()
         self.border_subtitle = f"{note} · {keys}" if note else keys
 
     def action_probabilities(self) -> None:
         self.notify("Token probabilities are for the story's candidates (p there).")
 
     def action_continue_candidate(self) -> None:
-        self.notify("Pick a reply (1-9) or ask again (ctrl+r).")
+        pick = f"{key_for(self, 'choose(0)')}-{key_for(self, 'choose(8)')}"
+        self.notify(f"Pick a reply ({pick}) or ask again ({key_for(ChatScreen, 'again')}).")
 
 
 class ChatScreen(Screen[None]):
@@ -124,6 +139,12 @@ class ChatScreen(Screen[None]):
         yield Input(placeholder=f"Your line ({AUTHOR_TAG}); enter sends", id="line")
         yield Label("", id="hint")
         yield Footer()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes name, description, your line (where typing belongs), then the chats,
+        the transcript and the replies."""
+        return text_fields_first(super().focus_chain, ("name", "about", "line"))
 
     def on_mount(self) -> None:
         self.query_one("#transcript").border_title = "Chat"
@@ -247,7 +268,7 @@ class ChatScreen(Screen[None]):
         self.cancel.set()  # a running request is replaced
         self.cancel = threading.Event()
         self.request += 1
-        n = max(1, min(int(getattr(self.app.config, "candidates", 3)), 9))
+        n = self.writing.candidate_count  # the draft's count (f2), as the story's candidates
         panel = self.query_one(ReplyPanel)
         panel.start(self.request, "continue", n)
         panel.focus()
@@ -320,7 +341,10 @@ class ChatScreen(Screen[None]):
             return
         reply = " ".join(event.text.split())
         if not reply:
-            self.app.notify("That reply is empty; pick another or ctrl+r.", severity="warning")
+            self.app.notify(
+                f"That reply is empty; pick another or {key_for(ChatScreen, 'again')}.",
+                severity="warning",
+            )
             return
         self.cancel.set()
         self.running = False
@@ -351,11 +375,9 @@ class ChatScreen(Screen[None]):
             self.app.notify("No reply to insert yet.", severity="warning")
             return
         text = as_dialogue(reply, self.name_shown) if dialogue else reply
-        editor = self.writing.editor
-        before = editor.text_before_cursor(1)[-1:]
-        if before and not before.isspace():
-            text = " " + text
-        editor.insert_as_one_step(text)
+        # A reply is not a continuation of the story's last word: it starts a new word (the
+        # join rule drops that space at a paragraph start or after a typed space).
+        self.writing.editor.insert_generated(" " + text.lstrip())
         self.app.notify("Inserted into the story at the cursor.")
 
     def action_cancel_or_close(self) -> None:

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from writer.store.judgments import Comparison, ComparisonSummary, Judgment, JudgmentLog
+from writer.ui.keys import key_for
 
 DEFAULT_ITEMS = 20
 DEFAULT_WINDOW = 128
@@ -299,7 +300,9 @@ class CompareScreen(Screen[ComparisonSummary | None]):
         panel = self.query_one("#summary", Static)
         lines = self.summary().lines()
         if done:
-            lines.insert(0, "All passages of this session are judged. escape: close")
+            lines.insert(
+                0, f"All passages of this session are judged. {key_for(self, 'close')}: close"
+            )
             self._status("done")
         panel.update("\n".join(lines))
         panel.add_class("shown")

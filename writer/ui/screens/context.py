@@ -26,17 +26,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 
-from writer.engine.story.context import (
-    AssembledContext,
-    StoryContext,
-    assemble_context,
-    load_lorebook,
-    parse_lorebook,
-)
+from writer.engine.story.context import AssembledContext, StoryContext, assemble_context
+from writer.engine.story.lorebook import load_lorebook, parse_lorebook
 from writer.errors import WriterError, error_line
+from writer.ui.keys import key_for
 from writer.ui.screens.recalled import LoreSuggestions, recalled_list
+from writer.ui.widgets.fields import NumberInput, text_fields_first
 
 try:  # Python 3.11+
     import tomllib
@@ -140,17 +138,23 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
         with Vertical() as box:
             box.border_title = "Story context"
             box.border_subtitle = (
-                "ctrl+s: apply · f8: what the model sees · ctrl+l: suggest entries · escape: cancel"
+                f"{key_for(self, 'apply')}: apply · {key_for(self, 'view')}: what the model sees"
+                f" · {key_for(self, 'suggest')}: suggest entries"
+                f" · {key_for(self, 'dismiss(None)')}: cancel"
             )
             yield Label("Memory (always at the top: premise, characters, style)")
             yield TextArea(c.memory, id="memory", soft_wrap=True)
             with Horizontal(classes="row"):
                 yield Label("Author's note, inserted this many lines before the end:")
-                yield Input(str(c.note_depth), id="note_depth", compact=True)
+                yield NumberInput(
+                    str(c.note_depth), what="Lines before the end", id="note_depth", compact=True
+                )
             yield TextArea(c.note, id="note", soft_wrap=True)
             with Horizontal(classes="row"):
                 yield Label("Lorebook ([[entry]] keys, text, always, regex, priority); scan depth:")
-                yield Input(str(c.scan_depth), id="scan_depth", compact=True)
+                yield NumberInput(
+                    str(c.scan_depth), what="Scan depth", id="scan_depth", compact=True
+                )
             yield TextArea(_entries_toml(c), id="lorebook", language=None)
             with Horizontal(classes="row"):
                 yield Label("Lorebook file:")
@@ -174,6 +178,11 @@ class ContextScreen(ModalScreen["StoryContext | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#memory", TextArea).focus()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes from one text box to the next (memory, note, lorebook), then the rest."""
+        return text_fields_first(super().focus_chain, ("memory", "note", "lorebook"))
 
     def _error(self, reason: str) -> None:
         self.query_one("#error", Static).update(escape(reason))
@@ -334,7 +343,7 @@ class ContextViewer(ModalScreen["int | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "What the model sees next"
-            box.border_subtitle = "escape: close"
+            box.border_subtitle = f"{key_for(self, 'dismiss(None)')}: close"
             yield Static("counting tokens…", id="summary")
             yield VerticalScroll(id="parts")
 

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from writer.errors import WriterError
+from writer.ui.keys import key_for
 from writer.ui.screens.confirm import ChoiceScreen
 from writer.ui.screens.prompt import PromptScreen
 
@@ -34,10 +35,29 @@ def when(timestamp: float, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
+TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
+
+
+def split_file_title(title: str) -> tuple[str, str]:
+    """(stem, suffix) of a title that is a text file's name ("story.md": "story", ".md");
+    other titles have no suffix."""
+    for suffix in TEXT_SUFFIXES:
+        if title.lower().endswith(suffix) and len(title) > len(suffix):
+            return title[: -len(suffix)], title[-len(suffix) :]
+    return title, ""
+
+
+def safe_stem(stem: str) -> str:
+    """A name made safe for file systems (letters, digits, `-` and `_`; spaces become `-`)."""
+    return re.sub(r"[^\w\- ]+", "", stem).strip().replace(" ", "-")[:60]
+
+
 def export_name(title: str, fmt: str) -> str:
-    """A file name for an export: the title made safe for file systems."""
-    stem = re.sub(r"[^\w\- ]+", "", title).strip().replace(" ", "-")[:60] or "draft"
-    return f"{stem}.{fmt}"
+    """A file name for an export: the title made safe for file systems, its own extension
+    kept apart ("Rain.md" exports as `Rain-copy.md`, not over the file it came from)."""
+    stem, suffix = split_file_title(title)
+    name = safe_stem(stem) or "draft"
+    return f"{name}-copy.{fmt}" if suffix.lstrip(".") == fmt else f"{name}.{fmt}"
 
 
 class DraftsScreen(Screen["tuple[str, int | None] | None"]):
@@ -73,7 +93,7 @@ class DraftsScreen(Screen["tuple[str, int | None] | None"]):
         self._retitle_open = retitle_open
 
     def compose(self) -> ComposeResult:
-        yield Static("Drafts library — enter: open", id="drafts-title")
+        yield Static(f"Drafts library — {key_for(self, 'open')}: open", id="drafts-title")
         yield DataTable(cursor_type="row", zebra_stripes=True)
         yield Footer()
 

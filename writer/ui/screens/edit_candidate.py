@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import TextArea
 
+from writer.ui.keys import key_for
+
 
 class EditCandidateScreen(ModalScreen[str | None]):
     """Dismisses with the edited text (ctrl+s: insert it) or None (escape: keep the story)."""
@@ -23,6 +25,9 @@ class EditCandidateScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "insert", "Insert", priority=True),
+        # A text box's usual select-all (TextArea's own ctrl+a goes to the line start; shift
+        # with the arrows, home/end and ctrl+left/right select as everywhere).
+        Binding("ctrl+a", "select_all", "Select all", priority=True),
     ]
 
     def __init__(self, text: str) -> None:
@@ -32,13 +37,19 @@ class EditCandidateScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Edit the candidate"
-            box.border_subtitle = "ctrl+s: insert it · escape: cancel"
+            box.border_subtitle = (
+                f"{key_for(self, 'insert')}: insert it · {key_for(self, 'select_all')}: select all"
+                f" · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             yield TextArea(self.text, soft_wrap=True, id="candidate-text")
 
     def on_mount(self) -> None:
         area = self.query_one(TextArea)
         area.focus()
         area.move_cursor(area.document.end)
+
+    def action_select_all(self) -> None:
+        self.query_one(TextArea).select_all()
 
     def action_insert(self) -> None:
         self.dismiss(self.query_one(TextArea).text)

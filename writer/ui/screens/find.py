@@ -56,7 +56,12 @@ class FindScreen(ModalScreen[FindRequest | None]):
                     yield Button("Replace all", id="all")
 
     def on_mount(self) -> None:
-        self.query_one("#query", Input).focus()
+        # Replace with the text to find already filled in: the next thing to type is its
+        # replacement.
+        if self.replacement is not None and self.query_text:
+            self.query_one("#replacement", Input).focus()
+        else:
+            self.query_one("#query", Input).focus()
 
     def _answer(self, scope: ReplaceScope) -> None:
         query = self.query_one("#query", Input).value

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from writer.errors import WriterError
 from writer.store.models import Revision, word_count
+from writer.ui.keys import key_for
 
 if TYPE_CHECKING:
     from writer.store import DraftStore
@@ -81,7 +82,10 @@ class HistoryScreen(ModalScreen["int | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "History"
-            box.border_subtitle = "enter: restore this revision · escape: close"
+            box.border_subtitle = (
+                f"{key_for(OptionList, 'select')}: restore this revision"
+                f" · {key_for(self, 'dismiss(None)')}: close"
+            )
             with Horizontal():
                 options = [
                     Option(

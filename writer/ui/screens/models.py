@@ -27,6 +27,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from writer.errors import WriterError
+from writer.ui.keys import key_for
 from writer.ui.messages import ModelsListed
 
 
@@ -176,7 +177,9 @@ class ModelsScreen(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Models"
             box.border_subtitle = (
-                "enter: switch · c: compare blind · r: rename · d: delete · escape: close"
+                f"{key_for(OptionList, 'select')}: switch · {key_for(self, 'compare')}: compare "
+                f"blind · {key_for(self, 'rename')}: rename · {key_for(self, 'delete')}: delete"
+                f" · {key_for(self, 'dismiss(None)')}: close"
             )
             # The status bar has room for the start of a load error; here it is whole.
             error = self.load_error

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from writer.presets import STOP_RULES, ParamError, SamplingParams
+from writer.ui.keys import key_for
+from writer.ui.widgets.fields import NumberInput
 
 EDITABLE: list[tuple[str, str]] = [
     ("temperature", "Temperature"),
@@ -105,7 +107,9 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = f"Parameters (preset {self.preset})"
-            box.border_subtitle = "enter/ctrl+s: apply · escape: cancel"
+            box.border_subtitle = (
+                f"enter/{key_for(self, 'apply')}: apply · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             with VerticalScroll():
                 for name, label in [*EDITABLE, CANDIDATES]:
                     if name == "candidates":
@@ -114,11 +118,18 @@ class ParametersScreen(ModalScreen["tuple[SamplingParams, int] | None"]):
                         shown = shown_value(self.params, name)
                     with Horizontal(classes="row"):
                         yield Label(label)
-                        yield Input(shown, id=name, compact=True)
+                        yield self._field(name, label, shown)
                     yield Label("", id=f"{name}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
+
+    def _field(self, name: str, label: str, shown: str) -> Input:
+        """A number's field refuses letters (visibly); the others take any text."""
+        value = self.candidates if name == "candidates" else getattr(self.params, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return Input(shown, id=name, compact=True)
+        return NumberInput(shown, what=label, whole=isinstance(value, int), id=name, compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#temperature", Input).focus()

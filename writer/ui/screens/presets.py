@@ -11,6 +11,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from writer.presets import Preset
+from writer.ui.keys import key_for
 
 
 class PresetPicker(ModalScreen[str | None]):
@@ -34,7 +35,9 @@ class PresetPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Creativity preset"
-            box.border_subtitle = "enter: use · escape: cancel"
+            box.border_subtitle = (
+                f"{key_for(OptionList, 'select')}: use · {key_for(self, 'dismiss(None)')}: cancel"
+            )
             options = []
             for name, preset in self.presets.items():
                 mark = "● " if name == self.current else "  "

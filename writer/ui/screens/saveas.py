@@ -17,10 +17,12 @@ from writer.ui.screens.confirm import ChoiceScreen
 
 
 def default_name(title: str) -> str:
-    """A file name for the story: its title made safe for file systems, as `.txt`."""
-    from writer.ui.screens.drafts import export_name
+    """A file name for a copy of the story: a file's name keeps its extension
+    (`story.md` -> `story-copy.md`); any other title made safe for file systems, as `.txt`."""
+    from writer.ui.screens.drafts import export_name, split_file_title
 
-    return export_name(title or "story", "txt")
+    suffix = split_file_title(title)[1]
+    return export_name(title or "story", suffix.lstrip(".") or "txt")
 
 
 def save_text_as(

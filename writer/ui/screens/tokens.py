@@ -1,9 +1,9 @@
 """Token probabilities: a candidate's tokens shaded by how likely the model found them, and the
 next-token distribution at the cursor.
 
-`TokenProbsScreen` (p in the candidates panel, f9 for the last inserted text): left/right move
+`TokenProbsScreen` (p in the candidates panel, shift+f9 for the last inserted text): left/right move
 along the tokens, the list below shows the highlighted token's top alternatives with
-percentages; enter on one swaps it in and continues from there. `NextTokenScreen` (f8): the top
+percentages; enter on one swaps it in and continues from there. `NextTokenScreen` (f7): the top
 10 next tokens at the cursor; enter inserts one.
 
 Shading is by the model's probability of the token (before sampling settings), in four bands,
@@ -26,6 +26,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from writer.engine.types import TokenChoice, TokenLogprobs
+from writer.ui.keys import key_for, keys_for
 
 # (lowest probability, label, style): bold/underline/reverse carry the band without colour.
 BANDS: tuple[tuple[float, str, str], ...] = (
@@ -109,7 +110,8 @@ class TokenProbsScreen(ModalScreen["SwapChoice | None"]):
     TokenProbsScreen OptionList { height: 1fr; }
     """
     BINDINGS = [
-        Binding("escape,p,f9", "dismiss(None)", "Close"),
+        # escape, or the key that opened it (p in the panel, shift+f9 in the editor).
+        Binding("escape,p,shift+f9", "dismiss(None)", "Close"),
         Binding("left", "move(-1)", "Previous token", show=False),
         Binding("right", "move(1)", "Next token", show=False),
         Binding("home", "move(-100000)", "First token", show=False),
@@ -125,7 +127,13 @@ class TokenProbsScreen(ModalScreen["SwapChoice | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.title_text
-            box.border_subtitle = "←/→: token · ↑/↓, enter: swap in and continue · p/escape: close"
+            left, right = key_for(self, "move(-1)"), key_for(self, "move(1)")
+            choose = f"{key_for(OptionList, 'cursor_up')}/{key_for(OptionList, 'cursor_down')}"
+            close = "/".join(keys_for(self, "dismiss(None)")[:2])
+            box.border_subtitle = (
+                f"{left}/{right}: token · {choose}, {key_for(OptionList, 'select')}: swap in "
+                f"and continue · {close}: close"
+            )
             yield Static(id="tokens")
             yield Static(legend(), id="legend")
             yield Label(id="token-info")
@@ -188,7 +196,7 @@ class NextTokenScreen(ModalScreen["TokenChoice | None"]):
     }
     NextTokenScreen OptionList { height: auto; max-height: 20; }
     """
-    BINDINGS = [Binding("escape,f8", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,f7", "dismiss(None)", "Close")]  # f7 opened it
 
     def __init__(self, choices: Sequence[TokenChoice]) -> None:
         super().__init__()
@@ -197,7 +205,9 @@ class NextTokenScreen(ModalScreen["TokenChoice | None"]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Next token at the cursor"
-            box.border_subtitle = "enter: insert · escape: close"
+            box.border_subtitle = (
+                f"{key_for(OptionList, 'select')}: insert · {key_for(self, 'dismiss(None)')}: close"
+            )
             options = [
                 Option(
                     Content.assemble(

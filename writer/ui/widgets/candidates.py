@@ -10,6 +10,7 @@ panel itself: each finished continuation's tokens in the probability bands of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -19,6 +20,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from writer.engine.types import TokenLogprobs
+from writer.ui.keys import key_for, keys_for
 from writer.ui.screens.tokens import BANDS, band_style
 
 TITLES = {"continue": "Continuations", "ideas": "Plot ideas"}
@@ -82,8 +84,11 @@ class CandidatesPanel(OptionList):
         index: int
         text: str
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, join: Callable[[str], str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        # How a candidate's text goes into the story (the editor's join rule at the cursor), so
+        # the panel shows each candidate as it will go in.
+        self.join: Callable[[str], str] = join or (lambda text: text)
         self.request = 0
         self.mode = "continue"
         self.texts: list[str] = []
@@ -148,7 +153,10 @@ class CandidatesPanel(OptionList):
         label = (f"{index + 1} ", "bold $accent")
         if self.shading and self.mode == "continue" and self._shadable(index):
             return Content.assemble(label, self._shaded(index))
-        body = self.texts[index].strip("\n") or ("…" if not self.finished[index] else "(empty)")
+        text = self.texts[index]
+        if self.mode == "continue" and not self.continuing and text:
+            text = self.join(text)
+        body = text.strip("\n") or ("…" if not self.finished[index] else "(empty)")
         if self.mode == "ideas":
             body = " ".join(body.split()) or body
         return Content.assemble(label, body)
@@ -188,11 +196,23 @@ class CandidatesPanel(OptionList):
         if self.continuing:
             title = f"Continuing “{' '.join(self.continuing.split())[:40]}”"
         self.border_title = f"{title} · generating…" if self.running else title
-        keys = "tab: focus · 1-9: insert · p: probabilities · ctrl+r: again · esc: close"
+        keys = self.keys_hint()
         if self.shading and self.mode == "continue":  # the bands' legend, in their styles
             bands = " ".join(f"[{style}]{label}[/]" for _, label, style in BANDS)
             keys = f"shaded: {bands} · t: plain"
         self.border_subtitle = f"{note} · {keys}" if note else keys
+
+    def keys_hint(self) -> str:
+        """The panel's keys, read from the bindings (the screen's for tab, again and close)."""
+        screen = self.screen if self.is_attached else None
+        first, last = key_for(self, "choose(0)"), key_for(self, "choose(8)")
+        parts = [f"{first}-{last}: insert", f"{key_for(self, 'probabilities')}: probabilities"]
+        for action, what in (("regenerate", "again"), ("cancel", "close")):
+            keys = keys_for(screen, action) if screen is not None else []
+            if keys:
+                parts.append(f"{keys[0]}: {what}")
+        focus = keys_for(screen, "app.focus_next") if screen is not None else []
+        return " · ".join([f"{focus[0]}: focus", *parts] if focus else parts)
 
     # -- choosing ---------------------------------------------------------------------------------
     def action_choose(self, index: int) -> None:
@@ -241,7 +261,8 @@ class CandidatesPanel(OptionList):
         if chosen is not None and self.mode == "continue":
             self.post_message(self.ContinueRequested(self, *chosen))
         elif chosen is not None:
-            self.notify("Plot ideas are not continued; ctrl+g continues the story.")
+            key = "".join(keys_for(self.screen, "generate('continue')")[:1]) or "Continue"
+            self.notify(f"Plot ideas are not continued; {key} continues the story.")
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

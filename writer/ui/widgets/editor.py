@@ -17,6 +17,7 @@ from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Location, Selection
 
+from writer.engine.story.join import join_candidate
 from writer.ui.textual_ext.document import speed_up
 from writer.ui.widgets.page import (
     COLUMN_DEFAULT,
@@ -44,6 +45,8 @@ def prompt_text(text: str) -> str:
 
 
 TAIL_ALIGN = 4096  # see StoryEditor.text_before_cursor
+JOIN_CHARS = 80  # how much of the story either side of the cursor the join rule looks at
+_IDEA_LINE = re.compile(r"\[Idea: .*\]")
 
 
 class WordCounter:
@@ -63,7 +66,8 @@ class WordCounter:
         for line in lines:
             words = known.get(line)
             if words is None:
-                words = len(line.split())
+                # An idea note is the author's, not the story's: it is not counted.
+                words = 0 if _IDEA_LINE.fullmatch(line) else len(line.split())
             counts[line] = words
             total += words
         self._counts = counts
@@ -315,6 +319,46 @@ class StoryEditor(TextArea):
         self.history.checkpoint()
         result = self.insert(text)
         self.history.checkpoint()
+        return result.end_location
+
+    def text_after_cursor(self, max_chars: int = JOIN_CHARS) -> str:
+        """About `max_chars` characters of the story after the cursor (the rest of its line,
+        and the next line's start)."""
+        row, column = self.cursor_location
+        lines = self.document.lines
+        text = lines[row][column : column + max_chars]
+        if len(text) < max_chars and row + 1 < len(lines):
+            text += "\n" + lines[row + 1][: max_chars - len(text)]
+        return text
+
+    def joined_at_cursor(self, text: str) -> str:
+        """Generated `text` as it goes in at the cursor: the one join rule
+        (`join_candidate`) applied with the story before and after the cursor."""
+        return join_candidate(self.text_before_cursor(JOIN_CHARS), text, self.text_after_cursor())
+
+    def insert_generated(self, text: str) -> tuple[Location, Location]:
+        """Insert generated `text` at the cursor, joined to the story around it
+        (`joined_at_cursor`), as one undo step; returns where it starts and ends."""
+        start = self.cursor_location
+        return start, self.insert_as_one_step(self.joined_at_cursor(text))
+
+    def replace_generated(self, text: str, start: Location, end: Location) -> Location:
+        """Put generated `text` in place of `start`..`end`, joined to the story around it, as
+        one undo step; the cursor goes to its end, which is returned."""
+        doc = self.document
+        before_at = max(0, doc.get_index_from_location(start) - JOIN_CHARS)
+        before = self.get_text_range(doc.get_location_from_index(before_at), start)
+        last = doc.get_index_from_location(doc.end)
+        after_to = doc.get_location_from_index(
+            min(last, doc.get_index_from_location(end) + JOIN_CHARS)
+        )
+        after = self.get_text_range(end, after_to)
+        self.history.checkpoint()
+        result = self.replace(
+            join_candidate(before, text, after), start, end, maintain_selection_offset=False
+        )
+        self.history.checkpoint()
+        self.move_cursor(result.end_location)
         return result.end_location
 
     def insert_idea(self, idea: str) -> None:

@@ -41,6 +41,16 @@ def shorten(text: str, limit: int) -> str:
     return line if len(line) <= limit else line[: max(1, limit - 1)].rstrip() + "…"
 
 
+def server_host(engine: object) -> str:
+    """`host:port` of the server a remote engine talks to; "" for a local engine."""
+    url = getattr(engine, "url", None)
+    if getattr(engine, "device", None) != "server" or not isinstance(url, str):
+        return ""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
+
+
 class StatusBar(Static):
     """One line above the footer. The app sets its reactive fields; it renders them."""
 
@@ -92,12 +102,17 @@ class StatusBar(Static):
         name, _, where = detail.partition(", ")
         if name.startswith(("/", ".", "~")):  # a model folder: its name, not its whole path
             name = name.rstrip("/").rsplit("/", 1)[-1] or name
+        engine = getattr(getattr(self.app, "model", None), "engine", None)
+        host = server_host(engine) if state == "ready" else ""
+        if host:  # a server's model: its own name, and where it runs
+            name = str(getattr(engine, "name", "") or name)
         text = Text(f"{name} " if name else "model ")
         text.append("ready" if state == "ready" else "loading…", style=style)
         if detailed and state == "ready":
-            engine = getattr(getattr(self.app, "model", None), "engine", None)
             precision = getattr(engine, "precision", None)
             extras = [part for part in (where, precision) if isinstance(part, str) and part]
+            if host:
+                extras = [host]
             if extras:
                 text.append(f" ({', '.join(extras)})")
         return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from writer.errors import WriterError
+from writer.ui.keys import key_for
 from writer.ui.screens.branches import BranchesScreen, BranchPick
 
 if TYPE_CHECKING:
@@ -46,11 +47,8 @@ def take_branch(screen: WritingHost, pick: BranchPick | None) -> None:
         screen.app.notify("This draft is open read-only; nothing was changed.", severity="warning")
         return
     end = editor.document.get_location_from_index(pick.point + pick.replace)
-    editor.history.checkpoint()
-    result = editor.replace(pick.text, start, end, maintain_selection_offset=False)
-    editor.history.checkpoint()
-    editor.move_cursor(result.end_location)
+    editor.replace_generated(pick.text, start, end)
     screen.probabilities.forget_insert()
     screen.drafts.record_insert(pick.generation_id, pick.index)  # the log's path, and a revision
     editor.focus()
-    screen.app.notify("Branch put in (ctrl+z undoes it).")
+    screen.app.notify(f"Branch put in ({key_for(type(editor), 'undo')} undoes it).")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
+from writer.ui.keys import key_for
 from writer.ui.screens.find import FindRequest, FindScreen
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import StatusBar
@@ -47,10 +48,18 @@ class EditingTools:
 
     def commands(self) -> Iterator[SystemCommand]:
         """These keys in the command palette (ctrl+p)."""
-        yield SystemCommand("Find", "Find in the story (ctrl+f; f6: next)", self.find)
-        yield SystemCommand("Replace", "Find and replace (f9)", self.replace)
-        yield SystemCommand("Word goal", "Set this draft's word goal (f10)", self.word_goal)
-        yield SystemCommand("Save as", "Save a copy of the text as a file (f12)", self.save_as)
+        screen = type(self.screen)
+        find, again = key_for(screen, "find"), key_for(screen, "find_next")
+        yield SystemCommand("Find", f"Find in the story ({find}; {again}: next)", self.find)
+        yield SystemCommand(
+            "Replace", f"Find and replace ({key_for(screen, 'replace')})", self.replace
+        )
+        goal = key_for(screen, "word_goal")
+        yield SystemCommand("Word goal", f"Set this draft's word goal ({goal})", self.word_goal)
+        save_as = key_for(screen, "save_as")
+        yield SystemCommand(
+            "Save as", f"Save a copy of the text as a file ({save_as})", self.save_as
+        )
 
     def _editor(self) -> StoryEditor:
         return self.screen.editor
@@ -89,7 +98,7 @@ class EditingTools:
             if request.scope == "all":
                 count = editor.replace_all(request.query, request.replacement)
                 if count:
-                    self.app.notify(f"Replaced {count} (ctrl+z undoes it).")
+                    self.app.notify(f"Replaced {count} ({key_for(StoryEditor, 'undo')} undoes it).")
                 else:
                     self.app.notify(f"“{request.query}” is not in the story.", severity="warning")
             elif not editor.replace_next(request.query, request.replacement):

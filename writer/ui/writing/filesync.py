@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from writer.errors import WriterError, error_line
+from writer.ui.keys import key_for
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import OpenDraftPort
@@ -33,7 +34,25 @@ class FileSync:
         self.drafts = drafts
         self.divergence_question = ""  # asked once the draft is shown (and claimed)
 
+    def _key(self, action: str) -> str:
+        """The writing screen's key for `action`, for a notification (read from its bindings)."""
+        return key_for(type(self.drafts.screen), action)
+
     # -- opening --------------------------------------------------------------------------------
+    def open_last_edited(self) -> str:
+        """`writer` with no file: the draft or file edited last (a file that is gone gives way
+        to the last draft of the library's own); returns the text to show. With none, a new
+        draft (left out of the library on quit if nothing was written, see untouched.py)."""
+        store = self.drafts.store
+        latest = store.last_draft(with_files=True)
+        if latest is not None and latest.external_path:
+            path = Path(latest.external_path)
+            if path.is_file():
+                return self.open_external(path, latest)
+            latest = store.last_draft()
+        self.drafts.draft = latest or store.create_draft()
+        return self.drafts.draft.text
+
     def open_external(self, path: Path, draft: Any = None) -> str:
         """Open `path` for editing (with `draft`, its draft in the store, when known); returns
         the text to show. May leave a question in `_divergence_question` for OpenDraft."""
@@ -95,7 +114,7 @@ class FileSync:
             self.drafts.draft = draft
             self.drafts.app.notify(
                 f"{problem}. You are editing writer's own copy of it (in the drafts library, "
-                "ctrl+o); the file is not written.",
+                f"{self._key('drafts')}); the file is not written.",
                 title="Cannot open",
                 severity="error",
                 timeout=20,
@@ -105,7 +124,7 @@ class FileSync:
         self.drafts.session.new_draft_title = path.name
         self.drafts.app.notify(
             f"{problem}. What you type is saved as a new draft, “{path.name}”, in the drafts "
-            "library (ctrl+o); the file is not written.",
+            f"library ({self._key('drafts')}); the file is not written.",
             title="Cannot open",
             severity="error",
             timeout=20,
@@ -120,7 +139,8 @@ class FileSync:
             self.drafts.draft = self.drafts.store.get_draft(draft.id)
             self.drafts.app.notify(
                 f"{path.name} was changed outside writer since you last edited it here, so it is "
-                "shown as it is on disk. Writer's earlier text is in history (f3).",
+                "shown as it is on disk. Writer's earlier text is in history "
+                f"({self._key('history')}).",
                 title="File changed",
                 severity="warning",
                 timeout=20,
@@ -135,7 +155,7 @@ class FileSync:
         stamp = time.strftime("%H:%M %d %b", time.localtime(draft.updated))
         self.divergence_question = (
             f"{path.name} on disk is older than your latest text in writer (from {stamp}), "
-            "which is shown. Both versions are kept in history (f3)."
+            f"which is shown. Both versions are kept in history ({self._key('history')})."
         )
         return draft.text
 

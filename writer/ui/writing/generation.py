@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 from writer.engine.types import DEFAULT_LOGPROBS
 from writer.errors import error_line, log_exception
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.messages import (
     CandidateDeltas,
     CandidateFinished,
@@ -94,11 +95,16 @@ class Generation:
     def continue_candidate(self, message: CandidatesPanel.ContinueRequested) -> None:
         """c in the panel: N new candidates continuing the highlighted one."""
         if not message.text.strip():
-            self.screen.app.notify("That candidate is empty; choose another or press ctrl+r.")
+            self.screen.app.notify(
+                f"That candidate is empty; choose another or press {self._again_key()}."
+            )
             return
         request, prefix = self.prefix
         base = prefix if request == message.panel.request else ""
         self.start("continue", base + message.text)
+
+    def _again_key(self) -> str:
+        return key_for(type(self.screen), "regenerate")
 
     def cancel(self) -> bool:
         """Stop the running request (the engine checks every token); True if one was running."""
@@ -216,7 +222,7 @@ class Generation:
         screen = self.screen
         app, editor, panel = screen.app, screen.editor, screen.panel
         if not message.text.strip():
-            app.notify("That candidate is empty; choose another or press ctrl+r.")
+            app.notify(f"That candidate is empty; choose another or press {self._again_key()}.")
             return
         if editor.read_only:
             app.notify("This draft is open read-only; nothing was inserted.", severity="warning")
@@ -228,8 +234,7 @@ class Generation:
         else:
             request, prefix = self.prefix
             prefix = prefix if request == message.panel.request else ""
-            start = editor.cursor_location
-            end = editor.insert_as_one_step(prefix + message.text)
+            start, end = editor.insert_generated(prefix + message.text)
             tokens = panel.tokens[message.index] if message.index < len(panel.tokens) else ()
             # The probabilities of inserted text (shift+f9) describe the candidate alone, so a
             # continued candidate (inserted after its prefix) is not offered there. The text

@@ -13,12 +13,12 @@ from typing import Any
 from textual.app import SystemCommand
 from textual.widgets import Footer
 
+from writer.ui.keys import key_for
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.page import COLUMN_CHOICES, is_markdown_name
 from writer.ui.widgets.status import StatusBar
 
 FOCUS_KEY = "ctrl+backslash"
-FOCUS_KEY_SHOWN = "ctrl+\\"
 
 
 def apply_page(screen: Any) -> None:
@@ -46,9 +46,9 @@ def set_focus_mode(screen: Any, on: bool, *, remember: bool = True) -> None:
 def toggle_focus_mode(screen: Any) -> None:
     on = not screen.query_one(StoryEditor).focus_mode
     set_focus_mode(screen, on)
-    key = FOCUS_KEY_SHOWN
+    key, palette = key_for(screen, "focus_mode"), key_for(screen.app, "command_palette")
     screen.app.notify(
-        f"Focus mode: every writer key still works; {key} or ctrl+p brings the bars back."
+        f"Focus mode: every writer key still works; {key} or {palette} brings the bars back."
         if on
         else "Focus mode off.",
         timeout=4,
@@ -79,8 +79,8 @@ def page_commands(screen: Any) -> Iterator[SystemCommand]:
     """Focus mode and the column widths in the command palette (ctrl+p)."""
     yield SystemCommand(
         "Focus mode",
-        f"Hide the bars, dim all but the paragraph being written ({FOCUS_KEY_SHOWN})",
-        lambda: toggle_focus_mode(screen),
+        f"Hide the bars, dim all but the paragraph being written ({key_for(screen, 'focus_mode')})",
+        screen.action_focus_mode,
     )
     for column in COLUMN_CHOICES:
         label = "full width" if column == 0 else f"{column} characters"

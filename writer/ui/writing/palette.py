@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.app import SystemCommand
 
+from writer.ui.keys import key_for
 from writer.ui.writing import page
 
 
@@ -23,33 +24,55 @@ def dialog_commands(screen: Any) -> Iterator[SystemCommand]:
             preset.description or "creativity preset",
             _preset_command(screen, name),
         )
-    yield SystemCommand("Parameters", "Edit sampling parameters (f2)", screen.action_parameters)
-    yield SystemCommand("Drafts library", "Open, create, rename… (ctrl+o)", screen.action_drafts)
-    yield SystemCommand("History", "Restore an earlier revision (f3)", screen.action_history)
     yield SystemCommand(
-        "Alternatives", "Candidates of earlier requests (f4)", screen.action_alternatives
+        "Parameters",
+        f"This draft's sampling parameters ({_key(screen, 'parameters')})",
+        screen.action_parameters,
     )
-    yield SystemCommand("Models", "Base and fine-tuned models (f5)", screen.action_models)
+    yield SystemCommand(
+        "Drafts library", f"Open, create, rename… ({_key(screen, 'drafts')})", screen.action_drafts
+    )
+    yield SystemCommand(
+        "History", f"Restore an earlier revision ({_key(screen, 'history')})", screen.action_history
+    )
+    yield SystemCommand(
+        "Alternatives",
+        f"Candidates of earlier requests ({_key(screen, 'alternatives')})",
+        screen.action_alternatives,
+    )
+    yield SystemCommand(
+        "Models", f"Base and fine-tuned models ({_key(screen, 'models')})", screen.action_models
+    )
     yield SystemCommand(
         "Story context",
-        "Memory, author's note, lorebook (f8)",
+        f"Memory, author's note, lorebook ({_key(screen, 'story_context')})",
         screen.action_story_context,
     )
     yield SystemCommand(
         "Branches",
-        "Every request's candidates, by story point (ctrl+l)",
+        f"Every request's candidates, by story point ({_key(screen, 'branches')})",
         screen.action_branches,
     )
-    yield SystemCommand("Next token", "Most likely next tokens (f7)", screen.action_next_token)
+    yield SystemCommand(
+        "Next token",
+        f"Most likely next tokens ({_key(screen, 'next_token')})",
+        screen.action_next_token,
+    )
 
 
 def story_commands(screen: Any) -> Iterator[SystemCommand]:
     """The writing tools, the chat and the page's options."""
     yield from screen.tools.commands()
     yield SystemCommand(
-        "Chat with a character", "Interview a character (shift+f8)", screen.action_chat
+        "Chat with a character",
+        f"Interview a character ({_key(screen, 'chat')})",
+        screen.action_chat,
     )
     yield from page.page_commands(screen)
+
+
+def _key(screen: Any, action: str) -> str:
+    return key_for(type(screen), action)
 
 
 def _preset_command(screen: Any, name: str) -> Callable[[], None]:

@@ -19,6 +19,7 @@ from textual.message import Message
 from writer.engine.types import DEFAULT_LOGPROBS, Engine, TokenChoice, TokenLogprobs
 from writer.errors import error_line, log_exception
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.screens.tokens import NextTokenScreen, SwapChoice, TokenProbsScreen
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import prompt_text
@@ -106,7 +107,8 @@ class Probabilities:
         last = self._inserted_still_there()
         if last is None:
             app.notify(
-                "f9 shows the last inserted continuation's tokens; there is none "
+                f"{key_for(type(self.screen), 'inserted_probabilities')} shows the last "
+                "inserted continuation's tokens; there is none "
                 "(or it was edited, or another request came since)."
             )
             return
@@ -131,14 +133,12 @@ class Probabilities:
             return
         if screen.panel.running:
             screen.generation.cancel()
-        editor.history.checkpoint()
         if replacing is not None:
             start = editor.document.get_index_from_location(replacing.start)
             end = editor.document.get_location_from_index(start + len(replacing.text))
-            editor.replace(stem, replacing.start, end)
+            editor.replace_generated(stem, replacing.start, end)
         else:
-            editor.insert(stem)
-        editor.history.checkpoint()
+            editor.insert_generated(stem)
         editor.focus()
         screen.generation.start("continue")
 
@@ -186,7 +186,7 @@ class Probabilities:
             if editor.read_only:
                 app.notify("This draft is open read-only.", severity="warning")
                 return
-            editor.insert_as_one_step(choice.text)
+            editor.insert_generated(choice.text)
             editor.focus()
 
         app.push_screen(NextTokenScreen(message.choices), done)

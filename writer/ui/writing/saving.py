@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from writer.errors import WriterError, error_line
 from writer.presets import SamplingParams
+from writer.ui.keys import key_for
 from writer.ui.messages import AutosaveWritten
 from writer.ui.writing.filesync import FileSync
 from writer.ui.writing.guard import StoreGuard
 from writer.ui.writing.learn_hint import LearnHint
 from writer.ui.writing.session import DraftSession
+from writer.ui.writing.sharing import claim_draft
+from writer.ui.writing.untouched import forget_if_untouched
 
 if TYPE_CHECKING:
     from writer.ui.writing.ports import WritingHost
@@ -50,7 +53,11 @@ class OpenDraft:
             app = self.screen.app
             return DraftStore.open(app.store_path, config=app.config)
 
-        self.session = DraftSession(open_store, autosave_interval=autosave_interval)
+        self.session = DraftSession(
+            open_store,
+            autosave_interval=autosave_interval,
+            key_for=lambda action: key_for(type(screen), action),
+        )
         self.files = FileSync(self)
         self.guard = StoreGuard(self)
         self._generation_ids: dict[int, int] = {}  # request -> its row in the generation log
@@ -105,8 +112,7 @@ class OpenDraft:
         if self.file is not None:
             text = self.files.open_external(self.file)
         elif self.store is not None:
-            self.draft = self.store.last_draft() or self.store.create_draft()
-            text = self.draft.text
+            text = self.files.open_last_edited()
         self._show_draft(text)
 
     def _show_draft(self, text: str) -> None:
@@ -117,7 +123,8 @@ class OpenDraft:
         if draft is not None:
             self.screen.editor.restore_position(draft.cursor, draft.scroll)
             preset = self.app.requested_preset or draft.preset or self.app.config.preset
-            overrides = draft.overrides if draft.preset == preset else {}
+            overrides = dict(draft.overrides) if draft.preset == preset else {}
+            overrides.update((k, v) for k, v in draft.overrides.items() if k == "candidates")
         else:
             self.screen.editor.restore_position(None, None)
             preset, overrides = self.app.requested_preset or self.app.config.preset, {}
@@ -129,8 +136,9 @@ class OpenDraft:
         self.screen.preset_shown = self.screen.preset_label()
         self.session.loaded()
         self.session.opened_at(*self.screen.editor.position)
+        self.screen.context_fill = ""  # the last request's fill was another draft's
         self._update_title()
-        self._claim_draft()
+        claim_draft(self)
         self.update_save_state()
         self.files.ask_about_divergence()
 
@@ -157,71 +165,6 @@ class OpenDraft:
 
     def session_model(self) -> str | None:
         return getattr(self.draft, "model", None)
-
-    def _claim_draft(self) -> None:
-        """Two instances: the second one is told and chooses read-only or a copy of its own."""
-        if self.store is None or self.draft is None:
-            return
-        try:
-            claimed = self.store.acquire_lock(self.draft.id)
-        except (WriterError, OSError):
-            claimed = True  # locking is a courtesy; never block editing on it
-        if claimed:
-            self.read_only = False
-            self.screen.editor.read_only = False
-            return
-        from writer.ui.screens.confirm import ChoiceScreen
-
-        owner = self.store.lock_owner(self.draft.id)
-        who = f" (process {owner})" if owner else ""
-
-        def chosen(choice: str | None) -> None:
-            if choice == "copy":
-                self._edit_a_copy()
-            self.update_save_state()
-
-        self.read_only = True
-        self.screen.editor.read_only = True
-        self.app.push_screen(
-            ChoiceScreen(
-                f"“{self.screen.status.title}” is open in another writer{who}. Editing it here too "
-                "would overwrite one window's text with the other's.",
-                [("readonly", "Open read-only"), ("copy", "Edit a copy")],
-            ),
-            chosen,
-        )
-
-    def _edit_a_copy(self) -> None:
-        """Fork the draft that another window holds: both texts survive, each in its draft."""
-        original = self.draft
-        title = f"{self.screen.status.title or original.display_title} (copy)"
-        try:
-            self.draft = self.store.create_draft(
-                title,
-                self.screen.editor.text,
-                preset=original.preset,
-                overrides=original.overrides,
-                model=original.model,
-            )
-            self.store.acquire_lock(self.draft.id)
-        except WriterError as exc:
-            self.draft = original
-            self.app.notify(
-                f"Cannot make a copy: {exc}. The draft stays read-only.", severity="error"
-            )
-            return
-        not_file = f" This window does not write {self.file.name}." if self.external else ""
-        self.external, self.file = None, None
-        self.session.conflict, self.session.file_error, self._divergence_question = False, "", ""
-        self.read_only = False
-        self.screen.editor.read_only = False
-        self._update_title()
-        self.app.notify(
-            f"You are editing a copy, “{title}”; the original stays with the other window. "
-            f"Both are in the drafts library (ctrl+o).{not_file}",
-            title="A copy",
-            timeout=15,
-        )
 
     def switch_draft(self, draft_id: int | None) -> None:
         """Save this draft, then open draft `draft_id` (None: a new one); a draft that belongs
@@ -339,7 +282,10 @@ class OpenDraft:
     def autosave_written(self, message: AutosaveWritten) -> None:
         """The worker's outcome, on the UI thread: the status bar and any notices."""
         self._autosaving = False
+        title = getattr(self.draft, "title", None)
         self.session.snapshot_written(message.result)
+        if self.draft is not None and self.draft.title != title:  # named by its first line
+            self._update_title()
         self.show_notices()
 
     def save_now(self, reason: str | None = None) -> bool:
@@ -461,6 +407,7 @@ class OpenDraft:
         saved = self.save_now(reason="quit" if self.session.dirty else None)
         self.session.remember_position(*self.screen.editor.position)
         if saved and self.file_in_step:
+            forget_if_untouched(self.store, self.draft, self.screen.editor.text, self.read_only)
             self.release_draft()
             self.app.exit()
             return

@@ -21,7 +21,6 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
-from writer.errors import WriterError
 from writer.presets import DEFAULT_PRESET, FIELDS, ParamError, SamplingParams, all_presets
 from writer.ui.messages import (
     AutosaveWritten,
@@ -35,13 +34,15 @@ from writer.ui.story_context import current_context
 from writer.ui.widgets.candidates import CandidatesPanel
 from writer.ui.widgets.editor import StoryEditor
 from writer.ui.widgets.status import ModelState, SaveState, StatusBar
-from writer.ui.writing import page, palette
+from writer.ui.writing import library, page, palette
 from writer.ui.writing.editing import EditingTools
 from writer.ui.writing.generation import Generation
 from writer.ui.writing.learning import Learning
 from writer.ui.writing.probabilities import NextTokensReady, Probabilities
 from writer.ui.writing.saving import OpenDraft
 from writer.ui.writing.suggestion import InlineSuggester
+
+CANDIDATES = "candidates"  # the key of the f2 candidate count among a draft's overrides
 
 
 class WritingScreen(Screen[None]):
@@ -105,7 +106,8 @@ class WritingScreen(Screen[None]):
         self.presets = all_presets()
         self.preset_name = DEFAULT_PRESET
         self.overrides: dict[str, Any] = {}
-        self.candidate_count = candidates
+        """This draft's f2 settings that differ from the preset (and `candidates`, the count)."""
+        self.default_candidates = candidates
         self.generation = Generation(self)
         self.probabilities = Probabilities(self)
         self.drafts = OpenDraft(self, autosave_interval)
@@ -147,7 +149,7 @@ class WritingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StoryEditor(id="editor")
-        yield CandidatesPanel(id="candidates")
+        yield CandidatesPanel(id="candidates", join=lambda text: self.editor.joined_at_cursor(text))
         yield StatusBar(id="status").data_bind(
             save_state=WritingScreen.save_state,
             model_state=WritingScreen.model_state,
@@ -212,24 +214,43 @@ class WritingScreen(Screen[None]):
             self.drafts.text_changed()
 
     # -- presets and parameters -----------------------------------------------------------------
+    @property
+    def candidate_count(self) -> int:
+        """How many candidates a request asks for: this draft's f2 count, else config.toml's."""
+        try:
+            return max(1, min(int(self.overrides.get(CANDIDATES, self.default_candidates)), 9))
+        except (TypeError, ValueError):
+            return self.default_candidates
+
+    @candidate_count.setter
+    def candidate_count(self, count: int) -> None:
+        self.overrides = {k: v for k, v in self.overrides.items() if k != CANDIDATES}
+        if count != self.default_candidates:
+            self.overrides[CANDIDATES] = count
+
     def current_params(self) -> SamplingParams:
         """The preset's parameters with this draft's overrides applied."""
         base = self.presets.get(self.preset_name) or self.presets[DEFAULT_PRESET]
+        fields = {k: v for k, v in self.overrides.items() if k != CANDIDATES}
         try:
-            return base.params.replace(**self.overrides)
+            return base.params.replace(**fields)
         except (ParamError, TypeError):
             return base.params
 
     def preset_label(self) -> str:
-        return f"{self.preset_name}*" if self.overrides else self.preset_name
+        changed = any(k != CANDIDATES for k in self.overrides)
+        return f"{self.preset_name}*" if changed else self.preset_name
 
     def set_preset(self, name: str, overrides: dict[str, Any] | None = None) -> None:
-        """Switch preset (dropping overrides unless given); remembered for this draft."""
+        """Switch preset (dropping its parameter overrides unless given; the candidate count
+        stays); remembered for this draft."""
         if name not in self.presets:
             self.app.notify(f"Unknown preset {name!r}", severity="error")
             return
+        count = self.candidate_count
         self.preset_name = name
         self.overrides = dict(overrides or {})
+        self.candidate_count = count
         self.preset_shown = self.preset_label()
         self.drafts.remember_settings()
 
@@ -380,99 +401,14 @@ class WritingScreen(Screen[None]):
         app.push_screen(CompareScreen(plan, drafts.store.judgments), done)
 
     def action_drafts(self) -> None:
-        from writer.ui.screens.drafts import DraftsScreen
-
-        drafts = self.drafts
-
-        def chosen(result: tuple[str, int | None] | None) -> None:
-            drafts.refresh_title()
-            if result is None:
-                return
-            what, draft_id = result
-            if what == "new" or draft_id != getattr(drafts.draft, "id", None):
-                drafts.switch_draft(draft_id)
-
-        if drafts.store is None:
-            self.app.notify(
-                "The drafts library is not available: " + drafts.session.save_error,
-                severity="error",
-            )
-            return
-        drafts.save_now()
-        self.app.push_screen(
-            DraftsScreen(
-                drafts.store,
-                getattr(drafts.draft, "id", None),
-                save_open=drafts.save_now,
-                retitle_open=drafts.refresh_title,
-            ),
-            chosen,
-        )
+        library.open_drafts(self)
 
     def action_history(self) -> None:
-        from writer.ui.screens.history import HistoryScreen
-
-        drafts = self.drafts
-        if drafts.store is None or drafts.draft is None:
-            self.app.notify("No history: the drafts store is not available.", severity="warning")
-            return
-        drafts.save_now()
-        try:
-            revisions = drafts.store.history(drafts.draft.id)
-        except WriterError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
-        self.app.push_screen(HistoryScreen(revisions, drafts.store), self.restore_revision)
+        library.open_history(self)
 
     def restore_revision(self, revision_id: int | None) -> None:
         """Make revision `revision_id` the text (itself a revision; one undo step in the editor)."""
-        if revision_id is None:
-            return
-        drafts = self.drafts
-        if drafts.read_only:
-            self.app.notify("This draft is open read-only.", severity="warning")
-            return
-        editor = self.editor
-        with drafts.session.writing():  # an older autosave snapshot must not follow it
-            try:
-                draft = drafts.store.restore_revision(drafts.draft.id, revision_id)
-            except WriterError as exc:
-                self.app.notify(str(exc), severity="error")
-                return
-            editor.history.checkpoint()
-            editor.replace(draft.text, (0, 0), editor.document.end, maintain_selection_offset=False)
-            editor.history.checkpoint()
-        drafts.session.dirty = False
-        if drafts.external is not None:
-            drafts.session.dirty = True
-            drafts.save_now(reason="external-save")  # the file gets the restored text too
-        drafts.update_save_state()
-        self.app.notify("Revision restored (ctrl+z undoes it).")
+        library.restore_revision(self, revision_id)
 
     def action_alternatives(self) -> None:
-        from writer.ui.screens.alternatives import AlternativesScreen
-
-        drafts = self.drafts
-        if drafts.store is None or drafts.draft is None:
-            self.app.notify(
-                "No alternatives: the drafts store is not available.", severity="warning"
-            )
-            return
-        try:
-            records = drafts.store.generations.recent(drafts.draft.id)
-        except WriterError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
-
-        def chosen(result: tuple[str, str] | None) -> None:
-            if result is None or drafts.read_only:
-                return
-            mode, text = result
-            if mode == "ideas":
-                self.editor.insert_idea(text)
-            else:
-                self.editor.insert_as_one_step(text)
-            drafts.save_now(reason="insert")
-            self.editor.focus()
-
-        self.app.push_screen(AlternativesScreen(records), chosen)
+        library.open_alternatives(self)

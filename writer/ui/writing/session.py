@@ -19,6 +19,7 @@ at the latest MAX_UNSAVED_S after the first unsaved keystroke, so a kill -9 lose
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,21 @@ SaveState = Literal[
     "saved", "unsaved", "save failed", "read-only", "file changed on disk", "file not saved"
 ]
 Severity = Literal["information", "warning", "error"]
+
+
+TITLE_CHARS = 60  # a title taken from the text: its first line, cut at a word near here
+
+
+def title_from_text(text: str) -> str:
+    """A new draft's title from its text: the first heading, else the first line (idea notes
+    skipped), without Markdown's `#`s, cut at a word; "" while there is none."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("[Idea: ")]
+    heading = next((line for line in lines if line.startswith("#")), None)
+    first = (heading or (lines[0] if lines else "")).lstrip("#").strip()
+    if len(first) > TITLE_CHARS:
+        first = first[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+    return first
 
 
 @dataclass(frozen=True)
@@ -88,8 +104,12 @@ class DraftSession:
         *,
         autosave_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        key_for: Callable[[str], str] | None = None,
     ) -> None:
+        """`key_for(action)`: the key the writing screen binds to `action`, for notices (read
+        from its bindings; without it, notices name the action's place instead)."""
         self._open_store = open_store
+        self._key_for = key_for
         self.autosave_interval = autosave_interval
         self._clock = clock
         self.store: Any = None
@@ -106,6 +126,7 @@ class DraftSession:
         self.file_error = ""  # why the last write of the file failed
         self.file_retry_at = 0.0
         self.new_draft_title = ""  # title of the draft made on the first save, if none yet
+        self._auto_title = ""  # the title this session gave an untitled draft
         self._notices: list[Notice] = []
         self._position: tuple[tuple[int, int], int] | None = None  # last one recorded
         self._position_at = float("-inf")
@@ -302,6 +323,25 @@ class DraftSession:
                 return SnapshotWritten(snap, file="failed", file_error=error_line(exc))
             return SnapshotWritten(snap, file="written")
 
+    def _name_untitled(self, text: str) -> None:
+        """An untitled draft of the library's own takes its title from its text once it has
+        a first line, and follows that line while this session named it (a title the author
+        gave stays). A failure leaves the title as it was: the text itself is saved."""
+        draft = self.draft
+        if draft is None or draft.external_path or self.store is None:
+            return
+        if draft.title and draft.title != self._auto_title:
+            return
+        title = title_from_text(text)
+        if not title or title == draft.title:
+            return
+        self._auto_title = title
+        try:
+            self.store.rename_draft(draft.id, title)
+        except (WriterError, OSError):
+            return
+        self.draft = dataclasses.replace(draft, title=title)
+
     def snapshot_written(self, result: SnapshotWritten) -> None:
         """UI thread: apply what came of a snapshot's write (state and notices)."""
         snap = result.snapshot
@@ -316,6 +356,7 @@ class DraftSession:
         else:  # typed on meanwhile: unsaved since the snapshot at the earliest
             self._dirty_since = max(self._dirty_since, snap.taken_at)
         self._position, self._position_at = (snap.cursor, snap.scroll), self._clock()
+        self._name_untitled(snap.text)
         self._saved_again()
         if snap.external is not self.external:
             return  # another file (or none) is open now
@@ -360,7 +401,8 @@ class DraftSession:
             self.draft = self.store.create_draft(self.new_draft_title, text)
             if self.new_draft_title:
                 self.tell(
-                    f"Your text is saved as a new draft, “{self.draft.display_title}” (ctrl+o).",
+                    f"Your text is saved as a new draft, “{self.draft.display_title}” "
+                    f"({self._key('drafts', 'the drafts library')}).",
                     title="Saved",
                     timeout=10,
                 )
@@ -399,11 +441,15 @@ class DraftSession:
         self._file_written()
         return True
 
+    def _key(self, action: str, otherwise: str) -> str:
+        return self._key_for(action) if self._key_for is not None else otherwise
+
     def _file_changed(self) -> None:
         self.conflict = True
         self.tell(
             f"{self.file} changed on disk since it was opened, so it was not overwritten. "
-            "Your text is kept in the drafts store; press ctrl+s to choose what to do.",
+            f"Your text is kept in the drafts store; press {self._key('app.save', 'Save')} to "
+            "choose what to do.",
             "warning",
             title="File changed",
             timeout=15,

@@ -225,9 +225,7 @@ class InlineSuggester:
         editor = self.editor
         if request != self._request or editor.cursor_location != at or not editor.has_focus:
             return
-        text = first_sentence(text)
-        if prompt[-1:].isspace():
-            text = text.lstrip(" ")
+        text = editor.joined_at_cursor(first_sentence(text))  # the one join rule
         if not text.strip():
             return
         self._shown_at = at
