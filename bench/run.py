@@ -8,7 +8,6 @@ background noise hits all ways alike. Prints Markdown (and --json FILE); see ben
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from typing import Any
 
 from bench import models, report, ways
 from bench.quality import compare
+from bench.runners import make_runner, way_names
 from bench.workloads import heldout_ids, make_workloads
 
 
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--steer",
         action="store_true",
         help="add an engine-steer way: the engine with min-p, typical-p, DRY, repetition "
-        "range, phrase bans and bias all on (target: within 10%% of engine)",
+        "range, phrase bans and bias all on (issue 11; target: within 10%% of engine)",
     )
     p.add_argument(
         "--logprobs",
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         metavar="K",
         help="add an engine-logprobs way: the engine recording per-token probabilities with K "
-        "alternatives (default 10; target: W1 wall within 5%% of engine)",
+        "alternatives (default 10; issue 12; target: W1 wall within 5%% of engine)",
     )
     p.add_argument(
         "--context-cache",
@@ -196,165 +196,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return hog.main(args, model_dir, log)
     if args.worker:
+        from bench.isolated import run_worker
+
         return run_worker(args, model_dir)
     return run_benchmark(args, model_dir, log)
-
-
-def way_names(args: argparse.Namespace) -> list[str]:
-    """engine (default precision), engine-P per --precision, plain, ct2: as asked."""
-    names = ["engine"] + [f"engine-{p}" for p in args.precision]
-    if args.steer:
-        names.append("engine-steer")
-    if args.logprobs is not None:
-        names.append("engine-logprobs")
-    if not args.no_plain:
-        names.append("plain")
-    if not args.no_ct2:
-        names.append("ct2")
-    return names
-
-
-def make_runner(
-    name: str, args: argparse.Namespace, model_dir: Path, tokenizer: Any, by_name: dict
-) -> Any:
-    """Load way `name`; return a callable (workload, seed) -> Measurement, or None (no ct2)."""
-    import torch
-
-    from writer.engine import load_engine
-
-    threads = torch.get_num_threads()
-    if name == "engine-steer":  # the default precision with every steering sampler on
-        engine = load_engine(str(model_dir), device="cpu", threads=threads)
-        run = _engine_runner(engine, name, by_name, steer=True)
-        run.engine = engine  # type: ignore[attr-defined]
-        return run
-    if name == "engine-logprobs":  # the default precision, recording per-token probabilities
-        engine = load_engine(str(model_dir), device="cpu", threads=threads)
-        run = _engine_runner(engine, name, by_name, logprobs=args.logprobs)
-        run.engine = engine  # type: ignore[attr-defined]
-        return run
-    if name.startswith("engine"):
-        precision = name.partition("-")[2] or "auto"
-        engine = load_engine(str(model_dir), device="cpu", precision=precision, threads=threads)
-        run = _engine_runner(engine, name, by_name)
-        run.engine = engine  # type: ignore[attr-defined]
-        return run
-    if name == "plain":
-        from transformers import GPT2LMHeadModel
-
-        plain = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
-        return lambda wl, seed: ways.run_plain(plain, tokenizer, wl, seed)
-    ct2_dir = models.build_ct2(model_dir)
-    if ct2_dir is None:
-        return None
-    import ctranslate2
-
-    def load_ct2() -> Any:
-        return ctranslate2.Generator(
-            str(ct2_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
-        )
-
-    if args.ct2_resident or args.worker:
-        gen = load_ct2()
-        return lambda wl, seed: ways.run_ct2(gen, tokenizer, wl, seed)
-
-    # Measured here: a CTranslate2 Generator that has run once slows every other torch
-    # computation in the process by 15-25% for as long as it lives (its own threads use no CPU
-    # meanwhile; deleting it restores the speed). So by default each ct2 run gets a fresh
-    # Generator (loading is not timed) that is gone again before the next way runs;
-    # --ct2-resident keeps one alive throughout, --isolated gives each way its own process.
-    def ct2_isolated(wl: Any, seed: int) -> Any:
-        gen = load_ct2()
-        try:
-            return ways.run_ct2(gen, tokenizer, wl, seed)
-        finally:
-            del gen
-            gc.collect()
-
-    return ct2_isolated
-
-
-def run_worker(args: argparse.Namespace, model_dir: Path) -> int:
-    """--isolated's child: load one way, warm it up, time each workload once, print JSON."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from writer.engine.loading import default_threads
-
-    torch.set_num_threads(args.threads or default_threads())
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    by_name = {w.name: w for w in make_workloads(tokenizer, quick=args.quick)}
-    start = time.perf_counter()
-    run = make_runner(args.worker, args, model_dir, tokenizer, by_name)
-    load_s = time.perf_counter() - start
-    first = run(by_name["W2"], args.seed)  # warm-up; its first token is the process's first
-    out = []
-    for name in args.workloads.split(","):
-        out.append(run(by_name[name.strip()], args.seed).to_dict())
-    precision = getattr(getattr(run, "engine", None), "precision", None)
-    print(
-        "WORKER "
-        + json.dumps(
-            {
-                "load_s": load_s,
-                "process_first_token_s": first.first_token_s,
-                "precision": precision,
-                "measurements": out,
-            }
-        ),
-        flush=True,
-    )
-    return 0
-
-
-def _isolated_rounds(
-    args: argparse.Namespace, model_dir: Path, names: list[str], log: Any
-) -> tuple[list[ways.Measurement], dict[str, Any]]:
-    """Each round, each way (rotating order) in a fresh process of its own."""
-    import subprocess
-
-    from bench.hog import start_hog, stop_hog
-
-    measurements: list[ways.Measurement] = []
-    extras: dict[str, Any] = {}
-    tagged = args.loads != ["quiet"]
-    for round_ in range(args.repeat):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        runs = [(load, name) for load in args.loads for name in order]
-        for load, name in runs:
-            cmd = [sys.executable, "-m", "bench.run", "--worker", name]
-            cmd += ["--models-dir", str(args.models_dir), "--model", args.model]
-            cmd += ["--workloads", args.workloads, "--seed", str(args.seed + round_)]
-            if args.tokenizer:
-                cmd += ["--tokenizer", args.tokenizer]
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            if args.quick:
-                cmd.append("--quick")
-            hog = None if load == "quiet" else start_hog(load)
-            try:
-                if hog is not None:
-                    time.sleep(0.3)  # let it take its core
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            finally:
-                stop_hog(hog)
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")), None)
-            if line is None:
-                raise SystemExit(f"bench: error: way {name} failed:\n{proc.stderr[-3000:]}")
-            data = json.loads(line[len("WORKER ") :])
-            way = f"{name}@{load}" if tagged else name
-            extras.setdefault(way, []).append(
-                {k: v for k, v in data.items() if k != "measurements"}
-            )
-            for m in data["measurements"]:
-                m.pop("decode_tps", None)
-                m["way"] = way
-                measurements.append(ways.Measurement(**m))
-                log(
-                    f"round {round_ + 1}/{args.repeat} {m['workload']} {way} (own process): "
-                    f"wall {m['wall_s']:.3f}s first {m['first_token_s']:.3f}s"
-                )
-    return measurements, extras
 
 
 def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
@@ -381,7 +226,9 @@ def run_benchmark(args: argparse.Namespace, model_dir: Path, log: Any) -> int:
     engines: dict[str, Any] = {}
     if args.isolated:
         log("every way in its own process: " + ", ".join(names))
-        measurements, extras = _isolated_rounds(args, model_dir, names, log)
+        from bench.isolated import isolated_rounds
+
+        measurements, extras = isolated_rounds(args, model_dir, names, log)
         if args.loads != ["quiet"]:
             names = [f"{n}@{load}" for load in args.loads for n in names]
     else:
@@ -482,24 +329,6 @@ def _report(
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return 0
-
-
-def _engine_runner(
-    engine: Any,
-    name: str,
-    by_name: dict[str, Any],
-    steer: bool = False,
-    logprobs: int | None = None,
-) -> Any:
-    """A callable timing `engine` on a workload: cold (cache cleared) or warm (W4 after W1)."""
-
-    def run(wl: Any, seed: int) -> ways.Measurement:
-        engine.clear_cache()
-        if wl.warm_from:  # untimed: warms
-            ways.run_engine(engine, by_name[wl.warm_from], seed, name, steer, logprobs)
-        return ways.run_engine(engine, wl, seed, way=name, steer=steer, logprobs=logprobs)
-
-    return run
 
 
 if __name__ == "__main__":

@@ -21,16 +21,19 @@ rebuild (the file deleted, truncated or replaced underneath: written again from 
 connection; `store.check_file()`), rescue (rescue files for text a failed save could not store).
 """
 
-from writer.store.draftstore import DraftStore, normalize_external
-from writer.store.models import (
-    REASONS,
-    Draft,
-    DraftSummary,
-    GenerationRecord,
-    Revision,
-    StoreWriteError,
-    word_count,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from writer.store.draftstore import DraftStore, normalize_external
+    from writer.store.models import (
+        REASONS,
+        Draft,
+        DraftSummary,
+        GenerationRecord,
+        Revision,
+        StoreWriteError,
+        word_count,
+    )
 
 __all__ = [
     "REASONS",
@@ -43,3 +46,18 @@ __all__ = [
     "normalize_external",
     "word_count",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the names load on first use, so importing one light module of the store (the
+    # rescue file, the models) does not open the whole store's import graph; the app's first
+    # paint imports the saving session, which needs only the rescue file.
+    if name in ("DraftStore", "normalize_external"):
+        from writer.store import draftstore
+
+        return getattr(draftstore, name)
+    if name in __all__:
+        from writer.store import models
+
+        return getattr(models, name)
+    raise AttributeError(name)

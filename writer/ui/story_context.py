@@ -13,11 +13,13 @@ in memory for a draft not saved yet. Neutral ground: it imports no screen and no
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writer.engine.story.context import StoryContext, default_recall_tokens
-from writer.engine.story.recall import Recaller, TailRecaller, surely_fits
 from writer.errors import WriterError, error_line
+
+if TYPE_CHECKING:
+    from writer.engine.story.recall import Recaller
 
 
 def current_context(drafts: Any) -> StoryContext:
@@ -64,6 +66,8 @@ def save_context(drafts: Any, context: StoryContext) -> bool:
 
 def draft_recaller(drafts: Any) -> Recaller:
     """The open draft's Recaller (made on first use, kept while the draft stays open)."""
+    from writer.engine.story.recall import Recaller  # here: the first paint does without it
+
     key = getattr(drafts.draft, "id", None)
     cached = drafts.recaller
     if cached is not None and cached[0] == key:
@@ -92,6 +96,8 @@ def request_context(drafts: Any, editor: Any, extra: int = 0) -> StoryContext:
     if tokens is None:
         window = getattr(drafts.app.model.engine, "context_size", None) or 1024
         tokens = default_recall_tokens(int(window))
+    from writer.engine.story.recall import TailRecaller
+
     row, column = editor.cursor_location
     lines = editor.document.lines
     snapshot = [*lines[:row], lines[row][:column]]
@@ -113,4 +119,6 @@ def needs_context(context: StoryContext | None, story: str, engine: Any, params:
     window = int(getattr(engine, "context_size", 0) or 0)
     if not window or not context.recall_on:  # an engine that does not say cannot recall
         return False
+    from writer.engine.story.recall import surely_fits
+
     return not surely_fits(story, window - min(params.max_new_tokens, window - 1))
