@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--steer",
         action="store_true",
         help="add an engine-steer way: the engine with min-p, typical-p, DRY, repetition "
-        "range, phrase bans and bias all on (issue 11; target: within 10%% of engine)",
+        "range, phrase bans and bias all on (target: within 10%% of engine)",
     )
     p.add_argument(
         "--logprobs",
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         metavar="K",
         help="add an engine-logprobs way: the engine recording per-token probabilities with K "
-        "alternatives (default 10; issue 12; target: W1 wall within 5%% of engine)",
+        "alternatives (default 10; target: W1 wall within 5%% of engine)",
     )
     p.add_argument(
         "--context-cache",
