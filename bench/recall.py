@@ -1,7 +1,7 @@
 """Recall on a long manuscript: does an entity introduced once, early, come back when the last
 paragraph mentions it, and how long do building and searching the index take.
 
-A seeded manuscript of `--paragraphs` paragraphs (default 2,600, about 1 MB) of pseudo-English
+A seeded manuscript of `--paragraphs` paragraphs (default 4,000, about 1 MB) of pseudo-English
 from word lists, with a cast of recurring characters mentioned all along (common names, as a
 novel has), and `--entities` planted facts ("Mirela Vask, the lighthouse keeper of Ostrava
 Point, ...") each introduced exactly once, somewhere before the last tenth. For each planted
@@ -213,7 +213,7 @@ def _app(store_index: _StoreIndex, base: str, entities: list[dict[str, Any]]) ->
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.recall", description=__doc__)
-    parser.add_argument("--paragraphs", type=int, default=2600)
+    parser.add_argument("--paragraphs", type=int, default=4000)
     parser.add_argument("--entities", type=int, default=100)
     parser.add_argument("--cap", type=int, default=128, help="recall cap in tokens (default 128)")
     parser.add_argument("--json", type=Path, help="also write the results here")
