@@ -111,7 +111,8 @@ def test_context_flags_give_a_context_breakdown(tmp_path, tiny_model_dir, isolat
     batch.write_text('"The fox."\n{"prompt": "A dragon.", "n": 1}\n', encoding="utf-8")
     r = call_writer(base[0], "--prompts", str(batch), *base[2:], env=isolated_user_dirs)
     assert r.returncode == 0, r.stderr
-    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    # Lines come as each prompt finishes; each carries its prompt's index.
+    lines = sorted((json.loads(line) for line in r.stdout.splitlines()), key=lambda x: x["index"])
     assert [sorted(e["index"] for e in x["context"]["entries"]) for x in lines] == [
         [1, 4],
         [3, 4],
