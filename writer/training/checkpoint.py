@@ -122,3 +122,30 @@ def restore(
 def remove(name: str) -> None:
     """Delete `name`'s checkpoint (after the model is saved, or on --overwrite)."""
     shutil.rmtree(folder(name), ignore_errors=True)
+
+
+def resolve_options(options: Any, saved: dict[str, Any] | None, defaults: dict[str, Any]) -> Any:
+    """A copy of dataclass `options` to run with: when resuming (`saved`: the interrupted run's
+    options), its values fill the flags left out and a flag that differs is refused (the device
+    may change; the name is the key); else `defaults` fill what is left out."""
+    import dataclasses
+
+    resolved = dataclasses.replace(options)
+    if saved is not None:
+        for key, value in saved.items():
+            given = getattr(options, key, None)
+            if key in ("device", "name"):
+                continue
+            if given is None:
+                setattr(resolved, key, value)
+            elif given != value:
+                flag = "--" + key.replace("_", "-")
+                raise WriterError(
+                    f"{flag} {given} differs from the interrupted run ({value}); drop {flag} "
+                    "to resume, or start over with --overwrite"
+                )
+        return resolved
+    for key, value in defaults.items():
+        if getattr(resolved, key) is None:
+            setattr(resolved, key, value)
+    return resolved

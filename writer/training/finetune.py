@@ -216,21 +216,6 @@ def _lr_factor(warmup: int, total: int) -> Callable[[int], float]:
 
 def _resolve(options: FinetuneOptions, saved: dict[str, Any] | None) -> FinetuneOptions:
     """Fill defaults; when resuming, take the checkpoint's values and refuse conflicting flags."""
-    resolved = dataclasses.replace(options)
-    if saved is not None:
-        for key, value in saved.items():
-            given = getattr(options, key, None)
-            if key in ("device", "name"):  # where to run may change; the name is the key
-                continue
-            if given is None:
-                setattr(resolved, key, value)
-            elif given != value:
-                flag = "--" + key.replace("_", "-")
-                raise WriterError(
-                    f"{flag} {given} differs from the interrupted run ({value}); drop {flag} "
-                    "to resume, or start over with --overwrite"
-                )
-        return resolved
     defaults = {
         "base": "gpt2",
         "method": "auto",
@@ -240,10 +225,7 @@ def _resolve(options: FinetuneOptions, saved: dict[str, Any] | None) -> Finetune
         "lora_r": 8,
         "lora_alpha": 16,
     }
-    for key, value in defaults.items():
-        if getattr(resolved, key) is None:
-            setattr(resolved, key, value)
-    return resolved
+    return ckpt.resolve_options(options, saved, defaults)
 
 
 def finetune(

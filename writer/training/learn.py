@@ -159,21 +159,6 @@ def _save_state(name: str, state: dict[str, Any]) -> None:
 
 def _resolve(options: LearnOptions, saved: dict[str, Any] | None) -> LearnOptions:
     """Fill defaults; when resuming, take the run's values and refuse conflicting flags."""
-    resolved = dataclasses.replace(options)
-    if saved is not None:
-        for key, value in saved.items():
-            given = getattr(options, key, None)
-            if key in ("device", "name"):
-                continue
-            if given is None:
-                setattr(resolved, key, value)
-            elif given != value:
-                flag = "--" + key.replace("_", "-")
-                raise WriterError(
-                    f"{flag} {given} differs from the interrupted run ({value}); drop {flag} "
-                    "to resume, or start over with --overwrite"
-                )
-        return resolved
     defaults = {
         "base": "gpt2",
         "method": "auto",
@@ -184,10 +169,7 @@ def _resolve(options: LearnOptions, saved: dict[str, Any] | None) -> LearnOption
         "lora_r": 8,
         "lora_alpha": 16,
     }
-    for key, value in defaults.items():
-        if getattr(resolved, key) is None:
-            setattr(resolved, key, value)
-    return resolved
+    return ckpt.resolve_options(options, saved, defaults)
 
 
 def _check_target(name: str, resume: bool, overwrite: bool) -> dict[str, Any] | None:
