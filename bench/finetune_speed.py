@@ -2,14 +2,21 @@
 run of the same model, text and hyper-parameters, both in one invocation.
 
     python -m bench.finetune_speed                     # tiny random GPT-2, 150 steps of 8 x 256
+    python -m bench.finetune_speed --size small --steps 30 \
+        --ways writer,writer-fp32,trainer,trainer-bf16
     python -m bench.finetune_speed --steps 3 --block-size 64      # a smoke run
 
-Each side runs in its own process, one after the other: training tokens/s (optimizer steps x
-batch x block over the training loop's own time: writer's manifest `train_seconds`, Trainer's
-`train_runtime`), the whole process's wall time, and its peak RSS (the child's own, from
-wait4). The same LoRA (r 8, alpha 16, dropout 0.05 on c_attn, c_proj, c_fc), AdamW with weight
-decay 0.01, gradient clipping at 1, warm-up then cosine decay, the same micro-batch and
-gradient accumulation, the same seeded text. The model is a random GPT-2 shape with GPT-2's
+Ways: `writer` (writer finetune with its defaults: bf16 autocast where the CPU has bf16),
+`writer-fp32` (`--no-bf16`), `trainer` (Trainer's defaults: float32) and `trainer-bf16`
+(`bf16=True`). Each runs in its own process, one after the other: training tokens/s (optimizer
+steps x batch x block over the training loop's own time: writer's manifest `train_seconds`,
+Trainer's `train_runtime`), the whole process's wall time, its peak RSS (the child's own, from
+wait4), and the held-out perplexity after training (the text's last tenth, scored by the same
+sliding window, float32, for every way). Ratios are against `trainer`.
+
+The same LoRA (r 8, alpha 16, dropout 0.05 on c_attn, c_proj, c_fc), AdamW with weight decay
+0.01, gradient clipping at 1, warm-up then cosine decay, the same micro-batch and gradient
+accumulation, the same seeded text. The model is a random GPT-2 shape with GPT-2's
 real tokenizer (bench/models.py), so the vocabulary (50,257) is the real one: the logits are
 most of the memory traffic. Run on a quiet machine.
 """
@@ -28,6 +35,8 @@ from typing import Any
 
 from bench import models
 from bench.workloads import _text, story_ids
+from writer.engine.gpt2.quant import cpu_flags
+from writer.training.loss import BF16_FLAGS
 
 LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05}
 TARGETS = ["c_attn", "c_proj", "c_fc"]
@@ -50,7 +59,9 @@ def _run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, str
     return wall, usage.ru_maxrss * 1024, stdout, stderr
 
 
-def run_writer(model_dir: Path, corpus: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_writer(
+    model_dir: Path, corpus: Path, args: argparse.Namespace, fp32: bool
+) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="bench-ft-"))
     env = {
         **os.environ,
@@ -63,37 +74,41 @@ def run_writer(model_dir: Path, corpus: Path, args: argparse.Namespace) -> dict[
     command += ["--block-size", str(args.block_size), "--batch-size", str(args.batch_size)]
     command += ["--micro-batch-size", str(args.micro_batch_size), "--lr", str(LR), "--seed", "0"]
     command += ["--lora-r", str(LORA["r"]), "--lora-alpha", str(LORA["lora_alpha"])]
-    command += ["--no-continuations"]
-    if args.bf16:
-        command.append("--bf16")
+    command += ["--no-continuations"] + (["--no-bf16"] if fp32 else [])
     wall, rss, _, _ = _run_child(command, env)
     manifest = json.loads(next(home.glob("data/**/models/bench/manifest.json")).read_text())
     tokens = args.steps * args.batch_size * args.block_size
     return {
-        "way": "writer finetune" + (" --bf16" if args.bf16 else ""),
+        "way": "writer-fp32" if fp32 else "writer",
+        "bf16": manifest.get("bf16"),
         "train_s": manifest["train_seconds"],
         "tokens_per_s": round(tokens / manifest["train_seconds"], 1),
         "process_s": round(wall, 1),
         "peak_rss_mb": round(rss / 2**20),
+        "heldout_perplexity": round(manifest["perplexity_after"], 3),
     }
 
 
-def run_trainer(model_dir: Path, corpus: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_trainer(
+    model_dir: Path, corpus: Path, args: argparse.Namespace, bf16: bool
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.finetune_speed", "--worker", str(model_dir)]
     command += ["--corpus", str(corpus), "--steps", str(args.steps)]
     command += ["--block-size", str(args.block_size), "--batch-size", str(args.batch_size)]
     command += ["--micro-batch-size", str(args.micro_batch_size)]
-    if args.bf16:
+    if bf16:
         command.append("--bf16")
     wall, rss, stdout, _ = _run_child(command, {**os.environ, "HF_HUB_OFFLINE": "1"})
     result = json.loads(stdout.strip().splitlines()[-1])
     tokens = args.steps * args.batch_size * args.block_size
     return {
-        "way": "transformers Trainer + peft" + (" (bf16)" if args.bf16 else ""),
+        "way": "trainer-bf16" if bf16 else "trainer",
+        "bf16": bf16,
         "train_s": round(result["train_runtime"], 1),
         "tokens_per_s": round(tokens / result["train_runtime"], 1),
         "process_s": round(wall, 1),
         "peak_rss_mb": round(rss / 2**20),
+        "heldout_perplexity": round(result["heldout_perplexity"], 3),
     }
 
 
@@ -137,7 +152,22 @@ def trainer_worker(model_dir: Path, args: argparse.Namespace) -> None:
     )
     trainer = Trainer(model=model, args=training, train_dataset=data)
     metrics = trainer.train().metrics
-    print(json.dumps({"train_runtime": metrics["train_runtime"], "loss": metrics["train_loss"]}))
+    # Scored as writer scores its own run (writer.training.evaluate, float32, the same window).
+    from writer.training.evaluate import perplexity
+
+    holdout = ids[int(len(ids) * 0.9) :]
+    block = min(model.config.n_positions, 2 * args.block_size)
+    heldout = perplexity(model, holdout, block, max(1, block // 2)).perplexity
+    result = {"train_runtime": metrics["train_runtime"], "loss": metrics["train_loss"]}
+    print(json.dumps({**result, "heldout_perplexity": heldout}))
+
+
+RUNS = {
+    "writer": lambda m, c, a: run_writer(m, c, a, fp32=False),
+    "writer-fp32": lambda m, c, a: run_writer(m, c, a, fp32=True),
+    "trainer": lambda m, c, a: run_trainer(m, c, a, bf16=False),
+    "trainer-bf16": lambda m, c, a: run_trainer(m, c, a, bf16=True),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -148,7 +178,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--micro-batch-size", type=int, default=2)
     parser.add_argument("--text-tokens", type=int, default=60_000, help="length of the text")
-    parser.add_argument("--bf16", action="store_true", help="both sides in bf16 autocast")
+    parser.add_argument(
+        "--ways",
+        default="writer,trainer",
+        help="comma-separated: writer, writer-fp32, trainer, trainer-bf16 (default writer,trainer)",
+    )
+    parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)  # the worker's
     parser.add_argument("--tokenizer", help="GPT-2 tokenizer folder (default ../shared)")
     parser.add_argument("--models-dir", type=Path, default=models.DEFAULT_MODELS_DIR)
     parser.add_argument("--json", type=Path, help="also write the result here")
@@ -162,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         trainer_worker(args.worker, args)
         return 0
+    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
+    unknown = sorted(set(ways) - set(RUNS))
+    if unknown or not ways:
+        raise SystemExit(f"bench: unknown way(s) {unknown}; pick from {sorted(RUNS)}")
     tokenizer_dir = models.resolve_tokenizer(args.tokenizer)
     model_dir = models.build_model(models.SPECS[args.size], args.models_dir, tokenizer_dir)
     from transformers import AutoTokenizer
@@ -172,14 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "story.txt"
         corpus.write_text(_text(tokenizer, story_ids(tokenizer, args.text_tokens, 7)), "utf-8")
-        rows = [run_writer(model_dir, corpus, args), run_trainer(model_dir, corpus, args)]
+        rows = [RUNS[way](model_dir, corpus, args) for way in ways]
+    base = next((r for r in rows if r["way"] == "trainer"), None)
+    for row in rows:
+        if base is not None and row is not base:
+            row["tokens_per_s_vs_trainer"] = round(row["tokens_per_s"] / base["tokens_per_s"], 2)
+            row["peak_rss_vs_trainer"] = round(row["peak_rss_mb"] / base["peak_rss_mb"], 2)
+            ppl = row["heldout_perplexity"] / base["heldout_perplexity"]
+            row["heldout_perplexity_vs_trainer"] = round(ppl, 3)
     report = {
         "model": model_dir.name,
         "steps": args.steps,
         "batch": f"{args.batch_size} x {args.block_size} (micro-batch {args.micro_batch_size})",
         "cpu": _cpu(),
+        "cpu_bf16": sorted(BF16_FLAGS & cpu_flags()),
         "ways": rows,
-        "tokens_per_s_ratio": round(rows[0]["tokens_per_s"] / rows[1]["tokens_per_s"], 2),
     }
     text = json.dumps(report, indent=2)
     print(text)

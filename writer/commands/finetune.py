@@ -74,9 +74,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--bf16",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="train in bfloat16 autocast (CPUs with avx512_bf16 or amx_bf16, and GPUs)",
+        help="train in bfloat16 autocast (default: on where the CPU has avx512_bf16 or "
+        "amx_bf16, and on GPUs with bf16; --no-bf16 trains in float32)",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of --name")
     p.add_argument("--overwrite", action="store_true", help="replace a model with this name")

@@ -69,8 +69,9 @@ class FinetuneOptions:
     lora_alpha: int | None = None
     prompt: str | None = None
     device: str | None = None
-    # Train in bfloat16 autocast (the model's body; the loss stays float32): CPUs with bf16
-    # instructions (avx512_bf16, amx_bf16) and GPUs. None: off.
+    # Train in bfloat16 autocast (products in bf16, the softmax of the loss and the trained
+    # weights in float32). None: on where the device has bf16 instructions (CPUs with
+    # avx512_bf16 or amx_bf16, GPUs with bf16), else off.
     bf16: bool | None = None
 
 
@@ -280,7 +281,7 @@ def finetune(
     import torch
 
     from writer.engine.loading import default_threads
-    from writer.training.loss import LanguageModelLoss, bf16_autocast
+    from writer.training.loss import LanguageModelLoss, bf16_autocast, bf16_available
 
     torch.set_num_threads(default_threads())  # the engine's policy: WRITER_THREADS, else every core
     model, tokenizer, source = load_model_and_tokenizer(opts.base, device=opts.device)
@@ -351,7 +352,9 @@ def finetune(
         model = get_peft_model(model, config)
     model.train()
     lm_loss = LanguageModelLoss(model)  # no logits-sized buffers made per step (loss.py)
-    autocast = bf16_autocast(next(model.parameters()).device, bool(opts.bf16))
+    if opts.bf16 is None:  # resolved once and saved: a resumed run trains as it began
+        opts.bf16 = bf16_available(next(model.parameters()).device)
+    autocast = bf16_autocast(next(model.parameters()).device, opts.bf16)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=opts.lr, weight_decay=0.01)
     warmup = max(1, min(100, total_steps // 10))
@@ -452,6 +455,7 @@ def finetune(
         "micro_batch_size": opts.micro_batch_size,
         "lr": opts.lr,
         "seed": opts.seed,
+        "bf16": opts.bf16,
         "perplexity_before": before,
         "perplexity_after": after,
         "train_seconds": round(train_seconds, 1),
