@@ -219,7 +219,7 @@ def test_governor_keeps_all_threads_on_a_quiet_machine_and_drops_under_a_hog() -
     saved = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        governor = ThreadGovernor()
+        governor = ThreadGovernor(probe=None)  # by timing, as where /proc cannot be read
         clock = _Clock(governor)
         clock.run(40, {1: 0.030, 2: 0.018})  # quiet: two threads are faster
         assert clock.threads_seen.count(1) == 1  # only the one calibration step
@@ -242,7 +242,8 @@ def test_governor_times_whole_prompt_pieces_too(tiny_model_dir) -> None:
     """A long prompt is computed piece by piece in int8: when two whole pieces in a row with
     all threads are far slower than the fastest seen, the rest of the request runs with one."""
     engine = load_engine(str(tiny_model_dir), device="cpu", precision="int8", threads=2)
-    backend, governor = engine.backend, engine.backend.governor
+    backend = engine.backend
+    governor = backend.governor = ThreadGovernor(probe=None)  # by timing
     ids = engine.tokenizer.encode(STORY * 3)[: 2 * backend.runner.chunk]
     saved = torch.get_num_threads()
     try:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
+from writer.engine.gpt2.contention import CpuProbe
 from writer.engine.gpt2.cuda_graphs import CudaGraphSession, graphs_available
 from writer.engine.gpt2.kv import PrefixKV
 from writer.engine.gpt2.runner import GPT2Runner
@@ -34,22 +35,37 @@ class DecodeSession(Protocol):
 
 
 class ThreadGovernor:
-    """Drops torch to one thread while its thread pool is being starved, and back when not.
+    """Runs torch on fewer threads while another program holds a core, and on all when not.
 
     Why: with 2 threads on 2 cores and another program busy on one of them, every parallel
     region waits for the thread that has no core, and a decode step takes 5-10x longer than
     with one thread (measured: a 3 x 60 request in 30-38 s instead of 3.5-4.8 s). Leaving a
-    core free always would cost a quiet machine a third of its speed, so instead each decode
-    step is timed: the fastest step seen with one thread is the yardstick (learnt from one
-    probe step per request while unknown), and when two steps in a row with all threads are
-    slower than it, the rest run with one thread. Every `PROBE_EVERY` steps one step tries all
-    threads again and keeps them if it beats the yardstick.
+    core free always would cost a quiet machine a third of its speed.
+
+    Where Linux's /proc can be read (contention.py) the governor asks the kernel: at a
+    request's start, if other processes used at least `BUSY_CORES` of this process's cores
+    since the last request, it starts on the cores left (one, on two cores); after each whole
+    prompt piece and every `CHECK_EVERY` decode steps, threads that waited for a core more
+    than `STARVED_WAIT` of their time mean one thread fewer is faster (measured on a 2-core
+    AMD EPYC: 42% waiting with two threads beside a busy loop, 4% with one, and one thread
+    faster beside a busy loop and beside a memory-copy loop alike), and on fewer threads a
+    window where others used under `FREE_CORES` gives the threads back.
+
+    Elsewhere each decode step is timed: the fastest step seen with one thread is the
+    yardstick (learnt from one probe step per request while unknown), and when two steps in
+    a row with all threads are slower than it, the rest run with one thread. Every
+    `PROBE_EVERY` steps one step tries all threads again and keeps them if it beats the
+    yardstick.
     """
 
     PROBE_EVERY = 16
+    CHECK_EVERY = 8
+    BUSY_CORES = 0.5
+    FREE_CORES = 0.35
+    STARVED_WAIT = 0.2
     enabled = True  # bench turns this off to show what it prevents
 
-    def __init__(self) -> None:
+    def __init__(self, probe: CpuProbe | None | bool = True) -> None:
         self.full = torch.get_num_threads()
         self.current = self.full
         self.best: dict[tuple[int, int], float] = {}  # (threads, rows) -> fastest step, s
@@ -58,27 +74,69 @@ class ThreadGovernor:
         self.calibrating = False
         self.probing = False
         self.drops = 0  # times it fell back to one thread (read by bench)
+        self.probe = CpuProbe.create() if probe is True else (probe or None)
+        self._mark = self.probe.sample() if self.probe is not None else None
+        self._window = self._mark
+        self._window_steps = 0
 
     def begin(self) -> None:
-        """At a request's start: adopt a thread count set from outside since the last one."""
+        """At a request's start: adopt a thread count set from outside since the last one,
+        and start on the cores other programs have left (when the kernel says)."""
         now = torch.get_num_threads()
         if now != self.current:
             self.full = self.current = now
         self.slow_steps = 0
+        if self.probe is None:
+            return
+        sample = self.probe.sample()
+        if self._mark is not None and self.enabled and self.full > 1:
+            others = self.probe.others(self._mark, sample)
+            if others is not None and others >= self.BUSY_CORES:
+                left = max(1, min(self.full, round(len(self.probe.cores) - others)))
+                if left < self.current:
+                    self.drops += 1
+                    self._set(left)
+        if self._mark is None or sample.at - self._mark.at >= 0.2:
+            self._mark = sample
+        self._window, self._window_steps = sample, 0
 
     def end(self) -> None:
         """At a request's end: give torch back its full thread count, so what runs next (a
         fine-tune's training step, the next request) is not left on one thread by this one."""
         if self.current != self.full:
             self._set(self.full)
+        if self.probe is not None:
+            self._mark = self.probe.sample()  # the next request's look back starts here
 
     def _set(self, threads: int) -> None:
         torch.set_num_threads(threads)
         self.current = threads
 
+    def _check_window(self, threads: int) -> None:
+        """Kernel-read decision over the steps or piece since the window began."""
+        assert self.probe is not None and self._window is not None
+        now = self.probe.sample()
+        if threads == self.current == self.full and threads > 1:
+            waited = self.probe.waiting(self._window, now, threads)
+            if waited is not None and waited > self.STARVED_WAIT:
+                self.drops += 1
+                self._set(max(1, threads - 1))
+        elif self.current < self.full:
+            others = self.probe.others(self._window, now)
+            if others is None:
+                return  # too short to tell: keep the window open
+            if others < self.FREE_CORES:
+                self._set(self.full)
+        self._window, self._window_steps = now, 0
+
+    def before_piece(self) -> None:
+        """Before a whole int8 prompt piece: its window starts here."""
+        if self.probe is not None:
+            self._window, self._window_steps = self.probe.sample(), 0
+
     def before_step(self, rows: int, step: int) -> int:
         """Choose (and set) the thread count for decode step `step`; returns it."""
-        if not self.enabled or self.full <= 1:
+        if not self.enabled or self.full <= 1 or self.probe is not None:
             return self.current
         if self.current == self.full and (1, rows) not in self.best and step == 2:
             self.calibrating = True  # learn the one-thread yardstick on this one step
@@ -97,10 +155,16 @@ class ThreadGovernor:
     STARVED_PIECE = 1.8
 
     def after_piece(self, threads: int, seconds: float) -> None:
-        """Time of one whole int8 prompt piece (backends time prompts piece by piece): two in
-        a row starved leave the rest of the request on one thread. No one-thread probe here:
-        it would cost every process's first prompt a slow piece."""
-        if not self.enabled or self.full <= 1 or threads != self.full:
+        """Time of one whole int8 prompt piece (backends time prompts piece by piece). With
+        the kernel's counts, one starved piece moves the rest to fewer threads; by timing,
+        two in a row far slower than the fastest. No one-thread probe here: it would cost
+        every process's first prompt a slow piece."""
+        if not self.enabled or self.full <= 1:
+            return
+        if self.probe is not None:
+            self._check_window(threads)
+            return
+        if threads != self.full:
             return
         best = self.best.get((threads, 0))
         self.best[(threads, 0)] = seconds if best is None else min(best, seconds)
@@ -117,6 +181,11 @@ class ThreadGovernor:
         key = (threads, rows)
         self.best[key] = min(self.best.get(key, seconds), seconds)
         if not self.enabled or self.full <= 1:
+            return
+        if self.probe is not None:
+            self._window_steps += 1
+            if self._window_steps >= self.CHECK_EVERY:
+                self._check_window(threads)
             return
         if self.calibrating:
             self.calibrating = False
@@ -249,6 +318,7 @@ class FastGPT2Backend:
                 logits, kv = self.runner.prefill(piece, kv)
             else:
                 threads = self.governor.current
+                self.governor.before_piece()
                 began = time.perf_counter()
                 logits, kv = self.runner.prefill(piece, kv)
                 self.governor.after_piece(threads, time.perf_counter() - began)
