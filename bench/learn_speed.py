@@ -1,7 +1,7 @@
 """Preference-tuning speed and memory: `writer learn` (LoRA) against TRL's `DPOTrainer` run
 directly, with TRL's defaults, on the same model and the same pairs.
 
-    python -m bench.learn_speed                        # GPT-2 small shape, 20 steps of 8 pairs
+    python -m bench.learn_speed                        # GPT-2 small shape, 10 steps of 8 pairs
     python -m bench.learn_speed --size tiny --steps 2 --pairs 24      # a smoke run
 
 Each way runs in its own process, one after the other:
@@ -156,9 +156,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", choices=("tiny", "small"), default="small")
     parser.add_argument("--model", type=Path, help="a saved GPT-2 folder instead of --size")
     parser.add_argument(
-        "--pairs", type=int, default=360, help="preference pairs (a tenth held out)"
+        "--pairs", type=int, default=120, help="preference pairs (a tenth held out)"
     )
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per optimizer step")
     parser.add_argument("--prompt-words", type=int, default=150)
     parser.add_argument("--completion-words", type=int, default=30)
