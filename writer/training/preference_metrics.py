@@ -45,7 +45,12 @@ class PreferenceReport:
     own_text_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; the own_text ones only when there was such text to measure."""
+        out = asdict(self)
+        if self.own_text_perplexity is None:
+            for key in ("own_text_perplexity", "own_text", "own_text_tokens"):
+                del out[key]
+        return out
 
 
 def _completion_logits(model: Any, prompt: list[int], completion: list[int]) -> tuple[Any, Any]:
