@@ -7,9 +7,10 @@
 - kl_to_base: KL(model || base) per token, in nats, over the next-token distributions at the
   positions of each held-out prompt's chosen completion (0 for the base);
 - perplexity: of the chosen completions, given their prompts (the candidates the author picked);
-- own_text_perplexity: of the author's own text, which DPO never trains on: the held-out pairs'
-  prompts (the story before each request), or text the caller hands in (`own_text`, e.g.
-  held-out passages of the story); `own_text` says which, `own_text_tokens` how much. This is
+- own_text_perplexity: of the author's own text: the held-out pairs' prompts (the story before
+  each request, which no loss scores, though it holds the candidates inserted earlier, some of
+  them chosen completions of trained pairs), or text the caller hands in (`own_text`, e.g.
+  unseen passages of the story); `own_text` says which, `own_text_tokens` how much. This is
   the figure to watch for drift: how much worse the model predicts what the author writes.
 """
 
