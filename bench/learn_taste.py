@@ -8,7 +8,12 @@ Those pairs go through `writer learn`'s code (DPO with TRL). Then base and learn
 write fresh continuations of unseen prompts with the same seeds, and the script counts the
 names: the outcome is (Mara/Tom after) / (Mara/Tom before), expected to be at least 2.
 
-    python -m bench.learn_taste [--prompts 120] [--samples 200] [--steps 20] [--json]
+The cost is measured on the author's own text: passages of the same kind of story that neither
+the base nor DPO trained on (own_text_perplexity in the report, before and after), expected to
+rise by no more than 10%.
+
+    python -m bench.learn_taste [--prompts 120] [--samples 200] [--steps 20] [--seed 0]
+                                [--beta B] [--lr LR] [--sft-weight W] [--json]
 
 Everything is built here (no download) in a temporary data dir; a run takes a few minutes on
 two CPU cores.
@@ -54,6 +59,11 @@ def corpus(rng: random.Random, sentences: int = 3000) -> str:
         name = rng.choice([LIKED, DISLIKED])
         lines.append(f"{rng.choice(OPENINGS)}, {name} {rng.choice(ACTIONS)}")
     return " ".join(lines) + "\n"
+
+
+def passages(rng: random.Random, count: int = 100, sentences: int = 4) -> list[str]:
+    """`count` passages of the corpus's kind, drawn apart from it (the author's unseen text)."""
+    return [corpus(rng, sentences).strip() for _ in range(count)]
 
 
 def build_model(folder: Path, text: str) -> Path:
@@ -117,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=4)
     parser.add_argument("--samples", type=int, default=200, help="continuations measured")
     parser.add_argument("--steps", type=int, default=20, help="DPO steps")
+    parser.add_argument("--seed", type=int, default=0, help="writer learn's seed")
+    parser.add_argument("--beta", type=float, help="DPO beta (default: writer learn's)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: writer learn's)")
+    parser.add_argument("--sft-weight", type=float, help="NLL weight (default: writer learn's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="learn-taste-"))
@@ -155,7 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         if liked and passed:
             pairs.extend(PreferencePair(prompt, liked[0], t, "log") for t in passed)
     started = time.monotonic()
-    result = learn(pairs, LearnOptions(name="taste", base="base", steps=args.steps, device="cpu"))
+    options = LearnOptions(
+        name="taste",
+        base="base",
+        steps=args.steps,
+        device="cpu",
+        seed=args.seed,
+        beta=args.beta,
+        lr=args.lr,
+        sft_weight=args.sft_weight,
+    )
+    own_text = passages(random.Random(1))
+    result = learn(pairs, options, own_text=own_text)
     learn_s = time.monotonic() - started
 
     prompts = [f"{OPENINGS[i % len(OPENINGS)]}," for i in range(args.samples)]
@@ -163,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     after = sample_counts("taste", prompts, 50_000)
     ratio_before = before[0] / max(1, before[1])
     ratio_after = after[0] / max(1, after[1])
+    ppl_before = result.report["before"]["own_text_perplexity"]
+    ppl_after = result.report["after"]["own_text_perplexity"]
     outcome = {
         "pairs": len(pairs),
         "dpo_steps": args.steps,
@@ -173,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         "gain": round(ratio_after / ratio_before, 2) if ratio_before else None,
         "held_out": result.report["after"],
         "held_out_before": result.report["before"],
+        "beta": result.report["beta"],
+        "lr": result.report["lr"],
+        "sft_weight": result.report["sft_weight"],
+        "own_text": f"{len(own_text)} unseen corpus passages",
+        "perplexity_change": round(ppl_after / ppl_before - 1, 3),
     }
     if args.json:
         print(json.dumps(outcome))
@@ -181,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"base:    {LIKED} {before[0]}  {DISLIKED} {before[1]}  ratio {ratio_before:.2f}")
         print(f"learned: {LIKED} {after[0]}  {DISLIKED} {after[1]}  ratio {ratio_after:.2f}")
         print(f"gain: {outcome['gain']}x (the goal: at least 2x)")
+        held, held_before = outcome["held_out"], outcome["held_out_before"]
+        print(
+            f"held-out preference accuracy {held_before['accuracy']:.0%} -> {held['accuracy']:.0%}"
+        )
+        print(
+            f"perplexity of {outcome['own_text']}: {ppl_before:.3f} -> {ppl_after:.3f} "
+            f"({outcome['perplexity_change']:+.1%}; the goal: at most +10%)"
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ from writer.training import checkpoint
 
 FAST = ["--steps", "2", "--batch-size", "2"]
 REPORT_KEYS = {"accuracy", "reward_margin", "kl_to_base", "perplexity", "pairs"}
+OWN_TEXT_KEYS = {"own_text_perplexity", "own_text", "own_text_tokens"}
 
 
 def _pairs_file(path: Path, count: int = 6) -> Path:
@@ -84,7 +85,13 @@ def test_learn_from_the_log_then_generate_with_it(isolated_user_dirs, tiny_model
     )
     assert learned.returncode == 0, learned.stderr
     report = json.loads(learned.stdout)
-    assert set(report["before"]) == REPORT_KEYS and set(report["after"]) == REPORT_KEYS
+    keys = REPORT_KEYS | OWN_TEXT_KEYS
+    assert set(report["before"]) == keys and set(report["after"]) == keys
+    # The author's own text, by default: the held-out pair's prompt (the story before it).
+    assert report["after"]["own_text"] == "held-out prompts"
+    assert report["after"]["own_text_tokens"] == report["before"]["own_text_tokens"] > 0
+    assert report["before"]["own_text_perplexity"] > 1
+    assert report["sft_weight"] == 1.0 and report["train_seconds"] > 0
     assert report["pairs"]["from_log"] == 8 and report["pairs"]["held_out"] == 1
     assert report["pairs"]["requests"] == 4 and report["pairs"]["rebuilt"] == 0
     assert report["before"]["reward_margin"] == 0 and report["before"]["kl_to_base"] == 0
@@ -102,9 +109,12 @@ def test_learn_from_the_log_then_generate_with_it(isolated_user_dirs, tiny_model
     )
     assert generated.returncode == 0, generated.stderr
     # In this process (no new interpreter): the text report from the exported file.
-    text = call_writer("learn", "--name", "taste2", "--base", base, "--pairs", str(out), *FAST)
+    text = call_writer(
+        "learn", "--name", "taste2", "--base", base, "--pairs", str(out), *FAST, "--sft-weight", "0"
+    )
     assert text.returncode == 0, text.stderr
     assert "preference accuracy" in text.stdout and "writer --model taste2" in text.stdout
+    assert "NLL weight: 0" in text.stdout and "perplexity of your text" in text.stdout
 
 
 def test_interrupted_learn_resumes(isolated_user_dirs, tiny_model_dir, tmp_path):
@@ -146,7 +156,9 @@ def test_bad_input_is_one_line(isolated_user_dirs, tiny_model_dir, tmp_path, mon
     assert line == 'writer: error: writer learn needs TRL: pip install -e ".[learn]"'
 
 
-@pytest.mark.parametrize("flag", [["--beta", "0"], ["--holdout", "0.7"], ["--steps", "0"]])
+@pytest.mark.parametrize(
+    "flag", [["--beta", "0"], ["--holdout", "0.7"], ["--steps", "0"], ["--sft-weight", "-1"]]
+)
 def test_bad_values_are_usage_errors(flag) -> None:
     proc = call_writer("learn", "--name", "x", "--pairs", "p.jsonl", *flag)
     assert flag[0] in _one_error_line(proc, code=2)

@@ -48,7 +48,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     length.add_argument("--steps", type=int, help="optimizer steps (instead of --epochs)")
     p.add_argument("--beta", type=float, help="DPO beta: how far from the base (default 0.1)")
     p.add_argument(
-        "--lr", type=float, help="learning rate (default 5e-4 LoRA, 5e-6 full; 1e-3 tiny models)"
+        "--lr", type=float, help="learning rate (default 5e-4 LoRA, 5e-6 full; 3e-4 tiny models)"
+    )
+    p.add_argument(
+        "--sft-weight",
+        type=float,
+        metavar="W",
+        help="weight of the chosen text's NLL added to the DPO loss: holds the model near your "
+        "own text (default 1; 0: plain DPO)",
     )
     p.add_argument("--batch-size", type=int, help="pairs per optimizer step (default 8)")
     p.add_argument("--holdout", type=float, help="fraction of pairs held out (default 0.1)")
@@ -114,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         device=args.device,
+        sft_weight=args.sft_weight,
     )
     try:
         validate_options(options)
@@ -188,7 +196,10 @@ def report_lines(report: dict[str, Any], folder: str) -> list[str]:
             f"picks: {pairs['requests']} insertion(s), {pairs['deleted']} left out (deleted "
             f"later), {pairs['rebuilt']} pair(s) with a prompt rebuilt from the draft"
         )
-    lines.append(f"steps: {report['steps']}  beta: {report['beta']:g}  lr: {report['lr']:g}")
+    lines.append(
+        f"steps: {report['steps']}  beta: {report['beta']:g}  lr: {report['lr']:g}  "
+        f"NLL weight: {report.get('sft_weight', 0):g}"
+    )
     lines.append(f"{'held out':<24}{'before':>10}{'after':>10}")
     for key, label, fmt in (
         ("accuracy", "preference accuracy", "{:.0%}"),
@@ -197,6 +208,10 @@ def report_lines(report: dict[str, Any], folder: str) -> list[str]:
         ("perplexity", "perplexity of picks", "{:.2f}"),
     ):
         lines.append(f"{label:<24}{fmt.format(before[key]):>10}{fmt.format(after[key]):>10}")
+    if before.get("own_text_perplexity") is not None:  # absent from older checkpoints
+        ppl = before["own_text_perplexity"], after["own_text_perplexity"]
+        lines.append(f"{'perplexity of your text':<24}{ppl[0]:>10.2f}{ppl[1]:>10.2f}")
+        lines.append(f"  (on {after['own_text']}: {after['own_text_tokens']} tokens)")
     lines.append(f"use it with: writer --model {report['name']}")
     return lines
 

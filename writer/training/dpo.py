@@ -1,10 +1,12 @@
 """DPO with TRL: the author's preference pairs as token ids, and a DPOTrainer run that reports
 progress, stops on request and saves a checkpoint that `resume` continues.
 
-TRL's `DPOTrainer` computes the sigmoid DPO loss; with a peft LoRA adapter its reference model is
-the same model with the adapter disabled (no second copy); for a full fine-tune the caller hands
-it a frozen copy. Checkpoints are the Hugging Face Trainer's (weights, optimizer, scheduler, RNG
-states, and how far into the data order it was), written to the learn run's checkpoint folder.
+TRL's `DPOTrainer` computes the sigmoid DPO loss (plus, by default, a weighted NLL of the chosen
+completions: TRL's "sft" loss type, which keeps the author's kind of text likely); with a peft
+LoRA adapter its reference model is the same model with the adapter disabled (no second copy);
+for a full fine-tune the caller hands it a frozen copy. Checkpoints are the Hugging Face
+Trainer's (weights, optimizer, scheduler, RNG states, and how far into the data order it was),
+written to the learn run's checkpoint folder.
 
 TRL is an optional extra (`pip install -e ".[learn]"`): `require_trl()` turns its absence into one
 line, and nothing here imports it at module level.
@@ -157,6 +159,17 @@ class TrainSettings:
     micro_batch_size: int
     seed: int
     device: str
+    # Weight of the negative log-likelihood of the chosen completions added to the DPO loss
+    # (TRL's "sft" loss type beside "sigmoid"; 0: plain DPO). It holds the likelihood of the
+    # text the author keeps up while DPO pushes the rejected text down.
+    sft_weight: float = 0.0
+
+
+def loss_settings(sft_weight: float) -> dict[str, Any]:
+    """DPOConfig's `loss_type` and `loss_weights` for sigmoid DPO plus `sft_weight` x NLL."""
+    if sft_weight <= 0:
+        return {"loss_type": ["sigmoid"]}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]}
 
 
 def train_dpo(
@@ -182,6 +195,7 @@ def train_dpo(
     config = DPOConfig(
         output_dir=str(output_dir),
         beta=settings.beta,
+        **loss_settings(settings.sft_weight),
         learning_rate=settings.lr,
         max_steps=settings.steps if settings.steps is not None else -1,
         num_train_epochs=settings.epochs if settings.epochs is not None else 1.0,

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,10 +38,16 @@ from writer.training.tuned import save_tuned_model
 
 STATE = "learn.json"
 # DPO moves a model with small steps: LoRA's usual 5e-4 here, 5e-6 for a whole GPT-2, and
-# 1e-3 for toy models (under AUTO_LORA_MIN_PARAMS), which learn nothing at the smaller rates.
-DEFAULT_LR = {"lora": 5e-4, "full": 5e-6, "full-small": 1e-3}
+# 3e-4 for toy models (under AUTO_LORA_MIN_PARAMS), which learn nothing at a whole GPT-2's rate;
+# at 1e-3 the perplexity of the author's own text rose 13% (with the NLL term; 68% without)
+# in bench.learn_taste's 20 steps, at 3e-4 3%.
+DEFAULT_LR = {"lora": 5e-4, "full": 5e-6, "full-small": 3e-4}
 DEFAULT_BETA = 0.1
 DEFAULT_EPOCHS = 3.0
+# The NLL of the chosen completions, weighted so, is added to the DPO loss (TRL's "sft" loss
+# type): plain DPO may lower the chosen text's likelihood too, as long as the rejected one falls
+# further, and the model drifts from the author's own text (measured in bench.learn_taste).
+DEFAULT_SFT_WEIGHT = 1.0
 MAX_LENGTH = 512  # tokens of prompt + completion per sequence (less if the context is shorter)
 
 
@@ -61,6 +68,7 @@ class LearnOptions:
     lora_r: int | None = None
     lora_alpha: int | None = None
     device: str | None = None
+    sft_weight: float | None = None
 
 
 @dataclass
@@ -112,6 +120,12 @@ def validate_options(options: LearnOptions) -> None:
     ):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise WriterError(f"{flag} must be a number above 0; got {value!r}")
+    if options.sft_weight is not None and not (
+        options.sft_weight >= 0 and math.isfinite(options.sft_weight)
+    ):
+        raise WriterError(
+            f"--sft-weight must be a number of at least 0; got {options.sft_weight!r}"
+        )
     if options.holdout is not None and not 0 < options.holdout < 0.5:
         raise WriterError(f"--holdout must be above 0 and below 0.5; got {options.holdout}")
 
@@ -168,8 +182,12 @@ def _resolve(options: LearnOptions, saved: dict[str, Any] | None) -> LearnOption
         "seed": 0,
         "lora_r": 8,
         "lora_alpha": 16,
+        "sft_weight": DEFAULT_SFT_WEIGHT,
     }
-    return ckpt.resolve_options(options, saved, defaults)
+    resolved = ckpt.resolve_options(options, saved, defaults)
+    if resolved.sft_weight is None:  # a run interrupted before the option existed: plain DPO
+        resolved.sft_weight = 0.0
+    return resolved
 
 
 def _check_target(name: str, resume: bool, overwrite: bool) -> dict[str, Any] | None:
@@ -213,11 +231,14 @@ def learn(
     should_stop: Callable[[], bool] | None = None,
     stop_after_steps: int | None = None,
     spare_cores: int = 0,
+    own_text: Sequence[str] | None = None,
 ) -> LearnResult:
     """Train `options.name` on `pairs`; see the module docstring.
 
     `spare_cores`: torch threads this run leaves free (at least one thread remains), for a
     caller that keeps other work going meanwhile (the app: typing and generation).
+    `own_text`: the author's text to measure perplexity on before and after (texts the pairs do
+    not contain); by default the held-out pairs' prompts.
 
     Raises WriterError for bad input (before loading the model when it can) and
     LearnInterrupted when `should_stop()` turns true or after `stop_after_steps` steps.
@@ -233,6 +254,7 @@ def learn(
             on_progress,
             should_stop,
             stop_after_steps,
+            own_text,
         )
 
 
@@ -262,6 +284,7 @@ def _learn(
     on_progress: Callable[[LearnProgress], None] | None,
     should_stop: Callable[[], bool] | None,
     stop_after_steps: int | None,
+    own_text: Sequence[str] | None,
 ) -> LearnResult:
     """`learn`'s work, its thread count already set."""
     from writer.paths import models_dir
@@ -307,6 +330,10 @@ def _learn(
     held = tokenize_pairs(tokenizer, held_pairs, max_length)
     if not train or not held:
         raise WriterError("every pair has an empty completion once encoded; check the pairs")
+    own_label = "given" if own_text is not None else "held-out prompts"
+    own_windows = metrics.text_windows(
+        tokenizer, own_text if own_text is not None else [p.prompt for p in held_pairs], max_length
+    )
     micro = min(opts.batch_size, 2 if max_length > 128 else 4)
     if opts.steps is None:
         epochs = opts.epochs if opts.epochs is not None else DEFAULT_EPOCHS
@@ -319,7 +346,8 @@ def _learn(
     else:
         status(f"measuring {opts.base} on {len(held)} held-out pair(s)")
         base_scores = metrics.score(model, held)
-        before = metrics.report(base_scores, base_scores, opts.beta).as_dict()
+        own_before = (own_label, *metrics.text_nll(model, own_windows))
+        before = metrics.report(base_scores, base_scores, opts.beta, 0.0, own_before).as_dict()
         _save_state(
             name,
             {
@@ -359,14 +387,16 @@ def _learn(
         micro_batch_size=micro,
         seed=opts.seed,
         device=device,
+        sft_weight=opts.sft_weight,
     )
     from writer.training.dpo import train_dpo
 
     status(
-        f"learning ({method}, DPO beta {opts.beta:g}) from {len(train)} pair(s): "
-        f"{opts.steps} steps of {opts.batch_size}, lr {opts.lr:g}"
+        f"learning ({method}, DPO beta {opts.beta:g}, NLL weight {opts.sft_weight:g}) from "
+        f"{len(train)} pair(s): {opts.steps} steps of {opts.batch_size}, lr {opts.lr:g}"
     )
     resuming = saved is not None and any(ckpt.folder(name).glob("trainer/checkpoint-*"))
+    train_start = time.monotonic()
     model, step, total, stopped = train_dpo(
         model,
         tokenizer,
@@ -380,6 +410,7 @@ def _learn(
         should_stop=should_stop,
         stop_after_steps=stop_after_steps,
     )
+    train_seconds = round(time.monotonic() - train_start, 2)
     if stopped:
         raise LearnInterrupted(name, step, total, ckpt.folder(name))
 
@@ -389,7 +420,10 @@ def _learn(
     else:
         reference = lambda: contextlib.nullcontext(ref_model)  # noqa: E731
     kl = metrics.kl_to_reference(model, reference, held)
-    after = metrics.report(metrics.score(model, held), base_scores, opts.beta, kl).as_dict()
+    own_after = (own_label, *metrics.text_nll(model, own_windows))
+    after = metrics.report(
+        metrics.score(model, held), base_scores, opts.beta, kl, own_after
+    ).as_dict()
     counts = counts or PairCounts()
     report = {
         "name": name,
@@ -399,6 +433,8 @@ def _learn(
         "steps": total,
         "beta": opts.beta,
         "lr": opts.lr,
+        "sft_weight": opts.sft_weight,
+        "train_seconds": train_seconds,
         "before": before,
         "after": after,
     }
@@ -412,6 +448,7 @@ def _learn(
         "steps": total,
         "beta": opts.beta,
         "lr": opts.lr,
+        "sft_weight": opts.sft_weight,
         "seed": opts.seed,
         "batch_size": opts.batch_size,
         "preference_before": before,

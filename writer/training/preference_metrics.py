@@ -6,7 +6,12 @@
   (log pi(r) - log ref(r))), averaged over pairs (0 for the base model, its own reference);
 - kl_to_base: KL(model || base) per token, in nats, over the next-token distributions at the
   positions of each held-out prompt's chosen completion (0 for the base);
-- perplexity: of the author's own text (the chosen completions, given their prompts).
+- perplexity: of the chosen completions, given their prompts (the candidates the author picked);
+- own_text_perplexity: of the author's own text: the held-out pairs' prompts (the story before
+  each request, which no loss scores, though it holds the candidates inserted earlier, some of
+  them chosen completions of trained pairs), or text the caller hands in (`own_text`, e.g.
+  unseen passages of the story); `own_text` says which, `own_text_tokens` how much. This is
+  the figure to watch for drift: how much worse the model predicts what the author writes.
 """
 
 from __future__ import annotations
@@ -36,9 +41,17 @@ class PreferenceReport:
     kl_to_base: float
     perplexity: float
     pairs: int
+    own_text_perplexity: float | None = None
+    own_text: str = ""
+    own_text_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; the own_text ones only when there was such text to measure."""
+        out = asdict(self)
+        if self.own_text_perplexity is None:
+            for key in ("own_text_perplexity", "own_text", "own_text_tokens"):
+                del out[key]
+        return out
 
 
 def _completion_logits(model: Any, prompt: list[int], completion: list[int]) -> tuple[Any, Any]:
@@ -105,13 +118,47 @@ def kl_to_reference(
     return total / positions if positions else 0.0
 
 
+def text_windows(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Each distinct text's last `max_length` tokens (as the engine keeps a long story's end);
+    texts of fewer than 2 tokens give nothing to predict and are left out."""
+    windows = []
+    for text in dict.fromkeys(texts):
+        ids = tokenizer.encode(text)[-max_length:]
+        if len(ids) >= 2:
+            windows.append(ids)
+    return windows
+
+
+def text_nll(model: Any, windows: Sequence[list[int]]) -> tuple[float, int]:
+    """(summed negative log-likelihood, tokens predicted) of `windows`, each token after the
+    first given the ones before it (teacher-forced, no grad)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    nll, tokens = 0.0, 0
+    try:
+        with torch.no_grad():
+            for ids in windows:
+                batch = torch.tensor([ids], dtype=torch.long, device=device)
+                logits = model(batch).logits[0, :-1].float()
+                nll -= _logp(logits, batch[0, 1:])
+                tokens += len(ids) - 1
+    finally:
+        model.train(was_training)
+    return nll, tokens
+
+
 def report(
     scores: Sequence[PairScores],
     reference: Sequence[PairScores],
     beta: float,
     kl: float = 0.0,
+    own_text: tuple[str, float, int] | None = None,
 ) -> PreferenceReport:
-    """The report of a model whose scores are `scores`, against the base's `reference`."""
+    """The report of a model whose scores are `scores`, against the base's `reference`;
+    `own_text`: (what the text is, its summed NLL, its token count) from `text_nll`."""
     wins = 0.0
     margins = 0.0
     nll, tokens = 0.0, 0
@@ -129,4 +176,16 @@ def report(
         kl_to_base=kl,
         perplexity=math.exp(nll / tokens) if tokens else float("nan"),
         pairs=count,
+        **_own_text_fields(own_text),
     )
+
+
+def _own_text_fields(own_text: tuple[str, float, int] | None) -> dict[str, Any]:
+    if own_text is None or not own_text[2]:
+        return {}
+    label, nll, tokens = own_text
+    return {
+        "own_text_perplexity": math.exp(nll / tokens),
+        "own_text": label,
+        "own_text_tokens": tokens,
+    }
