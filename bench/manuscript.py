@@ -27,6 +27,7 @@ nothing more).
     python -m bench.manuscript                      # 100 KB, 1 MB, 5 MB
     python -m bench.manuscript --model DIR --json results.json
     python -m bench.manuscript --quick
+    python -m bench.manuscript --sizes 1MB --model DIR --load cpu   # beside a busy loop
 """
 
 from __future__ import annotations
@@ -327,14 +328,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per wait")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="100 KB, 12 keys: harness check")
+    parser.add_argument(
+        "--load",
+        choices=("cpu", "mem"),
+        help="measure beside a busy loop or a memory-copy loop on one core (bench.hog)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.keys, args.paste_words = ["100KB"], 12, 200
     results = []
-    with tempfile.TemporaryDirectory(prefix="writer-bench-manuscript-") as tmp:
-        for size in args.sizes:
-            results.append(measure(size, Path(tmp), args))
+    from bench.hog import start_hog, stop_hog
+
+    hog = start_hog(args.load) if args.load else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="writer-bench-manuscript-") as tmp:
+            for size in args.sizes:
+                results.append(measure(size, Path(tmp), args))
+    finally:
+        stop_hog(hog)
     lines, checks = report(results)
+    if args.load:
+        lines = [f"Beside a {args.load} load on one core.", "", *lines]
     print("\n".join(["# writer on a large manuscript", "", *lines, "", *checks]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -116,3 +116,19 @@ def test_hog_mode_reports_quiet_and_hog_times(
     report = capsys.readouterr().out
     assert "| on (default) |" in report and "| off (fixed threads) |" in report
     assert "W1 with a hog: engine" in report
+
+
+def test_step_split_reports_each_group_per_step(
+    tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.step_split import main
+    from writer.engine.gpt2.backends import ThreadGovernor
+
+    out = tmp_path / "split.json"
+    argv = ["--size", "tiny", "--loads", "quiet", "--threads", "1", "--workloads", "W2"]
+    assert main([*argv, "--repeat", "1", "--models-dir", str(models_dir), "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["load"] == "quiet" and row["threads"] == 1 and row["step_ms"] > 0
+    assert row["split_ms"]["sampling"] > 0 and sum(row["split_ms"].values()) > 0
+    assert ThreadGovernor.enabled  # the bench gives the governor back
+    assert "| quiet | 1 | W2 |" in capsys.readouterr().out

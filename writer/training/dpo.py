@@ -188,8 +188,11 @@ def train_dpo(
     save_every_s: float = 600.0,
 ) -> tuple[Any, int, int, bool]:
     """Train; return (the trained model, steps done, total steps, stopped before the end)."""
+    import torch
     from datasets import Dataset
     from trl import DPOConfig
+
+    from writer.training.loss import bf16_available
 
     accumulation = max(1, -(-settings.batch_size // settings.micro_batch_size))
     config = DPOConfig(
@@ -209,6 +212,9 @@ def train_dpo(
         seed=settings.seed,
         data_seed=settings.seed,
         use_cpu=settings.device.startswith("cpu"),
+        # TRL turns bf16 on wherever it can run; on a CPU without bf16 instructions it would
+        # be emulated and slower than float32: on where the device multiplies bf16 natively.
+        bf16=bf16_available(torch.device(settings.device)),
         logging_steps=1,
         save_strategy="no",  # saved when stopped (and every few minutes) by the callback
         save_total_limit=1,
