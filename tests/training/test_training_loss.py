@@ -19,11 +19,11 @@ def _loss_and_grads(model, loss_of, ids):
     return float(loss), grads
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
-def test_the_chunked_loss_and_its_gradients_are_the_models_own(tiny_model_dir, method) -> None:
+def _model(model_dir, method: str):
+    """The tiny GPT-2 in training mode, whole or with a LoRA adapter on c_attn."""
     from transformers import GPT2LMHeadModel
 
-    model = GPT2LMHeadModel.from_pretrained(tiny_model_dir)
+    model = GPT2LMHeadModel.from_pretrained(model_dir)
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -32,6 +32,12 @@ def test_the_chunked_loss_and_its_gradients_are_the_models_own(tiny_model_dir, m
         )
         model = get_peft_model(model, config)
     model.train()
+    return model
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_the_chunked_loss_and_its_gradients_are_the_models_own(tiny_model_dir, method) -> None:
+    model = _model(tiny_model_dir, method)
     ids = torch.randint(0, 400, (3, 40), generator=torch.Generator().manual_seed(0))
     fused = LanguageModelLoss(model, chunk=25)  # chunks that split rows unevenly
     assert fused.body is not None
@@ -60,17 +66,7 @@ def test_bf16_needs_bf16_instructions_on_a_cpu(monkeypatch) -> None:
 def test_under_bf16_autocast_the_loss_is_the_models_own_to_bf16_rounding(
     tiny_model_dir, method
 ) -> None:
-    from transformers import GPT2LMHeadModel
-
-    model = GPT2LMHeadModel.from_pretrained(tiny_model_dir)
-    if method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        config = LoraConfig(
-            r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True, task_type="CAUSAL_LM"
-        )
-        model = get_peft_model(model, config)
-    model.train()
+    model = _model(tiny_model_dir, method)
     ids = torch.randint(0, 400, (3, 40), generator=torch.Generator().manual_seed(0))
     fused = LanguageModelLoss(model, chunk=25)
 

@@ -226,6 +226,9 @@ def _resolve(options: FinetuneOptions, saved: dict[str, Any] | None) -> Finetune
         "lora_r": 8,
         "lora_alpha": 16,
     }
+    if saved is not None and saved.get("bf16") is None:
+        # A run checkpointed before bf16 had a default trained in float32: resume it so.
+        saved = {**saved, "bf16": False}
     return ckpt.resolve_options(options, saved, defaults)
 
 
