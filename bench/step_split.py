@@ -65,7 +65,6 @@ def _group(name: str) -> str:
 
 def split_of(engine: Any, wl: Any, seed: int) -> dict[str, float]:
     """One profiled request: ms per decode step by group (sampling = outside the model)."""
-    import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
     runner = engine.backend.runner
@@ -98,7 +97,6 @@ def split_of(engine: Any, wl: Any, seed: int) -> dict[str, float]:
                 totals[_group(child.name)] += child.cpu_time_total / 1000
         else:
             totals["sampling"] += event.cpu_time_total / 1000
-    del torch
     return {k: round(v / max(1, steps), 3) for k, v in sorted(totals.items())}
 
 
