@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import models
+from bench.report import cpu_name, emit
 from bench.workloads import _text, story_ids
 
 TEMPERATURE = 0.8
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": args.prompts,
         "n": args.n,
         "tokens": args.tokens,
-        "cpu": _cpu(),
+        "cpu": cpu_name(),
         "ways": rows,
     }
     if len(rows) == 2:
@@ -211,21 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             report["generate_ratio"] = round(
                 rows[0]["generate_tokens_per_s"] / rows[1]["generate_tokens_per_s"], 2
             )
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json)
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {len(os.sched_getaffinity(0))} cores"
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import models
+from bench.report import cpu_name, emit
 from bench.workloads import _text, story_ids
 from writer.engine.gpt2.quant import cpu_flags
 from writer.training.loss import BF16_FLAGS
@@ -223,25 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_dir.name,
         "steps": args.steps,
         "batch": f"{args.batch_size} x {args.block_size} (micro-batch {args.micro_batch_size})",
-        "cpu": _cpu(),
+        "cpu": cpu_name(),
         "cpu_bf16": sorted(BF16_FLAGS & cpu_flags()),
         "ways": rows,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.json)
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {len(os.sched_getaffinity(0))} cores"
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

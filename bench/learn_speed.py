@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import models
-from bench.finetune_speed import _cpu, _run_child
+from bench.finetune_speed import _run_child
+from bench.report import cpu_name
 from bench.workloads import ENDINGS, WORDS
 
 LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05}
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": args.pairs,
         "batch": args.batch_size,
         "words": f"prompt {args.prompt_words}, completions {args.completion_words}",
-        "cpu": _cpu(),
+        "cpu": cpu_name(),
         "ways": ways,
         "time_ratio": round(ways[0]["train_s"] / ways[1]["train_s"], 2),
         "rss_ratio": round(ways[0]["peak_rss_mb"] / ways[1]["peak_rss_mb"], 2),

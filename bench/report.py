@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from bench.ways import Measurement
 
 MB = 1024 * 1024
+
+
+def cpu_name() -> str:
+    """The CPU's model name and the cores this process may use, e.g. "AMD EPYC, 2 cores"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f", {len(os.sched_getaffinity(0))} cores"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def emit(report: dict[str, Any], path: Path | None) -> None:
+    """Print a bench's report as JSON, and write it to `path` too when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n", encoding="utf-8")
 
 
 def machine_note(threads: int) -> dict[str, Any]:

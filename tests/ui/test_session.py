@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.session_support import Clock, open_session
 from writer.external import ExternalFile
-from writer.store import DraftStore, StoreWriteError
+from writer.store import StoreWriteError
 from writer.ui.writing.session import MAX_UNSAVED_S, RETRY_S, DraftSession
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -26,11 +19,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def session(clock: Clock):
-    session = DraftSession(DraftStore.open, autosave_interval=0.5, clock=clock)
-    session.store = DraftStore.open()
-    session.draft = session.store.create_draft("Story")
-    yield session
-    session.store.close()
+    yield from open_session(clock, "Story")
 
 
 def test_autosave_waits_for_a_pause_but_not_forever(session: DraftSession, clock: Clock) -> None:

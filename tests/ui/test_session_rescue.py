@@ -9,20 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.session_support import Clock, open_session
 from writer.paths import cache_dir
-from writer.store import DraftStore, StoreWriteError
+from writer.store import StoreWriteError
 from writer.store.rescue import RESCUE_EVERY_S, RescueFile, rescue_folders
-from writer.ui.writing.session import DraftSession
 
 FULL = "cannot save to the drafts database: the disk is full; free some space"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -32,11 +24,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def session(clock: Clock):
-    session = DraftSession(DraftStore.open, autosave_interval=0.5, clock=clock)
-    session.store = DraftStore.open()
-    session.draft = session.store.create_draft("The Lighthouse")
-    yield session
-    session.store.close()
+    yield from open_session(clock, "The Lighthouse")
 
 
 def _disk_full(*args, **kwargs):
